@@ -1,0 +1,26 @@
+"""disagree: rank annotation work by where an LLM and a local spaCy pipeline disagree."""
+
+from .errors import DisagreeError, InputError
+from .hashing import input_hash, task_hash
+from .labels import LabelMap
+from .pipeline import components_for_ner, load_pipeline
+from .predict import PredictSummary, predict_file, predict_tasks
+from .prodigy import ProdigyTask, Span, read_prodigy_tasks
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DisagreeError",
+    "InputError",
+    "LabelMap",
+    "PredictSummary",
+    "ProdigyTask",
+    "Span",
+    "components_for_ner",
+    "input_hash",
+    "load_pipeline",
+    "predict_file",
+    "predict_tasks",
+    "read_prodigy_tasks",
+    "task_hash",
+]

@@ -1,0 +1,13 @@
+"""The `disagree` command line: a thin layer over the library's plain functions."""
+
+from __future__ import annotations
+
+from . import predict as _predict  # noqa: F401  (registers the command)
+from ._util import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

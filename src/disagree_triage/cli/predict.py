@@ -1,0 +1,116 @@
+"""`disagree predict`: the CLI layer over `disagree_triage.predict.predict_file`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from ..jsonl import STDIO
+from ..predict import PredictSummary, predict_file
+from ._util import app, err_console, user_errors
+
+
+class DocsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed and task.completed and task.elapsed:
+            speed = task.completed / task.elapsed
+        return Text(f"{speed:,.1f} docs/s" if speed else "– docs/s", style="progress.data.speed")
+
+
+@app.command("predict")
+def predict_cli(
+    model: str = typer.Argument(..., help="Installed pipeline name (e.g. en_core_web_md) or pipeline directory."),
+    input_path: str = typer.Argument(..., metavar="INPUT", help="JSONL with a string 'text' per line; '-' reads stdin."),
+    output_path: str = typer.Argument(..., metavar="OUTPUT", help="Prodigy JSONL to write; '-' writes stdout."),
+    ner: str | None = typer.Option(None, "--ner", help="Label map, e.g. ORG:ORGANISATION,PERSON,DATE; unnamed labels are dropped."),
+    annot_name: str | None = typer.Option(None, "--annot-name", help="Sets _annotator_id and _session_id, so Prodigy's review shows the model."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per nlp.pipe batch."),
+    n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted or existing OUTPUT, skipping texts already written."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."),
+) -> None:
+    """Predict entities with a spaCy pipeline and write one Prodigy ner_manual task per text.
+
+    Example: disagree predict en_core_web_md corpus.jsonl out.jsonl --ner ORG:ORGANISATION,PERSON,DATE --annot-name spacy-md
+    """
+    if resume and overwrite:
+        err_console.print("[bold red]error:[/] --resume and --overwrite exclude each other")
+        raise typer.Exit(2)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]predict[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        DocsPerSecond(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+    progress_task = progress.add_task("predict", total=None)
+
+    def on_start(summary: PredictSummary) -> None:
+        for warning in summary.warnings:
+            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        progress.update(progress_task, total=summary.total)
+        progress.start()
+
+    with user_errors():
+        try:
+            summary = predict_file(
+                model,
+                input_path,
+                output_path,
+                ner=ner,
+                annotator=annot_name,
+                batch_size=batch_size,
+                n_process=n_process,
+                resume=resume,
+                overwrite=overwrite,
+                skip_invalid=skip_invalid,
+                on_start=on_start,
+                on_progress=lambda n: progress.advance(progress_task, n),
+            )
+        except KeyboardInterrupt:
+            progress.stop()
+            if output_path != STDIO:
+                err_console.print(
+                    f"interrupted: finished records are kept in {output_path}.partial; "
+                    "rerun with --resume to continue"
+                )
+            raise typer.Exit(130) from None
+        finally:
+            progress.stop()
+    print_summary(summary)
+
+
+def print_summary(summary: PredictSummary) -> None:
+    table = Table(title=f"predict: {summary.input} → {summary.output}", show_header=False)
+    table.add_row("components run", ", ".join(summary.components))
+    table.add_row("docs read", f"{summary.total + len(summary.invalid):,}")
+    table.add_row("docs written", f"{summary.written:,}")
+    if summary.already_done:
+        table.add_row("already in output (--resume)", f"{summary.already_done:,}")
+    if summary.invalid:
+        lines = summary.invalid.lines
+        shown = ", ".join(map(str, lines[:20])) + (" …" if len(lines) > 20 else "")
+        table.add_row("skipped (invalid)", f"{len(summary.invalid):,} (lines {shown})")
+    for label, count in sorted(summary.entities.items()):
+        table.add_row(f"entities {label}", f"{count:,}")
+    err_console.print(table)
+    for error in summary.invalid.errors[:5]:
+        err_console.print(f"[yellow]skipped:[/] {error}", highlight=False)

