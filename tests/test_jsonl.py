@@ -6,7 +6,13 @@ import pytest
 
 from disagree_triage.corpus import validate_text_record
 from disagree_triage.errors import DisagreeError, InputError
-from disagree_triage.jsonl import InvalidLines, JsonlWriter, partial_path, read_complete_lines, read_jsonl
+from disagree_triage.jsonl import (
+    InvalidLines,
+    JsonlWriter,
+    partial_path,
+    read_complete_lines,
+    read_jsonl,
+)
 
 
 def write_bytes(tmp_path, data: bytes, name="in.jsonl"):

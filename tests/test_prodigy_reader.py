@@ -12,7 +12,9 @@ from disagree_triage.hashing import input_hash
 
 
 def independent_counts(path):
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     return {
         "records": len(records),
         "answers": Counter(r.get("answer") for r in records),
@@ -27,7 +29,11 @@ EXPECTED = {
     "prodigy/news_headlines_ner_manual.jsonl": (373, 36, {"accept": 372, "ignore": 1}),
     "prodigy/fashion_brands_eval.jsonl": (500, 0, {"accept": 500}),
     "prodigy/tweets_person.jsonl": (523, 0, {"accept": 519, "ignore": 4}),
-    "prodigy/reddit_product_ner_binary.jsonl": (1800, 0, {"reject": 1276, "accept": 438, "ignore": 86}),
+    "prodigy/reddit_product_ner_binary.jsonl": (
+        1800,
+        0,
+        {"reject": 1276, "accept": 438, "ignore": 86},
+    ),
 }
 
 
@@ -55,7 +61,9 @@ def test_binary_tasks_keep_scores():
     assert all(s.score is not None and 0 <= s.score <= 1 for s in scored)
 
 
-@pytest.mark.parametrize("relative", ["gold/wikigold.jsonl", "gold/wnut17_dev.jsonl", "gold/btc_dev.jsonl"])
+@pytest.mark.parametrize(
+    "relative", ["gold/wikigold.jsonl", "gold/wnut17_dev.jsonl", "gold/btc_dev.jsonl"]
+)
 def test_gold_files_load(relative):
     path = shared_file(relative)
     tasks = list(read_prodigy_tasks(path))

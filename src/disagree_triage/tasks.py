@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from spacy.attrs import IDX, LENGTH, SPACY
 from spacy.tokens import Doc
 
 from .hashing import input_hash, task_hash
@@ -24,15 +25,18 @@ TASK_KEYS = (
 
 
 def tokens_of(doc: Doc) -> list[dict[str, Any]]:
+    # One array read instead of a Token object per token: ~8% of predict's time otherwise.
+    text = doc.text
+    rows = doc.to_array([IDX, LENGTH, SPACY]).tolist() if len(doc) else []
     return [
         {
-            "text": t.text,
-            "start": t.idx,
-            "end": t.idx + len(t.text),
-            "id": t.i,
-            "ws": bool(t.whitespace_),
+            "text": text[start : start + length],
+            "start": start,
+            "end": start + length,
+            "id": i,
+            "ws": bool(ws),
         }
-        for t in doc
+        for i, (start, length, ws) in enumerate(rows)
     ]
 
 

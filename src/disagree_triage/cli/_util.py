@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 # Progress, summaries and errors go to stderr; stdout carries data only (`-` outputs).
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
@@ -31,7 +31,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except DisagreeError as err:
-        err_console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1) from None
 
 

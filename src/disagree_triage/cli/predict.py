@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.progress import (
     BarColumn,
@@ -33,20 +31,43 @@ class DocsPerSecond(ProgressColumn):
 
 @app.command("predict")
 def predict_cli(
-    model: str = typer.Argument(..., help="Installed pipeline name (e.g. en_core_web_md) or pipeline directory."),
-    input_path: str = typer.Argument(..., metavar="INPUT", help="JSONL with a string 'text' per line; '-' reads stdin."),
-    output_path: str = typer.Argument(..., metavar="OUTPUT", help="Prodigy JSONL to write; '-' writes stdout."),
-    ner: str | None = typer.Option(None, "--ner", help="Label map, e.g. ORG:ORGANISATION,PERSON,DATE; unnamed labels are dropped."),
-    annot_name: str | None = typer.Option(None, "--annot-name", help="Sets _annotator_id and _session_id, so Prodigy's review shows the model."),
+    model: str = typer.Argument(
+        ..., help="Installed pipeline name (e.g. en_core_web_md) or pipeline directory."
+    ),
+    input_path: str = typer.Argument(
+        ..., metavar="INPUT", help="JSONL with a string 'text' per line; '-' reads stdin."
+    ),
+    output_path: str = typer.Argument(
+        ..., metavar="OUTPUT", help="Prodigy JSONL to write; '-' writes stdout."
+    ),
+    ner: str | None = typer.Option(
+        None,
+        "--ner",
+        help="Label map, e.g. ORG:ORGANISATION,PERSON,DATE; unnamed labels are dropped.",
+    ),
+    annot_name: str | None = typer.Option(
+        None,
+        "--annot-name",
+        help="Sets _annotator_id and _session_id, so Prodigy's review shows the model.",
+    ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per nlp.pipe batch."),
     n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted or existing OUTPUT, skipping texts already written."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted or existing OUTPUT, skipping texts already written.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
+    ),
 ) -> None:
     """Predict entities with a spaCy pipeline and write one Prodigy ner_manual task per text.
 
-    Example: disagree predict en_core_web_md corpus.jsonl out.jsonl --ner ORG:ORGANISATION,PERSON,DATE --annot-name spacy-md
+    Example:
+
+        disagree predict en_core_web_md corpus.jsonl out.jsonl
+        --ner ORG:ORGANISATION,PERSON,DATE --annot-name spacy-md
     """
     if resume and overwrite:
         err_console.print("[bold red]error:[/] --resume and --overwrite exclude each other")
