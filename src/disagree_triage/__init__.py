@@ -1,5 +1,6 @@
 """disagree: rank annotation work by where an LLM and a local spaCy pipeline disagree."""
 
+from .diff import DiffSummary, diff_files, score_example
 from .errors import DisagreeError, InputError
 from .hashing import input_hash, task_hash
 from .labels import LabelMap
@@ -10,6 +11,7 @@ from .prodigy import ProdigyTask, Span, read_prodigy_tasks
 __version__ = "0.1.0"
 
 __all__ = [
+    "DiffSummary",
     "DisagreeError",
     "InputError",
     "LabelMap",
@@ -17,10 +19,12 @@ __all__ = [
     "ProdigyTask",
     "Span",
     "components_for_ner",
+    "diff_files",
     "input_hash",
     "load_pipeline",
     "predict_file",
     "predict_tasks",
     "read_prodigy_tasks",
+    "score_example",
     "task_hash",
 ]

@@ -22,6 +22,8 @@ from typing import Any
 
 from murmurhash import hash as _murmur
 
+_encode_string = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -33,7 +35,8 @@ def input_hash(text: str) -> int:
     >>> input_hash("Apple hires Tim.") == input_hash("Apple hires Tim.")
     True
     """
-    return int(_murmur(_canonical({"text": text})))
+    # Same bytes as _canonical({"text": text}), without building a dict: diff hashes every line.
+    return int(_murmur('{"text":' + _encode_string(text) + "}"))
 
 
 def task_hash(

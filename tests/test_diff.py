@@ -1,0 +1,252 @@
+"""diff on hand-built files, on real predictions of two real pipelines, and on bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+
+import pytest
+
+from conftest import MD, NER_MAP, SM, shared_file
+from disagree_triage import diff_files, input_hash, predict_file, read_prodigy_tasks
+from disagree_triage.errors import DisagreeError, InputError
+from disagree_triage.jsonl import partial_path
+from test_predict import assert_valid_ner_manual, read_lines
+
+T_AGREE = "Apple hired Tim Cook."
+T_LABEL = "Meta sued Paris Hilton."
+T_BOUNDARY = "Satya Nadella spoke on Monday."
+T_ONLY_A = "IBM rose in March."
+T_NOT_IN_B = "Sony fell on Friday."
+
+
+def find(text, part, label):
+    start = text.index(part)
+    return {"start": start, "end": start + len(part), "label": label}
+
+
+A = {
+    T_AGREE: [find(T_AGREE, "Apple", "ORG"), find(T_AGREE, "Tim Cook", "PERSON")],
+    T_LABEL: [find(T_LABEL, "Meta", "ORG"), find(T_LABEL, "Paris Hilton", "PERSON")],
+    T_BOUNDARY: [find(T_BOUNDARY, "Satya Nadella", "PERSON")],
+    T_ONLY_A: [find(T_ONLY_A, "IBM", "ORG"), find(T_ONLY_A, "March", "DATE")],
+    T_NOT_IN_B: [find(T_NOT_IN_B, "Sony", "ORG")],
+}
+B = {
+    T_AGREE: A[T_AGREE],
+    T_LABEL: [find(T_LABEL, "Meta", "ORG"), find(T_LABEL, "Paris Hilton", "ORG")],
+    T_BOUNDARY: [find(T_BOUNDARY, "Nadella", "PERSON")],
+    T_ONLY_A: [find(T_ONLY_A, "IBM", "ORG")],
+}
+
+
+def write_predictions(path, name, spans_by_text, order=None):
+    texts = order or list(spans_by_text)
+    with path.open("w") as f:
+        for text in texts:
+            record = {"text": text, "spans": spans_by_text[text], "meta": {"src": name}}
+            record.update(_annotator_id=name, _session_id=name, answer="accept")
+            f.write(json.dumps(record) + "\n")
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path):
+    return (
+        write_predictions(tmp_path / "a.jsonl", "model-a", A),
+        write_predictions(tmp_path / "b.jsonl", "model-b", B),
+    )
+
+
+def test_counts_ranking_and_words(pair, tmp_path):
+    out, agree = tmp_path / "ranked.jsonl", tmp_path / "agree.jsonl"
+    summary = diff_files(pair, output=out, agreements=agree)
+    assert summary.models == ["model-a", "model-b"]
+    assert (summary.total, summary.agreeing, summary.disagreeing, summary.missing) == (5, 1, 3, 1)
+    assert summary.by_kind == {"label": 1, "boundary": 1, "missing": 1}
+    ranked = read_lines(out)
+    # span_f1: label 1-2/4=0.5, boundary 1-0=1.0, only-a 1-2/3=1/3; the missing text scores 0
+    assert [t["text"] for t in ranked] == [T_BOUNDARY, T_LABEL, T_ONLY_A, T_NOT_IN_B]
+    assert [t["meta"]["rank"] for t in ranked] == [1, 2, 3, 4]
+    assert [t["meta"]["score"] for t in ranked] == pytest.approx([1.0, 0.5, 1 / 3, 0.0], abs=1e-6)
+    label_task = ranked[1]
+    assert label_task["meta"]["differences"] == [
+        "label conflict: model-a: PERSON 'Paris Hilton' | model-b: ORG 'Paris Hilton'"
+    ]
+    assert label_task["meta"]["src"] == "model-a"  # the input's meta is kept
+    for name in ("span_f1", "vote_entropy", "label_conflicts", "boundary_conflicts"):
+        assert name in label_task["meta"]
+    assert ranked[3]["meta"]["differences"] == ["not in the file of: model-b"]
+    for task in ranked:
+        assert task["_view_id"] == "ner_manual" and "answer" not in task
+        assert task["_input_hash"] == input_hash(task["text"])
+    (agreed,) = read_lines(agree)
+    assert agreed["text"] == T_AGREE and agreed["answer"] == "accept"
+    assert [(s["start"], s["label"]) for s in agreed["spans"]] == [(0, "ORG"), (12, "PERSON")]
+
+
+def test_prefill_union_none_and_model(pair, tmp_path):
+    def spans_for(prefill):
+        out = tmp_path / f"{prefill}.jsonl"
+        diff_files(pair, output=out, prefill=prefill)
+        task = next(t for t in read_lines(out) if t["text"] == T_LABEL)
+        return [(s["start"], s["end"], s["label"]) for s in task["spans"]]
+
+    hilton = (T_LABEL.index("Paris"), len(T_LABEL) - 1)
+    assert spans_for("model-b") == [(0, 4, "ORG"), (*hilton, "ORG")]
+    assert spans_for("none") == []
+    # union: overlapping candidates tie on votes, the earlier file wins; no overlaps remain
+    assert spans_for("union") == [(0, 4, "ORG"), (*hilton, "PERSON")]
+    with pytest.raises(DisagreeError, match="--prefill"):
+        diff_files(pair, output=tmp_path / "x.jsonl", prefill="gpt")
+
+
+def test_review_format_has_one_version_per_model(pair, tmp_path):
+    out = tmp_path / "review.jsonl"
+    diff_files(pair, output=out, output_format="review", missing="skip")
+    versions = read_lines(out)
+    assert len(versions) == 3 * 2
+    by_text = {}
+    for v in versions:
+        by_text.setdefault(v["text"], []).append(v)
+        assert v["answer"] == "accept" and v["_session_id"] == v["_annotator_id"]
+    assert [v["_session_id"] for v in by_text[T_LABEL]] == ["model-a", "model-b"]
+    assert len({v["_task_hash"] for v in by_text[T_LABEL]}) == 2  # two different versions
+    assert len({v["_input_hash"] for v in by_text[T_LABEL]}) == 1  # of one example
+
+
+def test_top_min_score_missing_skip_and_scorer(pair, tmp_path):
+    out = tmp_path / "o.jsonl"
+    diff_files(pair, output=out, top=2)
+    assert [t["text"] for t in read_lines(out)] == [T_BOUNDARY, T_LABEL]
+    diff_files(pair, output=out, min_score=0.4, overwrite=True)
+    assert [t["text"] for t in read_lines(out)] == [T_BOUNDARY, T_LABEL]
+    diff_files(pair, output=out, missing="skip", overwrite=True)
+    assert T_NOT_IN_B not in [t["text"] for t in read_lines(out)]
+    diff_files(pair, output=out, scorer="label_conflicts", overwrite=True)
+    assert read_lines(out)[0]["text"] == T_LABEL
+
+
+def test_order_of_records_does_not_matter(pair, tmp_path):
+    out1, out2 = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    diff_files(pair, output=out1)
+    order = list(B)
+    random.Random(4).shuffle(order)
+    shuffled = write_predictions(tmp_path / "b2.jsonl", "model-b", B, order=order[::-1])
+    diff_files([pair[0], shuffled], output=out2)
+    assert out1.read_bytes() == out2.read_bytes()
+
+
+def test_names_from_option_and_collisions(pair, tmp_path):
+    summary = diff_files(pair, output=tmp_path / "o.jsonl", names=["md", "llm"])
+    assert summary.models == ["md", "llm"]
+    with pytest.raises(DisagreeError, match="--names"):
+        diff_files([pair[0], pair[0]], output=tmp_path / "p.jsonl")
+
+
+def test_bad_inputs(pair, tmp_path):
+    out = tmp_path / "o.jsonl"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DisagreeError, match="empty file"):
+        diff_files([pair[0], empty], output=out)
+    no_spans = tmp_path / "textcat.jsonl"
+    no_spans.write_text("".join(json.dumps({"text": t}) + "\n" for t in A))
+    with pytest.raises(DisagreeError, match="no record has a 'spans' key"):
+        diff_files([pair[0], no_spans], output=out)
+    other = write_predictions(tmp_path / "other.jsonl", "other", {"Nothing alike.": []})
+    with pytest.raises(DisagreeError, match="same corpus"):
+        diff_files([pair[0], other], output=out)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(pair[1].read_text() + '{"text": "x", "spans": [{"start": 0}]}\n')
+    with pytest.raises(InputError, match=r"broken.jsonl, line 5, field 'spans\[0\]'"):
+        diff_files([pair[0], broken], output=out)
+    assert not out.exists() and not partial_path(out).exists()
+    summary = diff_files([pair[0], broken], output=out, skip_invalid=True)
+    assert summary.files[1].invalid.lines == [5]
+    with pytest.raises(DisagreeError, match="at least two"):
+        diff_files([pair[0]], output=out, overwrite=True)
+
+
+def test_existing_output_is_not_overwritten(pair, tmp_path):
+    out = tmp_path / "o.jsonl"
+    out.write_text("keep\n")
+    with pytest.raises(DisagreeError, match="--overwrite"):
+        diff_files(pair, output=out)
+    assert out.read_text() == "keep\n"
+
+
+def test_cli_writes_queue_to_stdout_and_summary_to_stderr(pair, disagree_cmd):
+    result = subprocess.run(
+        disagree_cmd + ["diff", str(pair[0]), str(pair[1]), "--top", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    (task,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert task["text"] == T_BOUNDARY
+    assert "examples compared" in result.stderr and "boundary conflict" in result.stderr
+
+
+def test_cli_error_is_one_line(pair, tmp_path, disagree_cmd):
+    missing = tmp_path / "nope.jsonl"
+    result = subprocess.run(
+        disagree_cmd + ["diff", str(pair[0]), str(missing)], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {missing}: file not found"
+
+
+# --- real predictions ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nyt_sm_md(tmp_path_factory, load_fresh):
+    nyt = shared_file("corpora/nyt_headlines.jsonl")
+    folder = tmp_path_factory.mktemp("nyt-diff")
+    paths = []
+    for name, model in (("spacy-sm", SM), ("spacy-md", MD)):
+        path = folder / f"{name}.jsonl"
+        predict_file(load_fresh(model), nyt, path, ner=NER_MAP, annotator=name)
+        paths.append(path)
+    return nyt, paths, folder
+
+
+def test_real_sm_against_md_on_nyt(nyt_sm_md):
+    nyt, paths, folder = nyt_sm_md
+    out, agree = folder / "ranked.jsonl", folder / "agree.jsonl"
+    summary = diff_files(paths, output=out, agreements=agree)
+    unique = len({json.loads(line)["text"] for line in nyt.read_text().splitlines()})
+    assert unique == 178
+    assert summary.total == unique
+    assert summary.agreeing + summary.disagreeing + summary.missing == summary.total
+    assert summary.missing == 0 and summary.disagreeing > 10 and summary.agreeing > 10
+    assert [f.duplicates for f in summary.files] == [200 - unique] * 2
+    ranked = read_lines(out)
+    assert len(ranked) == summary.disagreeing
+    scores = [t["meta"]["score"] for t in ranked]
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+    for task in ranked:
+        assert_valid_ner_manual({**task, "answer": "accept"}, {"ORGANISATION", "PERSON", "DATE"})
+        assert task["meta"]["differences"]
+    assert len(read_lines(agree)) == summary.agreeing
+    again = folder / "again.jsonl"
+    diff_files(paths, output=again)
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_prodigy_export_against_predictions(nyt_sm_md, tmp_path):
+    """A real `db-out` export diffs against predictions: reject/ignore are counted, label
+    schemas that differ are reported."""
+    gold = shared_file("prodigy/news_headlines_ner_manual.jsonl")
+    _, paths, _ = nyt_sm_md
+    summary = diff_files([gold, paths[1]], output=tmp_path / "o.jsonl")
+    stats = summary.files[0]
+    assert stats.records == 373 and stats.not_accepted == 1
+    assert stats.used + stats.duplicates == 372
+    tasks = list(read_prodigy_tasks(gold))
+    accepted = {t.text for t in tasks if t.answer == "accept"}
+    assert summary.total == len(accepted | {t.text for t in read_prodigy_tasks(paths[1])})
+    gaps = summary.label_gaps
+    assert "LOCATION" in gaps["spacy-md"] and "DATE" in gaps[summary.models[0]]
