@@ -62,35 +62,52 @@ class _TaskFile:
         self.skip_invalid = skip_invalid
         self._seq: BinaryIO = path.open("rb")
         self._random: BinaryIO = path.open("rb")
-        self._line = 0
-        # A version read by the lockstep fast path that turned out not to line up.
-        self.held: tuple[int, ProdigyTask] | None = None
 
-    def _parse(self, raw: bytes, line: int) -> ProdigyTask | None:
-        try:
-            data = parse_line(raw, line)
-            return None if data is None else parse_task(data, line)
-        except RecordError as err:
-            error = InputError(self.path, line, err.problem, field=err.field)
-            if not self.skip_invalid:
-                raise error from None
-            self.stats.invalid.errors.append(error)
-            return None
+    def versions(self) -> Iterator[tuple[int, ProdigyTask]]:
+        """(offset, task) for every usable version, in file order, counting what it skips.
 
-    def __iter__(self) -> Iterator[tuple[int, ProdigyTask]]:
+        Only `accept` answers (or no answer: predictions) are versions. This loop runs once per
+        line of every input, so it is written for speed: parse inlined, locals bound.
+        """
+        stats = self.stats
+        labels = stats.labels
         offset = 0
+        line = 0
         for raw in self._seq:
-            self._line += 1
-            task = self._parse(raw, self._line)
-            if task is not None:
-                yield offset, task
+            line += 1
+            start = offset
             offset += len(raw)
+            try:
+                data = parse_line(raw, line)
+                if data is None:
+                    continue
+                task = parse_task(data, line)
+            except RecordError as err:
+                self._invalid(err, line)
+                continue
+            stats.records += 1
+            if not task.has_spans:
+                stats.without_spans_key += 1
+            if task.answer is not None and task.answer != "accept":
+                stats.not_accepted += 1
+                continue
+            stats.used += 1
+            if task.spans:
+                labels.update([span.label for span in task.spans])
+            yield start, task
+
+    def _invalid(self, err: RecordError, line: int) -> None:
+        error = InputError(self.path, line, err.problem, field=err.field)
+        if not self.skip_invalid:
+            raise error from None
+        self.stats.invalid.errors.append(error)
 
     def read_at(self, offset: int, line: int) -> ProdigyTask:
+        """The version at `offset` again (it parsed the first time, so it parses now)."""
         self._random.seek(offset)
-        task = self._parse(self._random.readline(), line)
-        assert task is not None  # it parsed the first time
-        return task
+        data = parse_line(self._random.readline(), line)
+        assert data is not None
+        return parse_task(data, line)
 
     def close(self) -> None:
         self._seq.close()
@@ -111,30 +128,44 @@ def align_files(
     """
     files = [_TaskFile(Path(p), s, skip_invalid) for p, s in zip(paths, stats, strict=True)]
     n = len(files)
-    iterators: list[Iterator[tuple[int, ProdigyTask]] | None] = [iter(f) for f in files]
+    iterators: list[Iterator[tuple[int, ProdigyTask]] | None] = [f.versions() for f in files]
     pending: list[dict[int, tuple[int, int]]] = [{} for _ in files]  # hash -> (offset, line)
+    held: list[tuple[int, ProdigyTask] | None] = [None] * n  # read, not yet placed
     emitted: set[int] = set()
     try:
-        while any(it is not None for it in iterators):
-            lockstep = _lockstep_round(iterators, files, pending, emitted)
-            if lockstep is not None:
-                yield lockstep
-                emitted.add(lockstep.input_hash)
-                continue
+        while True:
+            # Lockstep fast path: files in the same order yield the same new text each round.
+            if all(it is not None for it in iterators) and not any(held):
+                items = [next(it, None) for it in iterators if it is not None]
+                if all(item is not None for item in items):
+                    tasks = tuple(item[1] for item in items if item is not None)
+                    h = tasks[0].input_hash
+                    if (
+                        all(t.input_hash == h for t in tasks)
+                        and h not in emitted
+                        and not any(h in p for p in pending)
+                    ):
+                        emitted.add(h)
+                        yield AlignedExample(h, tasks[0].text, tasks)
+                        continue
+                held = items
+            if all(it is None for it in iterators):
+                break
+            # General path: place each file's next version; emit texts every file has seen.
             fresh: list[dict[int, ProdigyTask]] = [{} for _ in files]
             order: list[int] = []
             for k, it in enumerate(iterators):
                 if it is None:
                     continue
-                item = files[k].held or _next_version(it, files[k].stats)
-                files[k].held = None
+                item = held[k] if held[k] is not None else next(it, None)
+                held[k] = None
                 while item is not None:
                     offset, task = item
                     h = task.input_hash
                     if h in emitted or h in pending[k]:
                         files[k].stats.duplicates += 1
                         files[k].stats.used -= 1
-                        item = _next_version(it, files[k].stats)
+                        item = next(it, None)
                         continue
                     pending[k][h] = (offset, task.line)
                     fresh[k][h] = task
@@ -143,9 +174,9 @@ def align_files(
                 if item is None:
                     iterators[k] = None
             for h in order:
-                if h in emitted:
-                    continue
-                if all(h in pending[j] or iterators[j] is None for j in range(n)):
+                if h not in emitted and all(
+                    h in pending[j] or iterators[j] is None for j in range(n)
+                ):
                     yield _emit(h, files, pending, fresh)
                     emitted.add(h)
         # Files are exhausted: whatever is still pending is missing from some file.
@@ -167,51 +198,6 @@ def align_files(
                 f"{f.path}: no record has a 'spans' key: not NER predictions or annotations "
                 f"(model {name!r})"
             )
-
-
-def _lockstep_round(
-    iterators: list[Iterator[tuple[int, ProdigyTask]] | None],
-    files: list[_TaskFile],
-    pending: list[dict[int, tuple[int, int]]],
-    emitted: set[int],
-) -> AlignedExample | None:
-    """The common case, files in the same order: the next version of every file is the same
-    new text. Then it is emitted without any bookkeeping; otherwise the versions read are held
-    for the general path."""
-    if any(it is None or f.held is not None for it, f in zip(iterators, files, strict=True)):
-        return None
-    items = []
-    for it, f in zip(iterators, files, strict=True):
-        assert it is not None
-        item = _next_version(it, f.stats)
-        f.held = item
-        items.append(item)
-    if any(item is None for item in items):
-        return None
-    h = items[0][1].input_hash  # type: ignore[index]
-    if any(item[1].input_hash != h for item in items):  # type: ignore[index]
-        return None
-    if h in emitted or any(h in p for p in pending):
-        return None
-    for f in files:
-        f.held = None
-    return AlignedExample(h, items[0][1].text, tuple(item[1] for item in items))  # type: ignore[index]
-
-
-def _next_version(
-    it: Iterator[tuple[int, ProdigyTask]], stats: FileStats
-) -> tuple[int, ProdigyTask] | None:
-    for offset, task in it:
-        stats.records += 1
-        if not task.has_spans:
-            stats.without_spans_key += 1
-        if task.answer not in (None, "accept"):
-            stats.not_accepted += 1
-            continue
-        stats.used += 1
-        stats.labels.update(span.label for span in task.spans)
-        return offset, task
-    return None
 
 
 def _emit(

@@ -139,14 +139,15 @@ def _spans_for(
     return sorted(s.key for s in task.spans) if task is not None else []
 
 
-def _tokens_for(
+def _tokens_source(
     tasks: Sequence[ProdigyTask | None], preferred: int | None
-) -> list[dict[str, Any]] | None:
+) -> ProdigyTask | None:
+    """The task whose `tokens` the output uses: the preferred model's, else the first with any."""
     order = ([preferred] if preferred is not None else []) + list(range(len(tasks)))
     for i in order:
         task = tasks[i]
         if task is not None and isinstance(task.record.get("tokens"), list):
-            return task.record["tokens"]
+            return task
     return None
 
 
@@ -183,12 +184,22 @@ def _ner_task(
     meta: dict[str, Any],
     keys: Sequence[tuple[int, int, str]],
     tokens: list[dict[str, Any]] | None,
+    *,
+    source: ProdigyTask | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """A ner_manual task with `keys` as spans. `source`: the task the spans and tokens both come
+    from; its own span dicts are reused when they carry token indices (no re-alignment)."""
     task: dict[str, Any] = {"text": example.text, "meta": meta}
     if tokens is not None:
         task["tokens"] = tokens
-    task["spans"] = _span_dicts(example.text, keys, tokens)
+    raw_spans = source.record.get("spans") if source is not None else None
+    if not keys:
+        task["spans"] = []
+    elif raw_spans and (tokens is None or all("token_end" in s for s in raw_spans)):
+        task["spans"] = raw_spans
+    else:
+        task["spans"] = _span_dicts(example.text, keys, tokens)
     task["_input_hash"] = example.input_hash
     task["_task_hash"] = task_hash(example.input_hash, spans=keys)
     task["_view_id"] = "ner_manual"
@@ -200,10 +211,16 @@ def ranked_task(
     scored: ScoredExample, models: Sequence[str], scorer: str, prefill: str
 ) -> dict[str, Any]:
     """A ner_manual task for the annotation queue (no `answer`: it is still to be annotated)."""
+    tasks = scored.example.tasks
     preferred = list(models).index(prefill) if prefill in models else None
-    tokens = _tokens_for(scored.example.tasks, preferred)
+    tokens_from = _tokens_source(tasks, preferred)
+    tokens = tokens_from.record["tokens"] if tokens_from is not None else None
     keys = _spans_for(scored, models, prefill)
-    return _ner_task(scored.example, _meta(scored, models, scorer), keys, tokens)
+    source = tasks[preferred] if preferred is not None else None
+    meta = _meta(scored, models, scorer)
+    return _ner_task(
+        scored.example, meta, keys, tokens, source=source if source is tokens_from else None
+    )
 
 
 def review_tasks(scored: ScoredExample, models: Sequence[str], scorer: str) -> list[dict[str, Any]]:
@@ -214,13 +231,15 @@ def review_tasks(scored: ScoredExample, models: Sequence[str], scorer: str) -> l
         if task is None:
             continue
         keys = sorted(s.key for s in task.spans)
-        tokens = _tokens_for(scored.example.tasks, i)
+        tokens_from = _tokens_source(scored.example.tasks, i)
+        tokens = tokens_from.record["tokens"] if tokens_from is not None else None
         versions.append(
             _ner_task(
                 scored.example,
                 meta,
                 keys,
                 tokens,
+                source=task if task is tokens_from else None,
                 answer="accept",
                 _annotator_id=name,
                 _session_id=name,
@@ -231,12 +250,15 @@ def review_tasks(scored: ScoredExample, models: Sequence[str], scorer: str) -> l
 
 def agreement_task(scored: ScoredExample, models: Sequence[str]) -> dict[str, Any]:
     """An example all models agree on, as an accepted answer for the user who auto-accepts."""
-    first = next(t for t in scored.example.tasks if t is not None)
+    tasks = scored.example.tasks
+    first = next(t for t in tasks if t is not None)
     meta = dict(first.meta)
     meta["agreed_by"] = list(models)
-    keys = sorted(s.key for s in first.spans)
-    tokens = _tokens_for(scored.example.tasks, None)
-    return _ner_task(scored.example, meta, keys, tokens, answer="accept")
+    keys = [s.key for s in first.spans]
+    tokens_from = _tokens_source(tasks, tasks.index(first))
+    tokens = tokens_from.record["tokens"] if tokens_from is not None else None
+    source = first if first is tokens_from else None
+    return _ner_task(scored.example, meta, keys, tokens, source=source, answer="accept")
 
 
 def _first_record(path: Path) -> dict[str, Any]:
@@ -313,8 +335,11 @@ def diff_files(
     summary = DiffSummary(models, stats, scorer)
     queue: list[tuple[float, int, int, int, int]] = []  # (-score, hash, seq, offset, length)
 
-    writer = JsonlWriter(output, overwrite=overwrite)
-    agree_writer = JsonlWriter(agreements, overwrite=overwrite) if agreements else None
+    # No flush per write: diff cannot be resumed, and the output only appears once complete.
+    writer = JsonlWriter(output, overwrite=overwrite, flush_each_write=False)
+    agree_writer = (
+        JsonlWriter(agreements, overwrite=overwrite, flush_each_write=False) if agreements else None
+    )
     try:
         with tempfile.TemporaryFile() as spool:
             aligned = align_files(paths, models, stats, skip_invalid=skip_invalid)
@@ -337,7 +362,7 @@ def diff_files(
                     tasks = review_tasks(scored, models, scorer)
                 else:
                     tasks = [ranked_task(scored, models, scorer, prefill)]
-                data = "".join(dumps_line(t) for t in tasks).encode("utf-8")
+                data = b"".join(dumps_line(t) for t in tasks)
                 queue.append((-scored.score, example.input_hash, seq, spool.tell(), len(data)))
                 spool.write(data)
             _check_overlap(summary)
@@ -345,7 +370,7 @@ def diff_files(
             queue.sort()
             for rank, (_, _, _, offset, length) in enumerate(queue[:top], start=1):
                 spool.seek(offset)
-                lines = spool.read(length).decode("utf-8").splitlines(keepends=True)
+                lines = spool.read(length).splitlines(keepends=True)
                 summary.written += writer.write_lines([_with_rank(line, rank) for line in lines])
         writer.commit()
         if agree_writer is not None:
@@ -358,16 +383,16 @@ def diff_files(
     return summary
 
 
-_RANK_PLACEHOLDER = '"meta":{"rank":0,'
+_RANK_PLACEHOLDER = b'"meta":{"rank":0,'
 
 
-def _with_rank(line: str, rank: int) -> str:
+def _with_rank(line: bytes, rank: int) -> bytes:
     """Fill in the rank without parsing the line again.
 
     The placeholder is the first key of our own `meta`, which follows `text`; inside the JSON
     string `text` every quote is escaped, so the first match is always ours.
     """
-    return line.replace(_RANK_PLACEHOLDER, f'"meta":{{"rank":{rank},', 1)
+    return line.replace(_RANK_PLACEHOLDER, b'"meta":{"rank":%d,' % rank, 1)
 
 
 def _count(summary: DiffSummary, scored: ScoredExample) -> None:

@@ -168,8 +168,9 @@ def read_jsonl(
     return read_records(path, convert, invalid=invalid)
 
 
-def dumps_line(record: dict[str, Any]) -> str:
-    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
+def dumps_line(record: dict[str, Any]) -> bytes:
+    """One UTF-8 JSONL line, newline included (bytes: written without a decode/encode trip)."""
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def partial_path(path: Path) -> Path:
@@ -220,15 +221,23 @@ class JsonlWriter:
     dropped on resume. `-` writes to stdout instead (no atomicity, no resume).
     """
 
-    def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        flush_each_write: bool = True,
+    ) -> None:
+        self.flush_each_write = flush_each_write
         self.to_stdout = str(path) == STDIO
         self.path = Path(path)
         self.existing: list[dict[str, Any]] = []
-        self._stream: IO[str] | None = None
+        self._stream: IO[bytes] | None = None
         if self.to_stdout:
             if resume:
                 raise DisagreeError("--resume needs an output file, not stdout ('-')")
-            self._stream = sys.stdout
+            self._stream = sys.stdout.buffer
             return
         if self.path.is_dir():
             raise DisagreeError(f"{self.path}: is a directory, expected an output file path")
@@ -254,16 +263,21 @@ class JsonlWriter:
                     "to add only the missing records"
                 )
         mode = "a" if resume else "w"
-        self._stream = partial.open(mode, encoding="utf-8")
+        self._stream = partial.open(mode + "b")
 
     def write_many(self, records: Iterable[dict[str, Any]]) -> int:
         return self.write_lines([dumps_line(record) for record in records])
 
-    def write_lines(self, lines: Sequence[str]) -> int:
-        """Write already-serialised JSONL lines (each ending in a newline), then flush."""
+    def write_lines(self, lines: Sequence[bytes]) -> int:
+        """Write already-serialised JSONL lines (each ending in a newline).
+
+        With `flush_each_write` (predict) every call is flushed, so a kill loses at most the
+        batch being written and `--resume` finds the rest.
+        """
         assert self._stream is not None
-        self._stream.write("".join(lines))
-        self._stream.flush()
+        self._stream.write(b"".join(lines))
+        if self.flush_each_write:
+            self._stream.flush()
         return len(lines)
 
     def commit(self) -> None:
