@@ -20,14 +20,16 @@ _ENT_FACTORIES = {"ner", "beam_ner", "entity_ruler", "llm"}
 
 
 def load_pipeline(model: str | Path) -> Language:
-    """Load an installed pipeline package (by name) or a pipeline directory."""
+    """Load an installed pipeline package (by name), a pipeline directory, or a spacy-llm
+    `config.cfg` (assembled on the fly, `.env` loaded first)."""
     name = str(model)
     path = Path(name)
     if path.suffix == ".cfg":
-        raise DisagreeError(
-            f"{path}: config files are assembled with `disagree assemble`; pass the pipeline "
-            "directory it writes"
-        )
+        from .assemble import assemble_pipeline  # spacy-llm is imported only when needed
+
+        return assemble_pipeline(path)
+    from . import llm as _llm  # noqa: F401  (a saved LLM pipeline names our models)
+
     if path.exists() and not path.is_dir():
         raise DisagreeError(f"{path}: expected a pipeline directory or an installed package name")
     try:

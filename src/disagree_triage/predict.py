@@ -22,6 +22,8 @@ from .errors import DisagreeError
 from .hashing import input_hash
 from .jsonl import InvalidLines, JsonlRecord, JsonlWriter, display_name, read_jsonl
 from .labels import LabelMap
+from .llm.checks import check_doc, llm_components
+from .llm.failures import BackendStats
 from .pipeline import entity_labels, load_pipeline, select_ner_components
 from .tasks import ner_task
 
@@ -39,6 +41,8 @@ class PredictSummary:
     entities: Counter[str] = field(default_factory=Counter)
     components: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    llm_problems: Counter[str] = field(default_factory=Counter)  # per backend
+    backends: list[BackendStats] = field(default_factory=list)
 
 
 def predict_tasks(
@@ -49,12 +53,30 @@ def predict_tasks(
     annotator: str | None = None,
     batch_size: int = 64,
     n_process: int = 1,
+    save_io: bool = False,
+    llm_problems: Counter[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield a `ner_manual` task for each record (each needs a `text`), in input order."""
+    """Yield a `ner_manual` task for each record (each needs a `text`), in input order.
+
+    For spacy-llm components, an answer that failed or did not parse is recorded in the task's
+    `meta.llm_error` (and counted per backend in `llm_problems`), never a silent "no entities";
+    `save_io` keeps each prompt and raw answer in the task's `llm_io`.
+    """
     label_map = label_map or LabelMap.keep_all()
+    components = llm_components(nlp)
     pairs = ((r["text"], r) for r in records)
     for doc, record in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process):
-        yield ner_task(doc, record, label_map, annotator=annotator)
+        task = ner_task(doc, record, label_map, annotator=annotator)
+        for component in components:
+            problem, io = check_doc(doc, component)
+            if problem is not None:
+                meta = task["meta"] = dict(task.get("meta") or {})
+                meta.setdefault("llm_error", problem)
+                if llm_problems is not None:
+                    llm_problems[component.backend_name] += 1
+            if save_io and io is not None:
+                task.setdefault("llm_io", {})[component.name] = io
+        yield task
 
 
 def prepare_ner_pipeline(
@@ -104,6 +126,7 @@ def predict_file(
     resume: bool = False,
     overwrite: bool = False,
     skip_invalid: bool = False,
+    save_io: bool = False,
     on_start: Callable[[PredictSummary], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PredictSummary:
@@ -140,16 +163,26 @@ def predict_file(
                 annotator=annotator,
                 batch_size=batch_size,
                 n_process=n_process,
+                save_io=save_io,
+                llm_problems=summary.llm_problems,
             )
+            summary.backends = [
+                c.backend.stats for c in llm_components(nlp) if hasattr(c.backend, "stats")
+            ]
             if on_progress is not None and summary.already_done:
                 on_progress(summary.already_done)
-            for batch in _batched(tasks, batch_size):
-                writer.write_many(batch)
-                summary.written += len(batch)
-                for task in batch:
-                    summary.entities.update(span["label"] for span in task["spans"])
-                if on_progress is not None:
-                    on_progress(len(batch))
+            try:
+                for batch in _batched(tasks, batch_size):
+                    writer.write_many(batch)
+                    summary.written += len(batch)
+                    for task in batch:
+                        summary.entities.update(span["label"] for span in task["spans"])
+                    if on_progress is not None:
+                        on_progress(len(batch))
+            except BaseException:
+                if not summary.written and not writer.existing:
+                    writer.discard()  # nothing to resume: don't block the next run
+                raise
             writer.commit()
     return summary
 

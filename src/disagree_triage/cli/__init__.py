@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import diff as _diff  # noqa: F401  (registers the command)
+from . import assemble as _assemble  # noqa: F401  (registers the command)
+from . import diff as _diff  # noqa: F401
 from . import predict as _predict  # noqa: F401
 from ._util import app
 

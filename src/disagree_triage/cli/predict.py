@@ -58,6 +58,9 @@ def predict_cli(
         help="Continue an interrupted or existing OUTPUT, skipping texts already written.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
+    save_io: bool = typer.Option(
+        False, "--save-io", help="Keep each LLM prompt and raw answer in the task (llm_io)."
+    ),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
     ),
@@ -103,6 +106,7 @@ def predict_cli(
                 resume=resume,
                 overwrite=overwrite,
                 skip_invalid=skip_invalid,
+                save_io=save_io,
                 on_start=on_start,
                 on_progress=lambda n: progress.advance(progress_task, n),
             )
@@ -133,5 +137,24 @@ def print_summary(summary: PredictSummary) -> None:
     for label, count in sorted(summary.entities.items()):
         table.add_row(f"entities {label}", f"{count:,}")
     err_console.print(table)
+    if summary.backends:
+        print_backends(summary)
     for error in summary.invalid.errors[:5]:
         err_console.print(f"[yellow]skipped:[/] {error}", highlight=False)
+
+
+def print_backends(summary: PredictSummary) -> None:
+    for stats in summary.backends:
+        name = f"{stats.backend}:{stats.model}"
+        table = Table(title=f"LLM backend {name}", show_header=False)
+        table.add_row("requests sent", f"{stats.requests:,}")
+        table.add_row("answered from cache", f"{stats.cached:,}")
+        table.add_row("retries", f"{stats.retries:,}")
+        table.add_row("failed after retries", f"{stats.failures:,}")
+        table.add_row("unusable answers (meta.llm_error)", f"{summary.llm_problems[name]:,}")
+        table.add_row(
+            "tokens prompt / completion", f"{stats.prompt_tokens:,} / {stats.completion_tokens:,}"
+        )
+        if stats.cost is not None:
+            table.add_row("estimated cost", f"${stats.cost:,.4f}")
+        err_console.print(table)

