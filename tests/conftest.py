@@ -52,3 +52,10 @@ def nlp_sm() -> Language:
 def disagree_cmd() -> list[str]:
     """The console command, run as a real subprocess with this interpreter."""
     return [sys.executable, "-m", "disagree_triage"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_llm_cache(tmp_path_factory):
+    """LLM responses are cached in ~/.cache/disagree by default: keep tests out of it."""
+    os.environ["DISAGREE_CACHE_DIR"] = str(tmp_path_factory.mktemp("llm-cache"))
+    yield

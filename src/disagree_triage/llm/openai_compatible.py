@@ -303,6 +303,8 @@ def make_openai_compatible(
     max_concurrency: int = 8,
     max_retries: int = 6,
     timeout: float = 60.0,
+    backoff_base: float = 0.5,
+    backoff_max: float = 30.0,
     temperature: float = 0.0,
     max_tokens: int | None = None,
     prompt_price_per_million: float | None = None,
@@ -314,7 +316,8 @@ def make_openai_compatible(
     """Any OpenAI-compatible chat-completions server.
 
     `api_key_env` names the environment variable that holds the key (never the key itself);
-    set it to null for servers without keys. Prices are per million tokens, for the cost
+    set it to null for servers without keys. A retry waits backoff_base * 2^attempt seconds
+    (capped at backoff_max, with jitter), or longer when the server says so in Retry-After. Prices are per million tokens, for the cost
     estimate at the end of a run. `cache_path` defaults to ~/.cache/disagree/responses.sqlite.
     """
     return OpenAICompatibleModel(
@@ -326,6 +329,8 @@ def make_openai_compatible(
         max_concurrency=max_concurrency,
         max_retries=max_retries,
         timeout=timeout,
+        backoff_base=backoff_base,
+        backoff_max=backoff_max,
         temperature=temperature,
         max_tokens=max_tokens,
         prompt_price_per_million=prompt_price_per_million,

@@ -1,0 +1,161 @@
+"""HTTP servers on 127.0.0.1 for the LLM tests.
+
+`FaultServer` is a scripted OpenAI-compatible endpoint for what a real server will not do on
+demand (429 storms with Retry-After, 500s, answers past the timeout, connection resets, bodies
+that are not JSON). It counts requests in flight server-side. `LlamaCppServer` runs
+llama-cpp-python's real OpenAI-compatible server on the SmolLM2 GGUF.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+RESET = "reset"  # close the connection without answering
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    content: str | None = None  # the chat answer; None with body for raw bodies
+    body: bytes | None = None
+    headers: dict[str, str] | None = None
+    delay: float = 0.0
+
+
+Script = Callable[[int, dict[str, Any]], "Reply | str"]
+
+
+def chat_body(content: str) -> bytes:
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+        }
+    ).encode()
+
+
+class FaultServer:
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.lock = threading.Lock()
+        self.count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.bodies: list[dict[str, Any]] = []
+        self.headers_seen: list[dict[str, str]] = []
+        self.times: list[float] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with server.lock:
+                    server.count += 1
+                    number = server.count
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                    server.bodies.append(body)
+                    server.headers_seen.append(dict(self.headers))
+                    server.times.append(time.monotonic())
+                try:
+                    reply = server.script(number, body)
+                    if reply == RESET:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
+                    assert isinstance(reply, Reply)
+                    time.sleep(reply.delay)
+                    payload = reply.body if reply.body is not None else chat_body(reply.content or "")
+                    self.send_response(reply.status)
+                    for key, value in (reply.headers or {}).items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LlamaCppServer:
+    """`python -m llama_cpp.server` on 127.0.0.1, serving a GGUF file; stopped on exit."""
+
+    def __init__(self, model_path: Path, *, n_ctx: int = 2048) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.args = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
+            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(n_ctx),
+            "--model_alias", "smollm2",
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+        # llama.cpp logs a lot: a pipe nobody reads would fill up and stall the server.
+        self.log = tempfile.TemporaryFile()
+
+    def __enter__(self) -> LlamaCppServer:
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                err = self.log.read().decode(errors="replace")
+                raise RuntimeError(f"llama_cpp.server exited: {err[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("llama_cpp.server did not start within 120 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
