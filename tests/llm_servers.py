@@ -62,6 +62,9 @@ class FaultServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm holds the
+            # body until the client's delayed ACK (40 ms), which only keep-alive clients pay.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
