@@ -26,32 +26,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 from spacy_llm.models.rest.openai.model import OpenAI  # noqa: E402
 
 from disagree_triage.assemble import assemble_pipeline  # noqa: E402
-from llm_servers import FaultServer, Reply  # noqa: E402
+from llm_servers import FaultServer, Reply, write_ner_config  # noqa: E402
 
 ANSWER = "ORGANISATION: Apple\nPERSON:\nDATE:"
 
 
-def config(folder: Path, name: str, model_lines: list[str]) -> Path:
-    path = folder / f"{name}.cfg"
-    path.write_text(
-        "\n".join(
-            [
-                "[nlp]",
-                'lang = "en"',
-                'pipeline = ["llm"]',
-                "[components]",
-                "[components.llm]",
-                'factory = "llm"',
-                "[components.llm.task]",
-                '@llm_tasks = "spacy.NER.v2"',
-                'labels = ["PERSON", "ORGANISATION", "DATE"]',
-                "[components.llm.model]",
-                *model_lines,
-            ]
-        )
-        + "\n"
-    )
-    return path
+def config(folder: Path, name: str, model: dict[str, object]) -> Path:
+    return write_ner_config(folder / f"{name}.cfg", model)
 
 
 def run(config_path: Path, texts: list[str], batch_size: int) -> float:

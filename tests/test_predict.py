@@ -149,9 +149,14 @@ def run(cmd, *args, **kwargs):
 
 
 def test_cli_help_lists_commands(disagree_cmd):
-    result = run(disagree_cmd, "--help")
+    result = run(disagree_cmd, "--help", env={**os.environ, "COLUMNS": "120"})
     assert result.returncode == 0
-    assert "predict" in result.stdout
+    for command, words in (
+        ("assemble", "Build a pipeline from a spacy-llm config"),
+        ("predict", "Predict entities with a spaCy pipeline"),
+        ("diff", "Rank examples by how much the models disagree"),
+    ):
+        assert any(command in line and words in line for line in result.stdout.splitlines())
 
 
 def test_cli_stdin_to_stdout_carries_only_data(disagree_cmd):

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from disagree_triage.compare import BOTH, BOUNDARY, LABEL, MISSING, find_differences
-from disagree_triage.scorers import get_scorer, scorers
 from disagree_triage.errors import DisagreeError
+from disagree_triage.scorers import get_scorer, scorers
 
 TEXT = "Meta hired Tim Cook on Monday in Paris."
 META, TIM_COOK, TIM, MONDAY = (0, 4), (11, 19), (11, 14), (23, 29)
@@ -58,7 +58,9 @@ def test_span_only_one_model_found():
     a, b = spans((META, "ORG"), (MONDAY, "DATE")), spans((META, "ORG"))
     (d,) = find_differences([a, b])
     assert d.kind == MISSING and d.missing_models == (1,)
-    assert d.describe(TEXT, ["md", "llm"]) == "found by some models only: md: DATE 'Monday' | llm: —"
+    assert (
+        d.describe(TEXT, ["md", "llm"]) == "found by some models only: md: DATE 'Monday' | llm: —"
+    )
     assert get_scorer("missing_spans")([a, b]) == 1
 
 

@@ -317,8 +317,9 @@ def make_openai_compatible(
 
     `api_key_env` names the environment variable that holds the key (never the key itself);
     set it to null for servers without keys. A retry waits backoff_base * 2^attempt seconds
-    (capped at backoff_max, with jitter), or longer when the server says so in Retry-After. Prices are per million tokens, for the cost
-    estimate at the end of a run. `cache_path` defaults to ~/.cache/disagree/responses.sqlite.
+    (capped at backoff_max, with jitter), or longer when the server says so in Retry-After.
+    Prices are per million tokens, for the cost estimate at the end of a run. `cache_path`
+    defaults to ~/.cache/disagree/responses.sqlite.
     """
     return OpenAICompatibleModel(
         model=model,
