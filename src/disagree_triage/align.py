@@ -8,7 +8,6 @@ arrives; memory grows with how far the orders disagree, never with the size of t
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ class FileStats:
     duplicates: int = 0  # repeated texts: the first version is used
     not_accepted: int = 0  # reject / ignore answers in an annotated export
     without_spans_key: int = 0
-    labels: Counter[str] = field(default_factory=Counter)
+    labels: set[str] = field(default_factory=set)  # every label the file uses
     invalid: InvalidLines = field(default_factory=InvalidLines)
 
 
@@ -92,8 +91,8 @@ class _TaskFile:
                 stats.not_accepted += 1
                 continue
             stats.used += 1
-            if task.spans:
-                labels.update([span.label for span in task.spans])
+            if task.span_keys:
+                labels.update([key[2] for key in task.span_keys])
             yield start, task
 
     def _invalid(self, err: RecordError, line: int) -> None:

@@ -65,7 +65,7 @@ class DiffSummary:
     @property
     def label_gaps(self) -> dict[str, list[str]]:
         """Labels some models use and others never do: each such entity is a disagreement."""
-        used = {f.name: set(f.labels) for f in self.files}
+        used = {f.name: f.labels for f in self.files}
         everything = set().union(*used.values())
         return {
             name: sorted(everything - labels)
@@ -75,7 +75,7 @@ class DiffSummary:
 
 
 def span_sets_of(tasks: Sequence[ProdigyTask | None]) -> list[SpanSet]:
-    return [frozenset(s.key for s in t.spans) for t in tasks if t is not None]
+    return [frozenset(t.span_keys) for t in tasks if t is not None]
 
 
 def score_example(
@@ -86,11 +86,12 @@ def score_example(
     `registered` is `all_scorers()`, looked up once per run: the registry lookup reads entry
     points and costs more than scoring itself.
     """
-    present = span_sets_of(example.tasks)
     registered = registered if registered is not None else all_scorers()
-    if all(spans == present[0] for spans in present[1:]):
+    keys = [t.span_keys for t in example.tasks if t is not None]
+    if all(k == keys[0] for k in keys[1:]):
         # Most examples agree; every scorer is 0 on agreement by contract (see scorers.py).
         return ScoredExample(example, [], dict.fromkeys(registered, 0.0), 0.0)
+    present = [frozenset(k) for k in keys]
     differences = find_differences(present)
     scores = {name: float(fn(present)) for name, fn in registered.items()}
     return ScoredExample(example, differences, scores, scores[scorer])
@@ -117,9 +118,9 @@ def _union_spans(tasks: Sequence[ProdigyTask | None]) -> list[tuple[int, int, st
     for i, task in enumerate(tasks):
         if task is None:
             continue
-        for span in task.spans:
-            votes[span.key] += 1
-            first_model.setdefault(span.key, i)
+        for key in task.span_keys:
+            votes[key] += 1
+            first_model.setdefault(key, i)
     chosen: list[tuple[int, int, str]] = []
     for key in sorted(votes, key=lambda k: (-votes[k], first_model[k], k)):
         if all(key[1] <= s or e <= key[0] for s, e, _ in chosen):
@@ -136,7 +137,7 @@ def _spans_for(
     if prefill == PREFILL_UNION:
         return _union_spans(tasks)
     task = tasks[list(models).index(prefill)]
-    return sorted(s.key for s in task.spans) if task is not None else []
+    return list(task.span_keys) if task is not None else []
 
 
 def _tokens_source(
@@ -230,7 +231,7 @@ def review_tasks(scored: ScoredExample, models: Sequence[str], scorer: str) -> l
     for i, (name, task) in enumerate(zip(models, scored.example.tasks, strict=True)):
         if task is None:
             continue
-        keys = sorted(s.key for s in task.spans)
+        keys = task.span_keys
         tokens_from = _tokens_source(scored.example.tasks, i)
         tokens = tokens_from.record["tokens"] if tokens_from is not None else None
         versions.append(
@@ -249,16 +250,25 @@ def review_tasks(scored: ScoredExample, models: Sequence[str], scorer: str) -> l
 
 
 def agreement_task(scored: ScoredExample, models: Sequence[str]) -> dict[str, Any]:
-    """An example all models agree on, as an accepted answer for the user who auto-accepts."""
-    tasks = scored.example.tasks
-    first = next(t for t in tasks if t is not None)
-    meta = dict(first.meta)
-    meta["agreed_by"] = list(models)
-    keys = [s.key for s in first.spans]
-    tokens_from = _tokens_source(tasks, tasks.index(first))
-    tokens = tokens_from.record["tokens"] if tokens_from is not None else None
-    source = first if first is tokens_from else None
-    return _ner_task(scored.example, meta, keys, tokens, source=source, answer="accept")
+    """An example all models agree on, as an accepted answer for the user who auto-accepts.
+
+    The first model's record already holds the agreed spans and the tokens: it is copied and
+    re-labelled rather than rebuilt (most examples agree, so this path is hot).
+    """
+    first = next(t for t in scored.example.tasks if t is not None)
+    task = {k: v for k, v in first.record.items() if k not in _VERSION_KEYS}
+    task["meta"] = {**first.meta, "agreed_by": list(models)}
+    if not first.has_spans:
+        task["spans"] = []
+    task["_input_hash"] = scored.example.input_hash
+    task["_task_hash"] = task_hash(scored.example.input_hash, spans=first.span_keys)
+    task["_view_id"] = "ner_manual"
+    task["answer"] = "accept"
+    return task
+
+
+# What belongs to one model's version, not to the agreed answer.
+_VERSION_KEYS = frozenset({"_annotator_id", "_session_id", "_timestamp", "llm_io", "answer"})
 
 
 def _first_record(path: Path) -> dict[str, Any]:
@@ -342,6 +352,7 @@ def diff_files(
     )
     try:
         with tempfile.TemporaryFile() as spool:
+            spooled = 0  # bytes written to the spool so far
             aligned = align_files(paths, models, stats, skip_invalid=skip_invalid)
             for seq, example in enumerate(aligned):
                 scored = score_example(example, scorer, registered)
@@ -350,9 +361,8 @@ def diff_files(
                     on_progress(1)
                 if scored.agrees:
                     if agree_writer is not None:
-                        summary.agreements_written += agree_writer.write_many(
-                            [agreement_task(scored, models)]
-                        )
+                        agree_writer.write_line(dumps_line(agreement_task(scored, models)))
+                        summary.agreements_written += 1
                     continue
                 if example.missing_models and missing == "skip":
                     continue
@@ -363,8 +373,9 @@ def diff_files(
                 else:
                     tasks = [ranked_task(scored, models, scorer, prefill)]
                 data = b"".join(dumps_line(t) for t in tasks)
-                queue.append((-scored.score, example.input_hash, seq, spool.tell(), len(data)))
+                queue.append((-scored.score, example.input_hash, seq, spooled, len(data)))
                 spool.write(data)
+                spooled += len(data)
             _check_overlap(summary)
             summary.queued = len(queue)
             queue.sort()

@@ -268,6 +268,13 @@ class JsonlWriter:
     def write_many(self, records: Iterable[dict[str, Any]]) -> int:
         return self.write_lines([dumps_line(record) for record in records])
 
+    def write_line(self, line: bytes) -> None:
+        """Write one serialised line (see write_lines)."""
+        assert self._stream is not None
+        self._stream.write(line)
+        if self.flush_each_write:
+            self._stream.flush()
+
     def write_lines(self, lines: Sequence[bytes]) -> int:
         """Write already-serialised JSONL lines (each ending in a newline).
 

@@ -41,11 +41,16 @@ class Span(NamedTuple):
 
 @dataclass(slots=True)
 class ProdigyTask:
-    """One annotated example. `spans` is empty when the record had no `spans` key;
-    `has_spans` tells the two apart."""
+    """One annotated example. `span_keys` is empty when the record had no `spans` key;
+    `has_spans` tells the two apart.
+
+    Spans are validated when the record is read, but kept as sorted (start, end, label) keys;
+    the richer `Span` objects (text, token indices, score) are built on first use: diff reads
+    millions of records and compares keys only.
+    """
 
     text: str
-    spans: tuple[Span, ...]
+    span_keys: tuple[tuple[int, int, str], ...]
     has_spans: bool
     answer: str | None
     input_hash: int
@@ -55,6 +60,14 @@ class ProdigyTask:
     annotator_id: str | None
     line: int
     record: dict[str, Any]
+    _spans: tuple[Span, ...] | None = None
+
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        if self._spans is None:
+            raw = self.record.get("spans") or []
+            self._spans = tuple(sorted((_span_of(s, self.text) for s in raw), key=_span_order))
+        return self._spans
 
     @property
     def annotator(self) -> str | None:
@@ -68,10 +81,11 @@ class ProdigyTask:
 
 
 def _span_order(span: Span) -> tuple[int, int, str]:
-    return (span.start, span.end, span.label)
+    return (span.start, span.end, span.label)  # not the whole tuple: None vs int in ties
 
 
-def _parse_span(raw: Any, i: int, text: str) -> Span:
+def _span_key(raw: Any, i: int, text: str) -> tuple[int, int, str]:
+    """Validate one span; its (start, end, label)."""
     try:
         start, end, label = raw["start"], raw["end"], raw["label"]
     except (KeyError, TypeError):
@@ -84,13 +98,15 @@ def _parse_span(raw: Any, i: int, text: str) -> Span:
             f"offsets {start}-{end} do not fit a text of {len(text)} characters",
             field=f"spans[{i}]",
         )
+    return (start, end, label)
+
+
+def _span_of(raw: dict[str, Any], text: str) -> Span:
+    """The full Span of an already validated raw span."""
+    start, end, label = raw["start"], raw["end"], raw["label"]
     get = raw.get
-    span_text, token_start, token_end, score = (
-        get("text"),
-        get("token_start"),
-        get("token_end"),
-        get("score"),
-    )
+    span_text, token_start = get("text"), get("token_start")
+    token_end, score = get("token_end"), get("score")
     return Span(
         start,
         end,
@@ -98,7 +114,7 @@ def _parse_span(raw: Any, i: int, text: str) -> Span:
         span_text if type(span_text) is str else text[start:end],
         token_start if type(token_start) is int else None,
         token_end if type(token_end) is int else None,
-        float(score) if type(score) in (int, float) else None,
+        float(score) if isinstance(score, (int, float)) else None,
     )
 
 
@@ -133,9 +149,9 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
     raw_spans = record.get("spans") or []
     if not isinstance(raw_spans, list):
         raise RecordError(f"expected an array, got {describe_json_type(raw_spans)}", field="spans")
-    spans = [_parse_span(s, i, text) for i, s in enumerate(raw_spans)]
-    if len(spans) > 1:
-        spans.sort(key=_span_order)
+    keys = [_span_key(s, i, text) for i, s in enumerate(raw_spans)]
+    if len(keys) > 1:
+        keys.sort()
     answer = record.get("answer")
     if answer is not None and answer not in ANSWERS:
         raise RecordError(f"expected one of {', '.join(ANSWERS)}, got {answer!r}", field="answer")
@@ -145,7 +161,7 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
     get = record.get
     return ProdigyTask(  # positional: diff builds one per line
         text,
-        tuple(spans),
+        tuple(keys),
         has_spans,
         answer,
         compute_input_hash(text),
