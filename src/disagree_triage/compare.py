@@ -14,6 +14,7 @@ A conflict group can also miss some models; `missing_models` says which, whateve
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -76,11 +77,15 @@ def _find_differences(span_sets: tuple[SpanSet, ...]) -> tuple[Difference, ...]:
     if len(span_sets) < 2 or all(spans == span_sets[0] for spans in span_sets[1:]):
         return ()
     differences = []
-    for start, end in _groups(span_sets):
-        per_model = tuple(
-            frozenset(span for span in spans if start <= span[0] and span[1] <= end)
-            for spans in span_sets
-        )
+    groups = _groups(span_sets)
+    group_starts = [start for start, _ in groups]
+    # One pass over the spans: each falls in the group whose range starts at or before it.
+    members: list[list[set[SpanKey]]] = [[set() for _ in span_sets] for _ in groups]
+    for m, spans in enumerate(span_sets):
+        for span in spans:
+            members[bisect_right(group_starts, span[0]) - 1][m].add(span)
+    for (start, end), group in zip(groups, members, strict=True):
+        per_model = tuple(frozenset(spans) for spans in group)
         if all(spans == per_model[0] for spans in per_model[1:]):
             continue
         missing = tuple(i for i, spans in enumerate(per_model) if not spans)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .align import AlignedExample, FileStats, align_files
-from .compare import Difference, SpanSet, find_differences
+from .compare import Difference, find_differences
 from .errors import DisagreeError, RecordError
 from .hashing import task_hash
 from .jsonl import JsonlWriter, dumps_line, parse_line
@@ -72,10 +72,6 @@ class DiffSummary:
             for name, labels in used.items()
             if everything - labels
         }
-
-
-def span_sets_of(tasks: Sequence[ProdigyTask | None]) -> list[SpanSet]:
-    return [frozenset(t.span_keys) for t in tasks if t is not None]
 
 
 def score_example(
@@ -153,16 +149,47 @@ def _tokens_source(
 
 
 def _span_dicts(
-    text: str, keys: Sequence[tuple[int, int, str]], tokens: list[dict[str, Any]] | None
+    text: str,
+    keys: Sequence[tuple[int, int, str]],
+    tokens: list[dict[str, Any]] | None,
+    tasks: Sequence[ProdigyTask | None] = (),
 ) -> list[dict[str, Any]]:
-    starts = {t["start"]: t["id"] for t in tokens or [] if "start" in t and "id" in t}
-    ends = {t["end"]: t["id"] for t in tokens or [] if "end" in t and "id" in t}
+    """Span dicts for `keys`, with token indices into `tokens` where the span sits on tokens.
+
+    The indices a model's own span carries are used when they point at tokens with the span's
+    offsets (one look-up each); only otherwise is a character-offset map built.
+    """
+    hints: dict[tuple[int, int, str], tuple[Any, Any]] = {}
+    for task in tasks:
+        if task is not None:
+            for raw in task.record.get("spans") or ():
+                key = (raw["start"], raw["end"], raw["label"])
+                hints.setdefault(key, (raw.get("token_start"), raw.get("token_end")))
+    n_tokens = len(tokens) if tokens else 0
+    starts: dict[int, int] | None = None
+    ends: dict[int, int] = {}
     spans = []
-    for start, end, label in keys:
+    for key in keys:
+        start, end, label = key
         span: dict[str, Any] = {"start": start, "end": end, "text": text[start:end], "label": label}
-        if start in starts and end in ends:
-            span["token_start"] = starts[start]
-            span["token_end"] = ends[end]
+        if tokens:
+            first, last = hints.get(key, (None, None))
+            if (
+                type(first) is int
+                and type(last) is int
+                and 0 <= first <= last < n_tokens
+                and tokens[first].get("start") == start
+                and tokens[last].get("end") == end
+            ):
+                first, last = tokens[first].get("id", first), tokens[last].get("id", last)
+            else:
+                if starts is None:
+                    starts = {t["start"]: t["id"] for t in tokens if "start" in t and "id" in t}
+                    ends = {t["end"]: t["id"] for t in tokens if "end" in t and "id" in t}
+                first, last = starts.get(start), ends.get(end)
+            if first is not None and last is not None:
+                span["token_start"] = first
+                span["token_end"] = last
         spans.append(span)
     return spans
 
@@ -200,7 +227,7 @@ def _ner_task(
     elif raw_spans and (tokens is None or all("token_end" in s for s in raw_spans)):
         task["spans"] = raw_spans
     else:
-        task["spans"] = _span_dicts(example.text, keys, tokens)
+        task["spans"] = _span_dicts(example.text, keys, tokens, example.tasks)
     task["_input_hash"] = example.input_hash
     task["_task_hash"] = task_hash(example.input_hash, spans=keys)
     task["_view_id"] = "ner_manual"

@@ -263,7 +263,8 @@ class JsonlWriter:
                     "to add only the missing records"
                 )
         mode = "a" if resume else "w"
-        self._stream = partial.open(mode + "b")
+        # A large buffer: diff writes hundreds of MB in lines of a few KB.
+        self._stream = partial.open(mode + "b", buffering=1 << 20)
 
     def write_many(self, records: Iterable[dict[str, Any]]) -> int:
         return self.write_lines([dumps_line(record) for record in records])
