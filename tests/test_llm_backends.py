@@ -76,7 +76,13 @@ def run_predict(tmp_path, config, n=12, **kwargs):
 
 def test_concurrency_is_seen_by_the_server(tmp_path, api_key):
     with FaultServer(lambda n, body: Reply(content=GOOD, delay=0.2)) as server:
-        config = write_config(tmp_path, server.base_url, max_concurrency=8)
+        config = write_config(
+            tmp_path,
+            server.base_url,
+            max_concurrency=8,
+            prompt_price_per_million=2.0,
+            completion_price_per_million=10.0,
+        )
         start = time.monotonic()
         summary, tasks = run_predict(tmp_path, config, n=33, batch_size=64)
         elapsed = time.monotonic() - start
@@ -88,6 +94,7 @@ def test_concurrency_is_seen_by_the_server(tmp_path, api_key):
         assert [(s["text"], s["label"]) for s in task["spans"]] == [("Apple", "ORGANISATION")]
     (stats,) = summary.backends
     assert (stats.requests, stats.prompt_tokens, stats.completion_tokens) == (33, 330, 99)
+    assert stats.cost == pytest.approx((330 * 2.0 + 99 * 10.0) / 1_000_000)
     # the key travels as a bearer token and nowhere else
     assert server.headers_seen[0]["Authorization"] == f"Bearer {SECRET}"
     assert server.bodies[0]["model"] == "test-model" and server.bodies[0]["temperature"] == 0.0
@@ -345,9 +352,13 @@ needs_llama = pytest.mark.skipif(
 def test_embedded_llamacpp_through_local_cfg(tmp_path):
     config = Path("configs/local.cfg").resolve()
     out = tmp_path / "llm.jsonl"
-    summary = predict_file(config, EXAMPLES / "news.jsonl", out, annotator="llm")
+    summary = predict_file(config, EXAMPLES / "news.jsonl", out, annotator="llm", batch_size=8)
     tasks = read_lines(out)
     assert len(tasks) == 32
+    # four batches of 8, one model load
+    from disagree_triage.llm import llamacpp
+
+    assert len(llamacpp._loaded) == 1
     for task in tasks:
         assert_valid_ner_manual(task, LABELS)
     assert sum(summary.entities.values()) >= 10  # weak, but it finds entities

@@ -111,14 +111,10 @@ def print_summary(summary: DiffSummary, output: str) -> None:
 
     files = Table(title="input files")
     for column in ("model", "records", "used", "duplicate", "not accepted", "invalid", "missing"):
-        files.add_column(
-            column,
-            justify="left" if column == "model" else "right",
-            overflow="fold",
-        )
+        files.add_column(column, justify="left" if column == "model" else "right")
     for f in summary.files:
         files.add_row(
-            f"{f.name}\n[dim]{f.path}[/]",
+            f.name,
             f"{f.records:,}",
             f"{f.used:,}",
             f"{f.duplicates:,}",
@@ -127,6 +123,8 @@ def print_summary(summary: DiffSummary, output: str) -> None:
             f"{summary.missing_by_model[f.name]:,}",
         )
     err_console.print(files)
+    for f in summary.files:
+        err_console.print(f"  {f.name}: {f.path}", highlight=False)
     for name, labels in summary.label_gaps.items():
         err_console.print(
             f"[yellow]warning:[/] {name} never uses {', '.join(labels)}, which another model does: "
