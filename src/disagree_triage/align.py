@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import DisagreeError, InputError, RecordError
-from .jsonl import InvalidLines, parse_line
+from .errors import DisagreeError, RecordError
+from .jsonl import InvalidLines, parse_line, reject_line
 from .prodigy import ProdigyTask, parse_task
 
 
@@ -58,7 +58,7 @@ class _TaskFile:
             raise DisagreeError(f"{path}: empty file")
         self.path = path
         self.stats = stats
-        self.skip_invalid = skip_invalid
+        self.invalid = stats.invalid if skip_invalid else None
         self._seq: BinaryIO = path.open("rb")
         self._random: BinaryIO = path.open("rb")
 
@@ -82,7 +82,7 @@ class _TaskFile:
                     continue
                 task = parse_task(data, line)
             except RecordError as err:
-                self._invalid(err, line)
+                reject_line(self.path, line, err, self.invalid)
                 continue
             stats.records += 1
             if not task.has_spans:
@@ -94,12 +94,6 @@ class _TaskFile:
             if task.span_keys:
                 labels.update([key[2] for key in task.span_keys])
             yield start, task
-
-    def _invalid(self, err: RecordError, line: int) -> None:
-        error = InputError(self.path, line, err.problem, field=err.field)
-        if not self.skip_invalid:
-            raise error from None
-        self.stats.invalid.errors.append(error)
 
     def read_at(self, offset: int, line: int) -> ProdigyTask:
         """The version at `offset` again (it parsed the first time, so it parses now)."""

@@ -124,6 +124,16 @@ def describe_json_type(value: Any) -> str:
     return _json_type(value)
 
 
+def reject_line(
+    path: str | Path, line: int, err: RecordError, invalid: InvalidLines | None
+) -> None:
+    """A bad line: raise its InputError, or record it in `invalid` (`--skip-invalid`)."""
+    error = InputError(path, line, err.problem, field=err.field)
+    if invalid is None:
+        raise error from None
+    invalid.errors.append(error)
+
+
 def read_records(
     path: str | Path,
     convert: Callable[[dict[str, Any], int], T],
@@ -144,10 +154,7 @@ def read_records(
                 continue
             converted = convert(data, line)
         except RecordError as err:
-            error = InputError(name, line, err.problem, field=err.field)
-            if invalid is None:
-                raise error from None
-            invalid.errors.append(error)
+            reject_line(name, line, err, invalid)
             continue
         yield converted
 
