@@ -397,3 +397,20 @@ def test_real_llama_cpp_server_through_openai_compatible(tmp_path):
         assert task["llm_io"]["llm"]["response"][0]  # a real answer came back
     stats = summary.backends[0]
     assert stats.requests == 6 and stats.failures == 0 and stats.completion_tokens > 0
+
+
+def test_dotenv_in_working_directory_is_loaded(tmp_path, monkeypatch, disagree_cmd):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    (tmp_path / ".env").write_text(f"{KEY_ENV}={SECRET}\n")
+    with FaultServer(lambda n, body: Reply(content=GOOD)) as server:
+        config = write_config(tmp_path, server.base_url)
+        corpus = write_corpus(tmp_path, 2)
+        result = subprocess.run(
+            disagree_cmd + ["predict", str(config), str(corpus), "out.jsonl"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+    assert result.returncode == 0, result.stderr
+    assert server.headers_seen[0]["Authorization"] == f"Bearer {SECRET}"
+    assert SECRET not in result.stderr and SECRET not in (tmp_path / "out.jsonl").read_text()
