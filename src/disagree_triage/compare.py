@@ -14,10 +14,9 @@ A conflict group can also miss some models; `missing_models` says which, whateve
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 SpanKey = tuple[int, int, str]  # (start, end, label), character offsets
 SpanSet = frozenset[SpanKey]
@@ -31,9 +30,11 @@ KIND_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class Difference:
-    """One group of overlapping spans on which the models do not all agree."""
+class Difference(NamedTuple):
+    """One group of overlapping spans on which the models do not all agree.
+
+    (A NamedTuple: diff creates one per difference of every disagreeing example.)
+    """
 
     kind: str
     start: int
@@ -54,18 +55,6 @@ class Difference:
         return f"{KIND_WORDS[self.kind]}: " + " | ".join(parts)
 
 
-def _groups(span_sets: Sequence[SpanSet]) -> list[tuple[int, int]]:
-    """Merged character ranges of overlapping spans across all models."""
-    ranges = sorted({(s, e) for spans in span_sets for s, e, _ in spans})
-    merged: list[list[int]] = []
-    for start, end in ranges:
-        if merged and start < merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(s, e) for s, e in merged]
-
-
 def find_differences(span_sets: Sequence[SpanSet]) -> list[Difference]:
     """Every difference between the span sets, in text order; [] when all agree exactly."""
     return list(_find_differences(tuple(span_sets)))
@@ -77,14 +66,22 @@ def _find_differences(span_sets: tuple[SpanSet, ...]) -> tuple[Difference, ...]:
     if len(span_sets) < 2 or all(spans == span_sets[0] for spans in span_sets[1:]):
         return ()
     differences = []
-    groups = _groups(span_sets)
-    group_starts = [start for start, _ in groups]
-    # One pass over the spans: each falls in the group whose range starts at or before it.
-    members: list[list[set[SpanKey]]] = [[set() for _ in span_sets] for _ in groups]
-    for m, spans in enumerate(span_sets):
-        for span in spans:
-            members[bisect_right(group_starts, span[0]) - 1][m].add(span)
-    for (start, end), group in zip(groups, members, strict=True):
+    n = len(span_sets)
+    # One sweep over every model's spans in text order: a span that starts before the current
+    # group ends overlaps it (directly or through a chain) and joins it.
+    groups: list[tuple[int, list[int], list[set[SpanKey]]]] = []
+    group_end = -1
+    for start, end, label, m in sorted(
+        (s, e, label, m) for m, spans in enumerate(span_sets) for s, e, label in spans
+    ):
+        if start >= group_end:
+            groups.append((start, [end], [set() for _ in range(n)]))
+            group_end = end
+        elif end > group_end:
+            group_end = end
+            groups[-1][1][0] = end
+        groups[-1][2][m].add((start, end, label))
+    for start, (end,), group in groups:
         per_model = tuple(frozenset(spans) for spans in group)
         if all(spans == per_model[0] for spans in per_model[1:]):
             continue
