@@ -24,7 +24,7 @@ def kinds(a, b):
 
 def test_exact_agreement():
     a = spans((META, "ORG"), (TIM_COOK, "PERSON"))
-    assert find_differences([a, a]) == []
+    assert find_differences([a, a]) == ()
     assert all(fn([a, a]) == 0 for fn in scorers.get_all().values())
 
 

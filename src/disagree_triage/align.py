@@ -40,10 +40,14 @@ class AlignedExample:
     input_hash: int
     text: str
     tasks: tuple[ProdigyTask | None, ...]
-    missing_models: tuple[int, ...] = field(init=False)  # indices of the files lacking it
+    missing_models: tuple[int, ...] = ()  # indices of the files lacking the text
 
-    def __post_init__(self) -> None:
-        self.missing_models = tuple(i for i, task in enumerate(self.tasks) if task is None)
+    @classmethod
+    def of(
+        cls, input_hash: int, text: str, tasks: tuple[ProdigyTask | None, ...]
+    ) -> AlignedExample:
+        missing = tuple(i for i, task in enumerate(tasks) if task is None)
+        return cls(input_hash, text, tasks, missing)
 
 
 class _TaskFile:
@@ -121,27 +125,31 @@ def align_files(
     """
     files = [_TaskFile(Path(p), s, skip_invalid) for p, s in zip(paths, stats, strict=True)]
     n = len(files)
-    iterators: list[Iterator[tuple[int, ProdigyTask]] | None] = [f.versions() for f in files]
     pending: list[dict[int, tuple[int, int]]] = [{} for _ in files]  # hash -> (offset, line)
     held: list[tuple[int, ProdigyTask] | None] = [None] * n  # read, not yet placed
     emitted: set[int] = set()
+    live = [f.versions() for f in files]  # while the fast path lasts, all files' iterators
+    iterators: list[Iterator[tuple[int, ProdigyTask]] | None] = list(live)
+    lockstep_possible = True
     try:
         while True:
             # Lockstep fast path: files in the same order yield the same new text each round.
-            if all(it is not None for it in iterators) and not any(held):
-                items = [next(it, None) for it in iterators if it is not None]
-                if all(item is not None for item in items):
-                    tasks = tuple(item[1] for item in items if item is not None)
+            # (Written out plainly: this runs once per example.)
+            if lockstep_possible and not any(held):
+                items = [next(it, None) for it in live]
+                tasks = tuple(item[1] for item in items if item is not None)
+                if len(tasks) == n:
                     h = tasks[0].input_hash
-                    if (
-                        all(t.input_hash == h for t in tasks)
-                        and h not in emitted
-                        and not any(h in p for p in pending)
-                    ):
-                        emitted.add(h)
-                        yield AlignedExample(h, tasks[0].text, tasks)
-                        continue
+                    for task in tasks:
+                        if task.input_hash != h:
+                            break
+                    else:
+                        if h not in emitted and not (any(pending) and any(h in p for p in pending)):
+                            emitted.add(h)
+                            yield AlignedExample(h, tasks[0].text, tasks)
+                            continue
                 held = items
+                lockstep_possible = all(item is not None for item in items)
             if all(it is None for it in iterators):
                 break
             # General path: place each file's next version; emit texts every file has seen.
@@ -166,6 +174,7 @@ def align_files(
                     break
                 if item is None:
                     iterators[k] = None
+                    lockstep_possible = False
             for h in order:
                 if h not in emitted and all(
                     h in pending[j] or iterators[j] is None for j in range(n)
@@ -207,4 +216,4 @@ def _emit(
         else:
             tasks.append(fresh[k].get(h) or f.read_at(*where))
     text = next(t.text for t in tasks if t is not None)
-    return AlignedExample(h, text, tuple(tasks))
+    return AlignedExample.of(h, text, tuple(tasks))

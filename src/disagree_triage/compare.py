@@ -55,9 +55,9 @@ class Difference(NamedTuple):
         return f"{KIND_WORDS[self.kind]}: " + " | ".join(parts)
 
 
-def find_differences(span_sets: Sequence[SpanSet]) -> list[Difference]:
-    """Every difference between the span sets, in text order; [] when all agree exactly."""
-    return list(_find_differences(tuple(span_sets)))
+def find_differences(span_sets: Sequence[SpanSet]) -> tuple[Difference, ...]:
+    """Every difference between the span sets, in text order; () when all agree exactly."""
+    return _find_differences(tuple(span_sets))
 
 
 # Several scorers ask for the same example's differences in a row; compute them once.

@@ -36,7 +36,7 @@ class ScoredExample:
     """One aligned example with its differences and every scorer's value."""
 
     example: AlignedExample
-    differences: list[Difference]
+    differences: Sequence[Difference]
     scores: dict[str, float]
     score: float
 
@@ -86,7 +86,7 @@ def score_example(
     keys = [t.span_keys for t in example.tasks if t is not None]
     if all(k == keys[0] for k in keys[1:]):
         # Most examples agree; every scorer is 0 on agreement by contract (see scorers.py).
-        return ScoredExample(example, [], dict.fromkeys(registered, 0.0), 0.0)
+        return ScoredExample(example, (), dict.fromkeys(registered, 0.0), 0.0)
     present = [frozenset(k) for k in keys]
     differences = find_differences(present)
     scores = {name: float(fn(present)) for name, fn in registered.items()}
