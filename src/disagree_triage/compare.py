@@ -50,7 +50,8 @@ class Difference(NamedTuple):
         """E.g. `label conflict: spacy-md: ORG 'Meta' | llm: PERSON 'Meta'`."""
         parts = []
         for name, spans in zip(models, self.spans, strict=True):
-            found = ", ".join(f"{label} {text[s:e]!r}" for s, e, label in sorted(spans))
+            ordered = sorted(spans) if len(spans) > 1 else spans
+            found = ", ".join(f"{label} {text[s:e]!r}" for s, e, label in ordered)
             parts.append(f"{name}: {found or '—'}")
         return f"{KIND_WORDS[self.kind]}: " + " | ".join(parts)
 

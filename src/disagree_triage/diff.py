@@ -159,12 +159,12 @@ def _span_dicts(
     The indices a model's own span carries are used when they point at tokens with the span's
     offsets (one look-up each); only otherwise is a character-offset map built.
     """
-    hints: dict[tuple[int, int, str], tuple[Any, Any]] = {}
-    for task in tasks:
-        if task is not None:
-            for raw in task.record.get("spans") or ():
-                key = (raw["start"], raw["end"], raw["label"])
-                hints.setdefault(key, (raw.get("token_start"), raw.get("token_end")))
+    hints = {
+        (raw["start"], raw["end"], raw["label"]): (raw.get("token_start"), raw.get("token_end"))
+        for task in reversed(tasks)  # earlier files win
+        if task is not None
+        for raw in task.record.get("spans") or ()
+    }
     n_tokens = len(tokens) if tokens else 0
     starts: dict[int, int] | None = None
     ends: dict[int, int] = {}
