@@ -44,6 +44,8 @@ def write_config(tmp_path: Path, base_url: str, **model: object) -> Path:
         "backoff_base": 0.01,
         "backoff_max": 0.05,
         "context_length": 4096,
+        # Each test its own cache: ports are reused between tests, so base URLs can repeat.
+        "cache_path": str(tmp_path / "responses.sqlite"),
         **model,
     }
     return write_ner_config(
