@@ -175,6 +175,11 @@ def test_existing_output_is_not_overwritten(pair, tmp_path):
     with pytest.raises(DisagreeError, match="--overwrite"):
         diff_files(pair, output=out)
     assert out.read_text() == "keep\n"
+    fresh = tmp_path / "fresh.jsonl"
+    with pytest.raises(DisagreeError, match="--overwrite"):
+        diff_files(pair, output=fresh, agreements=out)
+    assert out.read_text() == "keep\n"
+    assert not fresh.exists() and not partial_path(fresh).exists()
 
 
 def test_cli_writes_queue_to_stdout_and_summary_to_stderr(pair, disagree_cmd):

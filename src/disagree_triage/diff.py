@@ -374,9 +374,15 @@ def diff_files(
 
     # No flush per write: diff cannot be resumed, and the output only appears once complete.
     writer = JsonlWriter(output, overwrite=overwrite, flush_each_write=False)
-    agree_writer = (
-        JsonlWriter(agreements, overwrite=overwrite, flush_each_write=False) if agreements else None
-    )
+    try:
+        agree_writer = (
+            JsonlWriter(agreements, overwrite=overwrite, flush_each_write=False)
+            if agreements
+            else None
+        )
+    except BaseException:
+        writer.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
+        raise
     try:
         with tempfile.TemporaryFile() as spool:
             spooled = 0  # bytes written to the spool so far
