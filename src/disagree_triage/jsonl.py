@@ -240,6 +240,7 @@ class JsonlWriter:
         self.to_stdout = str(path) == STDIO
         self.path = Path(path)
         self.existing: list[dict[str, Any]] = []
+        self.copied_output = False  # the .partial is a copy of a finished OUTPUT (--resume)
         self._stream: IO[bytes] | None = None
         if self.to_stdout:
             if resume:
@@ -256,6 +257,7 @@ class JsonlWriter:
                 # Continue a finished output (e.g. the corpus grew): work on a copy, so the
                 # complete file stays intact until the new one is.
                 shutil.copyfile(self.path, partial)
+                self.copied_output = True
             if partial.exists():
                 self.existing = read_complete_lines(partial)
         elif not overwrite:

@@ -151,7 +151,12 @@ def predict_file(
         nlp, summary.warnings = prepare_ner_pipeline(model, label_map)
         summary.components = list(nlp.pipe_names)
         with JsonlWriter(output_path, resume=resume, overwrite=overwrite) as writer:
-            done = _resume_state(writer.existing, annotator, summary.output)
+            try:
+                done = _resume_state(writer.existing, annotator, summary.output)
+            except DisagreeError:
+                if writer.copied_output:
+                    writer.discard()  # the finished OUTPUT is untouched; drop our copy
+                raise
             if on_start is not None:
                 on_start(summary)
             records = read_jsonl(source, validate=validate_text_record, invalid=InvalidLines())
