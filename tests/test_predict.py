@@ -319,7 +319,9 @@ def test_resume_with_duplicate_texts_never_duplicates(tmp_path, load_fresh):
 def test_resume_refuses_another_annotators_file(tmp_path, load_fresh):
     out = tmp_path / "o.jsonl"
     predict_file(load_fresh(SM), EXAMPLES / "news.jsonl", out, annotator="llm")
+    before = out.read_bytes()
     with pytest.raises(DisagreeError, match="annotator 'llm'"):
         predict_file(
             load_fresh(SM), EXAMPLES / "news.jsonl", out, annotator="spacy-sm", resume=True
         )
+    assert out.read_bytes() == before and not partial_path(out).exists()
