@@ -311,8 +311,10 @@ def test_resume_with_duplicate_texts_never_duplicates(tmp_path, load_fresh):
     full = tmp_path / "full.jsonl"
     predict_file(load_fresh(SM), corpus, full)
     partial_path(out).write_text("".join(full.read_text().splitlines(True)[:2]))
-    summary = predict_file(load_fresh(SM), corpus, out, resume=True)
+    progress: list[int] = []
+    summary = predict_file(load_fresh(SM), corpus, out, resume=True, on_progress=progress.append)
     assert summary.already_done == 2 and summary.written == 2
+    assert sum(progress) == 4  # the progress bar reaches the total
     assert out.read_bytes() == full.read_bytes()
 
 

@@ -174,16 +174,23 @@ def predict_file(
             summary.backends = [
                 c.backend.stats for c in llm_components(nlp) if hasattr(c.backend, "stats")
             ]
-            if on_progress is not None and summary.already_done:
-                on_progress(summary.already_done)
+            reported = 0  # records reported to on_progress: written + found done by --resume
+
+            def report() -> None:
+                nonlocal reported
+                current = summary.written + summary.already_done
+                if on_progress is not None and current > reported:
+                    on_progress(current - reported)
+                reported = current
+
             try:
                 for batch in _batched(tasks, batch_size):
                     writer.write_many(batch)
                     summary.written += len(batch)
                     for task in batch:
                         summary.entities.update(span["label"] for span in task["spans"])
-                    if on_progress is not None:
-                        on_progress(len(batch))
+                    report()
+                report()  # records skipped after the last batch
             except BaseException:
                 if not summary.written and not writer.existing:
                     writer.discard()  # nothing to resume: don't block the next run
