@@ -1,0 +1,139 @@
+"""`disagree evaluate`: the CLI layer over `disagree_triage.evaluate`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from ..evaluate import (
+    ERROR_WORDS,
+    RANDOM,
+    TOP_KS,
+    EvaluationReport,
+    evaluate_files,
+    write_fewshot_examples,
+)
+from ._util import app, err_console, user_errors
+
+
+@app.command("evaluate")
+def evaluate_cli(
+    gold: str = typer.Argument(
+        ..., help="Gold annotations: a Prodigy export (only accept answers count)."
+    ),
+    predictions: list[str] = typer.Argument(
+        ..., metavar="PRED...", help="Prediction files, one per model."
+    ),
+    names: str | None = typer.Option(
+        None, "--names", help="Model names, comma-separated, one per file."
+    ),
+    gold_ner: str | None = typer.Option(
+        None, "--gold-ner", help="Label map for gold, e.g. LOC:LOCATION,ORG,PERSON."
+    ),
+    ner: str | None = typer.Option(
+        None, "--ner", help="Label map for the predictions, e.g. GPE:LOCATION,LOC:LOCATION."
+    ),
+    llm: str | None = typer.Option(
+        None, "--llm", help="The model whose errors feed the prompt (default: last file)."
+    ),
+    write_examples: str | None = typer.Option(
+        None,
+        "--write-examples",
+        help="Write gold-corrected disagreements as NER.v3 few-shot examples (YAML).",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the report as JSON on stdout instead of tables."
+    ),
+) -> None:
+    """Score each model against gold, and measure whether disagreement ranking finds the errors.
+
+    Example:
+
+        disagree evaluate gold.jsonl out-spacy.jsonl out-llm.jsonl
+        --gold-ner LOC:LOCATION,ORG:ORGANISATION,PERSON
+    """
+    name_list = names.split(",") if names else None
+    with user_errors():
+        report = evaluate_files(
+            gold, predictions, names=name_list, gold_ner=gold_ner, ner=ner, llm=llm
+        )
+        written = None
+        if write_examples:
+            written = write_fewshot_examples(
+                gold,
+                predictions,
+                write_examples,
+                names=name_list,
+                llm=llm,
+                gold_ner=gold_ner,
+                ner=ner,
+            )
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print_report(report)
+    if written is not None:
+        err_console.print(f"wrote {written} few-shot examples to {write_examples}", highlight=False)
+
+
+def print_report(report: EvaluationReport) -> None:
+    err_console.print(
+        f"evaluate: {report.examples:,} gold examples predicted by every model "
+        f"({report.missing:,} left out); {report.errors:,} with an error of some model "
+        f"(base rate {report.base_rate:.1%})",
+        highlight=False,
+    )
+    table = Table(title="entity scores against gold")
+    for column in ("model", "label", "P", "R", "F", "partial F", "support"):
+        table.add_column(column, justify="left" if column in ("model", "label") else "right")
+    for scores in report.scores:
+        table.add_row(
+            scores.name,
+            "all",
+            f"{scores.exact.precision:.3f}",
+            f"{scores.exact.recall:.3f}",
+            f"{scores.exact.f1:.3f}",
+            f"{scores.partial.f1:.3f}",
+            f"{scores.exact.support:,}",
+        )
+        for label, prf in scores.per_label.items():
+            table.add_row(
+                "",
+                label,
+                f"{prf.precision:.3f}",
+                f"{prf.recall:.3f}",
+                f"{prf.f1:.3f}",
+                "",
+                f"{prf.support:,}",
+            )
+    err_console.print(table)
+    if report.triage:
+        triage = Table(title="triage: errors in the top k, as lift over the base rate")
+        triage.add_column("ranking")
+        for k in TOP_KS:
+            triage.add_column(
+                f"top {k:.0%}" if isinstance(k, float) else f"top {k}", justify="right"
+            )
+        triage.add_column("ROC-AUC", justify="right")
+        best = max((t for n, t in report.triage.items() if n != RANDOM), key=lambda t: t.auc)
+        for name, quality in report.triage.items():
+            label = f"{name} (best)" if quality is best else name
+            triage.add_row(
+                label,
+                *(f"{quality.lift.get(k, float('nan')):.2f}" for k in TOP_KS),
+                f"{quality.auc:.3f}",
+            )
+        err_console.print(triage)
+    kinds = report.error_kinds
+    if kinds is not None and kinds.counts:
+        table = Table(title=f"prompt feedback: {kinds.model}'s errors against gold")
+        table.add_column("kind")
+        table.add_column("count", justify="right")
+        table.add_column("example")
+        for key, count in kinds.counts.most_common(10):
+            kind, _, label = key.partition(":")
+            words = ERROR_WORDS.get(kind, kind) + (f" {label}" if label else "")
+            table.add_row(words, f"{count:,}", kinds.examples[key][0])
+        err_console.print(table)

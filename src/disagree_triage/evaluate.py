@@ -1,0 +1,404 @@
+"""evaluate: score each model against human annotations, and measure whether ranking by
+disagreement really puts the examples worth annotating first.
+
+    >>> from disagree_triage.evaluate import evaluate_files
+    >>> report = evaluate_files(  # doctest: +SKIP
+    ...     "gold.jsonl", ["out-spacy.jsonl", "out-llm.jsonl"])
+    >>> report.triage["span_f1"].lift[0.1]  # doctest: +SKIP
+
+The hypothesis behind disagree: examples where the models disagree hold more mistakes than
+examples where they agree. An example is an *error* when at least one model's spans differ from
+gold. For each scorer, the examples are ranked as `diff` ranks them; the share of errors in the
+top k against the base rate (lift) and the ROC-AUC of the score for "is an error" say how much
+the ranking helps. A seeded random order is the baseline.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import srsly
+
+from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
+from .diff import model_names
+from .errors import DisagreeError
+from .labels import LabelMap
+from .prodigy import ProdigyTask, read_prodigy_tasks
+from .scorers import all_scorers
+
+TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1)
+RANDOM = "random"
+
+
+@dataclass(frozen=True)
+class PRF:
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def support(self) -> int:
+        return self.tp + self.fn
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "p": self.precision,
+            "r": self.recall,
+            "f": self.f1,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "support": self.support,
+        }
+
+
+@dataclass
+class ModelScores:
+    name: str
+    exact: PRF
+    partial: PRF
+    per_label: dict[str, PRF]
+
+
+@dataclass
+class TriageQuality:
+    """How well one ordering finds the error examples."""
+
+    ranking: str
+    precision_at: dict[int | float, float]  # share of errors in the top k
+    lift: dict[int | float, float]  # precision_at / base rate
+    auc: float
+
+
+@dataclass
+class ErrorKinds:
+    """An LLM's (or any model's) mistakes against gold, by kind, with an example each."""
+
+    model: str
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+
+@dataclass
+class EvaluationReport:
+    gold: str
+    models: list[str]
+    examples: int  # gold examples every model predicted
+    missing: int  # gold examples some model did not predict (left out)
+    errors: int  # examples where at least one model differs from gold
+    scores: list[ModelScores]
+    triage: dict[str, TriageQuality]
+    error_kinds: ErrorKinds | None
+
+    @property
+    def base_rate(self) -> float:
+        return self.errors / self.examples if self.examples else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gold": self.gold,
+            "models": self.models,
+            "examples": self.examples,
+            "missing": self.missing,
+            "errors": self.errors,
+            "base_rate": self.base_rate,
+            "scores": {
+                s.name: {
+                    "exact": s.exact.as_dict(),
+                    "partial": s.partial.as_dict(),
+                    "per_label": {label: prf.as_dict() for label, prf in s.per_label.items()},
+                }
+                for s in self.scores
+            },
+            "triage": {
+                name: {
+                    "precision_at": {str(k): v for k, v in t.precision_at.items()},
+                    "lift": {str(k): v for k, v in t.lift.items()},
+                    "auc": t.auc,
+                }
+                for name, t in self.triage.items()
+            },
+            "error_kinds": None
+            if self.error_kinds is None
+            else {
+                "model": self.error_kinds.model,
+                "counts": dict(self.error_kinds.counts),
+                "examples": {k: v for k, v in self.error_kinds.examples.items()},
+            },
+        }
+
+
+def span_prf(gold: Sequence[set[SpanKey]], pred: Sequence[set[SpanKey]]) -> PRF:
+    """Exact-match span counts over aligned examples."""
+    tp = fp = fn = 0
+    for g, p in zip(gold, pred, strict=True):
+        tp += len(g & p)
+        fp += len(p - g)
+        fn += len(g - p)
+    return PRF(tp, fp, fn)
+
+
+def _overlaps(a: SpanKey, b: SpanKey) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] == b[2]
+
+
+def partial_prf(gold: Sequence[set[SpanKey]], pred: Sequence[set[SpanKey]]) -> PRF:
+    """A predicted span is right when it overlaps a gold span of the same label; a gold span
+    is found when some predicted span of its label overlaps it."""
+    tp = fp = fn = 0
+    for g, p in zip(gold, pred, strict=True):
+        hits = sum(any(_overlaps(s, t) for t in g) for s in p)
+        tp += hits
+        fp += len(p) - hits
+        fn += sum(not any(_overlaps(t, s) for s in p) for t in g)
+    return PRF(tp, fp, fn)
+
+
+def roc_auc(scores: Sequence[float], positives: Sequence[bool]) -> float:
+    """Probability that a random positive scores higher than a random negative (ties: 1/2)."""
+    pos = [s for s, y in zip(scores, positives, strict=True) if y]
+    neg = [s for s, y in zip(scores, positives, strict=True) if not y]
+    if not pos or not neg:
+        return float("nan")
+    # Rank-sum with average ranks for ties (Mann-Whitney U).
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_sum = sum(r for r, y in zip(ranks, positives, strict=True) if y)
+    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def triage_quality(
+    name: str, order: Sequence[int], scores: Sequence[float], errors: Sequence[bool]
+) -> TriageQuality:
+    """`order`: example indices, best first. `scores`: per example, for the AUC."""
+    n = len(order)
+    base = sum(errors) / n if n else 0.0
+    precision_at: dict[int | float, float] = {}
+    lift: dict[int | float, float] = {}
+    for k in TOP_KS:
+        size = max(1, round(n * k)) if isinstance(k, float) else min(int(k), n)
+        if size == 0:
+            continue
+        share = sum(errors[i] for i in order[:size]) / size
+        precision_at[k] = share
+        lift[k] = share / base if base else float("nan")
+    return TriageQuality(name, precision_at, lift, roc_auc(scores, errors))
+
+
+def _load(path: str | Path, label_map: LabelMap) -> dict[int, ProdigyTask]:
+    tasks: dict[int, ProdigyTask] = {}
+    for task in read_prodigy_tasks(path):
+        if task.answer not in (None, "accept"):
+            continue
+        tasks.setdefault(task.input_hash, task)
+    return tasks
+
+
+def _mapped(task: ProdigyTask, label_map: LabelMap) -> set[SpanKey]:
+    out = set()
+    for s, e, label in task.span_keys:
+        target = label_map(label)
+        if target is not None:
+            out.add((s, e, target))
+    return out
+
+
+def evaluate_files(
+    gold_path: str | Path,
+    prediction_paths: Sequence[str | Path],
+    *,
+    names: Sequence[str] | None = None,
+    gold_ner: str | None = None,
+    ner: str | None = None,
+    llm: str | None = None,
+    seed: int = 0,
+) -> EvaluationReport:
+    """Score every prediction file against `gold_path` (only `accept` answers count).
+
+    `gold_ner` / `ner` map the gold / predicted labels (same syntax as predict's --ner) so that
+    e.g. gold LOC and model GPE meet as LOCATION. `llm` names the model whose mistakes are
+    analysed for prompt feedback (default: the last file).
+    """
+    if not prediction_paths:
+        raise DisagreeError("evaluate needs at least one prediction file")
+    models = model_names(prediction_paths, names)
+    gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
+    pred_map = LabelMap.parse(ner)
+    gold = _load(gold_path, gold_map)
+    if not gold:
+        raise DisagreeError(f"{gold_path}: no accepted annotation to evaluate against")
+    predictions = [_load(p, pred_map) for p in prediction_paths]
+    keys = [h for h in gold if all(h in p for p in predictions)]
+    if not keys:
+        raise DisagreeError(
+            f"{gold_path}: no annotated text is in every prediction file; are they predictions "
+            "on the annotated texts?"
+        )
+    gold_sets = [_mapped(gold[h], gold_map) for h in keys]
+    pred_sets = [[_mapped(p[h], pred_map) for h in keys] for p in predictions]
+
+    scores = []
+    for name, sets in zip(models, pred_sets, strict=True):
+        labels = sorted({k[2] for g in gold_sets for k in g} | {k[2] for p in sets for k in p})
+        per_label = {
+            label: span_prf(
+                [{k for k in g if k[2] == label} for g in gold_sets],
+                [{k for k in p if k[2] == label} for p in sets],
+            )
+            for label in labels
+        }
+        scores.append(
+            ModelScores(name, span_prf(gold_sets, sets), partial_prf(gold_sets, sets), per_label)
+        )
+
+    errors = [any(p[i] != gold_sets[i] for p in pred_sets) for i in range(len(keys))]
+    triage: dict[str, TriageQuality] = {}
+    if len(models) >= 2:
+        for scorer_name, fn in all_scorers().items():
+            values = [float(fn([frozenset(p[i]) for p in pred_sets])) for i in range(len(keys))]
+            # As diff ranks: highest score first, ties by input hash.
+            order = sorted(range(len(keys)), key=lambda i: (-values[i], keys[i]))
+            triage[scorer_name] = triage_quality(scorer_name, order, values, errors)
+        shuffled = list(range(len(keys)))
+        random.Random(seed).shuffle(shuffled)
+        random_scores = [0.0] * len(keys)
+        for position, i in enumerate(shuffled):
+            random_scores[i] = float(len(keys) - position)
+        triage[RANDOM] = triage_quality(RANDOM, shuffled, random_scores, errors)
+
+    llm_name = llm or models[-1]
+    if llm_name not in models:
+        raise DisagreeError(f"--llm {llm_name!r}: not one of the models: {', '.join(models)}")
+    kinds = _error_kinds(llm_name, keys, gold, gold_sets, pred_sets[models.index(llm_name)])
+    return EvaluationReport(
+        gold=str(gold_path),
+        models=models,
+        examples=len(keys),
+        missing=len(gold) - len(keys),
+        errors=sum(errors),
+        scores=scores,
+        triage=triage,
+        error_kinds=kinds,
+    )
+
+
+ERROR_WORDS = {
+    "missed": "missed (in gold, not found)",
+    "not_in_gold": "entity that is not in gold",
+    LABEL: "wrong label",
+    BOUNDARY: "wrong boundary",
+    BOTH: "wrong label and boundary",
+}
+
+
+def _error_kinds(
+    name: str,
+    keys: Sequence[int],
+    gold: dict[int, ProdigyTask],
+    gold_sets: Sequence[set[SpanKey]],
+    pred_sets: Sequence[set[SpanKey]],
+) -> ErrorKinds:
+    kinds = ErrorKinds(name)
+    for h, g, p in zip(keys, gold_sets, pred_sets, strict=True):
+        text = gold[h].text
+        for difference in find_differences([frozenset(g), frozenset(p)]):
+            if difference.kind == MISSING:
+                kind = "missed" if 1 in difference.missing_models else "not_in_gold"
+                label = next(iter(difference.labels))
+                kind_key = f"{kind}:{label}"
+            else:
+                kind_key = difference.kind
+            kinds.counts[kind_key] += 1
+            if len(kinds.examples[kind_key]) < 3:
+                kinds.examples[kind_key].append(difference.describe(text, ["gold", name]))
+    return kinds
+
+
+def write_fewshot_examples(
+    gold_path: str | Path,
+    prediction_paths: Sequence[str | Path],
+    output: str | Path,
+    *,
+    names: Sequence[str] | None = None,
+    llm: str | None = None,
+    gold_ner: str | None = None,
+    ner: str | None = None,
+    limit: int = 20,
+) -> int:
+    """The gold-corrected disagreements as spacy-llm NER.v3 few-shot examples (YAML: `text`,
+    `spans` with `is_entity`, `label`, `reason`), ready for `spacy.FewShotReader.v1`.
+
+    An example is written when the models disagree on it; those where the LLM (`llm`, default
+    the last file) was wrong come first. Gold spans are the entities; the LLM's spans that gold
+    does not have become `is_entity: false`, so the prompt shows the model its own mistakes.
+    Returns how many examples were written."""
+    models = model_names(prediction_paths, names)
+    llm_name = llm or models[-1]
+    if llm_name not in models:
+        raise DisagreeError(f"--llm {llm_name!r}: not one of the models: {', '.join(models)}")
+    gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
+    pred_map = LabelMap.parse(ner)
+    gold = _load(gold_path, gold_map)
+    predictions = [_load(p, pred_map) for p in prediction_paths]
+    llm_index = models.index(llm_name)
+    wrong_first: list[tuple[bool, int, dict[str, Any]]] = []
+    for position, (h, task) in enumerate(gold.items()):
+        if not all(h in p for p in predictions):
+            continue
+        sets = [_mapped(p[h], pred_map) for p in predictions]
+        if all(x == sets[0] for x in sets[1:]):
+            continue  # the models agree: not a disagreement
+        g = _mapped(task, gold_map)
+        llm_spans = sets[llm_index]
+        text = task.text
+        spans = [
+            {
+                "text": text[s:e],
+                "is_entity": True,
+                "label": label,
+                "reason": f"is a {label} (annotated)",
+            }
+            for s, e, label in sorted(g)
+        ]
+        gold_boundaries = {(gs, ge) for gs, ge, _ in g}
+        spans += [
+            {
+                "text": text[s:e],
+                "is_entity": False,
+                "label": label,
+                "reason": f"is not a {label} here (an annotator rejected it)",
+            }
+            for s, e, label in sorted(llm_spans - g)
+            if (s, e) not in gold_boundaries
+        ]
+        wrong_first.append((llm_spans == g, position, {"text": text, "spans": spans}))
+    wrong_first.sort(key=lambda item: (item[0], item[1]))
+    examples = [example for _, _, example in wrong_first[:limit]]
+    srsly.write_yaml(output, examples)
+    return len(examples)

@@ -1,0 +1,238 @@
+"""evaluate: figures against hand-computed values, AUC against a brute-force definition, real
+gold files with real pipelines, and few-shot examples that spacy-llm really loads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from itertools import product
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import MD, SM, shared_file
+from disagree_triage import predict_file
+from disagree_triage.assemble import assemble_pipeline
+from disagree_triage.evaluate import (
+    RANDOM,
+    evaluate_files,
+    partial_prf,
+    roc_auc,
+    span_prf,
+    triage_quality,
+    write_fewshot_examples,
+)
+
+TEXTS = [
+    "Tim Cook runs Apple in Cupertino.",
+    "Angela Merkel visited Paris.",
+    "Nothing to see here.",
+]
+
+
+def at(text: str, part: str, label: str) -> dict:
+    start = text.index(part)
+    return {"start": start, "end": start + len(part), "label": label}
+
+
+GOLD = [
+    [
+        at(TEXTS[0], "Tim Cook", "PERSON"),
+        at(TEXTS[0], "Apple", "ORG"),
+        at(TEXTS[0], "Cupertino", "LOC"),
+    ],
+    [at(TEXTS[1], "Angela Merkel", "PERSON"), at(TEXTS[1], "Paris", "LOC")],
+    [],
+]
+# model A: one boundary error (Cook), one label error (Apple as PERSON), otherwise right
+A = [
+    [
+        at(TEXTS[0], "Cook", "PERSON"),
+        at(TEXTS[0], "Apple", "PERSON"),
+        at(TEXTS[0], "Cupertino", "LOC"),
+    ],
+    [at(TEXTS[1], "Angela Merkel", "PERSON"), at(TEXTS[1], "Paris", "LOC")],
+    [],
+]
+# model B: perfect on text 0, misses Paris, invents an entity in text 2
+B = [
+    GOLD[0],
+    [at(TEXTS[1], "Angela Merkel", "PERSON")],
+    [at(TEXTS[2], "Nothing", "ORG")],
+]
+
+
+def write(path: Path, spans_per_text, name=None, answers=None) -> Path:
+    with path.open("w") as f:
+        for i, (text, spans) in enumerate(zip(TEXTS, spans_per_text, strict=True)):
+            record = {"text": text, "spans": spans, "answer": (answers or {}).get(i, "accept")}
+            if name:
+                record["_annotator_id"] = name
+            f.write(json.dumps(record) + "\n")
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    return (
+        write(tmp_path / "gold.jsonl", GOLD),
+        write(tmp_path / "a.jsonl", A, "model-a"),
+        write(tmp_path / "b.jsonl", B, "model-b"),
+    )
+
+
+def test_scores_match_hand_computed_values(files):
+    gold, a, b = files
+    report = evaluate_files(gold, [a, b])
+    assert report.models == ["model-a", "model-b"]
+    assert (report.examples, report.missing, report.errors) == (3, 0, 3)
+    sa, sb = report.scores
+    # A: gold 5 spans; predicted 5, of which 3 exact (Cupertino, Merkel, Paris)
+    assert (sa.exact.tp, sa.exact.fp, sa.exact.fn) == (3, 2, 2)
+    assert sa.exact.f1 == pytest.approx(0.6)
+    # partial: 'Cook' overlaps 'Tim Cook' with the same label; Apple/PERSON does not count
+    assert (sa.partial.tp, sa.partial.fp, sa.partial.fn) == (4, 1, 1)
+    assert sa.per_label["ORG"].support == 1 and sa.per_label["ORG"].recall == 0.0
+    assert sa.per_label["PERSON"].precision == pytest.approx(1 / 3)  # Merkel of Cook, Apple, Merkel
+    # B: 4 of 5 found, 1 invented
+    assert (sb.exact.tp, sb.exact.fp, sb.exact.fn) == (4, 1, 1)
+    assert sb.exact.precision == pytest.approx(0.8) and sb.exact.recall == pytest.approx(0.8)
+
+
+def test_only_accepted_gold_counts(tmp_path, files):
+    _, a, b = files
+    gold = write(tmp_path / "g2.jsonl", GOLD, answers={2: "reject"})
+    report = evaluate_files(gold, [a, b])
+    assert report.examples == 2
+    assert report.scores[1].exact.fp == 0  # B's invented entity was in the rejected text
+
+
+def test_label_maps_on_both_sides(tmp_path, files):
+    _, a, b = files
+    relabelled = [
+        [{**s, "label": {"LOC": "LOCATION"}.get(s["label"], s["label"])} for s in spans]
+        for spans in GOLD
+    ]
+    gold = write(tmp_path / "g3.jsonl", relabelled)
+    unmapped = evaluate_files(gold, [a, b])
+    assert unmapped.scores[1].exact.tp == 3  # Tim Cook, Apple, Merkel: LOC never meets LOCATION
+    mapped = evaluate_files(gold, [a, b], gold_ner="LOCATION:LOC,PERSON,ORG")
+    assert mapped.scores[1].exact.tp == 4
+
+
+def test_error_kinds_for_prompt_feedback(files):
+    gold, a, b = files
+    kinds = evaluate_files(gold, [b, a]).error_kinds  # the LLM is the last file: model-a
+    assert kinds is not None and kinds.model == "model-a"
+    assert kinds.counts == {"boundary": 1, "label": 1}
+    assert kinds.examples["label"] == [
+        "label conflict: gold: ORG 'Apple' | model-a: PERSON 'Apple'"
+    ]
+    kinds_b = evaluate_files(gold, [a, b]).error_kinds
+    assert kinds_b.counts == {"missed:LOC": 1, "not_in_gold:ORG": 1}
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=1, max_size=40))
+def test_auc_equals_the_pairwise_definition(pairs):
+    scores = [float(s) for s, _ in pairs]
+    labels = [y for _, y in pairs]
+    pos = [s for s, y in pairs if y]
+    neg = [s for s, y in pairs if not y]
+    auc = roc_auc(scores, labels)
+    if not pos or not neg:
+        assert auc != auc  # nan
+        return
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in product(pos, neg))
+    assert auc == pytest.approx(wins / (len(pos) * len(neg)))
+
+
+def test_lift_hand_computed():
+    errors = [True, False, True, False, False, False, False, False, False, False]
+    order = [0, 2, 1, 3, 4, 5, 6, 7, 8, 9]  # both errors first
+    quality = triage_quality("x", order, [10.0, 1, 9, 1, 1, 1, 1, 1, 1, 1], errors)
+    assert quality.precision_at[10] == pytest.approx(0.2)  # top 10 of 10 = everything
+    assert quality.precision_at[0.1] == 1.0  # top 10 % = the first example, an error
+    assert quality.lift[0.1] == pytest.approx(5.0)  # base rate 0.2
+    assert quality.auc == 1.0
+    assert span_prf([{(0, 1, "A")}], [set()]).recall == 0.0
+    assert partial_prf([{(0, 4, "A")}], [{(1, 2, "A")}]).f1 == 1.0
+
+
+def test_fewshot_examples_load_into_a_spacy_llm_ner_v3_prompt(tmp_path, files):
+    gold, a, b = files
+    out = tmp_path / "examples.yml"
+    assert write_fewshot_examples(gold, [a, b], out) == 3  # the models disagree on all three
+    config = tmp_path / "ner.cfg"
+    config.write_text(
+        f"""[nlp]
+lang = "en"
+pipeline = ["llm"]
+[components]
+[components.llm]
+factory = "llm"
+[components.llm.task]
+@llm_tasks = "spacy.NER.v3"
+labels = ["PERSON", "ORG", "LOC"]
+[components.llm.task.examples]
+@misc = "spacy.FewShotReader.v1"
+path = "{out}"
+[components.llm.model]
+@llm_models = "disagree.OpenAICompatible.v1"
+model = "x"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = null
+"""
+    )
+    nlp = assemble_pipeline(config)
+    task = nlp.get_pipe("llm")._task
+    prompt = str(next(iter(task.generate_prompts([nlp.make_doc("Sony fell.")])))[0])
+    # the LLM's own mistake (B invented 'Nothing' as ORG) is shown as not an entity
+    assert "Nothing to see here." in prompt and "Nothing | False | ORG" in prompt
+    assert "Tim Cook | True | PERSON" in prompt
+
+
+def test_cli_json(files, disagree_cmd):
+    gold, a, b = files
+    result = subprocess.run(
+        disagree_cmd + ["evaluate", str(gold), str(a), str(b), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["scores"]["model-b"]["exact"]["f"] == pytest.approx(0.8)
+    assert set(data["triage"]) >= {"span_f1", "vote_entropy", RANDOM}
+
+
+# --- real gold files, real pipelines -------------------------------------------------------
+
+GOLD_MAPS = {
+    "gold/wikigold.jsonl": "PERSON,ORG,LOC",
+    "gold/btc_dev.jsonl": "PERSON,ORG,LOC",
+    "gold/wnut17_dev.jsonl": "PERSON,LOCATION:LOC,CORPORATION:ORG,GROUP:ORG",
+}
+PRED_MAP = "PERSON,ORG,GPE:LOC,LOC"
+
+
+@pytest.mark.parametrize("relative", sorted(GOLD_MAPS))
+def test_real_gold_files(relative, tmp_path, load_fresh):
+    gold = shared_file(relative)
+    preds = []
+    for name, model in (("spacy-sm", SM), ("spacy-md", MD)):
+        path = tmp_path / f"{name}.jsonl"
+        predict_file(load_fresh(model), gold, path, ner=PRED_MAP, annotator=name)
+        preds.append(path)
+    report = evaluate_files(gold, preds, gold_ner=GOLD_MAPS[relative])
+    unique = {json.loads(line)["text"] for line in gold.read_text().splitlines()}
+    assert report.examples == len(unique) and report.missing == 0
+    for scores in report.scores:
+        assert 0 < scores.exact.f1 <= scores.partial.f1 <= 1
+        assert set(scores.per_label) <= {"PERSON", "ORG", "LOC"}
+        assert scores.exact.tp == sum(p.tp for p in scores.per_label.values())
+    random_order = report.triage[RANDOM]
+    assert 0.4 < random_order.auc < 0.6  # a shuffled order carries no signal
+    for quality in report.triage.values():
+        for k, share in quality.precision_at.items():
+            assert quality.lift[k] == pytest.approx(share / report.base_rate)
