@@ -193,6 +193,16 @@ api_key_env = null
     assert "Tim Cook | True | PERSON" in prompt
 
 
+def test_a_ranked_queue_is_evaluated_in_its_own_order(files, tmp_path):
+    gold, a, b = files
+    queue = tmp_path / "ranked.jsonl"
+    queue.write_text("".join(json.dumps({"text": TEXTS[i], "spans": []}) + "\n" for i in (2, 0)))
+    report = evaluate_files(gold, [a, b], ranked=queue)
+    quality = report.triage["ranked file: ranked.jsonl"]
+    # every example is an error here, so any order has precision 1 and AUC undefined
+    assert quality.precision_at[10] == 1.0 and quality.auc != quality.auc
+
+
 def test_cli_json(files, disagree_cmd):
     gold, a, b = files
     result = subprocess.run(

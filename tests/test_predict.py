@@ -155,6 +155,7 @@ def test_cli_help_lists_commands(disagree_cmd):
         ("assemble", "Build a pipeline from a spacy-llm config"),
         ("predict", "Predict entities with a spaCy pipeline"),
         ("diff", "Rank examples by how much the models disagree"),
+        ("evaluate", "Score each model against gold"),
     ):
         assert any(command in line and words in line for line in result.stdout.splitlines())
 

@@ -33,6 +33,7 @@ from .scorers import all_scorers
 
 TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1)
 RANDOM = "random"
+RANKED = "ranked file"
 
 
 @dataclass(frozen=True)
@@ -237,10 +238,12 @@ def evaluate_files(
     gold_ner: str | None = None,
     ner: str | None = None,
     llm: str | None = None,
+    ranked: str | Path | None = None,
     seed: int = 0,
 ) -> EvaluationReport:
     """Score every prediction file against `gold_path` (only `accept` answers count).
 
+    `ranked`: a queue written by `diff`, whose order is evaluated as it stands.
     `gold_ner` / `ner` map the gold / predicted labels (same syntax as predict's --ner) so that
     e.g. gold LOC and model GPE meet as LOCATION. `llm` names the model whose mistakes are
     analysed for prompt feedback (default: the last file).
@@ -291,6 +294,16 @@ def evaluate_files(
         for position, i in enumerate(shuffled):
             random_scores[i] = float(len(keys) - position)
         triage[RANDOM] = triage_quality(RANDOM, shuffled, random_scores, errors)
+    if ranked is not None:
+        # A queue written by `diff`: its order as it stands; examples not in it come last.
+        queue_order: dict[int, int] = {}
+        for task in read_prodigy_tasks(ranked):
+            queue_order.setdefault(task.input_hash, len(queue_order))
+        values = [
+            float(len(queue_order) - queue_order[h]) if h in queue_order else 0.0 for h in keys
+        ]
+        order = sorted(range(len(keys)), key=lambda i: (-values[i], keys[i]))
+        triage[f"{RANKED}: {Path(ranked).name}"] = triage_quality(RANKED, order, values, errors)
 
     llm_name = llm or models[-1]
     if llm_name not in models:

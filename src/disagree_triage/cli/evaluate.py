@@ -10,6 +10,7 @@ from rich.table import Table
 from ..evaluate import (
     ERROR_WORDS,
     RANDOM,
+    RANKED,
     TOP_KS,
     EvaluationReport,
     evaluate_files,
@@ -34,6 +35,9 @@ def evaluate_cli(
     ),
     ner: str | None = typer.Option(
         None, "--ner", help="Label map for the predictions, e.g. GPE:LOCATION,LOC:LOCATION."
+    ),
+    ranked: str | None = typer.Option(
+        None, "--ranked", help="A queue written by diff: evaluate its order too."
     ),
     llm: str | None = typer.Option(
         None, "--llm", help="The model whose errors feed the prompt (default: last file)."
@@ -117,7 +121,8 @@ def print_report(report: EvaluationReport) -> None:
                 f"top {k:.0%}" if isinstance(k, float) else f"top {k}", justify="right"
             )
         triage.add_column("ROC-AUC", justify="right")
-        best = max((t for n, t in report.triage.items() if n != RANDOM), key=lambda t: t.auc)
+        scorers = [t for n, t in report.triage.items() if n != RANDOM and not n.startswith(RANKED)]
+        best = max(scorers, key=lambda t: t.auc) if scorers else None
         for name, quality in report.triage.items():
             label = f"{name} (best)" if quality is best else name
             triage.add_row(
