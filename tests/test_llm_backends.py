@@ -85,12 +85,10 @@ def test_concurrency_is_seen_by_the_server(tmp_path, api_key):
             prompt_price_per_million=2.0,
             completion_price_per_million=10.0,
         )
-        start = time.monotonic()
         summary, tasks = run_predict(tmp_path, config, n=33, batch_size=64)
-        elapsed = time.monotonic() - start
+    # Concurrency is counted where it happens, on the server; speed is for the benchmark.
     assert server.max_in_flight == 8
     assert server.count == 33
-    assert elapsed < 33 * 0.2 / 2  # far from one at a time
     for task in tasks:
         assert_valid_ner_manual(task, LABELS)
         assert [(s["text"], s["label"]) for s in task["spans"]] == [("Apple", "ORGANISATION")]
@@ -280,7 +278,8 @@ def test_unreachable_server_is_a_clear_error(tmp_path, api_key):
     start = time.monotonic()
     with pytest.raises(DisagreeError, match="no usable answer on the first request"):
         run_predict(tmp_path, config, n=3)
-    assert time.monotonic() - start < 5
+    # One retry, not max_retries rounds of backoff: a generous bound against a slow machine.
+    assert time.monotonic() - start < 30
 
 
 def test_building_the_pipeline_touches_no_network(tmp_path, monkeypatch, api_key):
