@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import DisagreeError, RecordError
-from .jsonl import InvalidLines, parse_line, reject_line
+from .jsonl import InvalidLines, check_input_file, parse_line, reject_line
 from .prodigy import ProdigyTask, parse_task
 
 
@@ -54,10 +54,7 @@ class _TaskFile:
     """Sequential reading with offsets, plus reading one record again by offset."""
 
     def __init__(self, path: Path, stats: FileStats, skip_invalid: bool) -> None:
-        if not path.exists():
-            raise DisagreeError(f"{path}: file not found")
-        if path.is_dir():
-            raise DisagreeError(f"{path}: is a directory, expected a JSONL file")
+        check_input_file(path)
         if path.stat().st_size == 0:
             raise DisagreeError(f"{path}: empty file")
         self.path = path

@@ -54,16 +54,22 @@ def display_name(path: str | Path) -> str:
     return "<stdin>" if str(path) == STDIO else str(path)
 
 
-def _raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
-    if str(path) == STDIO:
-        stream: IO[bytes] = sys.stdin.buffer
-        yield from enumerate(stream, start=1)
-        return
+def check_input_file(path: str | Path) -> Path:
+    """The path of an input JSONL file that exists and is a file, or a clear error."""
     p = Path(path)
     if not p.exists():
         raise DisagreeError(f"{p}: file not found")
     if p.is_dir():
         raise DisagreeError(f"{p}: is a directory, expected a JSONL file")
+    return p
+
+
+def _raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    if str(path) == STDIO:
+        stream: IO[bytes] = sys.stdin.buffer
+        yield from enumerate(stream, start=1)
+        return
+    p = check_input_file(path)
     with p.open("rb") as stream:
         yield from enumerate(stream, start=1)
 
