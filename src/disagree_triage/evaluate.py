@@ -212,7 +212,8 @@ def triage_quality(
     return TriageQuality(name, precision_at, lift, roc_auc(scores, errors))
 
 
-def _load(path: str | Path, label_map: LabelMap) -> dict[int, ProdigyTask]:
+def _load(path: str | Path) -> dict[int, ProdigyTask]:
+    """Accepted versions (or predictions) by input hash; the first of a repeated text."""
     tasks: dict[int, ProdigyTask] = {}
     for task in read_prodigy_tasks(path):
         if task.answer not in (None, "accept"):
@@ -253,10 +254,10 @@ def evaluate_files(
     models = model_names(prediction_paths, names)
     gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
     pred_map = LabelMap.parse(ner)
-    gold = _load(gold_path, gold_map)
+    gold = _load(gold_path)
     if not gold:
         raise DisagreeError(f"{gold_path}: no accepted annotation to evaluate against")
-    predictions = [_load(p, pred_map) for p in prediction_paths]
+    predictions = [_load(p) for p in prediction_paths]
     keys = [h for h in gold if all(h in p for p in predictions)]
     if not keys:
         raise DisagreeError(
@@ -377,8 +378,8 @@ def write_fewshot_examples(
         raise DisagreeError(f"--llm {llm_name!r}: not one of the models: {', '.join(models)}")
     gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
     pred_map = LabelMap.parse(ner)
-    gold = _load(gold_path, gold_map)
-    predictions = [_load(p, pred_map) for p in prediction_paths]
+    gold = _load(gold_path)
+    predictions = [_load(p) for p in prediction_paths]
     llm_index = models.index(llm_name)
     wrong_first: list[tuple[bool, int, dict[str, Any]]] = []
     for position, (h, task) in enumerate(gold.items()):
