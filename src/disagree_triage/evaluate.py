@@ -212,6 +212,14 @@ def triage_quality(
     return TriageQuality(name, precision_at, lift, roc_auc(scores, errors))
 
 
+def _llm_index(models: Sequence[str], llm: str | None) -> int:
+    """Which model is the LLM whose mistakes feed the prompt (default: the last file)."""
+    name = llm or models[-1]
+    if name not in models:
+        raise DisagreeError(f"--llm {name!r}: not one of the models: {', '.join(models)}")
+    return list(models).index(name)
+
+
 def _load(path: str | Path) -> dict[int, ProdigyTask]:
     """Accepted versions (or predictions) by input hash; the first of a repeated text."""
     tasks: dict[int, ProdigyTask] = {}
@@ -252,6 +260,7 @@ def evaluate_files(
     if not prediction_paths:
         raise DisagreeError("evaluate needs at least one prediction file")
     models = model_names(prediction_paths, names)
+    llm_index = _llm_index(models, llm)
     gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
     pred_map = LabelMap.parse(ner)
     gold = _load(gold_path)
@@ -306,10 +315,7 @@ def evaluate_files(
         order = sorted(range(len(keys)), key=lambda i: (-values[i], keys[i]))
         triage[f"{RANKED}: {Path(ranked).name}"] = triage_quality(RANKED, order, values, errors)
 
-    llm_name = llm or models[-1]
-    if llm_name not in models:
-        raise DisagreeError(f"--llm {llm_name!r}: not one of the models: {', '.join(models)}")
-    kinds = _error_kinds(llm_name, keys, gold, gold_sets, pred_sets[models.index(llm_name)])
+    kinds = _error_kinds(models[llm_index], keys, gold, gold_sets, pred_sets[llm_index])
     return EvaluationReport(
         gold=str(gold_path),
         models=models,
@@ -373,14 +379,11 @@ def write_fewshot_examples(
     does not have become `is_entity: false`, so the prompt shows the model its own mistakes.
     Returns how many examples were written."""
     models = model_names(prediction_paths, names)
-    llm_name = llm or models[-1]
-    if llm_name not in models:
-        raise DisagreeError(f"--llm {llm_name!r}: not one of the models: {', '.join(models)}")
+    llm_index = _llm_index(models, llm)
     gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
     pred_map = LabelMap.parse(ner)
     gold = _load(gold_path)
     predictions = [_load(p) for p in prediction_paths]
-    llm_index = models.index(llm_name)
     wrong_first: list[tuple[bool, int, dict[str, Any]]] = []
     for position, (h, task) in enumerate(gold.items()):
         if not all(h in p for p in predictions):
