@@ -4,7 +4,8 @@
 #      llama-cpp-python builds from source the first time, ~5 minutes on 2 cores)
 #   2. predict with en_core_web_md and with the embedded LLM (configs/local.cfg)
 #   3. diff them: the ranked annotation queue, the agreements, and both versions for review
-# Outputs land in examples/output/ as Prodigy JSONL.
+#   4. report: where and how they disagree, in the terminal and as one HTML page
+# Outputs land in examples/output/ as Prodigy JSONL, plus report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/venv.sh models,local
@@ -20,10 +21,12 @@ $disagree diff "$out/spacy-md.jsonl" "$out/llm-local.jsonl" \
   --output "$out/ranked.jsonl" --agreements "$out/agree.jsonl" --overwrite
 $disagree diff "$out/spacy-md.jsonl" "$out/llm-local.jsonl" \
   --format review --output "$out/review.jsonl" --overwrite >/dev/null 2>&1
+$disagree report "$out/spacy-md.jsonl" "$out/llm-local.jsonl" --html "$out/report.html" --overwrite
 
 cat >&2 <<MSG
 
 Wrote $out/: spacy-md.jsonl, llm-local.jsonl (predictions), ranked.jsonl (annotation queue,
-most disagreement first), agree.jsonl (auto-accept), review.jsonl (both versions).
+most disagreement first), agree.jsonl (auto-accept), review.jsonl (both versions),
+report.html (open it in a browser: works offline).
 With Prodigy:  prodigy ner.manual news_gold blank:en $out/ranked.jsonl --label ORGANISATION,PERSON,DATE
 MSG

@@ -59,3 +59,18 @@ def _isolated_llm_cache(tmp_path_factory):
     """LLM responses are cached in ~/.cache/disagree by default: keep tests out of it."""
     os.environ["DISAGREE_CACHE_DIR"] = str(tmp_path_factory.mktemp("llm-cache"))
     yield
+
+
+@pytest.fixture(scope="session")
+def nyt_sm_md(tmp_path_factory, load_fresh):
+    """Real predictions of en_core_web_sm and en_core_web_md on the NYT headlines."""
+    from disagree_triage import predict_file
+
+    nyt = shared_file("corpora/nyt_headlines.jsonl")
+    folder = tmp_path_factory.mktemp("nyt-diff")
+    paths = []
+    for name, model in (("spacy-sm", SM), ("spacy-md", MD)):
+        path = folder / f"{name}.jsonl"
+        predict_file(load_fresh(model), nyt, path, ner=NER_MAP, annotator=name)
+        paths.append(path)
+    return nyt, paths, folder

@@ -3,6 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/venv.sh models,local,server,test
-.venv/bin/ruff check src tests benchmarks
+# The HTML report is checked in a real headless browser: Debian's Chromium, driven by Playwright.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+export DISAGREE_REQUIRE_BROWSER=1  # here a missing browser fails the test instead of skipping it
+# Screenshots and other artefacts of the tests land here.
+export DISAGREE_TEST_ARTIFACTS="${DISAGREE_TEST_ARTIFACTS:-$PWD/test-artifacts}"
+.venv/bin/ruff check src tests benchmarks docs
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from conftest import MD, NER_MAP, SM, shared_file
-from disagree_triage import diff_files, input_hash, predict_file, read_prodigy_tasks
+from conftest import shared_file
+from disagree_triage import diff_files, input_hash, read_prodigy_tasks
 from disagree_triage.errors import DisagreeError, InputError
 from disagree_triage.jsonl import partial_path
 from test_predict import assert_valid_ner_manual, read_lines
@@ -204,18 +204,6 @@ def test_cli_error_is_one_line(pair, tmp_path, disagree_cmd):
 
 
 # --- real predictions ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def nyt_sm_md(tmp_path_factory, load_fresh):
-    nyt = shared_file("corpora/nyt_headlines.jsonl")
-    folder = tmp_path_factory.mktemp("nyt-diff")
-    paths = []
-    for name, model in (("spacy-sm", SM), ("spacy-md", MD)):
-        path = folder / f"{name}.jsonl"
-        predict_file(load_fresh(model), nyt, path, ner=NER_MAP, annotator=name)
-        paths.append(path)
-    return nyt, paths, folder
 
 
 def test_real_sm_against_md_on_nyt(nyt_sm_md):

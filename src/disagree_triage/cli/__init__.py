@@ -6,6 +6,7 @@ from . import assemble as _assemble  # noqa: F401  (registers the command)
 from . import diff as _diff  # noqa: F401
 from . import evaluate as _evaluate  # noqa: F401
 from . import predict as _predict  # noqa: F401
+from . import report as _report  # noqa: F401
 from ._util import app
 
 

@@ -1,0 +1,159 @@
+"""`disagree report`: the CLI layer over `disagree_triage.report` (rich tables, HTML page)."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..compare import KIND_WORDS
+from ..report import Report, build_report
+from ..report_html import write_html
+from ..scorers import scorers
+from ._util import app, err_console, user_errors
+
+# The report is the command's output, so it goes to stdout (progress and errors to stderr).
+out_console = Console(soft_wrap=True)
+
+
+@app.command("report")
+def report_cli(
+    files: list[str] = typer.Argument(
+        ..., metavar="FILE...", help="Two or more prediction files (predict output or exports)."
+    ),
+    html: str | None = typer.Option(
+        None, "--html", help="Also write the report as one self-contained HTML page."
+    ),
+    top: int = typer.Option(
+        50, "--top", min=0, help="How many top disagreements the HTML page shows."
+    ),
+    names: str | None = typer.Option(
+        None, "--names", help="Model names, comma-separated, one per file."
+    ),
+    scorer: str = typer.Option(
+        "span_f1",
+        "--scorer",
+        help="Scorer that ranks the examples: " + ", ".join(sorted(scorers.get_all())) + ".",
+    ),
+    patterns: int = typer.Option(15, "--patterns", min=1, help="Disagreement patterns to list."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing HTML file."),
+) -> None:
+    """Show where and how the models disagree: agreement per label, label confusion, the most
+    frequent disagreements, and what each scorer ranks first.
+
+    Example:
+
+        disagree report out-spacy.jsonl out-llm.jsonl --html report.html
+    """
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]report[/] {task.completed:,} examples"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task("report", total=None)
+    with user_errors():
+        with progress:
+            report = build_report(
+                files,
+                names=names.split(",") if names else None,
+                scorer=scorer,
+                top=top,
+                skip_invalid=skip_invalid,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+        print_report(report, patterns=patterns)
+        if html:
+            size = write_html(report, html, overwrite=overwrite)
+            err_console.print(
+                f"wrote {html} ({size / 1024:,.0f} KiB, top {len(report.examples)} examples)",
+                highlight=False,
+            )
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def print_report(report: Report, *, patterns: int = 15, console: Console | None = None) -> None:
+    console = console or out_console
+    overview = Table(title=f"report: {' vs '.join(report.models)}", show_header=False)
+    overview.add_row("texts", f"{report.total:,}")
+    overview.add_row("compared (in every file)", f"{report.compared:,}")
+    overview.add_row("all models agree", f"{report.agreeing:,}")
+    overview.add_row("models disagree", f"{report.disagreeing:,}")
+    overview.add_row("missing from some file", f"{report.missing:,}")
+    o = report.overall
+    overview.add_row(
+        "entity agreement", f"{_pct(o.entity_share)} ({o.entities_agreed:,} of {o.entities:,})"
+    )
+    overview.add_row(
+        "example agreement",
+        f"{_pct(o.example_share)} ({o.examples_agreed:,} of {o.examples:,})",
+    )
+    for kind, count in report.by_kind.most_common():
+        overview.add_row(f"  {KIND_WORDS[kind]}", f"{count:,}")
+    console.print(overview)
+
+    labels = Table(title="agreement per label")
+    for column in ("label", "entities", "agreed", "entity share", "examples", "example share"):
+        labels.add_column(column, justify="left" if column == "label" else "right")
+    for label in sorted(report.per_label, key=lambda x: -report.per_label[x].entities):
+        a = report.per_label[label]
+        labels.add_row(
+            label,
+            f"{a.entities:,}",
+            f"{a.entities_agreed:,}",
+            _pct(a.entity_share),
+            f"{a.examples:,}",
+            _pct(a.example_share),
+        )
+    console.print(labels)
+
+    for pair in report.confusion:
+        rows, cols = report.confusion_labels(pair)
+        counts = report.confusion[pair]
+        matrix = Table(title=f"label confusion: rows {pair[0]}, columns {pair[1]}")
+        matrix.add_column(f"{pair[0]} \\ {pair[1]}")
+        for c in [*cols, "none"]:
+            matrix.add_column(c, justify="right")
+        for r in [*rows, None]:
+            cells = [
+                str(counts.get((r, c), 0) or "") if (r, c) != (None, None) else ""
+                for c in [*cols, None]
+            ]
+            matrix.add_row(r or "none", *cells)
+        console.print(matrix)
+
+    common = Table(title="most frequent disagreements")
+    for column in ("pattern", "count", "e.g."):
+        common.add_column(column, justify="right" if column == "count" else "left")
+    for pattern, count in report.patterns.most_common(patterns):
+        span, _ = report.pattern_examples[pattern]
+        common.add_row(pattern, f"{count:,}", repr(span))
+    console.print(common)
+
+    alone = Table(title="entities each model finds alone")
+    for name in report.alone:
+        alone.add_column(name)
+    top_alone = [
+        [f"{text} ×{n}" for text, n in counts.most_common(10)] for counts in report.alone.values()
+    ]
+    for i in range(max((len(c) for c in top_alone), default=0)):
+        alone.add_row(*[c[i] if i < len(c) else "" for c in top_alone])
+    console.print(alone)
+
+    ranked = Table(title="what each scorer ranks first")
+    for column in ("scorer", "#", "score", "text"):
+        ranked.add_column(column, justify="right" if column in ("#", "score") else "left")
+    for name, examples in report.top_by_scorer.items():
+        for e in examples:
+            text = e.text if len(e.text) <= 70 else e.text[:69] + "…"
+            ranked.add_row(name if e.rank == 1 else "", str(e.rank), f"{e.score:.3f}", text)
+        ranked.add_section()
+    console.print(ranked)

@@ -1,0 +1,288 @@
+"""report: where and how the models disagree, as numbers a person can read.
+
+    >>> from disagree_triage.report import build_report
+    >>> report = build_report(["out-spacy.jsonl", "out-llm.jsonl"])  # doctest: +SKIP
+    >>> report.per_label["ORG"].entity_share  # doctest: +SKIP
+
+The same one-way flow as `diff` (align -> compare -> score), but instead of a queue it keeps
+counts: agreement per label, a confusion matrix per pair of models, the most frequent
+disagreement patterns, the entities each model finds alone, and the top examples per scorer.
+Memory stays flat: counters grow with the number of labels and distinct strings, and only the
+top K examples are held. Rendering lives elsewhere (`report_html`, the CLI's rich tables).
+
+Definitions (each one tested against hand-computed values):
+
+- Only texts that every file holds are *compared*; the others are counted as missing.
+- Entity agreement: of the distinct (start, end, label) spans any model found, the share that
+  every model found. Example agreement: the share of examples whose span sets are all equal.
+  Per label, both are restricted to that label's spans (examples: those where any model used it).
+- Confusion between models A and B: spans are paired one-to-one by overlap, the largest overlap
+  first; a pair counts at (A's label, B's label), an unpaired span at (label, none) or (none,
+  label). Identical spans land on the diagonal.
+- A pattern is one `Difference` in words, e.g. "spacy-md ORG / llm PERSON"; a span a model
+  finds *alone* is one in a group where no other model found anything.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+from .align import FileStats, align_files
+from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
+from .diff import ScoredExample, describe_differences, model_names, score_example
+from .errors import DisagreeError
+from .scorers import all_scorers, get_scorer
+
+NONE = None  # the "none" row / column of a confusion matrix
+
+
+@dataclass
+class Agreement:
+    """Exact-match agreement of all models, over entities and over examples."""
+
+    entities: int = 0  # distinct spans any model found
+    entities_agreed: int = 0  # of those, found by every model
+    examples: int = 0
+    examples_agreed: int = 0
+
+    @property
+    def entity_share(self) -> float:
+        return self.entities_agreed / self.entities if self.entities else 1.0
+
+    @property
+    def example_share(self) -> float:
+        return self.examples_agreed / self.examples if self.examples else 1.0
+
+
+@dataclass(frozen=True)
+class RankedExample:
+    """One example as ranked by a scorer, with what each model found (None: not in its file)."""
+
+    rank: int
+    score: float
+    scores: dict[str, float]
+    text: str
+    input_hash: int
+    spans: tuple[SpanSet | None, ...]
+    differences: tuple[str, ...]
+
+
+@dataclass
+class Report:
+    models: list[str]
+    files: list[FileStats]
+    scorer: str
+    top: int
+    total: int = 0  # distinct texts in any file
+    compared: int = 0  # texts every file holds
+    missing: int = 0  # texts some file lacks
+    overall: Agreement = field(default_factory=Agreement)
+    per_label: dict[str, Agreement] = field(default_factory=dict)
+    # (model A, model B) -> Counter of (A's label or None, B's label or None)
+    confusion: dict[tuple[str, str], Counter[tuple[str | None, str | None]]] = field(
+        default_factory=dict
+    )
+    by_kind: Counter[str] = field(default_factory=Counter)
+    patterns: Counter[str] = field(default_factory=Counter)
+    pattern_examples: dict[str, tuple[str, str]] = field(default_factory=dict)  # span, text
+    alone: dict[str, Counter[str]] = field(default_factory=dict)  # model -> span text -> count
+    top_by_scorer: dict[str, list[RankedExample]] = field(default_factory=dict)
+    examples: list[RankedExample] = field(default_factory=list)  # top K by `scorer`
+
+    @property
+    def agreeing(self) -> int:
+        return self.overall.examples_agreed
+
+    @property
+    def disagreeing(self) -> int:
+        return self.compared - self.overall.examples_agreed
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.per_label)
+
+    def confusion_labels(self, pair: tuple[str, str]) -> tuple[list[str], list[str]]:
+        """Row labels (model A) and column labels (model B) of a pair's matrix, without none."""
+        counts = self.confusion[pair]
+        rows = sorted({a for a, _ in counts if a is not None})
+        cols = sorted({b for _, b in counts if b is not None})
+        return rows, cols
+
+
+def pair_spans(a: SpanSet, b: SpanSet) -> list[tuple[SpanKey | None, SpanKey | None]]:
+    """Pair two models' spans one-to-one by overlap, largest overlap first (ties: text order);
+    what stays unpaired is paired with None."""
+    overlaps = sorted(
+        (-(min(x[1], y[1]) - max(x[0], y[0])), x, y)
+        for x in a
+        for y in b
+        if x[0] < y[1] and y[0] < x[1]
+    )
+    pairs: list[tuple[SpanKey | None, SpanKey | None]] = []
+    used_a: set[SpanKey] = set()
+    used_b: set[SpanKey] = set()
+    for _, x, y in overlaps:
+        if x not in used_a and y not in used_b:
+            used_a.add(x)
+            used_b.add(y)
+            pairs.append((x, y))
+    pairs += [(x, None) for x in sorted(a - used_a)]
+    pairs += [(None, y) for y in sorted(b - used_b)]
+    return pairs
+
+
+def pattern_of(difference: Difference, models: Sequence[str]) -> str:
+    """A difference in words without its text: "spacy-md ORG / llm PERSON"."""
+    parts = []
+    for name, spans in zip(models, difference.spans, strict=True):
+        labels = "+".join(sorted({label for *_, label in spans})) or "—"
+        parts.append(f"{name} {labels}")
+    words = " / ".join(parts)
+    if difference.kind in (BOUNDARY, BOTH):
+        words += " (boundaries differ)"
+    return words
+
+
+def _count_agreement(report: Report, span_sets: Sequence[SpanSet]) -> None:
+    union = frozenset().union(*span_sets)
+    common = frozenset.intersection(*span_sets)
+    report.overall.entities += len(union)
+    report.overall.entities_agreed += len(common)
+    report.overall.examples += 1
+    report.overall.examples_agreed += all(s == span_sets[0] for s in span_sets[1:])
+    for label in {key[2] for key in union}:
+        agreement = report.per_label.setdefault(label, Agreement())
+        per_model = [frozenset(k for k in s if k[2] == label) for s in span_sets]
+        agreement.entities += sum(key[2] == label for key in union)
+        agreement.entities_agreed += sum(key[2] == label for key in common)
+        agreement.examples += 1
+        agreement.examples_agreed += all(s == per_model[0] for s in per_model[1:])
+
+
+def _count_confusion(report: Report, span_sets: Sequence[SpanSet]) -> None:
+    for (i, a), (j, b) in combinations(enumerate(span_sets), 2):
+        counts = report.confusion[(report.models[i], report.models[j])]
+        for x, y in pair_spans(a, b):
+            counts[(x[2] if x else NONE, y[2] if y else NONE)] += 1
+
+
+def _count_patterns(
+    report: Report, text: str, differences: Sequence[Difference], names: Sequence[str]
+) -> None:
+    for difference in differences:
+        report.by_kind[difference.kind] += 1
+        pattern = pattern_of(difference, names)
+        report.patterns[pattern] += 1
+        report.pattern_examples.setdefault(pattern, (text[difference.start : difference.end], text))
+        finders = [i for i, spans in enumerate(difference.spans) if spans]
+        if difference.kind == MISSING and len(finders) == 1:
+            for s, e, _ in difference.spans[finders[0]]:
+                report.alone[names[finders[0]]][text[s:e]] += 1
+
+
+class _TopK:
+    """The k highest-scoring examples, ties broken as diff breaks them (input hash, then order).
+
+    Only these k examples stay in memory, whatever the size of the input."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self._heap: list[tuple[float, int, int, ScoredExample]] = []
+
+    def offer(self, score: float, seq: int, scored: ScoredExample) -> None:
+        # Min-heap on (score, -hash, -seq): the root is the item that would rank last. seq is
+        # unique, so the comparison never reaches the example itself.
+        item = (score, -scored.example.input_hash, -seq, scored)
+        if self.k == 0:
+            return
+        if len(self._heap) < self.k:
+            heapq.heappush(self._heap, item)
+        elif item[:3] > self._heap[0][:3]:
+            heapq.heapreplace(self._heap, item)
+
+    def ranked(self, models: Sequence[str]) -> list[RankedExample]:
+        best_first = sorted(self._heap, key=lambda item: (-item[0], -item[1], -item[2]))
+        return [
+            _ranked_example(scored, models, rank, score)
+            for rank, (score, _, _, scored) in enumerate(best_first, start=1)
+        ]
+
+
+def _ranked_example(
+    scored: ScoredExample, models: Sequence[str], rank: int, score: float
+) -> RankedExample:
+    example = scored.example
+    return RankedExample(
+        rank=rank,
+        score=score,
+        scores=dict(scored.scores),
+        text=example.text,
+        input_hash=example.input_hash,
+        spans=tuple(frozenset(t.span_keys) if t is not None else None for t in example.tasks),
+        differences=tuple(describe_differences(scored, models)),
+    )
+
+
+def build_report(
+    paths: Sequence[str],
+    *,
+    names: Sequence[str] | None = None,
+    scorer: str = "span_f1",
+    top: int = 50,
+    top_per_scorer: int = 5,
+    skip_invalid: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Read two or more prediction files once and count where and how the models disagree.
+
+    `top`: how many examples to keep, highest `scorer` value first, ranked as `diff` ranks its
+    queue (texts missing from some file included); `top_per_scorer`: the same for every
+    registered scorer, for the "which scorer ranks what" view.
+    """
+    if len(paths) < 2:
+        raise DisagreeError("report needs at least two prediction files")
+    if top < 0:
+        raise DisagreeError(f"--top {top}: must be 0 or more")
+    get_scorer(scorer)
+    registered = all_scorers()
+    models = model_names(paths, names)
+    stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
+    report = Report(models, stats, scorer, top)
+    report.confusion = {(a, b): Counter() for a, b in combinations(models, 2)}
+    report.alone = {name: Counter() for name in models}
+    queue = _TopK(top)
+    per_scorer = {name: _TopK(top_per_scorer) for name in registered}
+
+    for seq, example in enumerate(align_files(paths, models, stats, skip_invalid=skip_invalid)):
+        if on_progress is not None:
+            on_progress(1)
+        report.total += 1
+        scored = score_example(example, scorer, registered)
+        if example.missing_models:
+            report.missing += 1
+        else:
+            report.compared += 1
+            span_sets = [frozenset(t.span_keys) for t in example.tasks if t is not None]
+            _count_agreement(report, span_sets)
+            _count_confusion(report, span_sets)
+            _count_patterns(report, example.text, scored.differences, models)
+        if scored.agrees:
+            continue
+
+        queue.offer(scored.score, seq, scored)
+        for name, value in scored.scores.items():
+            if value > 0:
+                per_scorer[name].offer(value, seq, scored)
+
+    if report.total and report.missing == report.total:
+        raise DisagreeError(
+            f"{', '.join(str(p) for p in paths)}: no text is in all files; are they predictions "
+            "on the same corpus?"
+        )
+    report.examples = queue.ranked(models)
+    report.top_by_scorer = {name: topk.ranked(models) for name, topk in per_scorer.items()}
+    return report

@@ -1,0 +1,309 @@
+"""The report as one self-contained HTML page: no scripts, fonts or styles from elsewhere.
+
+Everything is inline (CSS in a <style> block, charts as SVG and an HTML table), so the file opens
+offline, can be mailed, and stays small: only the top K examples are rendered, with displaCy's
+entity renderer, one column per model. A label has one colour everywhere on the page: in the
+legend, the bar chart, the heatmap's headers and displaCy's marks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+from spacy import displacy
+from spacy.displacy.render import DEFAULT_LABEL_COLORS
+
+from .compare import KIND_WORDS
+from .errors import DisagreeError
+from .report import RankedExample, Report
+
+# Distinct, light enough for black text; used after displaCy's own colour for a label, when that
+# colour is already taken on this page (displaCy gives DATE and TIME the same one, for example).
+PALETTE = (
+    "#7aecec",
+    "#aa9cfc",
+    "#feca74",
+    "#bfeeb7",
+    "#ff9561",
+    "#c887fb",
+    "#ffeb80",
+    "#9cc9cc",
+    "#ff8197",
+    "#bfe1d9",
+    "#f0d0ff",
+    "#e4e7d2",
+    "#a7c7e7",
+    "#f4b6c2",
+    "#d5e8a0",
+    "#ffd1a4",
+)
+
+
+def label_colours(labels: Sequence[str]) -> dict[str, str]:
+    """One distinct colour per label, displaCy's own where it is free; stable for a label set."""
+    colours: dict[str, str] = {}
+    for label in sorted(labels):
+        default = DEFAULT_LABEL_COLORS.get(label)
+        if default and default not in colours.values():
+            colours[label] = default
+    free = [c for c in PALETTE if c not in colours.values()]
+    for i, label in enumerate(label for label in sorted(labels) if label not in colours):
+        # More labels than colours: cycle, with a hue shift so neighbours still differ.
+        colours[label] = free[i] if i < len(free) else f"hsl({(i * 47) % 360}, 70%, 80%)"
+    return colours
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def _chip(label: str | None, colours: dict[str, str]) -> str:
+    if label is None:
+        return '<span class="chip none">none</span>'
+    return (
+        f'<span class="chip" style="background:{colours.get(label, "#ddd")}">{escape(label)}</span>'
+    )
+
+
+def _overview(report: Report) -> str:
+    rows = [
+        ("texts", report.total),
+        ("compared (in every file)", report.compared),
+        ("all models agree", report.agreeing),
+        ("models disagree", report.disagreeing),
+        ("missing from some file", report.missing),
+    ]
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{v:,}</td></tr>" for k, v in rows)
+    cells += (
+        f"<tr><th>entity agreement</th><td>{_pct(report.overall.entity_share)} "
+        f"({report.overall.entities_agreed:,} of {report.overall.entities:,})</td></tr>"
+        f"<tr><th>example agreement</th><td>{_pct(report.overall.example_share)}</td></tr>"
+    )
+    files = "".join(
+        f"<li><b>{escape(f.name)}</b>: {escape(f.path)} ({f.used:,} records used)</li>"
+        for f in report.files
+    )
+    return f'<table class="overview">{cells}</table><ul class="files">{files}</ul>'
+
+
+def _bar_chart(report: Report, colours: dict[str, str]) -> str:
+    """Entity agreement per label as horizontal SVG bars, widest label first."""
+    labels = sorted(report.per_label, key=lambda label: -report.per_label[label].entities)
+    if not labels:
+        return "<p>No entities.</p>"
+    row, label_w, bar_w = 28, 130, 300
+    height = row * len(labels) + 8
+    width = label_w + bar_w + 250
+    parts = [
+        f'<svg class="chart" role="img" aria-label="agreement per label" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}">'
+    ]
+    for i, label in enumerate(labels):
+        a = report.per_label[label]
+        y = 4 + i * row
+        bar = round(bar_w * a.entity_share, 1)
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 18}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{label_w}" y="{y + 4}" width="{bar_w}" height="18" class="track"/>'
+            f'<rect class="bar" data-label="{escape(label)}" x="{label_w}" y="{y + 4}" '
+            f'width="{bar}" height="18" fill="{colours[label]}"><title>{escape(label)}: '
+            f"{a.entities_agreed} of {a.entities} entities found by every model</title></rect>"
+            f'<text x="{label_w + bar_w + 8}" y="{y + 18}">{_pct(a.entity_share)} of '
+            f"{a.entities:,} · examples {_pct(a.example_share)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _heatmap(report: Report, pair: tuple[str, str], colours: dict[str, str]) -> str:
+    counts = report.confusion[pair]
+    rows, cols = report.confusion_labels(pair)
+    row_keys: list[str | None] = [*rows, None]
+    col_keys: list[str | None] = [*cols, None]
+    peak = max(counts.values(), default=1)
+    head = "".join(f"<th>{_chip(c, colours)}</th>" for c in col_keys)
+    body = []
+    for r in row_keys:
+        cells = []
+        for c in col_keys:
+            n = counts.get((r, c), 0)
+            if r is None and c is None:
+                cells.append('<td class="cell empty"></td>')
+                continue
+            alpha = 0.08 + 0.85 * n / peak if n else 0
+            diagonal = " diagonal" if r == c else ""
+            cells.append(
+                f'<td class="cell{diagonal}" style="background:rgba(200,40,40,{alpha:.2f})"'
+                f' title="{escape(pair[0])} {escape(str(r or "none"))} / {escape(pair[1])} '
+                f'{escape(str(c or "none"))}: {n}">{n or ""}</td>'
+            )
+        body.append(f"<tr><th>{_chip(r, colours)}</th>{''.join(cells)}</tr>")
+    return (
+        f'<table class="heatmap"><caption>rows: <b>{escape(pair[0])}</b> · columns: '
+        f"<b>{escape(pair[1])}</b></caption><tr><th></th>{head}</tr>{''.join(body)}</table>"
+    )
+
+
+def _patterns(report: Report, limit: int = 20) -> str:
+    rows = []
+    for pattern, count in report.patterns.most_common(limit):
+        span, text = report.pattern_examples[pattern]
+        rows.append(
+            f"<tr><td>{escape(pattern)}</td><td class=num>{count:,}</td>"
+            f'<td><b>{escape(repr(span))}</b> <span class="muted">in '
+            f"{escape(_clip(text, 90))}</span></td></tr>"
+        )
+    if not rows:
+        return "<p>No disagreements.</p>"
+    return (
+        '<table class="list"><tr><th>pattern</th><th>count</th><th>e.g.</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _alone(report: Report, limit: int = 10) -> str:
+    columns = []
+    for name, counts in report.alone.items():
+        items = "".join(
+            f"<li>{escape(text)} <span class=muted>×{n}</span></li>"
+            for text, n in counts.most_common(limit)
+        )
+        columns.append(f"<div><h4>{escape(name)} alone</h4><ol>{items or '<li>—</li>'}</ol></div>")
+    return f'<div class="alone">{"".join(columns)}</div>'
+
+
+def _by_scorer(report: Report) -> str:
+    blocks = []
+    for name, examples in report.top_by_scorer.items():
+        items = "".join(
+            f"<li><span class=num>{e.score:.3f}</span> {escape(_clip(e.text, 100))}</li>"
+            for e in examples
+        )
+        blocks.append(f"<div><h4>{escape(name)}</h4><ol>{items or '<li>—</li>'}</ol></div>")
+    return f'<div class="scorers">{"".join(blocks)}</div>'
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _entities(text: str, spans: frozenset[tuple[int, int, str]], colours: dict[str, str]) -> str:
+    ents = [{"start": s, "end": e, "label": label} for s, e, label in sorted(spans)]
+    html = displacy.render(
+        {"text": text, "ents": ents, "title": None},
+        style="ent",
+        manual=True,
+        jupyter=False,
+        options={"colors": colours},
+    )
+    return str(html)
+
+
+def _card(example: RankedExample, models: Sequence[str], colours: dict[str, str]) -> str:
+    columns = []
+    for name, spans in zip(models, example.spans, strict=True):
+        body = (
+            _entities(example.text, spans, colours)
+            if spans is not None
+            else '<p class="muted">not in this model\'s file</p>'
+        )
+        columns.append(f'<div class="model"><h4>{escape(name)}</h4>{body}</div>')
+    differences = "".join(f"<li>{escape(d)}</li>" for d in example.differences)
+    scores = " · ".join(f"{escape(k)} {v:.3f}" for k, v in example.scores.items())
+    return (
+        f'<article class="card" id="rank-{example.rank}"><header><span class="rank">'
+        f'#{example.rank}</span> <span class="score">score {example.score:.3f}</span> '
+        f'<span class="muted">{scores}</span></header>'
+        f'<div class="models" style="grid-template-columns:repeat({len(models)},minmax(0,1fr))">'
+        f'{"".join(columns)}</div><ul class="differences">{differences}</ul></article>'
+    )
+
+
+STYLE = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+ margin:0;color:#1d1d1f;background:#f6f6f8}
+main{max-width:1200px;margin:0 auto;padding:20px 28px 60px}
+h1{font-size:24px;margin:8px 0 4px}
+h2{font-size:19px;margin:30px 0 10px;border-bottom:1px solid #ddd}
+h4{margin:4px 0;font-size:14px}
+section{background:#fff;border-radius:10px;padding:6px 18px 14px;margin:14px 0;
+ box-shadow:0 1px 2px rgba(0,0,0,.08)}
+table{border-collapse:collapse}th,td{padding:3px 8px;text-align:left;vertical-align:top}
+.overview th{font-weight:500;color:#555}.num{text-align:right;font-variant-numeric:tabular-nums}
+.top{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1.4fr);gap:14px}
+.top section{margin:0}.chart{max-width:100%;height:auto}
+@media (max-width:900px){.top{grid-template-columns:1fr}}
+.list tr:nth-child(even){background:#f7f7f9}.muted{color:#777;font-size:13px}
+.chip{display:inline-block;padding:1px 7px;border-radius:5px;font-size:12px;font-weight:600}
+.chip.none{background:#eee;color:#777;font-weight:400}
+.legend .chip{margin:2px 4px 2px 0}
+.chart text{font-size:13px;fill:#333}.chart .track{fill:#eee}
+.heatmaps{display:flex;flex-wrap:wrap;gap:24px}
+.heatmap td.cell{min-width:38px;text-align:center;font-variant-numeric:tabular-nums;
+ border:1px solid #fff}.heatmap td.diagonal{outline:2px solid #4a4}
+.heatmap caption{text-align:left;font-size:13px;color:#555;padding-bottom:4px}
+.alone,.scorers{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}
+.alone ol,.scorers ol{margin:0;padding-left:22px;font-size:14px}
+.card{background:#fff;border-radius:10px;padding:10px 16px;margin:14px 0;
+ box-shadow:0 1px 2px rgba(0,0,0,.1)}
+.card header{display:flex;gap:12px;align-items:baseline;flex-wrap:wrap}
+.rank{font-weight:700;font-size:17px}.score{font-weight:600}
+.models{display:grid;gap:16px}.model{min-width:0;border-top:3px solid #eee;padding-top:4px}
+.model .entities{line-height:2.5;overflow-wrap:anywhere}
+.differences{margin:6px 0 2px;padding-left:20px;font-size:13px;color:#444}
+"""
+
+
+def render_html(report: Report) -> str:
+    """The whole page as a string."""
+    colours = label_colours(report.labels)
+    legend = "".join(_chip(label, colours) for label in report.labels)
+    heatmaps = "".join(_heatmap(report, pair, colours) for pair in report.confusion)
+    cards = "".join(_card(e, report.models, colours) for e in report.examples)
+    kinds = ", ".join(f"{KIND_WORDS[k]}: {n:,}" for k, n in report.by_kind.most_common())
+    title = " vs ".join(report.models)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>disagree report: {escape(title)}</title><style>{STYLE}</style></head>
+<body><main>
+<h1>disagree report: {escape(title)}</h1>
+<p class="muted">Ranked by <b>{escape(report.scorer)}</b>.</p>
+<p class="legend">{legend}</p>
+<div class="top"><section id="overview"><h2>Overview</h2>{_overview(report)}
+<p class="muted">Differences by kind: {escape(kinds) or "none"}</p></section>
+<section id="agreement"><h2>Agreement per label</h2>
+<p class="muted">Share of each label's entities that every model found exactly (bar), and of the
+examples using the label on which all models agree.</p>{_bar_chart(report, colours)}</section></div>
+<section id="confusion"><h2>Label confusion</h2>
+<p class="muted">Spans paired by overlap; "none": a span only one model of the pair found. The
+diagonal is agreement on the label.</p><div class="heatmaps">{heatmaps}</div></section>
+<section id="patterns"><h2>Most frequent disagreements</h2>{_patterns(report)}
+<h3>Entities each model finds alone</h3>{_alone(report)}</section>
+<section id="scorers"><h2>What each scorer ranks first</h2>{_by_scorer(report)}</section>
+<h2 id="examples">Top {len(report.examples)} disagreements</h2>
+{cards or "<p>The models agree on every example.</p>"}
+</main></body></html>
+"""
+
+
+def write_html(report: Report, path: str | Path, *, overwrite: bool = False) -> int:
+    """Write the page to `path` (complete or not at all); its size in bytes."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise DisagreeError(f"{path}: already exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise DisagreeError(f"{path}: is a directory")
+    data = render_html(report).encode("utf-8")
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise DisagreeError(f"{path}: cannot write: {err.strerror or err}") from None
+    return len(data)
