@@ -153,7 +153,7 @@ def test_bad_inputs(pair, tmp_path):
         diff_files([pair[0], empty], output=out)
     no_spans = tmp_path / "textcat.jsonl"
     no_spans.write_text("".join(json.dumps({"text": t}) + "\n" for t in A))
-    with pytest.raises(DisagreeError, match="no record has a 'spans' key"):
+    with pytest.raises(DisagreeError, match="no record has 'spans' \\(NER\\)"):
         diff_files([pair[0], no_spans], output=out)
     other = write_predictions(tmp_path / "other.jsonl", "other", {"Nothing alike.": []})
     with pytest.raises(DisagreeError, match="same corpus"):

@@ -153,9 +153,10 @@ def test_cli_help_lists_commands(disagree_cmd):
     assert result.returncode == 0
     for command, words in (
         ("assemble", "Build a pipeline from a spacy-llm config"),
-        ("predict", "Predict entities with a spaCy pipeline"),
+        ("predict", "Predict entities (or categories) with a spaCy pipeline"),
         ("diff", "Rank examples by how much the models disagree"),
         ("evaluate", "Score each model against gold"),
+        ("report", "Show where and how the models disagree"),
     ):
         assert any(command in line and words in line for line in result.stdout.splitlines())
 

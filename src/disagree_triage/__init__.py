@@ -7,6 +7,7 @@ from .labels import LabelMap
 from .pipeline import components_for_ner, load_pipeline
 from .predict import PredictSummary, predict_file, predict_tasks
 from .prodigy import ProdigyTask, Span, read_prodigy_tasks
+from .report import Report, build_report
 
 __version__ = "0.1.0"
 
@@ -17,7 +18,9 @@ __all__ = [
     "LabelMap",
     "PredictSummary",
     "ProdigyTask",
+    "Report",
     "Span",
+    "build_report",
     "components_for_ner",
     "diff_files",
     "input_hash",

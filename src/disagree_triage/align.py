@@ -29,8 +29,13 @@ class FileStats:
     duplicates: int = 0  # repeated texts: the first version is used
     not_accepted: int = 0  # reject / ignore answers in an annotated export
     without_spans_key: int = 0
+    choice: int = 0  # choice tasks (options / accept) rather than NER
     labels: set[str] = field(default_factory=set)  # every label the file uses
     invalid: InvalidLines = field(default_factory=InvalidLines)
+
+    @property
+    def kind(self) -> str:
+        return "choice" if self.choice else "ner"
 
 
 @dataclass(slots=True)
@@ -86,7 +91,9 @@ class _TaskFile:
                 reject_line(self.path, line, err, self.invalid)
                 continue
             stats.records += 1
-            if not task.has_spans:
+            if task.accept is not None:
+                stats.choice += 1
+            elif not task.has_spans:
                 stats.without_spans_key += 1
             if task.answer is not None and task.answer != "accept":
                 stats.not_accepted += 1
@@ -192,11 +199,23 @@ def align_files(
     for f, name in zip(files, names, strict=True):
         if f.stats.records == 0:
             raise DisagreeError(f"{f.path}: holds no records (empty file?)")
-        if f.stats.without_spans_key == f.stats.records:
+        if 0 < f.stats.choice < f.stats.records:
             raise DisagreeError(
-                f"{f.path}: no record has a 'spans' key: not NER predictions or annotations "
-                f"(model {name!r})"
+                f"{f.path}: mixes choice tasks ({f.stats.choice:,}) with NER tasks "
+                f"({f.stats.records - f.stats.choice:,}); give one kind per file"
             )
+        if not f.stats.choice and f.stats.without_spans_key == f.stats.records:
+            raise DisagreeError(
+                f"{f.path}: no record has 'spans' (NER) or 'options' / 'accept' (choice): "
+                f"not predictions or annotations (model {name!r})"
+            )
+    kinds = {f.stats.kind for f in files}
+    if len(kinds) > 1:
+        described = ", ".join(f"{f.path}: {f.stats.kind}" for f in files)
+        raise DisagreeError(
+            f"the files hold different kinds of task ({described}); compare NER with NER, "
+            "choice with choice"
+        )
 
 
 def _emit(

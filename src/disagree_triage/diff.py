@@ -5,8 +5,11 @@
     ...                      output="ranked.jsonl", agreements="agree.jsonl")
 
 Data flows one way: align (align.py) -> compare (compare.py) -> score (scorers.py) -> rank ->
-write. Ranking needs every score before the first line can be written, so each queued example's
-rendered task is spooled to a temporary file and only (score, key, offset) is kept in memory.
+write. Both kinds of task go through it: NER (`ner_manual`) and choice (categories, see
+categories.py), whose accepted options travel as whole-text spans; only the scorers and the
+tasks written differ by kind. Ranking needs every score before the first line can be written,
+so each queued example's rendered task is spooled to a temporary file and only (score, key,
+offset) is kept in memory.
 """
 
 from __future__ import annotations
@@ -19,15 +22,27 @@ from pathlib import Path
 from typing import Any
 
 from .align import AlignedExample, FileStats, align_files
+from .categories import (
+    MULTIPLE,
+    choice_style,
+    choice_task,
+    describe_choice,
+    option_ids,
+    prefill_accept,
+    union_options,
+    votes_of,
+)
 from .compare import Difference, find_differences
 from .errors import DisagreeError, RecordError
 from .hashing import task_hash
 from .jsonl import JsonlWriter, dumps_line, parse_line
 from .prodigy import ProdigyTask
-from .scorers import Scorer, all_scorers, get_scorer
+from .scorers import CHOICE, NER, check_scorer, scorers_for
 
 PREFILL_UNION, PREFILL_NONE = "union", "none"
-FORMATS = ("ner_manual", "review")
+QUEUE, REVIEW = "queue", "review"
+# "ner_manual" / "choice": the queue's names by kind of task, kept as aliases.
+FORMATS = (QUEUE, REVIEW, "ner_manual", "choice")
 MISSING_CHOICES = ("include", "skip")
 
 
@@ -50,6 +65,7 @@ class DiffSummary:
     models: list[str]
     files: list[FileStats]
     scorer: str
+    kind: str = NER  # "ner" or "choice", from the files
     total: int = 0
     agreeing: int = 0
     disagreeing: int = 0
@@ -74,22 +90,33 @@ class DiffSummary:
         }
 
 
+def kind_of(example: AlignedExample) -> str:
+    """ "choice" when every model's version is a choice task, else "ner"."""
+    present = [t for t in example.tasks if t is not None]
+    return CHOICE if all(t.accept is not None for t in present) else NER
+
+
 def score_example(
-    example: AlignedExample, scorer: str = "span_f1", registered: dict[str, Scorer] | None = None
+    example: AlignedExample,
+    scorer: str | None = None,
+    registered: dict[str, Callable[[Any], float]] | None = None,
 ) -> ScoredExample:
     """Differences and every registered scorer's value, over the models that have the text.
 
-    `registered` is `all_scorers()`, looked up once per run: the registry lookup reads entry
-    points and costs more than scoring itself.
+    `registered` is `scorers_for(kind)`, looked up once per run: the registry lookup reads
+    entry points and costs more than scoring itself. `scorer` defaults to the kind's default.
     """
-    registered = registered if registered is not None else all_scorers()
+    kind = kind_of(example)
+    registered = registered if registered is not None else scorers_for(kind)
+    scorer = scorer or check_scorer(None, kind)
     keys = [t.span_keys for t in example.tasks if t is not None]
     if all(k == keys[0] for k in keys[1:]):
         # Most examples agree; every scorer is 0 on agreement by contract (see scorers.py).
         return ScoredExample(example, (), dict.fromkeys(registered, 0.0), 0.0)
     present = [frozenset(k) for k in keys]
     differences = find_differences(present)
-    scores = {name: float(fn(present)) for name, fn in registered.items()}
+    inputs: Any = votes_of(example.tasks) if kind == CHOICE else present
+    scores = {name: float(fn(inputs)) for name, fn in registered.items()}
     return ScoredExample(example, differences, scores, scores[scorer])
 
 
@@ -99,7 +126,11 @@ def _present_names(example: AlignedExample, models: Sequence[str]) -> list[str]:
 
 def describe_differences(scored: ScoredExample, models: Sequence[str]) -> list[str]:
     names = _present_names(scored.example, models)
-    words = [d.describe(scored.example.text, names) for d in scored.differences]
+    if kind_of(scored.example) == CHOICE:
+        tasks = scored.example.tasks
+        words = [describe_choice(tasks, models)] if scored.differences else []
+    else:
+        words = [d.describe(scored.example.text, names) for d in scored.differences]
     missing = [models[i] for i in scored.example.missing_models]
     if missing:
         words.append(f"not in the file of: {', '.join(missing)}")
@@ -238,7 +269,10 @@ def _ner_task(
 def ranked_task(
     scored: ScoredExample, models: Sequence[str], scorer: str, prefill: str
 ) -> dict[str, Any]:
-    """A ner_manual task for the annotation queue (no `answer`: it is still to be annotated)."""
+    """A task for the annotation queue (no `answer`: it is still to be annotated): ner_manual,
+    or choice for categories."""
+    if kind_of(scored.example) == CHOICE:
+        return _queue_choice_task(scored, models, scorer, prefill)
     tasks = scored.example.tasks
     preferred = list(models).index(prefill) if prefill in models else None
     tokens_from = _tokens_source(tasks, preferred)
@@ -254,6 +288,8 @@ def ranked_task(
 def review_tasks(scored: ScoredExample, models: Sequence[str], scorer: str) -> list[dict[str, Any]]:
     """One version per model, for `prodigy db-in` + `prodigy review`."""
     meta = _meta(scored, models, scorer)
+    if kind_of(scored.example) == CHOICE:
+        return _review_choice_tasks(scored, models, meta)
     versions = []
     for i, (name, task) in enumerate(zip(models, scored.example.tasks, strict=True)):
         if task is None:
@@ -285,6 +321,12 @@ def agreement_task(scored: ScoredExample, models: Sequence[str]) -> dict[str, An
     first = next(t for t in scored.example.tasks if t is not None)
     task = {k: v for k, v in first.record.items() if k not in _VERSION_KEYS}
     task["meta"] = {**first.meta, "agreed_by": list(models)}
+    if first.accept is not None:
+        task["_input_hash"] = scored.example.input_hash
+        task["_task_hash"] = task_hash(scored.example.input_hash, accept=first.accept)
+        task["_view_id"] = "choice"
+        task["answer"] = "accept"
+        return task
     if not first.has_spans:
         task["spans"] = []
     task["_input_hash"] = scored.example.input_hash
@@ -292,6 +334,64 @@ def agreement_task(scored: ScoredExample, models: Sequence[str]) -> dict[str, An
     task["_view_id"] = "ner_manual"
     task["answer"] = "accept"
     return task
+
+
+def _exclusive(tasks: Sequence[ProdigyTask | None]) -> bool:
+    """One category per text, unless a model says "multiple" or accepted several."""
+    for task in tasks:
+        if task is not None and (
+            choice_style(task.record) == MULTIPLE or len(task.accept or ()) > 1
+        ):
+            return False
+    return True
+
+
+def _queue_choice_task(
+    scored: ScoredExample, models: Sequence[str], scorer: str, prefill: str
+) -> dict[str, Any]:
+    tasks = scored.example.tasks
+    exclusive = _exclusive(tasks)
+    if prefill == PREFILL_NONE:
+        accept: list[str] = []
+    elif prefill == PREFILL_UNION:
+        accept = prefill_accept(tasks, exclusive)
+    else:
+        chosen = tasks[list(models).index(prefill)]
+        accept = list(chosen.accept or ()) if chosen is not None else []
+    meta = _meta(scored, models, scorer)
+    example = scored.example
+    return choice_task(
+        example.text,
+        example.input_hash,
+        union_options(tasks),
+        accept,
+        exclusive=exclusive,
+        fields={"meta": meta},
+    )
+
+
+def _review_choice_tasks(
+    scored: ScoredExample, models: Sequence[str], meta: dict[str, Any]
+) -> list[dict[str, Any]]:
+    example = scored.example
+    exclusive = _exclusive(example.tasks)
+    versions = []
+    for name, task in zip(models, example.tasks, strict=True):
+        if task is None:
+            continue
+        cats = task.record.get("cats")
+        version = choice_task(
+            example.text,
+            example.input_hash,
+            option_ids(task.record) or union_options(example.tasks),
+            list(task.accept or ()),
+            exclusive=exclusive,
+            fields={"meta": meta},
+            cats=cats if isinstance(cats, dict) else None,
+        )
+        version.update(answer="accept", _annotator_id=name, _session_id=name)
+        versions.append(version)
+    return versions
 
 
 # What belongs to one model's version, not to the agreed answer.
@@ -337,8 +437,8 @@ def diff_files(
     *,
     output: str | Path = "-",
     names: Sequence[str] | None = None,
-    scorer: str = "span_f1",
-    output_format: str = "ner_manual",
+    scorer: str | None = None,
+    output_format: str = QUEUE,
     prefill: str = PREFILL_UNION,
     top: int | None = None,
     min_score: float | None = None,
@@ -351,9 +451,10 @@ def diff_files(
     """Rank the examples of two or more prediction files by disagreement.
 
     Writes the disagreeing examples, highest `scorer` value first, to `output` as ner_manual tasks
-    (or, with `output_format="review"`, one version per model), and the examples on which every
-    model agrees exactly to `agreements`. Ties are broken by input hash, then input order, so the
-    same inputs always give byte-identical outputs.
+    (choice tasks for categories), or with `output_format="review"` one version per model; and
+    the examples on which every model agrees exactly to `agreements`. `scorer` defaults to
+    span_f1 for entities and total_variation for categories. Ties are broken by input hash, then
+    input order, so the same inputs always give byte-identical outputs.
     """
     if len(paths) < 2:
         raise DisagreeError("diff needs at least two prediction files")
@@ -361,15 +462,15 @@ def diff_files(
         raise DisagreeError(f"--format {output_format!r}: choose one of {', '.join(FORMATS)}")
     if missing not in MISSING_CHOICES:
         raise DisagreeError(f"--missing {missing!r}: choose one of {', '.join(MISSING_CHOICES)}")
-    get_scorer(scorer)
-    registered = all_scorers()
+    check_scorer(scorer)  # a name no kind knows fails before anything is read
     models = model_names(paths, names)
     if prefill not in (PREFILL_UNION, PREFILL_NONE, *models):
         raise DisagreeError(
             f"--prefill {prefill!r}: choose union, none or a model: {', '.join(models)}"
         )
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
-    summary = DiffSummary(models, stats, scorer)
+    summary = DiffSummary(models, stats, scorer or "")
+    registered: dict[str, Callable[[Any], float]] = {}
     queue: list[tuple[float, int, int, int, int]] = []  # (-score, hash, seq, offset, length)
 
     # No flush per write: diff cannot be resumed, and the output only appears once complete.
@@ -388,7 +489,11 @@ def diff_files(
             spooled = 0  # bytes written to the spool so far
             aligned = align_files(paths, models, stats, skip_invalid=skip_invalid)
             for seq, example in enumerate(aligned):
-                scored = score_example(example, scorer, registered)
+                if not registered:  # the first example tells the kind of task
+                    summary.kind = kind_of(example)
+                    summary.scorer = check_scorer(scorer, summary.kind)
+                    registered = scorers_for(summary.kind)
+                scored = score_example(example, summary.scorer, registered)
                 _count(summary, scored)
                 if on_progress is not None:
                     on_progress(1)
@@ -401,10 +506,10 @@ def diff_files(
                     continue
                 if min_score is not None and scored.score < min_score:
                     continue
-                if output_format == "review":
-                    tasks = review_tasks(scored, models, scorer)
+                if output_format == REVIEW:
+                    tasks = review_tasks(scored, models, summary.scorer)
                 else:
-                    tasks = [ranked_task(scored, models, scorer, prefill)]
+                    tasks = [ranked_task(scored, models, summary.scorer, prefill)]
                 data = b"".join(dumps_line(t) for t in tasks)
                 queue.append((-scored.score, example.input_hash, seq, spooled, len(data)))
                 spool.write(data)

@@ -6,6 +6,11 @@ disagreement really puts the examples worth annotating first.
     ...     "gold.jsonl", ["out-spacy.jsonl", "out-llm.jsonl"])
     >>> report.triage["span_f1"].lift[0.1]  # doctest: +SKIP
 
+Both kinds of task: entities (NER) and categories (choice tasks, whose accepted options are
+whole-text spans, see prodigy.py). For categories, P/R/F per label are the classification
+scores per category, and accuracy (the share of texts whose categories are exactly gold's) and
+macro-F1 (the mean F1 over categories) are added.
+
 The hypothesis behind disagree: examples where the models disagree hold more mistakes than
 examples where they agree. An example is an *error* when at least one model's spans differ from
 gold. For each scorer, the examples are ranked as `diff` ranks them; the share of errors in the
@@ -24,12 +29,13 @@ from typing import Any
 
 import srsly
 
+from .categories import CategoryVote, vote_of
 from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
 from .diff import model_names
 from .errors import DisagreeError
 from .labels import LabelMap
 from .prodigy import ProdigyTask, read_prodigy_tasks
-from .scorers import all_scorers
+from .scorers import CHOICE, NER, scorers_for
 
 TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1)
 RANDOM = "random"
@@ -77,6 +83,19 @@ class ModelScores:
     exact: PRF
     partial: PRF
     per_label: dict[str, PRF]
+    accuracy: float | None = None  # categories only: exact match of the accepted set
+    macro_f1: float | None = None  # categories only: mean F1 over the categories
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "exact": self.exact.as_dict(),
+            "partial": self.partial.as_dict(),
+            "per_label": {label: prf.as_dict() for label, prf in self.per_label.items()},
+        }
+        if self.accuracy is not None:
+            data["accuracy"] = self.accuracy
+            data["macro_f1"] = self.macro_f1
+        return data
 
 
 @dataclass
@@ -102,6 +121,7 @@ class ErrorKinds:
 class EvaluationReport:
     gold: str
     models: list[str]
+    kind: str  # "ner" or "choice"
     examples: int  # gold examples every model predicted
     missing: int  # gold examples some model did not predict (left out)
     errors: int  # examples where at least one model differs from gold
@@ -117,18 +137,12 @@ class EvaluationReport:
         return {
             "gold": self.gold,
             "models": self.models,
+            "kind": self.kind,
             "examples": self.examples,
             "missing": self.missing,
             "errors": self.errors,
             "base_rate": self.base_rate,
-            "scores": {
-                s.name: {
-                    "exact": s.exact.as_dict(),
-                    "partial": s.partial.as_dict(),
-                    "per_label": {label: prf.as_dict() for label, prf in s.per_label.items()},
-                }
-                for s in self.scores
-            },
+            "scores": {s.name: s.as_dict() for s in self.scores},
             "triage": {
                 name: {
                     "precision_at": {str(k): v for k, v in t.precision_at.items()},
@@ -239,6 +253,26 @@ def _mapped(task: ProdigyTask, label_map: LabelMap) -> set[SpanKey]:
     return out
 
 
+def _mapped_vote(task: ProdigyTask, label_map: LabelMap) -> CategoryVote:
+    """A choice task's vote with mapped categories (several sources on one target: the
+    highest score)."""
+    vote = vote_of(task)
+    scores: dict[str, float] = {}
+    for label, score in vote.scores.items():
+        target = label_map(label)
+        if target is not None:
+            scores[target] = max(scores.get(target, 0.0), score)
+    accept = frozenset(t for t in (label_map(a) for a in vote.accept) if t is not None)
+    return CategoryVote(accept, scores, vote.exclusive)
+
+
+def _kind(tasks: dict[int, ProdigyTask], path: str | Path) -> str:
+    kinds = {CHOICE if t.accept is not None else NER for t in tasks.values()}
+    if len(kinds) > 1:
+        raise DisagreeError(f"{path}: mixes choice tasks with NER tasks; give one kind per file")
+    return kinds.pop() if kinds else NER
+
+
 def evaluate_files(
     gold_path: str | Path,
     prediction_paths: Sequence[str | Path],
@@ -267,6 +301,13 @@ def evaluate_files(
     if not gold:
         raise DisagreeError(f"{gold_path}: no accepted annotation to evaluate against")
     predictions = [_load(p) for p in prediction_paths]
+    kind = _kind(gold, gold_path)
+    for path, tasks in zip(prediction_paths, predictions, strict=True):
+        if tasks and _kind(tasks, path) != kind:
+            raise DisagreeError(
+                f"{path}: holds {_kind(tasks, path)} tasks, but the gold file {gold_path} holds "
+                f"{kind} tasks"
+            )
     keys = [h for h in gold if all(h in p for p in predictions)]
     if not keys:
         raise DisagreeError(
@@ -286,15 +327,27 @@ def evaluate_files(
             )
             for label in labels
         }
-        scores.append(
-            ModelScores(name, span_prf(gold_sets, sets), partial_prf(gold_sets, sets), per_label)
+        model = ModelScores(
+            name, span_prf(gold_sets, sets), partial_prf(gold_sets, sets), per_label
         )
+        if kind == CHOICE:
+            model.accuracy = sum(g == p for g, p in zip(gold_sets, sets, strict=True)) / len(keys)
+            model.macro_f1 = sum(prf.f1 for prf in per_label.values()) / len(per_label or [0])
+        scores.append(model)
 
     errors = [any(p[i] != gold_sets[i] for p in pred_sets) for i in range(len(keys))]
     triage: dict[str, TriageQuality] = {}
     if len(models) >= 2:
-        for scorer_name, fn in all_scorers().items():
-            values = [float(fn([frozenset(p[i]) for p in pred_sets])) for i in range(len(keys))]
+        if kind == CHOICE:
+            inputs: list[Any] = [[_mapped_vote(p[h], pred_map) for p in predictions] for h in keys]
+        else:
+            inputs = [[frozenset(p[i]) for p in pred_sets] for i in range(len(keys))]
+        for scorer_name, fn in scorers_for(kind).items():
+            # Agreement is 0 by contract, as diff scores it (the hard answers are the same).
+            values = [
+                0.0 if all(p[i] == pred_sets[0][i] for p in pred_sets) else float(fn(inputs[i]))
+                for i in range(len(keys))
+            ]
             # As diff ranks: highest score first, ties by input hash.
             order = sorted(range(len(keys)), key=lambda i: (-values[i], keys[i]))
             triage[scorer_name] = triage_quality(scorer_name, order, values, errors)
@@ -319,6 +372,7 @@ def evaluate_files(
     return EvaluationReport(
         gold=str(gold_path),
         models=models,
+        kind=kind,
         examples=len(keys),
         missing=len(gold) - len(keys),
         errors=sum(errors),
@@ -356,7 +410,12 @@ def _error_kinds(
                 kind_key = difference.kind
             kinds.counts[kind_key] += 1
             if len(kinds.examples[kind_key]) < 3:
-                kinds.examples[kind_key].append(difference.describe(text, ["gold", name]))
+                if gold[h].accept is not None:  # categories: the answers, then the text
+                    said = [", ".join(sorted(x[2] for x in s)) or "—" for s in difference.spans]
+                    words = f"gold: {said[0]} | {name}: {said[1]} — {text[:70]!r}"
+                else:
+                    words = difference.describe(text, ["gold", name])
+                kinds.examples[kind_key].append(words)
     return kinds
 
 
@@ -383,6 +442,10 @@ def write_fewshot_examples(
     gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
     pred_map = LabelMap.parse(ner)
     gold = _load(gold_path)
+    if _kind(gold, gold_path) == CHOICE:
+        raise DisagreeError(
+            f"{gold_path}: holds choice tasks; --write-examples writes NER few-shot examples"
+        )
     predictions = [_load(p) for p in prediction_paths]
     wrong_first: list[tuple[bool, int, dict[str, Any]]] = []
     for position, (h, task) in enumerate(gold.items()):

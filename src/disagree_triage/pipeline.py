@@ -1,4 +1,5 @@
-"""Load a spaCy pipeline and keep only the components that entity recognition needs."""
+"""Load a spaCy pipeline and keep only the components that the task needs: entity recognition
+(doc.ents) or text classification (doc.cats)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ INSTALL_HINT = (
     "directory"
 )
 
-# Components whose output is doc.ents even where they do not declare it in `assigns`.
-_ENT_FACTORIES = {"ner", "beam_ner", "entity_ruler", "llm"}
+# Components whose output is doc.ents / doc.cats even where they do not declare it in `assigns`.
+_ENT_FACTORIES = {"ner", "beam_ner", "entity_ruler"}
+_CATS_FACTORIES = {"textcat", "textcat_multilabel"}
+LLM_FACTORY = "llm"
 
 
 def load_pipeline(model: str | Path) -> Language:
@@ -43,12 +46,32 @@ def load_pipeline(model: str | Path) -> Language:
         ) from None
 
 
+def llm_classifies(pipe: object) -> bool:
+    """Whether a spacy-llm component runs a TextCat task (else NER or another doc.ents task)."""
+    task = getattr(pipe, "_task", None)
+    return hasattr(task, "exclusive_classes") and hasattr(task, "use_binary")
+
+
 def entity_components(nlp: Language) -> list[str]:
     """Components that set doc.ents."""
     names = []
     for name in nlp.pipe_names:
         meta = nlp.get_pipe_meta(name)
         if "doc.ents" in meta.assigns or meta.factory in _ENT_FACTORIES:
+            names.append(name)
+        elif meta.factory == LLM_FACTORY and not llm_classifies(nlp.get_pipe(name)):
+            names.append(name)
+    return names
+
+
+def textcat_components(nlp: Language) -> list[str]:
+    """Components that set doc.cats."""
+    names = []
+    for name in nlp.pipe_names:
+        meta = nlp.get_pipe_meta(name)
+        if "doc.cats" in meta.assigns or meta.factory in _CATS_FACTORIES:
+            names.append(name)
+        elif meta.factory == LLM_FACTORY and llm_classifies(nlp.get_pipe(name)):
             names.append(name)
     return names
 
@@ -59,7 +82,12 @@ def components_for_ner(nlp: Language) -> list[str]:
     en_core_web_* NER models embed their own tok2vec, so tagger, parser, lemmatizer and the
     shared tok2vec can be skipped — about 2x faster for identical entities (tested).
     """
-    needed = set(entity_components(nlp))
+    return components_for(nlp, entity_components(nlp))
+
+
+def components_for(nlp: Language, setters: list[str]) -> list[str]:
+    """`setters` plus what they listen to and what they `require`, in pipeline order."""
+    needed = set(setters)
     changed = True
     while changed:
         changed = False
@@ -83,11 +111,22 @@ def components_for_ner(nlp: Language) -> list[str]:
 
 def select_ner_components(nlp: Language) -> list[str]:
     """Disable every component NER does not need; return the names disabled."""
-    keep = set(components_for_ner(nlp))
+    return _select(nlp, components_for_ner(nlp), "entities (use --textcat for categories)")
+
+
+def select_textcat_components(nlp: Language) -> list[str]:
+    """Disable every component text classification does not need; return the names disabled."""
+    setters = textcat_components(nlp)
+    return _select(nlp, components_for(nlp, setters), "categories (textcat, textcat_multilabel "
+                   "or a spacy-llm TextCat task)")  # fmt: skip
+
+
+def _select(nlp: Language, needed: list[str], what: str) -> list[str]:
+    keep = set(needed)
     if not keep:
         raise DisagreeError(
             f"the pipeline {nlp.meta.get('name', '?')!r} has no component that predicts "
-            f"entities (components: {', '.join(nlp.pipe_names) or 'none'})"
+            f"{what} (components: {', '.join(nlp.pipe_names) or 'none'})"
         )
     disable = [name for name in nlp.pipe_names if name not in keep]
     if disable:
@@ -105,3 +144,34 @@ def entity_labels(nlp: Language) -> set[str]:
         except (AttributeError, NotImplementedError, ValueError):
             continue
     return labels
+
+
+def textcat_labels(nlp: Language) -> list[str]:
+    """Every category the pipeline's classifiers can produce, in their own order."""
+    labels: dict[str, None] = {}
+    for name in textcat_components(nlp):
+        pipe = nlp.get_pipe(name)
+        task = getattr(pipe, "_task", None)
+        try:
+            found = getattr(task, "labels", None) or getattr(pipe, "labels", ()) or ()
+        except (AttributeError, NotImplementedError, ValueError):
+            continue
+        labels.update(dict.fromkeys(found))
+    return list(labels)
+
+
+def textcat_is_exclusive(nlp: Language) -> bool:
+    """One category per text: a single `textcat` (softmax) or an exclusive spacy-llm TextCat
+    with several labels. `textcat_multilabel`, binary LLM tasks (one label) and several
+    classifiers side by side give several independent categories."""
+    names = textcat_components(nlp)
+    if len(names) != 1:
+        return False
+    meta = nlp.get_pipe_meta(names[0])
+    pipe = nlp.get_pipe(names[0])
+    if meta.factory == LLM_FACTORY:
+        task = getattr(pipe, "_task", None)
+        return bool(task.exclusive_classes) and not task.use_binary  # type: ignore[union-attr]
+    if meta.factory == "textcat":
+        return True
+    return False

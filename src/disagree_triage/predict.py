@@ -1,4 +1,5 @@
-"""predict: run a pipeline over a corpus and write one Prodigy `ner_manual` task per text.
+"""predict: run a pipeline over a corpus and write one Prodigy task per text: `ner_manual` for
+entities, or `choice` for categories (`textcat=`).
 
 >>> from disagree_triage import predict_file
 >>> summary = predict_file(  # doctest: +SKIP
@@ -24,8 +25,15 @@ from .jsonl import InvalidLines, JsonlRecord, JsonlWriter, display_name, read_js
 from .labels import LabelMap
 from .llm.checks import check_doc, llm_components
 from .llm.failures import BackendStats
-from .pipeline import entity_labels, load_pipeline, select_ner_components
-from .tasks import ner_task
+from .pipeline import (
+    entity_labels,
+    load_pipeline,
+    select_ner_components,
+    select_textcat_components,
+    textcat_is_exclusive,
+    textcat_labels,
+)
+from .tasks import TextcatSpec, ner_task, textcat_task
 
 
 @dataclass
@@ -39,6 +47,8 @@ class PredictSummary:
     already_done: int = 0  # found in the output by --resume
     invalid: InvalidLines = field(default_factory=InvalidLines)
     entities: Counter[str] = field(default_factory=Counter)
+    categories: Counter[str] = field(default_factory=Counter)  # accepted, with --textcat
+    textcat: TextcatSpec | None = None
     components: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     llm_problems: Counter[str] = field(default_factory=Counter)  # per backend
@@ -55,8 +65,10 @@ def predict_tasks(
     n_process: int = 1,
     save_io: bool = False,
     llm_problems: Counter[str] | None = None,
+    textcat: TextcatSpec | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield a `ner_manual` task for each record (each needs a `text`), in input order.
+    """Yield a `ner_manual` task for each record (each needs a `text`), in input order; with
+    `textcat`, a `choice` task of the mapped categories instead.
 
     For spacy-llm components, an answer that failed or did not parse is recorded in the task's
     `meta.llm_error` (and counted per backend in `llm_problems`), never a silent "no entities";
@@ -66,7 +78,10 @@ def predict_tasks(
     components = llm_components(nlp)
     pairs = ((r["text"], r) for r in records)
     for doc, record in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process):
-        task = ner_task(doc, record, label_map, annotator=annotator)
+        if textcat is not None:
+            task = textcat_task(doc, record, label_map, textcat, annotator=annotator)
+        else:
+            task = ner_task(doc, record, label_map, annotator=annotator)
         for component in components:
             problem, io = check_doc(doc, component)
             if problem is not None:
@@ -96,6 +111,34 @@ def prepare_ner_pipeline(
     return nlp, warnings
 
 
+def prepare_textcat_pipeline(
+    model: str | Path | Language, label_map: LabelMap, threshold: float = 0.5
+) -> tuple[Language, TextcatSpec, list[str]]:
+    """Load the pipeline, keep only what text classification needs, and decide the options:
+    the map's targets (in its order), else every category the pipeline knows."""
+    if not 0.0 <= threshold <= 1.0:
+        raise DisagreeError(f"--threshold {threshold}: must be between 0 and 1")
+    nlp = model if isinstance(model, Language) else load_pipeline(model)
+    select_textcat_components(nlp)
+    produced = textcat_labels(nlp)
+    warnings = []
+    unknown = label_map.unknown_sources(produced) if produced else []
+    if unknown:
+        warnings.append(
+            f"--textcat names {', '.join(unknown)}, which the pipeline never produces; it "
+            f"produces: {', '.join(produced)}"
+        )
+    if label_map.mapping is not None:
+        options = tuple(dict.fromkeys(label_map.mapping.values()))
+    else:
+        options = tuple(produced)
+    if not options:
+        raise DisagreeError(
+            "the pipeline's classifier declares no categories; name them with --textcat"
+        )
+    return nlp, TextcatSpec(options, textcat_is_exclusive(nlp), threshold), warnings
+
+
 def _skip_done(
     records: Iterable[JsonlRecord], done: Counter[int], summary: PredictSummary
 ) -> Iterator[dict[str, Any]]:
@@ -120,6 +163,8 @@ def predict_file(
     output_path: str | Path,
     *,
     ner: str | LabelMap | None = None,
+    textcat: str | LabelMap | None = None,
+    threshold: float = 0.5,
     annotator: str | None = None,
     batch_size: int = 64,
     n_process: int = 1,
@@ -130,13 +175,26 @@ def predict_file(
     on_start: Callable[[PredictSummary], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PredictSummary:
-    """Predict entities for every text of `input_path` and write Prodigy tasks to `output_path`.
+    """Predict entities (or, with `textcat`, categories) for every text of `input_path` and
+    write Prodigy tasks to `output_path`. `textcat` is a label map in `ner`'s syntax (an empty
+    string keeps every category). `threshold`: the score at which a category counts as
+    accepted when a text can have several.
 
     The input is validated completely before anything is written, so bad input never leaves a
     half-written output. Output lands under its final name only when complete; an interrupted run
     leaves `OUTPUT.partial`, which `resume=True` continues without duplicating a record.
     """
-    label_map = ner if isinstance(ner, LabelMap) else LabelMap.parse(ner)
+    if ner is not None and textcat is not None:
+        raise DisagreeError("--ner and --textcat exclude each other: one kind of task per run")
+    classify = textcat is not None
+    if classify:
+        label_map = (
+            textcat
+            if isinstance(textcat, LabelMap)
+            else LabelMap.parse(textcat or None, option="--textcat")
+        )
+    else:
+        label_map = ner if isinstance(ner, LabelMap) else LabelMap.parse(ner)
     summary = PredictSummary(input=display_name(input_path), output=display_name(output_path))
     with rereadable(input_path) as source:
         invalid = InvalidLines() if skip_invalid else None
@@ -148,7 +206,12 @@ def predict_file(
             for error in invalid.errors:
                 error.path = summary.input
             summary.invalid = invalid
-        nlp, summary.warnings = prepare_ner_pipeline(model, label_map)
+        if classify:
+            nlp, summary.textcat, summary.warnings = prepare_textcat_pipeline(
+                model, label_map, threshold
+            )
+        else:
+            nlp, summary.warnings = prepare_ner_pipeline(model, label_map)
         summary.components = list(nlp.pipe_names)
         with JsonlWriter(output_path, resume=resume, overwrite=overwrite) as writer:
             try:
@@ -170,6 +233,7 @@ def predict_file(
                 n_process=n_process,
                 save_io=save_io,
                 llm_problems=summary.llm_problems,
+                textcat=summary.textcat,
             )
             summary.backends = [
                 c.backend.stats for c in llm_components(nlp) if hasattr(c.backend, "stats")
@@ -188,7 +252,10 @@ def predict_file(
                     writer.write_many(batch)
                     summary.written += len(batch)
                     for task in batch:
-                        summary.entities.update(span["label"] for span in task["spans"])
+                        if classify:
+                            summary.categories.update(task["accept"])
+                        else:
+                            summary.entities.update(span["label"] for span in task["spans"])
                     report()
                 report()  # records skipped after the last batch
             except BaseException:

@@ -1,5 +1,10 @@
 """Read annotated Prodigy JSONL (what `prodigy db-out` writes, and what `predict` writes).
 
+Two kinds of task: NER (`spans`, e.g. `ner_manual`) and choice (`options` + `accept`, e.g.
+`textcat.manual`, what `predict --textcat` writes). A choice answer is carried as whole-text
+spans, one `(0, len(text), CATEGORY)` per accepted option, so that aligning, comparing and
+scoring work on both kinds unchanged; `accept` is set only for choice tasks.
+
 Real exports are untidy, and all of it is legal: records with no `spans` key (nothing was
 highlighted), spans without `text`, tokens without `ws`, `reject` / `ignore` answers, binary
 `ner` tasks with one scored span each. The reader accepts all of that and normalises it into
@@ -61,9 +66,16 @@ class ProdigyTask:
     line: int
     record: dict[str, Any]
     _spans: tuple[Span, ...] | None = None
+    accept: tuple[str, ...] | None = None  # accepted option ids of a choice task; None: NER
+
+    @property
+    def is_choice(self) -> bool:
+        return self.accept is not None
 
     @property
     def spans(self) -> tuple[Span, ...]:
+        if self._spans is None and self.accept is not None:
+            self._spans = tuple(Span(s, e, label, self.text) for s, e, label in self.span_keys)
         if self._spans is None:
             raw = self.record.get("spans") or []
             self._spans = tuple(sorted((_span_of(s, self.text) for s in raw), key=_span_order))
@@ -146,12 +158,19 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
         )
         raise RecordError(problem, field="text")
     has_spans = "spans" in record and record["spans"] is not None
-    raw_spans = record.get("spans") or []
-    if not isinstance(raw_spans, list):
-        raise RecordError(f"expected an array, got {describe_json_type(raw_spans)}", field="spans")
-    keys = [_span_key(s, i, text) for i, s in enumerate(raw_spans)]
-    if len(keys) > 1:
-        keys.sort()
+    accept = None
+    if not has_spans and ("options" in record or "accept" in record):
+        accept = _choice_accept(record, text)
+        keys = [(0, len(text), label) for label in accept]
+    else:
+        raw_spans = record.get("spans") or []
+        if not isinstance(raw_spans, list):
+            raise RecordError(
+                f"expected an array, got {describe_json_type(raw_spans)}", field="spans"
+            )
+        keys = [_span_key(s, i, text) for i, s in enumerate(raw_spans)]
+        if len(keys) > 1:
+            keys.sort()
     answer = record.get("answer")
     if answer is not None and answer not in ANSWERS:
         raise RecordError(f"expected one of {', '.join(ANSWERS)}, got {answer!r}", field="answer")
@@ -171,7 +190,39 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
         get("_annotator_id"),
         line,
         record,
+        None,
+        accept,
     )
+
+
+def _option_id(value: Any, field: str) -> str:
+    # Prodigy's option ids are strings or integers; compared as strings.
+    if type(value) is str and value:
+        return value
+    if type(value) is int:
+        return str(value)
+    raise RecordError(f"expected a non-empty string or an integer, got {describe_json_type(value)}",
+                      field=field)  # fmt: skip
+
+
+def _choice_accept(record: dict[str, Any], text: str) -> tuple[str, ...]:
+    """A choice task's accepted option ids, sorted; its `options` (each with an `id`) checked."""
+    options = record.get("options", [])
+    if not isinstance(options, list):
+        raise RecordError(f"expected an array, got {describe_json_type(options)}", field="options")
+    for i, option in enumerate(options):
+        if not isinstance(option, dict) or "id" not in option:
+            raise RecordError("expected an object with an 'id'", field=f"options[{i}]")
+        _option_id(option["id"], f"options[{i}].id")
+    raw_accept = record.get("accept") or []
+    if not isinstance(raw_accept, list):
+        raise RecordError(
+            f"expected an array, got {describe_json_type(raw_accept)}", field="accept"
+        )
+    accept = tuple(sorted({_option_id(a, f"accept[{i}]") for i, a in enumerate(raw_accept)}))
+    if accept and not text:
+        raise RecordError("an empty text cannot carry a category", field="text")
+    return accept
 
 
 def read_prodigy_tasks(

@@ -21,6 +21,10 @@ Definitions (each one tested against hand-computed values):
   label). Identical spans land on the diagonal.
 - A pattern is one `Difference` in words, e.g. "spacy-md ORG / llm PERSON"; a span a model
   finds *alone* is one in a group where no other model found anything.
+
+Categories (choice tasks) are counted the same way: an accepted category is a whole-text span,
+so "entities" read "accepted categories", the confusion matrix pairs the models' categories,
+and what a model finds alone is a category no other model chose for that text.
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 from .align import FileStats, align_files
+from .categories import vote_of
 from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
-from .diff import ScoredExample, describe_differences, model_names, score_example
+from .diff import ScoredExample, describe_differences, kind_of, model_names, score_example
 from .errors import DisagreeError
-from .scorers import all_scorers, get_scorer
+from .prodigy import ProdigyTask
+from .scorers import CHOICE, NER, check_scorer, scorers_for
 
 NONE = None  # the "none" row / column of a confusion matrix
 
@@ -69,6 +76,7 @@ class RankedExample:
     input_hash: int
     spans: tuple[SpanSet | None, ...]
     differences: tuple[str, ...]
+    cats: tuple[dict[str, float] | None, ...] = ()  # choice tasks: each model's scores
 
 
 @dataclass
@@ -77,6 +85,7 @@ class Report:
     files: list[FileStats]
     scorer: str
     top: int
+    kind: str = NER  # "ner" or "choice", from the files
     total: int = 0  # distinct texts in any file
     compared: int = 0  # texts every file holds
     missing: int = 0  # texts some file lacks
@@ -92,6 +101,15 @@ class Report:
     alone: dict[str, Counter[str]] = field(default_factory=dict)  # model -> span text -> count
     top_by_scorer: dict[str, list[RankedExample]] = field(default_factory=dict)
     examples: list[RankedExample] = field(default_factory=list)  # top K by `scorer`
+
+    @property
+    def unit(self) -> str:
+        """What is counted: entities, or accepted categories."""
+        return "categories" if self.kind == CHOICE else "entities"
+
+    @property
+    def unit_singular(self) -> str:
+        return "category" if self.kind == CHOICE else "entity"
 
     @property
     def agreeing(self) -> int:
@@ -173,6 +191,7 @@ def _count_confusion(report: Report, span_sets: Sequence[SpanSet]) -> None:
 def _count_patterns(
     report: Report, text: str, differences: Sequence[Difference], names: Sequence[str]
 ) -> None:
+    choice = report.kind == CHOICE
     for difference in differences:
         report.by_kind[difference.kind] += 1
         pattern = pattern_of(difference, names)
@@ -180,8 +199,8 @@ def _count_patterns(
         report.pattern_examples.setdefault(pattern, (text[difference.start : difference.end], text))
         finders = [i for i, spans in enumerate(difference.spans) if spans]
         if difference.kind == MISSING and len(finders) == 1:
-            for s, e, _ in difference.spans[finders[0]]:
-                report.alone[names[finders[0]]][text[s:e]] += 1
+            for s, e, label in difference.spans[finders[0]]:
+                report.alone[names[finders[0]]][label if choice else text[s:e]] += 1
 
 
 class _TopK:
@@ -224,14 +243,21 @@ def _ranked_example(
         input_hash=example.input_hash,
         spans=tuple(frozenset(t.span_keys) if t is not None else None for t in example.tasks),
         differences=tuple(describe_differences(scored, models)),
+        cats=tuple(_cats(t) for t in example.tasks),
     )
+
+
+def _cats(task: ProdigyTask | None) -> dict[str, float] | None:
+    if task is None or task.accept is None:
+        return None
+    return dict(vote_of(task).scores)
 
 
 def build_report(
     paths: Sequence[str],
     *,
     names: Sequence[str] | None = None,
-    scorer: str = "span_f1",
+    scorer: str | None = None,
     top: int = 50,
     top_per_scorer: int = 5,
     skip_invalid: bool = False,
@@ -247,21 +273,26 @@ def build_report(
         raise DisagreeError("report needs at least two prediction files")
     if top < 0:
         raise DisagreeError(f"--top {top}: must be 0 or more")
-    get_scorer(scorer)
-    registered = all_scorers()
+    check_scorer(scorer)
     models = model_names(paths, names)
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
-    report = Report(models, stats, scorer, top)
+    report = Report(models, stats, scorer or "", top)
     report.confusion = {(a, b): Counter() for a, b in combinations(models, 2)}
     report.alone = {name: Counter() for name in models}
     queue = _TopK(top)
-    per_scorer = {name: _TopK(top_per_scorer) for name in registered}
+    registered: dict[str, Callable[[Any], float]] = {}
+    per_scorer: dict[str, _TopK] = {}
 
     for seq, example in enumerate(align_files(paths, models, stats, skip_invalid=skip_invalid)):
         if on_progress is not None:
             on_progress(1)
+        if not registered:  # the first example tells the kind of task
+            report.kind = kind_of(example)
+            report.scorer = check_scorer(scorer, report.kind)
+            registered = scorers_for(report.kind)
+            per_scorer = {name: _TopK(top_per_scorer) for name in registered}
         report.total += 1
-        scored = score_example(example, scorer, registered)
+        scored = score_example(example, report.scorer, registered)
         if example.missing_models:
             report.missing += 1
         else:

@@ -2,8 +2,9 @@
 
 Everything is inline (CSS in a <style> block, charts as SVG and an HTML table), so the file opens
 offline, can be mailed, and stays small: only the top K examples are rendered, with displaCy's
-entity renderer, one column per model. A label has one colour everywhere on the page: in the
-legend, the bar chart, the heatmap's headers and displaCy's marks.
+entity renderer (for categories: the accepted ones, and every score), one column per model. A
+label has one colour everywhere on the page: in the legend, the bar chart, the heatmap's headers
+and displaCy's marks.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def _overview(report: Report) -> str:
     ]
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{v:,}</td></tr>" for k, v in rows)
     cells += (
-        f"<tr><th>entity agreement</th><td>{_pct(report.overall.entity_share)} "
+        f"<tr><th>{report.unit_singular} agreement</th><td>"
+        f"{_pct(report.overall.entity_share)} "
         f"({report.overall.entities_agreed:,} of {report.overall.entities:,})</td></tr>"
         f"<tr><th>example agreement</th><td>{_pct(report.overall.example_share)}</td></tr>"
     )
@@ -93,7 +95,7 @@ def _bar_chart(report: Report, colours: dict[str, str]) -> str:
     """Entity agreement per label as horizontal SVG bars, widest label first."""
     labels = sorted(report.per_label, key=lambda label: -report.per_label[label].entities)
     if not labels:
-        return "<p>No entities.</p>"
+        return f"<p>No {report.unit}.</p>"
     row, label_w, bar_w = 28, 130, 300
     height = row * len(labels) + 8
     width = label_w + bar_w + 250
@@ -110,7 +112,7 @@ def _bar_chart(report: Report, colours: dict[str, str]) -> str:
             f'<rect x="{label_w}" y="{y + 4}" width="{bar_w}" height="18" class="track"/>'
             f'<rect class="bar" data-label="{escape(label)}" x="{label_w}" y="{y + 4}" '
             f'width="{bar}" height="18" fill="{colours[label]}"><title>{escape(label)}: '
-            f"{a.entities_agreed} of {a.entities} entities found by every model</title></rect>"
+            f"{a.entities_agreed} of {a.entities} {report.unit} found by every model</title></rect>"
             f'<text x="{label_w + bar_w + 8}" y="{y + 18}">{_pct(a.entity_share)} of '
             f"{a.entities:,} · examples {_pct(a.example_share)}</text>"
         )
@@ -151,10 +153,14 @@ def _patterns(report: Report, limit: int = 20) -> str:
     rows = []
     for pattern, count in report.patterns.most_common(limit):
         span, text = report.pattern_examples[pattern]
+        example = (
+            escape(_clip(text, 120))
+            if span == text
+            else f"<b>{escape(repr(span))}</b> "
+            f'<span class="muted">in {escape(_clip(text, 90))}</span>'
+        )
         rows.append(
-            f"<tr><td>{escape(pattern)}</td><td class=num>{count:,}</td>"
-            f'<td><b>{escape(repr(span))}</b> <span class="muted">in '
-            f"{escape(_clip(text, 90))}</span></td></tr>"
+            f"<tr><td>{escape(pattern)}</td><td class=num>{count:,}</td><td>{example}</td></tr>"
         )
     if not rows:
         return "<p>No disagreements.</p>"
@@ -203,21 +209,35 @@ def _entities(text: str, spans: frozenset[tuple[int, int, str]], colours: dict[s
     return str(html)
 
 
+def _categories(spans: frozenset[tuple[int, int, str]], cats: dict[str, float] | None,
+                colours: dict[str, str]) -> str:  # fmt: skip
+    """A model's accepted categories as chips, then every category's score."""
+    accepted = sorted(label for *_, label in spans)
+    chips = "".join(_chip(label, colours) for label in accepted) or _chip(None, colours)
+    scores = " · ".join(
+        f"{escape(label)} {score:.2f}" for label, score in sorted((cats or {}).items())
+    )
+    return f'<p class="categories">{chips}</p><p class="muted">{scores}</p>'
+
+
 def _card(example: RankedExample, models: Sequence[str], colours: dict[str, str]) -> str:
     columns = []
-    for name, spans in zip(models, example.spans, strict=True):
-        body = (
-            _entities(example.text, spans, colours)
-            if spans is not None
-            else '<p class="muted">not in this model\'s file</p>'
-        )
+    choice = bool(example.cats) and any(c is not None for c in example.cats)
+    for i, (name, spans) in enumerate(zip(models, example.spans, strict=True)):
+        if spans is None:
+            body = '<p class="muted">not in this model\'s file</p>'
+        elif choice:
+            body = _categories(spans, example.cats[i], colours)
+        else:
+            body = _entities(example.text, spans, colours)
         columns.append(f'<div class="model"><h4>{escape(name)}</h4>{body}</div>')
+    text = f'<p class="text">{escape(example.text)}</p>' if choice else ""
     differences = "".join(f"<li>{escape(d)}</li>" for d in example.differences)
     scores = " · ".join(f"{escape(k)} {v:.3f}" for k, v in example.scores.items())
     return (
         f'<article class="card" id="rank-{example.rank}"><header><span class="rank">'
         f'#{example.rank}</span> <span class="score">score {example.score:.3f}</span> '
-        f'<span class="muted">{scores}</span></header>'
+        f'<span class="muted">{scores}</span></header>{text}'
         f'<div class="models" style="grid-template-columns:repeat({len(models)},minmax(0,1fr))">'
         f'{"".join(columns)}</div><ul class="differences">{differences}</ul></article>'
     )
@@ -254,6 +274,7 @@ table{border-collapse:collapse}th,td{padding:3px 8px;text-align:left;vertical-al
 .rank{font-weight:700;font-size:17px}.score{font-weight:600}
 .models{display:grid;gap:16px}.model{min-width:0;border-top:3px solid #eee;padding-top:4px}
 .model .entities{line-height:2.5;overflow-wrap:anywhere}
+.card .text{margin:8px 0;overflow-wrap:anywhere}.categories .chip{font-size:13px;margin-right:4px}
 .differences{margin:6px 0 2px;padding-left:20px;font-size:13px;color:#444}
 """
 
@@ -277,13 +298,14 @@ def render_html(report: Report) -> str:
 <div class="top"><section id="overview"><h2>Overview</h2>{_overview(report)}
 <p class="muted">Differences by kind: {escape(kinds) or "none"}</p></section>
 <section id="agreement"><h2>Agreement per label</h2>
-<p class="muted">Share of each label's entities that every model found exactly (bar), and of the
-examples using the label on which all models agree.</p>{_bar_chart(report, colours)}</section></div>
+<p class="muted">Share of each label's {report.unit} that every model found exactly (bar), and
+of the examples using the label on which all models agree.</p>
+{_bar_chart(report, colours)}</section></div>
 <section id="confusion"><h2>Label confusion</h2>
 <p class="muted">Spans paired by overlap; "none": a span only one model of the pair found. The
 diagonal is agreement on the label.</p><div class="heatmaps">{heatmaps}</div></section>
 <section id="patterns"><h2>Most frequent disagreements</h2>{_patterns(report)}
-<h3>Entities each model finds alone</h3>{_alone(report)}</section>
+<h3>{report.unit.capitalize()} each model finds alone</h3>{_alone(report)}</section>
 <section id="scorers"><h2>What each scorer ranks first</h2>{_by_scorer(report)}</section>
 <h2 id="examples">Top {len(report.examples)} disagreements</h2>
 {cards or "<p>The models agree on every example.</p>"}

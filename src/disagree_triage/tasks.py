@@ -1,12 +1,15 @@
-"""Turn a processed Doc into a Prodigy `ner_manual` task (the JSONL that `db-in` loads)."""
+"""Turn a processed Doc into a Prodigy task (the JSONL that `db-in` loads): `ner_manual` for
+entities, `choice` for categories."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from spacy.attrs import IDX, LENGTH, SPACY
 from spacy.tokens import Doc
 
+from .categories import choice_task
 from .hashing import input_hash, task_hash
 from .labels import LabelMap
 
@@ -22,6 +25,7 @@ TASK_KEYS = (
     "_annotator_id",
     "_session_id",
 )
+CHOICE_KEYS = ("options", "accept", "cats", "config")
 
 
 def tokens_of(doc: Doc) -> list[dict[str, Any]]:
@@ -80,6 +84,78 @@ def ner_task(
     task["answer"] = "accept"
     if annotator:
         # Prodigy's `review` shows `_session_id` as the author of each version.
+        task["_annotator_id"] = annotator
+        task["_session_id"] = annotator
+    return task
+
+
+@dataclass(frozen=True)
+class TextcatSpec:
+    """How categories become a choice task: the options offered, one or several, the threshold."""
+
+    options: tuple[str, ...]  # target categories, in the order the annotator sees them
+    exclusive: bool
+    threshold: float = 0.5
+
+
+def mapped_cats(
+    cats: dict[str, float], label_map: LabelMap, spec: TextcatSpec
+) -> tuple[dict[str, float], float]:
+    """(score per option, score of categories the map dropped).
+
+    Several sources on one target: for exclusive categories their probabilities add up (they are
+    shares of one distribution); for independent ones the target takes the highest.
+    """
+    scores = dict.fromkeys(spec.options, 0.0)
+    dropped = 0.0
+    for label, score in cats.items():
+        target = label_map(label)
+        if target is None or target not in scores:
+            dropped += score
+        elif spec.exclusive:
+            scores[target] += score
+        else:
+            scores[target] = max(scores[target], score)
+    return scores, dropped
+
+
+def accepted(scores: dict[str, float], dropped: float, spec: TextcatSpec) -> list[str]:
+    """Exclusive: the highest-scoring option (first in option order on a tie), unless nothing
+    scores above 0 or a category the map dropped scores higher. Otherwise: every option at or
+    above the threshold."""
+    if not spec.exclusive:
+        return [label for label in spec.options if scores[label] >= spec.threshold]
+    if not scores:
+        return []
+    best = max(spec.options, key=lambda label: scores[label])
+    if scores[best] <= 0 or dropped > scores[best]:
+        return []
+    return [best]
+
+
+def textcat_task(
+    doc: Doc,
+    record: dict[str, Any],
+    label_map: LabelMap,
+    spec: TextcatSpec,
+    *,
+    annotator: str | None = None,
+) -> dict[str, Any]:
+    """A Prodigy `choice` task for `doc.cats`, keeping every key of the input `record`."""
+    scores, dropped = mapped_cats(doc.cats, label_map, spec)
+    ih = input_hash(doc.text)
+    fields = {k: v for k, v in record.items() if k not in TASK_KEYS and k not in CHOICE_KEYS}
+    task = choice_task(
+        doc.text,
+        ih,
+        spec.options,
+        accepted(scores, dropped, spec),
+        exclusive=spec.exclusive,
+        fields=fields,
+        cats={label: round(score, 6) for label, score in scores.items()},
+    )
+    task["answer"] = "accept"
+    if annotator:
         task["_annotator_id"] = annotator
         task["_session_id"] = annotator
     return task

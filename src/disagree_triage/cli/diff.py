@@ -8,7 +8,8 @@ from rich.table import Table
 
 from ..compare import KIND_WORDS
 from ..diff import DiffSummary, diff_files
-from ..scorers import scorers
+from ..scorers import CHOICE, scorers
+from ..textcat_scorers import textcat_scorers
 from ._util import app, err_console, user_errors
 
 
@@ -27,15 +28,20 @@ def diff_cli(
         "--names",
         help="Model names, comma-separated, one per file (default: _annotator_id or file name).",
     ),
-    scorer: str = typer.Option(
-        "span_f1",
+    scorer: str | None = typer.Option(
+        None,
         "--scorer",
-        help="Scorer that orders the queue: " + ", ".join(sorted(scorers.get_all())) + ".",
+        help="Scorer that orders the queue. Entities (default span_f1): "
+        + ", ".join(sorted(scorers.get_all()))
+        + ". Categories (default total_variation): "
+        + ", ".join(sorted(textcat_scorers.get_all()))
+        + ".",
     ),
     output_format: str = typer.Option(
-        "ner_manual",
+        "queue",
         "--format",
-        help="ner_manual: one task per example; review: one version per model, for prodigy review.",
+        help="queue: one task per example (ner_manual, or choice for categories); review: one "
+        "version per model, for prodigy review.",
     ),
     prefill: str = typer.Option(
         "union", "--prefill", help="Spans shown in the queue: a model's name, union, or none."
@@ -103,8 +109,12 @@ def print_summary(summary: DiffSummary, output: str) -> None:
     )
     if summary.agreements_written:
         table.add_row("agreements written", f"{summary.agreements_written:,}")
-    for kind, count in summary.by_kind.most_common():
-        table.add_row(f"  {KIND_WORDS[kind]}", f"{count:,}")
+    if summary.kind == CHOICE:
+        table.add_row("  category conflicts", f"{sum(summary.by_kind.values()):,}")
+    else:
+        for kind, count in summary.by_kind.most_common():
+            table.add_row(f"  {KIND_WORDS[kind]}", f"{count:,}")
+    table.add_row("ranked by", summary.scorer)
     for label, count in summary.by_label.most_common():
         table.add_row(f"  differences on {label}", f"{count:,}")
     err_console.print(table)
@@ -128,7 +138,8 @@ def print_summary(summary: DiffSummary, output: str) -> None:
     for name, labels in summary.label_gaps.items():
         err_console.print(
             f"[yellow]warning:[/] {name} never uses {', '.join(labels)}, which another model does: "
-            "every such entity counts as a disagreement; align them with --ner in predict",
+            "every such answer counts as a disagreement; align them with --ner / --textcat in "
+            "predict",
             highlight=False,
         )
     for models, text in summary.missing_examples[:10]:

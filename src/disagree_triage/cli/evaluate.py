@@ -16,6 +16,7 @@ from ..evaluate import (
     evaluate_files,
     write_fewshot_examples,
 )
+from ..scorers import CHOICE
 from ._util import app, err_console, user_errors
 
 
@@ -31,10 +32,16 @@ def evaluate_cli(
         None, "--names", help="Model names, comma-separated, one per file."
     ),
     gold_ner: str | None = typer.Option(
-        None, "--gold-ner", help="Label map for gold, e.g. LOC:LOCATION,ORG,PERSON."
+        None,
+        "--gold-ner",
+        "--gold-textcat",
+        help="Label map for gold, e.g. LOC:LOCATION,ORG,PERSON (entities or categories).",
     ),
     ner: str | None = typer.Option(
-        None, "--ner", help="Label map for the predictions, e.g. GPE:LOCATION,LOC:LOCATION."
+        None,
+        "--ner",
+        "--textcat",
+        help="Label map for the predictions, e.g. GPE:LOCATION,LOC:LOCATION.",
     ),
     ranked: str | None = typer.Option(
         None, "--ranked", help="A queue written by diff: evaluate its order too."
@@ -61,7 +68,7 @@ def evaluate_cli(
     name_list = names.split(",") if names else None
     with user_errors():
         report = evaluate_files(
-            gold, predictions, names=name_list, gold_ner=gold_ner, ner=ner, llm=llm
+            gold, predictions, names=name_list, gold_ner=gold_ner, ner=ner, llm=llm, ranked=ranked
         )
         written = None
         if write_examples:
@@ -89,18 +96,35 @@ def print_report(report: EvaluationReport) -> None:
         f"(base rate {report.base_rate:.1%})",
         highlight=False,
     )
-    table = Table(title="entity scores against gold")
+    choice = report.kind == CHOICE
+    if choice:
+        summary = Table(title="category scores against gold")
+        for column in ("model", "accuracy", "macro-F1", "micro-F1"):
+            summary.add_column(column, justify="left" if column == "model" else "right")
+        for scores in report.scores:
+            summary.add_row(
+                scores.name,
+                f"{scores.accuracy or 0:.3f}",
+                f"{scores.macro_f1 or 0:.3f}",
+                f"{scores.exact.f1:.3f}",
+            )
+        err_console.print(summary)
+    table = Table(title="per category" if choice else "entity scores against gold")
     for column in ("model", "label", "P", "R", "F", "partial F", "support"):
+        if choice and column == "partial F":
+            continue  # a category has no boundaries: partial is exact
         table.add_column(column, justify="left" if column in ("model", "label") else "right")
     for scores in report.scores:
+        prf = scores.exact
+        partial = [] if choice else [f"{scores.partial.f1:.3f}"]
         table.add_row(
             scores.name,
             "all",
-            f"{scores.exact.precision:.3f}",
-            f"{scores.exact.recall:.3f}",
-            f"{scores.exact.f1:.3f}",
-            f"{scores.partial.f1:.3f}",
-            f"{scores.exact.support:,}",
+            f"{prf.precision:.3f}",
+            f"{prf.recall:.3f}",
+            f"{prf.f1:.3f}",
+            *partial,
+            f"{prf.support:,}",
         )
         for label, prf in scores.per_label.items():
             table.add_row(
@@ -109,7 +133,7 @@ def print_report(report: EvaluationReport) -> None:
                 f"{prf.precision:.3f}",
                 f"{prf.recall:.3f}",
                 f"{prf.f1:.3f}",
-                "",
+                *([] if choice else [""]),
                 f"{prf.support:,}",
             )
     err_console.print(table)

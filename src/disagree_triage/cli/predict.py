@@ -45,6 +45,20 @@ def predict_cli(
         "--ner",
         help="Label map, e.g. ORG:ORGANISATION,PERSON,DATE; unnamed labels are dropped.",
     ),
+    textcat: str | None = typer.Option(
+        None,
+        "--textcat",
+        help="Predict categories instead of entities, with this label map (e.g. "
+        "POS:POSITIVE,NEG:NEGATIVE; '' keeps all): writes Prodigy choice tasks.",
+    ),
+    threshold: float = typer.Option(
+        0.5,
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="With --textcat, when a text can have several categories: the score from which one "
+        "is accepted.",
+    ),
     annot_name: str | None = typer.Option(
         None,
         "--annot-name",
@@ -65,12 +79,16 @@ def predict_cli(
         False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
     ),
 ) -> None:
-    """Predict entities with a spaCy pipeline and write one Prodigy ner_manual task per text.
+    """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config and write one
+    Prodigy task per text: ner_manual, or choice with --textcat.
 
-    Example:
+    Examples:
 
         disagree predict en_core_web_md corpus.jsonl out.jsonl
         --ner ORG:ORGANISATION,PERSON,DATE --annot-name spacy-md
+
+        disagree predict configs/textcat-local.cfg corpus.jsonl out.jsonl
+        --textcat COOKING,NEWS --annot-name llm
     """
     if resume and overwrite:
         err_console.print("[bold red]error:[/] --resume and --overwrite exclude each other")
@@ -100,6 +118,8 @@ def predict_cli(
                 input_path,
                 output_path,
                 ner=ner,
+                textcat=textcat,
+                threshold=threshold,
                 annotator=annot_name,
                 batch_size=batch_size,
                 n_process=n_process,
@@ -136,6 +156,15 @@ def print_summary(summary: PredictSummary) -> None:
         table.add_row("skipped (invalid)", f"{len(summary.invalid):,} (lines {shown})")
     for label, count in sorted(summary.entities.items()):
         table.add_row(f"entities {label}", f"{count:,}")
+    if summary.textcat is not None:
+        spec = summary.textcat
+        how = "one per text" if spec.exclusive else f"several per text, threshold {spec.threshold}"
+        table.add_row("categories", f"{', '.join(spec.options)} ({how})")
+        for label in spec.options:
+            table.add_row(f"accepted {label}", f"{summary.categories[label]:,}")
+        none = summary.written - sum(summary.categories.values()) if spec.exclusive else None
+        if none:
+            table.add_row("no category", f"{none:,}")
     err_console.print(table)
     if summary.backends:
         print_backends(summary)

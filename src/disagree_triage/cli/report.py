@@ -11,6 +11,7 @@ from ..compare import KIND_WORDS
 from ..report import Report, build_report
 from ..report_html import write_html
 from ..scorers import scorers
+from ..textcat_scorers import textcat_scorers
 from ._util import app, err_console, user_errors
 
 # The report is the command's output, so it goes to stdout (progress and errors to stderr).
@@ -31,10 +32,14 @@ def report_cli(
     names: str | None = typer.Option(
         None, "--names", help="Model names, comma-separated, one per file."
     ),
-    scorer: str = typer.Option(
-        "span_f1",
+    scorer: str | None = typer.Option(
+        None,
         "--scorer",
-        help="Scorer that ranks the examples: " + ", ".join(sorted(scorers.get_all())) + ".",
+        help="Scorer that ranks the examples. Entities (default span_f1): "
+        + ", ".join(sorted(scorers.get_all()))
+        + ". Categories (default total_variation): "
+        + ", ".join(sorted(textcat_scorers.get_all()))
+        + ".",
     ),
     patterns: int = typer.Option(15, "--patterns", min=1, help="Disagreement patterns to list."),
     skip_invalid: bool = typer.Option(
@@ -89,8 +94,10 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     overview.add_row("models disagree", f"{report.disagreeing:,}")
     overview.add_row("missing from some file", f"{report.missing:,}")
     o = report.overall
+    unit = report.unit
     overview.add_row(
-        "entity agreement", f"{_pct(o.entity_share)} ({o.entities_agreed:,} of {o.entities:,})"
+        f"{report.unit_singular} agreement",
+        f"{_pct(o.entity_share)} ({o.entities_agreed:,} of {o.entities:,})",
     )
     overview.add_row(
         "example agreement",
@@ -101,7 +108,7 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     console.print(overview)
 
     labels = Table(title="agreement per label")
-    for column in ("label", "entities", "agreed", "entity share", "examples", "example share"):
+    for column in ("label", unit, "agreed", f"{unit} share", "examples", "example share"):
         labels.add_column(column, justify="left" if column == "label" else "right")
     for label in sorted(report.per_label, key=lambda x: -report.per_label[x].entities):
         a = report.per_label[label]
@@ -135,10 +142,11 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
         common.add_column(column, justify="right" if column == "count" else "left")
     for pattern, count in report.patterns.most_common(patterns):
         span, _ = report.pattern_examples[pattern]
-        common.add_row(pattern, f"{count:,}", repr(span))
+        example = span if len(span) <= 60 else span[:59] + "…"
+        common.add_row(pattern, f"{count:,}", repr(example))
     console.print(common)
 
-    alone = Table(title="entities each model finds alone")
+    alone = Table(title=f"{unit} each model finds alone")
     for name in report.alone:
         alone.add_column(name)
     top_alone = [

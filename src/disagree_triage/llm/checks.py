@@ -16,6 +16,7 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from ..pipeline import llm_classifies
 from .failures import failure_reason
 
 LLM_FACTORY = "llm"
@@ -26,6 +27,7 @@ class LLMComponent:
     name: str
     labels: tuple[str, ...]
     backend: Any  # the spacy-llm model callable (ours have `.stats`)
+    classifies: bool = False  # a TextCat task (answers are category names), else NER
 
     @property
     def backend_name(self) -> str:
@@ -45,7 +47,9 @@ def llm_components(nlp: Language) -> list[LLMComponent]:
         pipe._save_io = True  # type: ignore[attr-defined]
         task = getattr(pipe, "_task", None)
         labels = tuple(getattr(task, "labels", ()) or ())
-        found.append(LLMComponent(name, labels, getattr(pipe, "_model", None)))
+        found.append(
+            LLMComponent(name, labels, getattr(pipe, "_model", None), llm_classifies(pipe))
+        )
     return found
 
 
@@ -72,6 +76,22 @@ def answer_problem(response: str, labels: Iterable[str]) -> str | None:
     return None
 
 
+def textcat_answer_problem(response: str, labels: Iterable[str]) -> str | None:
+    """Why a TextCat answer cannot be used: spacy-llm reads it as comma-separated category
+    names (case-insensitive), `POS` / `NEG` for one label, or `==NONE==`; anything else gives
+    no category, silently."""
+    reason = failure_reason(response)
+    if reason is not None:
+        return f"request failed: {reason}"
+    if not response.strip():
+        return "empty answer"
+    known = {label.strip().lower() for label in labels} | {"pos", "neg", "==none=="}
+    if any(part.strip().lower() in known for part in response.split(",")):
+        return None
+    snippet = " ".join(response.split())[:80]
+    return f"unparseable answer: {snippet!r}"
+
+
 def check_doc(doc: Doc, component: LLMComponent) -> tuple[str | None, dict[str, Any] | None]:
     """(problem, io) for one doc: io is {"prompt", "response"} as spacy-llm saved them."""
     io = (doc.user_data.get("llm_io") or {}).get(component.name)
@@ -80,7 +100,8 @@ def check_doc(doc: Doc, component: LLMComponent) -> tuple[str | None, dict[str, 
     responses = io.get("response")
     responses = responses if isinstance(responses, list) else [responses]
     for response in responses:
-        problem = answer_problem(str(response), component.labels)
+        check = textcat_answer_problem if component.classifies else answer_problem
+        problem = check(str(response), component.labels)
         if problem is not None:
             return problem, dict(io)
     return None, dict(io)
