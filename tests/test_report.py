@@ -112,6 +112,10 @@ def test_pair_spans_largest_overlap_first():
     assert pair_spans(a, b) == [(long, (4, 10, "ORG")), (None, (0, 3, "PERSON"))]
     assert pair_spans(b, a) == [((4, 10, "ORG"), long), ((0, 3, "PERSON"), None)]
     assert pair_spans(frozenset(), b) == [(None, (0, 3, "PERSON")), (None, (4, 10, "ORG"))]
+    # Equal overlaps (e.g. categories as whole-text spans): the same label pairs first.
+    cats_a = frozenset({(0, 9, "A"), (0, 9, "B")})
+    cats_b = frozenset({(0, 9, "B"), (0, 9, "C")})
+    assert pair_spans(cats_a, cats_b) == [((0, 9, "B"), (0, 9, "B")), ((0, 9, "A"), (0, 9, "C"))]
 
 
 def test_three_models(tmp_path):

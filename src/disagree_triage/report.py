@@ -17,7 +17,7 @@ Definitions (each one tested against hand-computed values):
   every model found. Example agreement: the share of examples whose span sets are all equal.
   Per label, both are restricted to that label's spans (examples: those where any model used it).
 - Confusion between models A and B: spans are paired one-to-one by overlap, the largest overlap
-  first; a pair counts at (A's label, B's label), an unpaired span at (label, none) or (none,
+  first (on equal overlap, the same label first); a pair counts at (A's label, B's label), an unpaired span at (label, none) or (none,
   label). Identical spans land on the diagonal.
 - A pattern is one `Difference` in words, e.g. "spacy-md ORG / llm PERSON"; a span a model
   finds *alone* is one in a group where no other model found anything.
@@ -132,10 +132,12 @@ class Report:
 
 
 def pair_spans(a: SpanSet, b: SpanSet) -> list[tuple[SpanKey | None, SpanKey | None]]:
-    """Pair two models' spans one-to-one by overlap, largest overlap first (ties: text order);
-    what stays unpaired is paired with None."""
+    """Pair two models' spans one-to-one by overlap, largest overlap first (ties: the same label,
+    then text order); what stays unpaired is paired with None."""
+    # Equal overlaps prefer the same label: for categories (whole-text spans, which all overlap
+    # equally) this puts the categories both models chose on the diagonal first.
     overlaps = sorted(
-        (-(min(x[1], y[1]) - max(x[0], y[0])), x, y)
+        (-(min(x[1], y[1]) - max(x[0], y[0])), x[2] != y[2], x, y)
         for x in a
         for y in b
         if x[0] < y[1] and y[0] < x[1]
@@ -143,7 +145,7 @@ def pair_spans(a: SpanSet, b: SpanSet) -> list[tuple[SpanKey | None, SpanKey | N
     pairs: list[tuple[SpanKey | None, SpanKey | None]] = []
     used_a: set[SpanKey] = set()
     used_b: set[SpanKey] = set()
-    for _, x, y in overlaps:
+    for _, _, x, y in overlaps:
         if x not in used_a and y not in used_b:
             used_a.add(x)
             used_b.add(y)
