@@ -17,8 +17,8 @@ Definitions (each one tested against hand-computed values):
   every model found. Example agreement: the share of examples whose span sets are all equal.
   Per label, both are restricted to that label's spans (examples: those where any model used it).
 - Confusion between models A and B: spans are paired one-to-one by overlap, the largest overlap
-  first (on equal overlap, the same label first); a pair counts at (A's label, B's label), an unpaired span at (label, none) or (none,
-  label). Identical spans land on the diagonal.
+  first (on equal overlap, the same label first); a pair counts at (A's label, B's label), an
+  unpaired span at (label, none) or (none, label). Identical spans land on the diagonal.
 - A pattern is one `Difference` in words, e.g. "spacy-md ORG / llm PERSON"; a span a model
   finds *alone* is one in a group where no other model found anything.
 
