@@ -66,12 +66,17 @@ def option_ids(record: dict[str, Any]) -> list[str]:
     return [str(o["id"]) for o in options if isinstance(o, dict) and "id" in o]
 
 
+def accepts_one(task: ProdigyTask) -> bool:
+    """One category per text: the task does not say "multiple" (Prodigy's default is "single")
+    and accepts at most one option (a "single" task with several accepted is read as several)."""
+    return choice_style(task.record) != MULTIPLE and len(task.accept or ()) <= 1
+
+
 def vote_of(task: ProdigyTask) -> CategoryVote:
     """What one model chose, with its scores where the task carries `cats`."""
     accept = frozenset(task.accept or ())
     record = task.record
-    style = choice_style(record)
-    exclusive = style == SINGLE if style else len(accept) <= 1
+    exclusive = accepts_one(task)
     cats = record.get("cats")
     if isinstance(cats, dict) and cats:
         scores = {

@@ -23,8 +23,7 @@ from typing import Any
 
 from .align import AlignedExample, FileStats, align_files
 from .categories import (
-    MULTIPLE,
-    choice_style,
+    accepts_one,
     choice_task,
     describe_choice,
     option_ids,
@@ -54,6 +53,7 @@ class ScoredExample:
     differences: Sequence[Difference]
     scores: dict[str, float]
     score: float
+    kind: str = NER  # "ner" or "choice": which scorers ran, which tasks get written
 
     @property
     def agrees(self) -> bool:
@@ -96,6 +96,15 @@ def kind_of(example: AlignedExample) -> str:
     return CHOICE if all(t.accept is not None for t in present) else NER
 
 
+def scoring_for(
+    example: AlignedExample, scorer: str | None
+) -> tuple[str, str, dict[str, Callable[[Any], float]]]:
+    """(kind, scorer, registered scorers) for a run, from its first example: the kind of task
+    decides which registry applies and what the default scorer is."""
+    kind = kind_of(example)
+    return kind, check_scorer(scorer, kind), scorers_for(kind)
+
+
 def score_example(
     example: AlignedExample,
     scorer: str | None = None,
@@ -112,12 +121,12 @@ def score_example(
     keys = [t.span_keys for t in example.tasks if t is not None]
     if all(k == keys[0] for k in keys[1:]):
         # Most examples agree; every scorer is 0 on agreement by contract (see scorers.py).
-        return ScoredExample(example, (), dict.fromkeys(registered, 0.0), 0.0)
+        return ScoredExample(example, (), dict.fromkeys(registered, 0.0), 0.0, kind)
     present = [frozenset(k) for k in keys]
     differences = find_differences(present)
     inputs: Any = votes_of(example.tasks) if kind == CHOICE else present
     scores = {name: float(fn(inputs)) for name, fn in registered.items()}
-    return ScoredExample(example, differences, scores, scores[scorer])
+    return ScoredExample(example, differences, scores, scores[scorer], kind)
 
 
 def _present_names(example: AlignedExample, models: Sequence[str]) -> list[str]:
@@ -126,7 +135,7 @@ def _present_names(example: AlignedExample, models: Sequence[str]) -> list[str]:
 
 def describe_differences(scored: ScoredExample, models: Sequence[str]) -> list[str]:
     names = _present_names(scored.example, models)
-    if kind_of(scored.example) == CHOICE:
+    if scored.kind == CHOICE:
         tasks = scored.example.tasks
         words = [describe_choice(tasks, models)] if scored.differences else []
     else:
@@ -271,7 +280,7 @@ def ranked_task(
 ) -> dict[str, Any]:
     """A task for the annotation queue (no `answer`: it is still to be annotated): ner_manual,
     or choice for categories."""
-    if kind_of(scored.example) == CHOICE:
+    if scored.kind == CHOICE:
         return _queue_choice_task(scored, models, scorer, prefill)
     tasks = scored.example.tasks
     preferred = list(models).index(prefill) if prefill in models else None
@@ -288,7 +297,7 @@ def ranked_task(
 def review_tasks(scored: ScoredExample, models: Sequence[str], scorer: str) -> list[dict[str, Any]]:
     """One version per model, for `prodigy db-in` + `prodigy review`."""
     meta = _meta(scored, models, scorer)
-    if kind_of(scored.example) == CHOICE:
+    if scored.kind == CHOICE:
         return _review_choice_tasks(scored, models, meta)
     versions = []
     for i, (name, task) in enumerate(zip(models, scored.example.tasks, strict=True)):
@@ -321,29 +330,23 @@ def agreement_task(scored: ScoredExample, models: Sequence[str]) -> dict[str, An
     first = next(t for t in scored.example.tasks if t is not None)
     task = {k: v for k, v in first.record.items() if k not in _VERSION_KEYS}
     task["meta"] = {**first.meta, "agreed_by": list(models)}
+    ih = scored.example.input_hash
     if first.accept is not None:
-        task["_input_hash"] = scored.example.input_hash
-        task["_task_hash"] = task_hash(scored.example.input_hash, accept=first.accept)
-        task["_view_id"] = "choice"
-        task["answer"] = "accept"
-        return task
-    if not first.has_spans:
-        task["spans"] = []
-    task["_input_hash"] = scored.example.input_hash
-    task["_task_hash"] = task_hash(scored.example.input_hash, spans=first.span_keys)
-    task["_view_id"] = "ner_manual"
+        answer_hash, view_id = task_hash(ih, accept=first.accept), "choice"
+    else:
+        if not first.has_spans:
+            task["spans"] = []
+        answer_hash, view_id = task_hash(ih, spans=first.span_keys), "ner_manual"
+    task["_input_hash"] = ih
+    task["_task_hash"] = answer_hash
+    task["_view_id"] = view_id
     task["answer"] = "accept"
     return task
 
 
 def _exclusive(tasks: Sequence[ProdigyTask | None]) -> bool:
-    """One category per text, unless a model says "multiple" or accepted several."""
-    for task in tasks:
-        if task is not None and (
-            choice_style(task.record) == MULTIPLE or len(task.accept or ()) > 1
-        ):
-            return False
-    return True
+    """One category per text, unless some model's version allows or accepted several."""
+    return all(accepts_one(task) for task in tasks if task is not None)
 
 
 def _queue_choice_task(
@@ -490,9 +493,7 @@ def diff_files(
             aligned = align_files(paths, models, stats, skip_invalid=skip_invalid)
             for seq, example in enumerate(aligned):
                 if not registered:  # the first example tells the kind of task
-                    summary.kind = kind_of(example)
-                    summary.scorer = check_scorer(scorer, summary.kind)
-                    registered = scorers_for(summary.kind)
+                    summary.kind, summary.scorer, registered = scoring_for(example, scorer)
                 scored = score_example(example, summary.scorer, registered)
                 _count(summary, scored)
                 if on_progress is not None:

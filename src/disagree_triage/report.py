@@ -39,10 +39,10 @@ from typing import Any
 from .align import FileStats, align_files
 from .categories import vote_of
 from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
-from .diff import ScoredExample, describe_differences, kind_of, model_names, score_example
+from .diff import ScoredExample, describe_differences, model_names, score_example, scoring_for
 from .errors import DisagreeError
 from .prodigy import ProdigyTask
-from .scorers import CHOICE, NER, check_scorer, scorers_for
+from .scorers import CHOICE, NER, check_scorer
 
 NONE = None  # the "none" row / column of a confusion matrix
 
@@ -289,9 +289,7 @@ def build_report(
         if on_progress is not None:
             on_progress(1)
         if not registered:  # the first example tells the kind of task
-            report.kind = kind_of(example)
-            report.scorer = check_scorer(scorer, report.kind)
-            registered = scorers_for(report.kind)
+            report.kind, report.scorer, registered = scoring_for(example, scorer)
             per_scorer = {name: _TopK(top_per_scorer) for name in registered}
         report.total += 1
         scored = score_example(example, report.scorer, registered)
