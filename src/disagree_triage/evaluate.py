@@ -303,10 +303,10 @@ def evaluate_files(
     predictions = [_load(p) for p in prediction_paths]
     kind = _kind(gold, gold_path)
     for path, tasks in zip(prediction_paths, predictions, strict=True):
-        if tasks and _kind(tasks, path) != kind:
+        predicted = _kind(tasks, path) if tasks else kind
+        if predicted != kind:
             raise DisagreeError(
-                f"{path}: holds {_kind(tasks, path)} tasks, but the gold file {gold_path} holds "
-                f"{kind} tasks"
+                f"{path}: holds {predicted} tasks, but the gold file {gold_path} holds {kind} tasks"
             )
     keys = [h for h in gold if all(h in p for p in predictions)]
     if not keys:

@@ -54,24 +54,23 @@ def llm_classifies(pipe: object) -> bool:
 
 def entity_components(nlp: Language) -> list[str]:
     """Components that set doc.ents."""
-    names = []
-    for name in nlp.pipe_names:
-        meta = nlp.get_pipe_meta(name)
-        if "doc.ents" in meta.assigns or meta.factory in _ENT_FACTORIES:
-            names.append(name)
-        elif meta.factory == LLM_FACTORY and not llm_classifies(nlp.get_pipe(name)):
-            names.append(name)
-    return names
+    return _setters(nlp, "doc.ents", _ENT_FACTORIES, llm_classifying=False)
 
 
 def textcat_components(nlp: Language) -> list[str]:
     """Components that set doc.cats."""
+    return _setters(nlp, "doc.cats", _CATS_FACTORIES, llm_classifying=True)
+
+
+def _setters(nlp: Language, attr: str, factories: set[str], *, llm_classifying: bool) -> list[str]:
+    """Components that assign `attr`, or come from one of `factories`, or are spacy-llm
+    components whose task classifies (`llm_classifying`) or not."""
     names = []
     for name in nlp.pipe_names:
         meta = nlp.get_pipe_meta(name)
-        if "doc.cats" in meta.assigns or meta.factory in _CATS_FACTORIES:
+        if attr in meta.assigns or meta.factory in factories:
             names.append(name)
-        elif meta.factory == LLM_FACTORY and llm_classifies(nlp.get_pipe(name)):
+        elif meta.factory == LLM_FACTORY and llm_classifies(nlp.get_pipe(name)) == llm_classifying:
             names.append(name)
     return names
 

@@ -100,15 +100,19 @@ def prepare_ner_pipeline(
     """Load the pipeline, keep only what NER needs, and warn about labels it never produces."""
     nlp = model if isinstance(model, Language) else load_pipeline(model)
     select_ner_components(nlp)
-    warnings = []
-    produced = entity_labels(nlp)
+    return nlp, _unknown_labels(label_map, sorted(entity_labels(nlp)), "--ner")
+
+
+def _unknown_labels(label_map: LabelMap, produced: list[str], option: str) -> list[str]:
+    """A warning when the map names source labels the pipeline never produces (none when the
+    pipeline does not say what it produces)."""
     unknown = label_map.unknown_sources(produced) if produced else []
-    if unknown:
-        warnings.append(
-            f"--ner names {', '.join(unknown)}, which the pipeline never produces; it produces: "
-            f"{', '.join(sorted(produced))}"
-        )
-    return nlp, warnings
+    if not unknown:
+        return []
+    return [
+        f"{option} names {', '.join(unknown)}, which the pipeline never produces; it produces: "
+        f"{', '.join(produced)}"
+    ]
 
 
 def prepare_textcat_pipeline(
@@ -121,13 +125,7 @@ def prepare_textcat_pipeline(
     nlp = model if isinstance(model, Language) else load_pipeline(model)
     select_textcat_components(nlp)
     produced = textcat_labels(nlp)
-    warnings = []
-    unknown = label_map.unknown_sources(produced) if produced else []
-    if unknown:
-        warnings.append(
-            f"--textcat names {', '.join(unknown)}, which the pipeline never produces; it "
-            f"produces: {', '.join(produced)}"
-        )
+    warnings = _unknown_labels(label_map, produced, "--textcat")
     if label_map.mapping is not None:
         options = tuple(dict.fromkeys(label_map.mapping.values()))
     else:

@@ -69,10 +69,6 @@ class ProdigyTask:
     accept: tuple[str, ...] | None = None  # accepted option ids of a choice task; None: NER
 
     @property
-    def is_choice(self) -> bool:
-        return self.accept is not None
-
-    @property
     def spans(self) -> tuple[Span, ...]:
         if self._spans is None and self.accept is not None:
             self._spans = tuple(Span(s, e, label, self.text) for s, e, label in self.span_keys)

@@ -131,6 +131,11 @@ class Report:
         return rows, cols
 
 
+def percent(share: float) -> str:
+    """A share as the report shows it, in the terminal and on the page: 44.4%."""
+    return f"{100 * share:.1f}%"
+
+
 def pair_spans(a: SpanSet, b: SpanSet) -> list[tuple[SpanKey | None, SpanKey | None]]:
     """Pair two models' spans one-to-one by overlap, largest overlap first (ties: the same label,
     then text order); what stays unpaired is paired with None."""

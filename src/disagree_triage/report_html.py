@@ -19,7 +19,8 @@ from spacy.displacy.render import DEFAULT_LABEL_COLORS
 
 from .compare import KIND_WORDS
 from .errors import DisagreeError
-from .report import RankedExample, Report
+from .report import RankedExample, Report, percent
+from .scorers import CHOICE
 
 # Distinct, light enough for black text; used after displaCy's own colour for a label, when that
 # colour is already taken on this page (displaCy gives DATE and TIME the same one, for example).
@@ -57,10 +58,6 @@ def label_colours(labels: Sequence[str]) -> dict[str, str]:
     return colours
 
 
-def _pct(share: float) -> str:
-    return f"{100 * share:.1f}%"
-
-
 def _chip(label: str | None, colours: dict[str, str]) -> str:
     if label is None:
         return '<span class="chip none">none</span>'
@@ -80,9 +77,9 @@ def _overview(report: Report) -> str:
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{v:,}</td></tr>" for k, v in rows)
     cells += (
         f"<tr><th>{report.unit_singular} agreement</th><td>"
-        f"{_pct(report.overall.entity_share)} "
+        f"{percent(report.overall.entity_share)} "
         f"({report.overall.entities_agreed:,} of {report.overall.entities:,})</td></tr>"
-        f"<tr><th>example agreement</th><td>{_pct(report.overall.example_share)}</td></tr>"
+        f"<tr><th>example agreement</th><td>{percent(report.overall.example_share)}</td></tr>"
     )
     files = "".join(
         f"<li><b>{escape(f.name)}</b>: {escape(f.path)} ({f.used:,} records used)</li>"
@@ -113,8 +110,8 @@ def _bar_chart(report: Report, colours: dict[str, str]) -> str:
             f'<rect class="bar" data-label="{escape(label)}" x="{label_w}" y="{y + 4}" '
             f'width="{bar}" height="18" fill="{colours[label]}"><title>{escape(label)}: '
             f"{a.entities_agreed} of {a.entities} {report.unit} found by every model</title></rect>"
-            f'<text x="{label_w + bar_w + 8}" y="{y + 18}">{_pct(a.entity_share)} of '
-            f"{a.entities:,} · examples {_pct(a.example_share)}</text>"
+            f'<text x="{label_w + bar_w + 8}" y="{y + 18}">{percent(a.entity_share)} of '
+            f"{a.entities:,} · examples {percent(a.example_share)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -220,9 +217,10 @@ def _categories(spans: frozenset[tuple[int, int, str]], cats: dict[str, float] |
     return f'<p class="categories">{chips}</p><p class="muted">{scores}</p>'
 
 
-def _card(example: RankedExample, models: Sequence[str], colours: dict[str, str]) -> str:
+def _card(
+    example: RankedExample, models: Sequence[str], colours: dict[str, str], *, choice: bool
+) -> str:
     columns = []
-    choice = bool(example.cats) and any(c is not None for c in example.cats)
     for i, (name, spans) in enumerate(zip(models, example.spans, strict=True)):
         if spans is None:
             body = '<p class="muted">not in this model\'s file</p>'
@@ -284,7 +282,8 @@ def render_html(report: Report) -> str:
     colours = label_colours(report.labels)
     legend = "".join(_chip(label, colours) for label in report.labels)
     heatmaps = "".join(_heatmap(report, pair, colours) for pair in report.confusion)
-    cards = "".join(_card(e, report.models, colours) for e in report.examples)
+    choice = report.kind == CHOICE
+    cards = "".join(_card(e, report.models, colours, choice=choice) for e in report.examples)
     kinds = ", ".join(f"{KIND_WORDS[k]}: {n:,}" for k, n in report.by_kind.most_common())
     title = " vs ".join(report.models)
     return f"""<!DOCTYPE html>

@@ -8,7 +8,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..compare import KIND_WORDS
-from ..report import Report, build_report
+from ..report import Report, build_report, percent
 from ..report_html import write_html
 from ..scorers import scorers
 from ..textcat_scorers import textcat_scorers
@@ -81,10 +81,6 @@ def report_cli(
             )
 
 
-def _pct(share: float) -> str:
-    return f"{100 * share:.1f}%"
-
-
 def print_report(report: Report, *, patterns: int = 15, console: Console | None = None) -> None:
     console = console or out_console
     overview = Table(title=f"report: {' vs '.join(report.models)}", show_header=False)
@@ -97,11 +93,11 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     unit = report.unit
     overview.add_row(
         f"{report.unit_singular} agreement",
-        f"{_pct(o.entity_share)} ({o.entities_agreed:,} of {o.entities:,})",
+        f"{percent(o.entity_share)} ({o.entities_agreed:,} of {o.entities:,})",
     )
     overview.add_row(
         "example agreement",
-        f"{_pct(o.example_share)} ({o.examples_agreed:,} of {o.examples:,})",
+        f"{percent(o.example_share)} ({o.examples_agreed:,} of {o.examples:,})",
     )
     for kind, count in report.by_kind.most_common():
         overview.add_row(f"  {KIND_WORDS[kind]}", f"{count:,}")
@@ -116,9 +112,9 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
             label,
             f"{a.entities:,}",
             f"{a.entities_agreed:,}",
-            _pct(a.entity_share),
+            percent(a.entity_share),
             f"{a.examples:,}",
-            _pct(a.example_share),
+            percent(a.example_share),
         )
     console.print(labels)
 
