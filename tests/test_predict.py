@@ -7,52 +7,28 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, MD, NER_MAP, SM, shared_file
+from conftest import (
+    EXAMPLES,
+    MD,
+    NER_MAP,
+    SM,
+    assert_valid_ner_manual,
+    read_lines,
+    shared_file,
+)
 from disagree_triage import (
     components_for_ner,
-    input_hash,
     predict_file,
     predict_tasks,
-    task_hash,
 )
 from disagree_triage.errors import DisagreeError
 from disagree_triage.jsonl import partial_path
 from disagree_triage.prodigy import read_prodigy_tasks
 
 TARGETS = {"ORGANISATION", "PERSON", "DATE"}
-
-
-def read_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def assert_valid_ner_manual(task: dict, labels: set[str]) -> None:
-    """What Prodigy's ner_manual needs, checked field by field."""
-    text = task["text"]
-    tokens = task["tokens"]
-    rebuilt = "".join(t["text"] + (" " if t["ws"] else "") for t in tokens)
-    assert rebuilt == text
-    for i, token in enumerate(tokens):
-        assert token["id"] == i
-        assert text[token["start"] : token["end"]] == token["text"]
-    starts = {t["start"]: t["id"] for t in tokens}
-    ends = {t["end"]: t["id"] for t in tokens}
-    for span in task["spans"]:
-        assert span["label"] in labels
-        assert starts[span["start"]] == span["token_start"]
-        assert ends[span["end"]] == span["token_end"]  # inclusive
-        assert span["text"] == text[span["start"] : span["end"]]
-    assert task["_view_id"] == "ner_manual"
-    assert task["answer"] == "accept"
-    assert task["_input_hash"] == input_hash(text)
-    keys = [(s["start"], s["end"], s["label"]) for s in task["spans"]]
-    assert task["_task_hash"] == task_hash(task["_input_hash"], spans=keys)
-    for h in (task["_input_hash"], task["_task_hash"]):
-        assert isinstance(h, int) and -(2**31) <= h < 2**31
 
 
 @pytest.fixture(scope="module")
@@ -144,12 +120,8 @@ def test_unknown_pipeline_is_a_clear_error(tmp_path):
 # --- the command line, as a user runs it --------------------------------------------------
 
 
-def run(cmd, *args, **kwargs):
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, **kwargs)
-
-
-def test_cli_help_lists_commands(disagree_cmd):
-    result = run(disagree_cmd, "--help", env={**os.environ, "COLUMNS": "120"})
+def test_cli_help_lists_commands(cli):
+    result = cli("--help")
     assert result.returncode == 0
     for command, words in (
         ("assemble", "Build a pipeline from a spacy-llm config"),
@@ -161,11 +133,9 @@ def test_cli_help_lists_commands(disagree_cmd):
         assert any(command in line and words in line for line in result.stdout.splitlines())
 
 
-def test_cli_stdin_to_stdout_carries_only_data(disagree_cmd):
+def test_cli_stdin_to_stdout_carries_only_data(cli):
     lines = (EXAMPLES / "news.jsonl").read_text().splitlines()[:3]
-    result = run(
-        disagree_cmd, "predict", SM, "-", "-", "--ner", NER_MAP, input="\n".join(lines) + "\n"
-    )
+    result = cli("predict", SM, "-", "-", "--ner", NER_MAP, input="\n".join(lines) + "\n")
     assert result.returncode == 0, result.stderr
     tasks = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(tasks) == 3
@@ -194,12 +164,12 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_cli_bad_input_one_line_error_and_no_output(case, tmp_path, disagree_cmd):
+def test_cli_bad_input_one_line_error_and_no_output(case, tmp_path, cli):
     payload, line, words = BAD_INPUTS[case]
     src = tmp_path / "corpus.jsonl"
     src.write_bytes(payload)
     out = tmp_path / "out.jsonl"
-    result = run(disagree_cmd, "predict", SM, str(src), str(out))
+    result = cli("predict", SM, src, out)
     assert result.returncode == 1
     errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
     assert len(errors) == 1, result.stderr
@@ -209,48 +179,38 @@ def test_cli_bad_input_one_line_error_and_no_output(case, tmp_path, disagree_cmd
     assert src.read_bytes() == payload  # nothing the user gave is touched
 
 
-def test_cli_skip_invalid_reports_lines(tmp_path, disagree_cmd):
+def test_cli_skip_invalid_reports_lines(tmp_path, cli):
     src = tmp_path / "corpus.jsonl"
     src.write_bytes(
         b'{"text": "Apple hires Tim Cook."}\n{"text": ""}\nnot json\n{"text": "IBM rose."}\n'
     )
     out = tmp_path / "out.jsonl"
-    result = run(
-        disagree_cmd, "predict", SM, str(src), str(out), "--skip-invalid", "--ner", NER_MAP
-    )
+    result = cli("predict", SM, src, out, "--skip-invalid", "--ner", NER_MAP)
     assert result.returncode == 0, result.stderr
     assert [t["text"] for t in read_lines(out)] == ["Apple hires Tim Cook.", "IBM rose."]
-    assert "2 (lines 2, 3)" in result.stderr
+    assert "2 (lines 2, 3)" in result.stdout  # the summary table: stdout, the output is a file
     assert f"{src}, line 3" in result.stderr
 
 
-def test_cli_malformed_map(tmp_path, disagree_cmd):
-    result = run(
-        disagree_cmd,
-        "predict",
-        SM,
-        str(EXAMPLES / "news.jsonl"),
-        str(tmp_path / "o.jsonl"),
-        "--ner",
-        "ORG:",
-    )
+def test_cli_malformed_map(tmp_path, cli):
+    result = cli("predict", SM, EXAMPLES / "news.jsonl", tmp_path / "o.jsonl", "--ner", "ORG:")
     assert result.returncode == 1
     assert "'ORG:' has no target label" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_cli_refuses_to_overwrite_without_flag(tmp_path, disagree_cmd):
+def test_cli_refuses_to_overwrite_without_flag(tmp_path, cli):
     out = tmp_path / "out.jsonl"
     out.write_text("precious\n")
-    result = run(disagree_cmd, "predict", SM, str(EXAMPLES / "news.jsonl"), str(out))
+    result = cli("predict", SM, EXAMPLES / "news.jsonl", out)
     assert result.returncode == 1 and "--overwrite" in result.stderr
     assert out.read_text() == "precious\n"
-    result = run(disagree_cmd, "predict", SM, str(EXAMPLES / "news.jsonl"), str(out), "--overwrite")
+    result = cli("predict", SM, EXAMPLES / "news.jsonl", out, "--overwrite")
     assert result.returncode == 0
     assert len(read_lines(out)) == 32
 
 
-def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, disagree_cmd, load_fresh):
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, disagree_cmd, cli, load_fresh):
     sentences = shared_file("corpora/wikinews_sentences.jsonl")
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(sentences.read_text(encoding="utf-8").splitlines(True)[:1500]))
@@ -288,17 +248,17 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, disagree_cmd, l
     with partial.open("ab") as stream:
         stream.write(b'{"text":"An apartment building collapsed on Mon')
 
-    again = run(disagree_cmd, "predict", SM, str(corpus), str(out))
+    again = cli("predict", SM, corpus, out)  # after the kill, in-process is enough
     assert again.returncode == 1 and "--resume" in again.stderr  # never silently restarted
 
-    resumed = run(disagree_cmd, *args, "--resume")
+    resumed = cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert "already in output" in resumed.stderr
+    assert "already in output" in resumed.stdout
     assert out.read_bytes() == reference.read_bytes()
     assert not partial.exists()
 
     # resuming a complete output adds nothing and changes nothing
-    twice = run(disagree_cmd, *args, "--resume")
+    twice = cli(*args, "--resume")
     assert twice.returncode == 0
     assert out.read_bytes() == reference.read_bytes()
 

@@ -8,17 +8,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-from disagree_triage import diff_files
-from disagree_triage.report import build_report, pair_spans
-from disagree_triage.report_html import label_colours, render_html, write_html
-from test_diff import (
+from conftest import (
+    ROOT,
     T_BOUNDARY,
     T_LABEL,
     T_NOT_IN_B,
@@ -26,9 +22,12 @@ from test_diff import (
     A,
     B,
     find,
+    read_lines,
     write_predictions,
 )
-from test_predict import read_lines
+from disagree_triage import diff_files
+from disagree_triage.report import build_report, pair_spans
+from disagree_triage.report_html import label_colours, render_html, write_html
 
 # Where test artefacts (screenshots) go; CI keeps this folder.
 ARTIFACTS = Path(os.environ.get("DISAGREE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -48,11 +47,11 @@ def test_counts_by_hand(pair):
     assert (report.total, report.compared, report.missing) == (5, 4, 1)
     # Entities per compared text (union / found by both): 2/2, 3/1, 2/0, 2/1.
     o = report.overall
-    assert (o.entities, o.entities_agreed, o.examples, o.examples_agreed) == (9, 4, 4, 1)
-    assert o.entity_share == pytest.approx(4 / 9)
+    assert (o.answers, o.answers_agreed, o.examples, o.examples_agreed) == (9, 4, 4, 1)
+    assert o.answer_share == pytest.approx(4 / 9)
     assert (report.agreeing, report.disagreeing) == (1, 3)
     per_label = {
-        label: (a.entities, a.entities_agreed, a.examples, a.examples_agreed)
+        label: (a.answers, a.answers_agreed, a.examples, a.examples_agreed)
         for label, a in report.per_label.items()
     }
     assert per_label == {
@@ -79,7 +78,7 @@ def test_counts_by_hand(pair):
     assert report.pattern_examples["model-a PERSON / model-b ORG"] == ("Paris Hilton", T_LABEL)
     assert report.pattern_examples["model-a DATE / model-b —"] == ("March", T_ONLY_A)
     assert report.alone == {"model-a": Counter({"March": 1}), "model-b": Counter()}
-    assert dict(report.by_kind) == {"label": 1, "boundary": 1, "missing": 1}
+    assert dict(report.by_conflict) == {"label": 1, "boundary": 1, "missing": 1}
 
 
 def test_ranking_matches_diff(pair, tmp_path):
@@ -171,38 +170,26 @@ def test_html_holds_what_the_report_says(pair, tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
-def test_cli_prints_tables_and_writes_html(pair, tmp_path, disagree_cmd):
+def test_cli_prints_tables_and_writes_html(pair, tmp_path, cli):
     out = tmp_path / "report.html"
-    run = subprocess.run(
-        [*disagree_cmd, "report", *map(str, pair), "--html", str(out), "--top", "2"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "160"},
-    )
+    run = cli("report", *pair, "--html", out, "--top", "2")
     assert run.returncode == 0, run.stderr
     assert "label confusion: rows model-a, columns model-b" in run.stdout
     assert "44.4% (4 of 9)" in run.stdout  # entity agreement
     assert "model-a PERSON / model-b ORG" in run.stdout
     assert out.read_text().count('class="card"') == 2
-    again = subprocess.run(
-        [*disagree_cmd, "report", *map(str, pair), "--html", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    again = cli("report", *pair, "--html", out)
     assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.stdout == ""  # refused before the report, not after it
 
 
-def test_cli_bad_input_is_one_line_and_writes_nothing(pair, tmp_path, disagree_cmd):
+def test_cli_bad_input_is_one_line_and_writes_nothing(pair, tmp_path, cli):
     broken = tmp_path / "broken.jsonl"
     lines = pair[1].read_text().splitlines()
     lines[2] = lines[2].replace('"start"', '"begin"')
     broken.write_text("\n".join(lines) + "\n")
     out = tmp_path / "report.html"
-    run = subprocess.run(
-        [*disagree_cmd, "report", str(pair[0]), str(broken), "--html", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    run = cli("report", pair[0], broken, "--html", out)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(errors) == 1, run.stderr
@@ -224,8 +211,8 @@ def test_real_report_agrees_with_diff(nyt_sm_md):
         summary.disagreeing,
         summary.missing,
     )
-    assert report.by_kind == summary.by_kind
-    assert sum(report.patterns.values()) == sum(summary.by_kind.values())
+    assert report.by_conflict == summary.by_conflict
+    assert sum(report.patterns.values()) == sum(summary.by_conflict.values())
     # Every span of either model is in exactly one cell of the confusion matrix.
     counts = report.confusion[("spacy-sm", "spacy-md")]
     sm_spans = sum(n for (a, _), n in counts.items() if a is not None)

@@ -19,7 +19,7 @@ def spans(*items):
 
 
 def kinds(a, b):
-    return [d.kind for d in find_differences([a, b])]
+    return [d.conflict for d in find_differences([a, b])]
 
 
 def test_exact_agreement():
@@ -57,7 +57,7 @@ def test_label_and_boundary_conflict_counts_as_both():
 def test_span_only_one_model_found():
     a, b = spans((META, "ORG"), (MONDAY, "DATE")), spans((META, "ORG"))
     (d,) = find_differences([a, b])
-    assert d.kind == MISSING and d.missing_models == (1,)
+    assert d.conflict == MISSING and d.missing_models == (1,)
     assert (
         d.describe(TEXT, ["md", "llm"]) == "found by some models only: md: DATE 'Monday' | llm: —"
     )

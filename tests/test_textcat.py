@@ -7,8 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import spacy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import SM
+from conftest import SM, needs_llama, read_lines
 from disagree_triage import diff_files, input_hash, predict_file, task_hash
 from disagree_triage.categories import CategoryVote
 from disagree_triage.errors import DisagreeError, InputError
@@ -30,8 +28,6 @@ from disagree_triage.textcat_scorers import (
     total_variation,
     vote_entropy,
 )
-from test_llm_backends import needs_llama
-from test_predict import read_lines
 from textcat_data import LABELS, labelled, train_textcat, write_corpus, write_gold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,19 +184,17 @@ def test_label_map_threshold_and_multilabel(data, tmp_path):
         assert task["accept"] == ["TEXT"]
 
 
-def test_predict_textcat_errors(data, tmp_path, disagree_cmd):
+def test_predict_textcat_errors(data, tmp_path, cli):
     folder, corpus = data["folder"], data["corpus"]
     with pytest.raises(DisagreeError, match="exclude each other"):
         predict_file(folder / "bow-strong", corpus, tmp_path / "x.jsonl", ner="A", textcat="B")
     with pytest.raises(DisagreeError, match="no component that predicts entities"):
-        predict_file(folder / "bow-strong", corpus, tmp_path / "x.jsonl")
+        predict_file(folder / "bow-strong", corpus, tmp_path / "x.jsonl", ner="COOKING")
     if importlib.util.find_spec(SM) is not None:
         with pytest.raises(DisagreeError, match="no component that predicts categories"):
             predict_file(SM, corpus, tmp_path / "x.jsonl", textcat="COOKING")
-    command = ["predict", str(folder / "bow-strong"), str(corpus), str(tmp_path / "y.jsonl")]
-    run = subprocess.run(
-        [*disagree_cmd, *command, "--textcat", "COOKING,SPORT"], capture_output=True, text=True
-    )
+    run = cli("predict", folder / "bow-strong", corpus, tmp_path / "y.jsonl", "--textcat",
+              "COOKING,SPORT")  # fmt: skip
     assert run.returncode == 0
     assert "--textcat names SPORT, which the pipeline never produces" in run.stderr
     assert not (tmp_path / "x.jsonl").exists()
@@ -228,7 +222,7 @@ def test_diff_ranks_by_total_variation(data, tmp_path):
         by_hand = 0.5 * sum(abs(s[k] - w[k]) for k in LABELS)  # softmax scores sum to 1
         assert task["meta"]["score"] == pytest.approx(by_hand, abs=1e-5)
         assert task["meta"]["rank"] == rank and task["meta"]["scorer"] == "total_variation"
-        assert task["accept"] == strong[task["text"]]["accept"]  # a tie: the earlier file
+        assert task["accept"] == []  # one vote each: no lone model's category is prefilled
         assert task["meta"]["differences"][0].startswith("category conflict: bow-strong: ")
         assert set(task["meta"]) >= {"kl_max", "vote_entropy", "top_label_mismatch"}
     scores = [t["meta"]["score"] for t in queue]
@@ -287,12 +281,12 @@ def test_report_on_categories_by_hand(tmp_path):
         write_choice(tmp_path / "b.jsonl", "b", SMALL_B),
     ]
     report = build_report(paths)
-    assert report.kind == "choice" and report.unit == "categories"
+    assert report.kind == "choice" and report.kind.unit == "categories"
     assert report.scorer == "total_variation"
     o = report.overall
-    assert (o.entities, o.entities_agreed, o.examples, o.examples_agreed) == (6, 2, 4, 2)
+    assert (o.answers, o.answers_agreed, o.examples, o.examples_agreed) == (6, 2, 4, 2)
     per_label = {
-        k: (a.entities, a.entities_agreed, a.examples, a.examples_agreed)
+        k: (a.answers, a.answers_agreed, a.examples, a.examples_agreed)
         for k, a in report.per_label.items()
     }
     assert per_label == {"COOKING": (4, 2, 4, 2), "NEWS": (2, 0, 2, 0)}
@@ -322,23 +316,19 @@ def test_prodigy_choice_export_without_scores(tmp_path):
     assert [t["meta"]["score"] for t in queue] == pytest.approx([0.8, 0.6])
 
 
-def test_mixed_kinds_are_refused(tmp_path, disagree_cmd):
+def test_mixed_kinds_are_refused(tmp_path, cli):
     choice = write_choice(tmp_path / "a.jsonl", "a", SMALL_A)
     ner = tmp_path / "ner.jsonl"
     ner.write_text("".join(json.dumps({"text": t, "spans": []}) + "\n" for t in SMALL_A))
     out = tmp_path / "q.jsonl"
-    run = subprocess.run(
-        [*disagree_cmd, "diff", str(choice), str(ner), "--output", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    run = cli("diff", choice, ner, "--output", out)
     assert run.returncode == 1
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "different kinds of task" in lines[0] and "choice" in lines[0]
     assert not out.exists()
 
 
-def test_evaluate_accuracy_macro_f1_and_triage(data, tmp_path, disagree_cmd):
+def test_evaluate_accuracy_macro_f1_and_triage(data, tmp_path, cli):
     gold_path, paths = data["gold"], [data["bow-strong"], data["bow-weak"]]
     report = evaluate_files(gold_path, paths)
     assert report.kind == "choice" and report.examples == 30
@@ -370,16 +360,15 @@ def test_evaluate_accuracy_macro_f1_and_triage(data, tmp_path, disagree_cmd):
 
     queue = tmp_path / "ranked.jsonl"
     diff_files(paths, output=queue)
-    command = ["evaluate", str(gold_path), *map(str, paths), "--ranked", str(queue), "--json"]
-    run = subprocess.run([*disagree_cmd, *command], capture_output=True, text=True)
+    run = cli("evaluate", gold_path, *paths, "--ranked", queue, "--json")
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert "ranked file: ranked.jsonl" in result["triage"]
     assert result["scores"]["bow-strong"]["accuracy"] == pytest.approx(report.scores[0].accuracy)
     with pytest.raises(DisagreeError, match="holds choice tasks"):
-        from disagree_triage.evaluate import write_fewshot_examples
+        from disagree_triage.evaluate import compare_to_gold, write_fewshot_examples
 
-        write_fewshot_examples(gold_path, paths, tmp_path / "x.yml")
+        write_fewshot_examples(compare_to_gold(gold_path, paths), tmp_path / "x.yml")
 
 
 # --- the embedded LLM ------------------------------------------------------------------------
@@ -411,18 +400,13 @@ def test_embedded_llm_through_textcat_local_cfg(data, tmp_path):
     assert render_html(report).count('class="card"') == summary.disagreeing
 
 
-def test_report_cli_on_categories(tmp_path, disagree_cmd):
+def test_report_cli_on_categories(tmp_path, cli):
     paths = [
         write_choice(tmp_path / "a.jsonl", "a", SMALL_A),
         write_choice(tmp_path / "b.jsonl", "b", SMALL_B),
     ]
     out = tmp_path / "report.html"
-    run = subprocess.run(
-        [*disagree_cmd, "report", *map(str, paths), "--html", str(out)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "160"},
-    )
+    run = cli("report", *paths, "--html", out)
     assert run.returncode == 0, run.stderr
     assert "category agreement" in run.stdout and "33.3% (2 of 6)" in run.stdout
     assert "a NEWS / b COOKING" in run.stdout and "total_variation" in run.stdout

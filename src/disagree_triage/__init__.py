@@ -1,33 +1,92 @@
-"""disagree: rank annotation work by where an LLM and a local spaCy pipeline disagree."""
+"""disagree: rank annotation work by where an LLM and a local spaCy pipeline disagree.
 
-from .diff import DiffSummary, diff_files, score_example
-from .errors import DisagreeError, InputError
-from .hashing import input_hash, task_hash
-from .labels import LabelMap
-from .pipeline import components_for_ner, load_pipeline
-from .predict import PredictSummary, predict_file, predict_tasks
-from .prodigy import ProdigyTask, Span, read_prodigy_tasks
-from .report import Report, build_report
+Names are imported on first use (PEP 562), so `import disagree_triage` — and the `disagree`
+command, for `diff`, `report` and `evaluate` — loads no spaCy model code, no spacy-llm and no
+llama.cpp; only `predict` and `assemble` need them.
+
+    >>> from disagree_triage import LabelMap
+    >>> LabelMap.parse("ORG:ORGANISATION")("ORG")
+    'ORGANISATION'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# name -> module that defines it
+_EXPORTS = {
+    "DiffSummary": "diff",
+    "diff_files": "diff",
+    "DisagreeError": "errors",
+    "InputError": "errors",
+    "LabelMap": "labels",
+    "TaskKind": "kinds",
+    "PredictSummary": "predict",
+    "predict_file": "predict",
+    "predict_tasks": "predict",
+    "components_for_ner": "pipeline",
+    "load_pipeline": "pipeline",
+    "ProdigyTask": "prodigy",
+    "read_prodigy_tasks": "prodigy",
+    "input_hash": "prodigy",
+    "task_hash": "prodigy",
+    "Report": "report",
+    "build_report": "report",
+    "Scoring": "scoring",
+    "ScoredExample": "scoring",
+    "EvaluationReport": "evaluate",
+    "evaluate_files": "evaluate",
+}
 
 __all__ = [
     "DiffSummary",
     "DisagreeError",
+    "EvaluationReport",
     "InputError",
     "LabelMap",
     "PredictSummary",
     "ProdigyTask",
     "Report",
-    "Span",
+    "ScoredExample",
+    "Scoring",
+    "TaskKind",
     "build_report",
     "components_for_ner",
     "diff_files",
+    "evaluate_files",
     "input_hash",
     "load_pipeline",
     "predict_file",
     "predict_tasks",
     "read_prodigy_tasks",
-    "score_example",
     "task_hash",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'disagree_triage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next look-up is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from .diff import DiffSummary, diff_files
+    from .errors import DisagreeError, InputError
+    from .evaluate import EvaluationReport, evaluate_files
+    from .kinds import TaskKind
+    from .labels import LabelMap
+    from .pipeline import components_for_ner, load_pipeline
+    from .predict import PredictSummary, predict_file, predict_tasks
+    from .prodigy import ProdigyTask, input_hash, read_prodigy_tasks, task_hash
+    from .report import Report, build_report
+    from .scoring import ScoredExample, Scoring

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from .errors import DisagreeError, RecordError
 from .jsonl import InvalidLines, check_input_file, parse_line, reject_line
+from .kinds import TaskKind
 from .prodigy import ProdigyTask, parse_task
 
 
@@ -29,13 +30,8 @@ class FileStats:
     duplicates: int = 0  # repeated texts: the first version is used
     not_accepted: int = 0  # reject / ignore answers in an annotated export
     without_spans_key: int = 0
-    choice: int = 0  # choice tasks (options / accept) rather than NER
     labels: set[str] = field(default_factory=set)  # every label the file uses
     invalid: InvalidLines = field(default_factory=InvalidLines)
-
-    @property
-    def kind(self) -> str:
-        return "choice" if self.choice else "ner"
 
 
 @dataclass(slots=True)
@@ -58,12 +54,13 @@ class AlignedExample:
 class _TaskFile:
     """Sequential reading with offsets, plus reading one record again by offset."""
 
-    def __init__(self, path: Path, stats: FileStats, skip_invalid: bool) -> None:
+    def __init__(self, path: Path, stats: FileStats, kind: TaskKind, skip_invalid: bool) -> None:
         check_input_file(path)
         if path.stat().st_size == 0:
             raise DisagreeError(f"{path}: empty file")
         self.path = path
         self.stats = stats
+        self.kind = kind
         self.invalid = stats.invalid if skip_invalid else None
         self._seq: BinaryIO = path.open("rb")
         self._random: BinaryIO = path.open("rb")
@@ -76,6 +73,7 @@ class _TaskFile:
         """
         stats = self.stats
         labels = stats.labels
+        kind = self.kind
         offset = 0
         line = 0
         for raw in self._seq:
@@ -87,13 +85,13 @@ class _TaskFile:
                 if data is None:
                     continue
                 task = parse_task(data, line)
+                if task.kind is not kind:
+                    raise _other_kind(task.kind, kind)
             except RecordError as err:
                 reject_line(self.path, line, err, self.invalid)
                 continue
             stats.records += 1
-            if task.accept is not None:
-                stats.choice += 1
-            elif not task.has_spans:
+            if kind is TaskKind.NER and not task.has_spans:
                 stats.without_spans_key += 1
             if task.answer is not None and task.answer != "accept":
                 stats.not_accepted += 1
@@ -115,19 +113,28 @@ class _TaskFile:
         self._random.close()
 
 
+def _other_kind(found: TaskKind, expected: TaskKind) -> RecordError:
+    return RecordError(
+        f"a {found.value} task in a file of {expected.value} tasks (its first record); give "
+        "one kind of task per file"
+    )
+
+
 def align_files(
     paths: Sequence[str | Path],
     names: Sequence[str],
     stats: Sequence[FileStats],
     *,
+    kind: TaskKind = TaskKind.NER,
     skip_invalid: bool = False,
 ) -> Iterator[AlignedExample]:
     """Yield every distinct text found in any file, with each file's version of it.
 
     Only `accept` answers (or no answer: predictions) are versions; reject/ignore are counted in
-    `stats` and left out. A text seen again in the same file is counted as a duplicate.
+    `stats` and left out. A text seen again in the same file is counted as a duplicate. Every
+    record must be of `kind` (the run's kind of task, see `scoring.Scoring`).
     """
-    files = [_TaskFile(Path(p), s, skip_invalid) for p, s in zip(paths, stats, strict=True)]
+    files = [_TaskFile(Path(p), s, kind, skip_invalid) for p, s in zip(paths, stats, strict=True)]
     n = len(files)
     pending: list[dict[int, tuple[int, int]]] = [{} for _ in files]  # hash -> (offset, line)
     held: list[tuple[int, ProdigyTask] | None] = [None] * n  # read, not yet placed
@@ -199,23 +206,11 @@ def align_files(
     for f, name in zip(files, names, strict=True):
         if f.stats.records == 0:
             raise DisagreeError(f"{f.path}: holds no records (empty file?)")
-        if 0 < f.stats.choice < f.stats.records:
-            raise DisagreeError(
-                f"{f.path}: mixes choice tasks ({f.stats.choice:,}) with NER tasks "
-                f"({f.stats.records - f.stats.choice:,}); give one kind per file"
-            )
-        if not f.stats.choice and f.stats.without_spans_key == f.stats.records:
+        if kind is TaskKind.NER and f.stats.without_spans_key == f.stats.records:
             raise DisagreeError(
                 f"{f.path}: no record has 'spans' (NER) or 'options' / 'accept' (choice): "
                 f"not predictions or annotations (model {name!r})"
             )
-    kinds = {f.stats.kind for f in files}
-    if len(kinds) > 1:
-        described = ", ".join(f"{f.path}: {f.stats.kind}" for f in files)
-        raise DisagreeError(
-            f"the files hold different kinds of task ({described}); compare NER with NER, "
-            "choice with choice"
-        )
 
 
 def _emit(

@@ -20,8 +20,8 @@ from spacy import util
 from spacy.language import Language
 from thinc.api import ConfigValidationError
 
-from . import llm as _llm  # noqa: F401  (registers our spacy-llm models)
 from .errors import DisagreeError
+from .llm import register_backends
 
 
 def load_env(env_file: str | Path | None = None) -> None:
@@ -49,6 +49,7 @@ def assemble_pipeline(
     if not path.is_file():
         raise DisagreeError(f"{path}: config file not found")
     load_env(env_file)
+    register_backends()
     all_overrides = dict(overrides or {})
     try:
         config = util.load_config(path, interpolate=False)

@@ -9,17 +9,17 @@ A choice task (what `textcat.manual` shows and `predict --textcat` writes):
 `accept` holds the chosen option ids; `cats` keeps every category's score (spaCy's `doc.cats`,
 after the label map) so probability-based scorers can use it. Prodigy exports have no `cats`:
 there the accepted options count as 1 and the others as 0. `config.choice_style` is Prodigy's
-own switch between one answer ("single", its default) and several ("multiple").
+own switch between one answer ("single", its default) and several ("multiple"). The tasks
+themselves are written by `prodigy.write`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .hashing import task_hash
-from .prodigy import ProdigyTask
+if TYPE_CHECKING:
+    from .prodigy.read import ProdigyTask
 
 SINGLE, MULTIPLE = "single", "multiple"
 NO_CATEGORY = ""  # the "none of them" outcome of an exclusive vote, as a label
@@ -126,41 +126,3 @@ def union_options(tasks: Sequence[ProdigyTask | None]) -> list[str]:
             seen.update(dict.fromkeys(option_ids(task.record)))
             seen.update(dict.fromkeys(task.accept or ()))
     return list(seen)
-
-
-def prefill_accept(tasks: Sequence[ProdigyTask | None], exclusive: bool) -> list[str]:
-    """`--prefill union` for choice: for one category per text, the one most models chose (ties:
-    the earlier file); for several, every category any model chose."""
-    votes = [t.accept or () for t in tasks if t is not None]
-    if not exclusive:
-        return sorted({label for accept in votes for label in accept})
-    counts: Counter[str] = Counter(label for accept in votes for label in accept)
-    if not counts:
-        return []
-    first = {label: i for i, accept in reversed(list(enumerate(votes))) for label in accept}
-    return [min(counts, key=lambda label: (-counts[label], first[label], label))]
-
-
-def choice_task(
-    text: str,
-    input_hash: int,
-    options: Sequence[str],
-    accept: Sequence[str],
-    *,
-    exclusive: bool,
-    fields: dict[str, Any] | None = None,
-    cats: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """A Prodigy choice task. `fields` come right after `text` (e.g. `meta`): the ranked queue
-    fills in `meta.rank` by position (see diff._with_rank)."""
-    task: dict[str, Any] = {"text": text}
-    task.update(fields or {})
-    task["options"] = [{"id": option, "text": option} for option in options]
-    task["accept"] = list(accept)
-    if cats is not None:
-        task["cats"] = cats
-    task["config"] = {"choice_style": SINGLE if exclusive else MULTIPLE}
-    task["_input_hash"] = input_hash
-    task["_task_hash"] = task_hash(input_hash, accept=accept)
-    task["_view_id"] = "choice"
-    return task

@@ -2,7 +2,7 @@
 
 Spans of all models are grouped by overlap (two spans overlapping, directly or through a chain,
 fall in one group). A group where every model found exactly the same spans is agreement;
-otherwise it is one `Difference`:
+otherwise it is one `Difference`, of one of four conflicts:
 
 - `label`: same boundaries, different labels ("label conflict");
 - `boundary`: overlapping spans, one label, different boundaries ("boundary conflict");
@@ -22,7 +22,7 @@ SpanKey = tuple[int, int, str]  # (start, end, label), character offsets
 SpanSet = frozenset[SpanKey]
 
 LABEL, BOUNDARY, BOTH, MISSING = "label", "boundary", "label+boundary", "missing"
-KIND_WORDS = {
+CONFLICT_WORDS = {
     LABEL: "label conflict",
     BOUNDARY: "boundary conflict",
     BOTH: "label and boundary conflict",
@@ -36,7 +36,7 @@ class Difference(NamedTuple):
     (A NamedTuple: diff creates one per difference of every disagreeing example.)
     """
 
-    kind: str
+    conflict: str  # LABEL, BOUNDARY, BOTH or MISSING
     start: int
     end: int
     spans: tuple[SpanSet, ...]  # per model, the spans it has in this group (may be empty)
@@ -53,7 +53,7 @@ class Difference(NamedTuple):
             ordered = sorted(spans) if len(spans) > 1 else spans
             found = ", ".join(f"{label} {text[s:e]!r}" for s, e, label in ordered)
             parts.append(f"{name}: {found or '—'}")
-        return f"{KIND_WORDS[self.kind]}: " + " | ".join(parts)
+        return f"{CONFLICT_WORDS[self.conflict]}: " + " | ".join(parts)
 
 
 def find_differences(span_sets: Sequence[SpanSet]) -> tuple[Difference, ...]:
@@ -89,15 +89,15 @@ def _find_differences(span_sets: tuple[SpanSet, ...]) -> tuple[Difference, ...]:
         missing = tuple(i for i, spans in enumerate(per_model) if not spans)
         found = [spans for spans in per_model if spans]
         if all(spans == found[0] for spans in found[1:]):
-            kind = MISSING
+            conflict = MISSING
         else:
             boundaries = {(s, e) for spans in found for s, e, _ in spans}
             labels = {label for spans in found for _, _, label in spans}
             if len(boundaries) == 1:
-                kind = LABEL
+                conflict = LABEL
             elif len(labels) == 1:
-                kind = BOUNDARY
+                conflict = BOUNDARY
             else:
-                kind = BOTH
-        differences.append(Difference(kind, start, end, per_model, missing))
+                conflict = BOTH
+        differences.append(Difference(conflict, start, end, per_model, missing))
     return tuple(differences)

@@ -25,6 +25,9 @@ class InputError(DisagreeError):
         self.problem = problem
         super().__init__(self._render())
 
+    def __str__(self) -> str:
+        return self._render()  # rendered when shown: `path` may be renamed (a stdin spool)
+
     def _render(self) -> str:
         where = self.path
         if self.line is not None:

@@ -27,15 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import srsly
-
 from .categories import CategoryVote, vote_of
 from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
-from .diff import model_names
-from .errors import DisagreeError
+from .errors import DisagreeError, InputError
+from .kinds import TaskKind
 from .labels import LabelMap
+from .outputs import check_outputs, write_atomic
 from .prodigy import ProdigyTask, read_prodigy_tasks
-from .scorers import CHOICE, NER, scorers_for
+from .scoring import model_names
 
 TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1)
 RANDOM = "random"
@@ -121,7 +120,7 @@ class ErrorKinds:
 class EvaluationReport:
     gold: str
     models: list[str]
-    kind: str  # "ner" or "choice"
+    kind: TaskKind
     examples: int  # gold examples every model predicted
     missing: int  # gold examples some model did not predict (left out)
     errors: int  # examples where at least one model differs from gold
@@ -234,10 +233,19 @@ def _llm_index(models: Sequence[str], llm: str | None) -> int:
     return list(models).index(name)
 
 
-def _load(path: str | Path) -> dict[int, ProdigyTask]:
-    """Accepted versions (or predictions) by input hash; the first of a repeated text."""
+def _load(path: str | Path, kind: TaskKind | None) -> dict[int, ProdigyTask]:
+    """Accepted versions (or predictions) by input hash; the first of a repeated text. Every
+    record must be of `kind` (None: of the file's first record's kind)."""
     tasks: dict[int, ProdigyTask] = {}
     for task in read_prodigy_tasks(path):
+        kind = kind or task.kind
+        if task.kind is not kind:
+            raise InputError(
+                path,
+                task.line,
+                f"a {task.kind.value} task, but the evaluation is of {kind.value} tasks; give "
+                "one kind of task per file",
+            )
         if task.answer not in (None, "accept"):
             continue
         tasks.setdefault(task.input_hash, task)
@@ -254,23 +262,84 @@ def _mapped(task: ProdigyTask, label_map: LabelMap) -> set[SpanKey]:
 
 
 def _mapped_vote(task: ProdigyTask, label_map: LabelMap) -> CategoryVote:
-    """A choice task's vote with mapped categories (several sources on one target: the
-    highest score)."""
+    """A choice task's vote with mapped categories (several sources on one target as predict
+    maps them, `LabelMap.map_scores`)."""
     vote = vote_of(task)
-    scores: dict[str, float] = {}
-    for label, score in vote.scores.items():
-        target = label_map(label)
-        if target is not None:
-            scores[target] = max(scores.get(target, 0.0), score)
+    scores, _ = label_map.map_scores(vote.scores, exclusive=vote.exclusive)
     accept = frozenset(t for t in (label_map(a) for a in vote.accept) if t is not None)
     return CategoryVote(accept, scores, vote.exclusive)
 
 
-def _kind(tasks: dict[int, ProdigyTask], path: str | Path) -> str:
-    kinds = {CHOICE if t.accept is not None else NER for t in tasks.values()}
-    if len(kinds) > 1:
-        raise DisagreeError(f"{path}: mixes choice tasks with NER tasks; give one kind per file")
-    return kinds.pop() if kinds else NER
+@dataclass
+class GoldComparison:
+    """Gold and every model's predictions, read once, on the gold texts every model predicted
+    (`hashes`, in gold order), with the label maps applied. `evaluate` and
+    `fewshot_examples` both work from it."""
+
+    gold_path: str
+    paths: list[str]  # every input file: gold, predictions
+    models: list[str]
+    kind: TaskKind
+    llm: int  # index of the model whose mistakes feed the prompt
+    gold: dict[int, ProdigyTask]
+    hashes: list[int]
+    gold_sets: list[set[SpanKey]]
+    pred_sets: list[list[set[SpanKey]]]  # per model, per example
+    votes: list[list[CategoryVote]]  # per example, per model (categories only)
+
+    @property
+    def missing(self) -> int:
+        return len(self.gold) - len(self.hashes)
+
+
+def compare_to_gold(
+    gold_path: str | Path,
+    prediction_paths: Sequence[str | Path],
+    *,
+    names: Sequence[str] | None = None,
+    gold_labels: str | None = None,
+    labels: str | None = None,
+    llm: str | None = None,
+) -> GoldComparison:
+    """Read gold (only `accept` answers count) and the prediction files, and line them up.
+
+    `gold_labels` / `labels` map the gold / predicted labels (predict's --ner syntax, for
+    entities or categories) so that e.g. gold LOC and model GPE meet as LOCATION. `llm` names
+    the model whose mistakes are analysed for prompt feedback (default: the last file)."""
+    if not prediction_paths:
+        raise DisagreeError("evaluate needs at least one prediction file")
+    models = model_names(prediction_paths, names)
+    llm_index = _llm_index(models, llm)
+    gold_map = LabelMap.parse(gold_labels, option="--gold-ner")
+    pred_map = LabelMap.parse(labels)
+    gold = _load(gold_path, None)
+    if not gold:
+        raise DisagreeError(f"{gold_path}: no accepted annotation to evaluate against")
+    kind = next(iter(gold.values())).kind
+    predictions = [_load(p, kind) for p in prediction_paths]
+    hashes = [h for h in gold if all(h in p for p in predictions)]
+    if not hashes:
+        raise DisagreeError(
+            f"{gold_path}: no annotated text is in every prediction file; are they predictions "
+            "on the annotated texts?"
+        )
+    votes = (
+        [[_mapped_vote(p[h], pred_map) for p in predictions] for h in hashes]
+        if kind is TaskKind.CHOICE
+        else []
+    )
+    return GoldComparison(
+        gold_path=str(gold_path),
+        paths=[str(gold_path), *map(str, prediction_paths)],
+        models=models,
+        kind=kind,
+        llm=llm_index,
+        gold=gold,
+        hashes=hashes,
+        gold_sets=[_mapped(gold[h], gold_map) for h in hashes],
+        pred_sets=[[_mapped(p[h], pred_map) for h in hashes] for p in predictions],
+        votes=votes,
+    )
 
 
 def evaluate_files(
@@ -278,84 +347,78 @@ def evaluate_files(
     prediction_paths: Sequence[str | Path],
     *,
     names: Sequence[str] | None = None,
-    gold_ner: str | None = None,
-    ner: str | None = None,
+    gold_labels: str | None = None,
+    labels: str | None = None,
     llm: str | None = None,
     ranked: str | Path | None = None,
     seed: int = 0,
 ) -> EvaluationReport:
-    """Score every prediction file against `gold_path` (only `accept` answers count).
+    """Score every prediction file against `gold_path` (see `compare_to_gold` and `evaluate`)."""
+    comparison = compare_to_gold(
+        gold_path, prediction_paths, names=names, gold_labels=gold_labels, labels=labels, llm=llm
+    )
+    return evaluate(comparison, ranked=ranked, seed=seed)
 
-    `ranked`: a queue written by `diff`, whose order is evaluated as it stands.
-    `gold_ner` / `ner` map the gold / predicted labels (same syntax as predict's --ner) so that
-    e.g. gold LOC and model GPE meet as LOCATION. `llm` names the model whose mistakes are
-    analysed for prompt feedback (default: the last file).
-    """
-    if not prediction_paths:
-        raise DisagreeError("evaluate needs at least one prediction file")
-    models = model_names(prediction_paths, names)
-    llm_index = _llm_index(models, llm)
-    gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
-    pred_map = LabelMap.parse(ner)
-    gold = _load(gold_path)
-    if not gold:
-        raise DisagreeError(f"{gold_path}: no accepted annotation to evaluate against")
-    predictions = [_load(p) for p in prediction_paths]
-    kind = _kind(gold, gold_path)
-    for path, tasks in zip(prediction_paths, predictions, strict=True):
-        predicted = _kind(tasks, path) if tasks else kind
-        if predicted != kind:
-            raise DisagreeError(
-                f"{path}: holds {predicted} tasks, but the gold file {gold_path} holds {kind} tasks"
-            )
-    keys = [h for h in gold if all(h in p for p in predictions)]
-    if not keys:
-        raise DisagreeError(
-            f"{gold_path}: no annotated text is in every prediction file; are they predictions "
-            "on the annotated texts?"
+
+def _model_scores(name: str, comparison: GoldComparison, sets: list[set[SpanKey]]) -> ModelScores:
+    gold_sets = comparison.gold_sets
+    labels = sorted({k[2] for g in gold_sets for k in g} | {k[2] for p in sets for k in p})
+    per_label = {
+        label: span_prf(
+            [{k for k in g if k[2] == label} for g in gold_sets],
+            [{k for k in p if k[2] == label} for p in sets],
         )
-    gold_sets = [_mapped(gold[h], gold_map) for h in keys]
-    pred_sets = [[_mapped(p[h], pred_map) for h in keys] for p in predictions]
+        for label in labels
+    }
+    model = ModelScores(name, span_prf(gold_sets, sets), partial_prf(gold_sets, sets), per_label)
+    if comparison.kind is TaskKind.CHOICE:
+        n = len(comparison.hashes)
+        model.accuracy = sum(g == p for g, p in zip(gold_sets, sets, strict=True)) / n
+        model.macro_f1 = sum(prf.f1 for prf in per_label.values()) / len(per_label or [0])
+    return model
 
-    scores = []
-    for name, sets in zip(models, pred_sets, strict=True):
-        labels = sorted({k[2] for g in gold_sets for k in g} | {k[2] for p in sets for k in p})
-        per_label = {
-            label: span_prf(
-                [{k for k in g if k[2] == label} for g in gold_sets],
-                [{k for k in p if k[2] == label} for p in sets],
-            )
-            for label in labels
-        }
-        model = ModelScores(
-            name, span_prf(gold_sets, sets), partial_prf(gold_sets, sets), per_label
+
+def _scorer_values(comparison: GoldComparison) -> dict[str, tuple[list[float], list[int]]]:
+    """Each scorer's value and number of differences per example, as diff scores them."""
+    pred_sets = comparison.pred_sets
+    n = len(comparison.hashes)
+    span_sets = [[frozenset(p[i]) for p in pred_sets] for i in range(n)]
+    inputs: list[Any] = comparison.votes if comparison.kind is TaskKind.CHOICE else span_sets
+    n_differences = [len(find_differences(sets)) for sets in span_sets]
+    values: dict[str, tuple[list[float], list[int]]] = {}
+    for name, fn in comparison.kind.scorers().items():
+        # Agreement is 0 by contract, as diff scores it (the hard answers are the same).
+        values[name] = (
+            [0.0 if not n_differences[i] else float(fn(inputs[i])) for i in range(n)],
+            n_differences,
         )
-        if kind == CHOICE:
-            model.accuracy = sum(g == p for g, p in zip(gold_sets, sets, strict=True)) / len(keys)
-            model.macro_f1 = sum(prf.f1 for prf in per_label.values()) / len(per_label or [0])
-        scores.append(model)
+    return values
 
-    errors = [any(p[i] != gold_sets[i] for p in pred_sets) for i in range(len(keys))]
+
+def _diff_order(values: Sequence[float], n_differences: Sequence[int]) -> list[int]:
+    """Example indices as diff ranks them (`scoring.rank_key`): score, differences, position."""
+    return sorted(range(len(values)), key=lambda i: (-values[i], -n_differences[i], i))
+
+
+def evaluate(
+    comparison: GoldComparison, *, ranked: str | Path | None = None, seed: int = 0
+) -> EvaluationReport:
+    """P/R/F per model and label; triage quality per scorer against a seeded random order (and
+    `ranked`, a queue written by `diff`, in its own order); the LLM's error kinds."""
+    models, hashes = comparison.models, comparison.hashes
+    gold_sets, pred_sets = comparison.gold_sets, comparison.pred_sets
+    scores = [_model_scores(n, comparison, s) for n, s in zip(models, pred_sets, strict=True)]
+    errors = [any(p[i] != gold_sets[i] for p in pred_sets) for i in range(len(hashes))]
     triage: dict[str, TriageQuality] = {}
     if len(models) >= 2:
-        if kind == CHOICE:
-            inputs: list[Any] = [[_mapped_vote(p[h], pred_map) for p in predictions] for h in keys]
-        else:
-            inputs = [[frozenset(p[i]) for p in pred_sets] for i in range(len(keys))]
-        for scorer_name, fn in scorers_for(kind).items():
-            # Agreement is 0 by contract, as diff scores it (the hard answers are the same).
-            values = [
-                0.0 if all(p[i] == pred_sets[0][i] for p in pred_sets) else float(fn(inputs[i]))
-                for i in range(len(keys))
-            ]
-            # As diff ranks: highest score first, ties by input hash.
-            order = sorted(range(len(keys)), key=lambda i: (-values[i], keys[i]))
+        for scorer_name, (values, n_differences) in _scorer_values(comparison).items():
+            order = _diff_order(values, n_differences)
             triage[scorer_name] = triage_quality(scorer_name, order, values, errors)
-        shuffled = list(range(len(keys)))
+        shuffled = list(range(len(hashes)))
         random.Random(seed).shuffle(shuffled)
-        random_scores = [0.0] * len(keys)
+        random_scores = [0.0] * len(hashes)
         for position, i in enumerate(shuffled):
-            random_scores[i] = float(len(keys) - position)
+            random_scores[i] = float(len(hashes) - position)
         triage[RANDOM] = triage_quality(RANDOM, shuffled, random_scores, errors)
     if ranked is not None:
         # A queue written by `diff`: its order as it stands; examples not in it come last.
@@ -363,18 +426,19 @@ def evaluate_files(
         for task in read_prodigy_tasks(ranked):
             queue_order.setdefault(task.input_hash, len(queue_order))
         values = [
-            float(len(queue_order) - queue_order[h]) if h in queue_order else 0.0 for h in keys
+            float(len(queue_order) - queue_order[h]) if h in queue_order else 0.0 for h in hashes
         ]
-        order = sorted(range(len(keys)), key=lambda i: (-values[i], keys[i]))
+        order = sorted(range(len(hashes)), key=lambda i: (-values[i], i))
         triage[f"{RANKED}: {Path(ranked).name}"] = triage_quality(RANKED, order, values, errors)
 
-    kinds = _error_kinds(models[llm_index], keys, gold, gold_sets, pred_sets[llm_index])
+    llm = comparison.llm
+    kinds = _error_kinds(models[llm], hashes, comparison.gold, gold_sets, pred_sets[llm])
     return EvaluationReport(
-        gold=str(gold_path),
+        gold=comparison.gold_path,
         models=models,
-        kind=kind,
-        examples=len(keys),
-        missing=len(gold) - len(keys),
+        kind=comparison.kind,
+        examples=len(hashes),
+        missing=comparison.missing,
         errors=sum(errors),
         scores=scores,
         triage=triage,
@@ -402,12 +466,12 @@ def _error_kinds(
     for h, g, p in zip(keys, gold_sets, pred_sets, strict=True):
         text = gold[h].text
         for difference in find_differences([frozenset(g), frozenset(p)]):
-            if difference.kind == MISSING:
+            if difference.conflict == MISSING:
                 kind = "missed" if 1 in difference.missing_models else "not_in_gold"
                 label = next(iter(difference.labels))
                 kind_key = f"{kind}:{label}"
             else:
-                kind_key = difference.kind
+                kind_key = difference.conflict
             kinds.counts[kind_key] += 1
             if len(kinds.examples[kind_key]) < 3:
                 if gold[h].accept is not None:  # categories: the answers, then the text
@@ -419,44 +483,26 @@ def _error_kinds(
     return kinds
 
 
-def write_fewshot_examples(
-    gold_path: str | Path,
-    prediction_paths: Sequence[str | Path],
-    output: str | Path,
-    *,
-    names: Sequence[str] | None = None,
-    llm: str | None = None,
-    gold_ner: str | None = None,
-    ner: str | None = None,
-    limit: int = 20,
-) -> int:
-    """The gold-corrected disagreements as spacy-llm NER.v3 few-shot examples (YAML: `text`,
-    `spans` with `is_entity`, `label`, `reason`), ready for `spacy.FewShotReader.v1`.
+def fewshot_examples(comparison: GoldComparison, limit: int = 20) -> list[dict[str, Any]]:
+    """The gold-corrected disagreements as spacy-llm NER.v3 few-shot examples (`text`, `spans`
+    with `is_entity`, `label`, `reason`), ready for `spacy.FewShotReader.v1`.
 
-    An example is written when the models disagree on it; those where the LLM (`llm`, default
-    the last file) was wrong come first. Gold spans are the entities; the LLM's spans that gold
-    does not have become `is_entity: false`, so the prompt shows the model its own mistakes.
-    Returns how many examples were written."""
-    models = model_names(prediction_paths, names)
-    llm_index = _llm_index(models, llm)
-    gold_map = LabelMap.parse(gold_ner, option="--gold-ner")
-    pred_map = LabelMap.parse(ner)
-    gold = _load(gold_path)
-    if _kind(gold, gold_path) == CHOICE:
+    An example is taken when the models disagree on it; those where the LLM was wrong come
+    first. Gold spans are the entities; the LLM's spans that gold does not have become
+    `is_entity: false`, so the prompt shows the model its own mistakes."""
+    if comparison.kind is TaskKind.CHOICE:
         raise DisagreeError(
-            f"{gold_path}: holds choice tasks; --write-examples writes NER few-shot examples"
+            f"{comparison.gold_path}: holds choice tasks; --write-examples writes NER few-shot "
+            "examples"
         )
-    predictions = [_load(p) for p in prediction_paths]
     wrong_first: list[tuple[bool, int, dict[str, Any]]] = []
-    for position, (h, task) in enumerate(gold.items()):
-        if not all(h in p for p in predictions):
-            continue
-        sets = [_mapped(p[h], pred_map) for p in predictions]
+    for i, h in enumerate(comparison.hashes):
+        sets = [p[i] for p in comparison.pred_sets]
         if all(x == sets[0] for x in sets[1:]):
             continue  # the models agree: not a disagreement
-        g = _mapped(task, gold_map)
-        llm_spans = sets[llm_index]
-        text = task.text
+        g = comparison.gold_sets[i]
+        llm_spans = sets[comparison.llm]
+        text = comparison.gold[h].text
         spans = [
             {
                 "text": text[s:e],
@@ -477,8 +523,18 @@ def write_fewshot_examples(
             for s, e, label in sorted(llm_spans - g)
             if (s, e) not in gold_boundaries
         ]
-        wrong_first.append((llm_spans == g, position, {"text": text, "spans": spans}))
+        wrong_first.append((llm_spans == g, i, {"text": text, "spans": spans}))
     wrong_first.sort(key=lambda item: (item[0], item[1]))
-    examples = [example for _, _, example in wrong_first[:limit]]
-    srsly.write_yaml(output, examples)
+    return [example for _, _, example in wrong_first[:limit]]
+
+
+def write_fewshot_examples(
+    comparison: GoldComparison, output: str | Path, *, limit: int = 20, overwrite: bool = False
+) -> int:
+    """Write `fewshot_examples` as YAML to `output` (whole or not at all); how many."""
+    import srsly  # only this output needs YAML
+
+    check_outputs({"--write-examples": output}, comparison.paths)
+    examples = fewshot_examples(comparison, limit)
+    write_atomic(output, srsly.yaml_dumps(examples).encode("utf-8"), overwrite=overwrite)
     return len(examples)

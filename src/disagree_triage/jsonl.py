@@ -61,6 +61,11 @@ def check_input_file(path: str | Path) -> Path:
         raise DisagreeError(f"{p}: file not found")
     if p.is_dir():
         raise DisagreeError(f"{p}: is a directory, expected a JSONL file")
+    try:
+        with p.open("rb"):
+            pass
+    except OSError as err:
+        raise DisagreeError(f"{p}: cannot read it ({err.strerror or err})") from None
     return p
 
 
@@ -106,6 +111,8 @@ def _diagnose(raw: bytes, line: int, fast_error: ValueError) -> dict[str, Any] |
         json.loads(text.rstrip("\r\n"))
     except json.JSONDecodeError as err:
         raise RecordError(f"invalid JSON ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise RecordError("invalid JSON (nested too deeply)") from None
     except ValueError:
         pass
     # The standard library accepts what JSON does not (NaN, Infinity): orjson's word stands.
@@ -241,6 +248,7 @@ class JsonlWriter:
         resume: bool = False,
         overwrite: bool = False,
         flush_each_write: bool = True,
+        resumable: bool = True,
     ) -> None:
         self.flush_each_write = flush_each_write
         self.to_stdout = str(path) == STDIO
@@ -253,10 +261,7 @@ class JsonlWriter:
                 raise DisagreeError("--resume needs an output file, not stdout ('-')")
             self._stream = sys.stdout.buffer
             return
-        if self.path.is_dir():
-            raise DisagreeError(f"{self.path}: is a directory, expected an output file path")
-        if not self.path.parent.exists():
-            raise DisagreeError(f"{self.path.parent}: output directory does not exist")
+        self.check(self.path, resume=resume, overwrite=overwrite, resumable=resumable)
         partial = partial_path(self.path)
         if resume:
             if not partial.exists() and self.path.exists():
@@ -266,20 +271,39 @@ class JsonlWriter:
                 self.copied_output = True
             if partial.exists():
                 self.existing = read_complete_lines(partial)
-        elif not overwrite:
-            if partial.exists():
-                raise DisagreeError(
-                    f"{partial}: an interrupted run left this file; pass --resume to continue "
-                    "it or --overwrite to start again"
-                )
-            if self.path.exists():
-                raise DisagreeError(
-                    f"{self.path}: already exists; pass --overwrite to replace it or --resume "
-                    "to add only the missing records"
-                )
         mode = "a" if resume else "w"
-        # A large buffer: diff writes hundreds of MB in lines of a few KB.
-        self._stream = partial.open(mode + "b", buffering=1 << 20)
+        try:
+            # A large buffer: diff writes hundreds of MB in lines of a few KB.
+            self._stream = partial.open(mode + "b", buffering=1 << 20)
+        except OSError as err:
+            raise DisagreeError(f"{partial}: cannot write it ({err.strerror or err})") from None
+
+    @staticmethod
+    def check(
+        path: str | Path, *, resume: bool = False, overwrite: bool = False, resumable: bool = True
+    ) -> None:
+        """Whether a writer may be opened on `path`, checked without touching anything: so a
+        command can refuse before its work, not after. For an output that cannot be resumed
+        (`resumable=False`: diff's), a `.partial` left by a killed run is only debris, replaced
+        without asking."""
+        if str(path) == STDIO:
+            return
+        path = Path(path)
+        if path.is_dir():
+            raise DisagreeError(f"{path}: is a directory, expected an output file path")
+        if not path.parent.exists():
+            raise DisagreeError(f"{path.parent}: output directory does not exist")
+        if resume or overwrite:
+            return
+        partial = partial_path(path)
+        if partial.exists() and resumable:
+            raise DisagreeError(
+                f"{partial}: an interrupted run left this file; pass --resume to continue "
+                "it or --overwrite to start again"
+            )
+        if path.exists():
+            how = " or --resume to add only the missing records" if resumable else ""
+            raise DisagreeError(f"{path}: already exists; pass --overwrite to replace it{how}")
 
     def write_many(self, records: Iterable[dict[str, Any]]) -> int:
         return self.write_lines([dumps_line(record) for record in records])

@@ -72,6 +72,30 @@ class LabelMap:
     def targets(self) -> frozenset[str] | None:
         return None if self.mapping is None else frozenset(self.mapping.values())
 
+    def map_scores(
+        self, scores: Mapping[str, float], *, exclusive: bool
+    ) -> tuple[dict[str, float], float]:
+        """(score per target label, total score of the labels the map drops).
+
+        Several sources on one target: for exclusive categories their probabilities add up (they
+        are shares of one distribution); for independent ones the target takes the highest.
+
+        >>> LabelMap.parse("POS:GOOD,VERYPOS:GOOD").map_scores(
+        ...     {"POS": 0.25, "VERYPOS": 0.5, "NEG": 0.25}, exclusive=True)
+        ({'GOOD': 0.75}, 0.25)
+        """
+        mapped: dict[str, float] = {}
+        dropped = 0.0
+        for label, score in scores.items():
+            target = self(label)
+            if target is None:
+                dropped += score
+            elif exclusive:
+                mapped[target] = mapped.get(target, 0.0) + score
+            else:
+                mapped[target] = max(mapped.get(target, 0.0), score)
+        return mapped, dropped
+
     def unknown_sources(self, known: Iterable[str]) -> list[str]:
         """Source labels that a model producing `known` labels can never emit."""
         if self.mapping is None:

@@ -31,7 +31,9 @@ def load_pipeline(model: str | Path) -> Language:
         from .assemble import assemble_pipeline  # spacy-llm is imported only when needed
 
         return assemble_pipeline(path)
-    from . import llm as _llm  # noqa: F401  (a saved LLM pipeline names our models)
+    from .llm import register_backends
+
+    register_backends()  # a saved LLM pipeline names our models
 
     if path.exists() and not path.is_dir():
         raise DisagreeError(f"{path}: expected a pipeline directory or an installed package name")

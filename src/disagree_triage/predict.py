@@ -18,21 +18,24 @@ from typing import Any
 
 from spacy.language import Language
 
-from .corpus import rereadable, validate_text_record
-from .errors import DisagreeError
-from .hashing import input_hash
+from .corpus import rereadable, text_validator
+from .errors import DisagreeError, InputError
 from .jsonl import InvalidLines, JsonlRecord, JsonlWriter, display_name, read_jsonl
 from .labels import LabelMap
 from .llm.checks import check_doc, llm_components
 from .llm.failures import BackendStats
+from .outputs import check_outputs
 from .pipeline import (
+    entity_components,
     entity_labels,
     load_pipeline,
     select_ner_components,
     select_textcat_components,
+    textcat_components,
     textcat_is_exclusive,
     textcat_labels,
 )
+from .prodigy.write import input_hash
 from .tasks import TextcatSpec, ner_task, textcat_task
 
 
@@ -173,10 +176,10 @@ def predict_file(
     on_start: Callable[[PredictSummary], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PredictSummary:
-    """Predict entities (or, with `textcat`, categories) for every text of `input_path` and
-    write Prodigy tasks to `output_path`. `textcat` is a label map in `ner`'s syntax (an empty
-    string keeps every category). `threshold`: the score at which a category counts as
-    accepted when a text can have several.
+    """Predict entities (or categories: with `textcat`, or a pipeline that only classifies) for
+    every text of `input_path` and write Prodigy tasks to `output_path`. `textcat` is a label
+    map in `ner`'s syntax (an empty string keeps every category). `threshold`: the score at
+    which a category counts as accepted when a text can have several.
 
     The input is validated completely before anything is written, so bad input never leaves a
     half-written output. Output lands under its final name only when complete; an interrupted run
@@ -184,32 +187,40 @@ def predict_file(
     """
     if ner is not None and textcat is not None:
         raise DisagreeError("--ner and --textcat exclude each other: one kind of task per run")
-    classify = textcat is not None
-    if classify:
-        label_map = (
-            textcat
-            if isinstance(textcat, LabelMap)
-            else LabelMap.parse(textcat or None, option="--textcat")
-        )
-    else:
-        label_map = ner if isinstance(ner, LabelMap) else LabelMap.parse(ner)
+    # Parsed first: a malformed map fails before the input is read or a model loaded.
+    ner_map = _label_map(ner, "--ner")
+    textcat_map = _label_map(textcat or None, "--textcat")
+    if resume and overwrite:
+        raise DisagreeError("--resume and --overwrite exclude each other")
+    check_outputs({"OUTPUT": output_path}, [input_path])
+    JsonlWriter.check(output_path, resume=resume, overwrite=overwrite)  # refuse before the work
     summary = PredictSummary(input=display_name(input_path), output=display_name(output_path))
     with rereadable(input_path) as source:
-        invalid = InvalidLines() if skip_invalid else None
-        summary.total = sum(
-            1 for _ in read_jsonl(source, validate=validate_text_record, invalid=invalid)
+        # The pipeline first: its max_length is part of what makes a text valid.
+        nlp = model if isinstance(model, Language) else load_pipeline(model)
+        # A pipeline that only classifies predicts categories, --textcat or not.
+        classify = textcat is not None or (
+            ner is None and not entity_components(nlp) and bool(textcat_components(nlp))
         )
+        if classify:
+            label_map = textcat_map
+            nlp, summary.textcat, summary.warnings = prepare_textcat_pipeline(
+                nlp, label_map, threshold
+            )
+        else:
+            label_map = ner_map
+            nlp, summary.warnings = prepare_ner_pipeline(nlp, label_map)
+        validate = text_validator(nlp.max_length)
+        invalid = InvalidLines() if skip_invalid else None
+        try:
+            summary.total = sum(1 for _ in read_jsonl(source, validate=validate, invalid=invalid))
+        except InputError as err:
+            err.path = summary.input  # the user's path, not the spool of a pipe
+            raise
         if invalid is not None:
-            # Errors name the user's path, not the stdin spool.
             for error in invalid.errors:
                 error.path = summary.input
             summary.invalid = invalid
-        if classify:
-            nlp, summary.textcat, summary.warnings = prepare_textcat_pipeline(
-                model, label_map, threshold
-            )
-        else:
-            nlp, summary.warnings = prepare_ner_pipeline(model, label_map)
         summary.components = list(nlp.pipe_names)
         with JsonlWriter(output_path, resume=resume, overwrite=overwrite) as writer:
             try:
@@ -220,7 +231,7 @@ def predict_file(
                 raise
             if on_start is not None:
                 on_start(summary)
-            records = read_jsonl(source, validate=validate_text_record, invalid=InvalidLines())
+            records = read_jsonl(source, validate=validate, invalid=InvalidLines())
             todo = _skip_done(records, done, summary)
             tasks = predict_tasks(
                 nlp,
@@ -262,6 +273,10 @@ def predict_file(
                 raise
             writer.commit()
     return summary
+
+
+def _label_map(spec: str | LabelMap | None, option: str) -> LabelMap:
+    return spec if isinstance(spec, LabelMap) else LabelMap.parse(spec, option=option)
 
 
 def _resume_state(

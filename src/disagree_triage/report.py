@@ -2,7 +2,7 @@
 
     >>> from disagree_triage.report import build_report
     >>> report = build_report(["out-spacy.jsonl", "out-llm.jsonl"])  # doctest: +SKIP
-    >>> report.per_label["ORG"].entity_share  # doctest: +SKIP
+    >>> report.per_label["ORG"].answer_share  # doctest: +SKIP
 
 The same one-way flow as `diff` (align -> compare -> score), but instead of a queue it keeps
 counts: agreement per label, a confusion matrix per pair of models, the most frequent
@@ -34,31 +34,31 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
 
 from .align import FileStats, align_files
 from .categories import vote_of
 from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
-from .diff import ScoredExample, describe_differences, model_names, score_example, scoring_for
 from .errors import DisagreeError
+from .kinds import TaskKind
 from .prodigy import ProdigyTask
-from .scorers import CHOICE, NER, check_scorer
+from .scoring import ScoredExample, Scoring, check_overlap, rank_key
 
 NONE = None  # the "none" row / column of a confusion matrix
 
 
 @dataclass
 class Agreement:
-    """Exact-match agreement of all models, over entities and over examples."""
+    """Exact-match agreement of all models, over answers (entities, or accepted categories)
+    and over examples."""
 
-    entities: int = 0  # distinct spans any model found
-    entities_agreed: int = 0  # of those, found by every model
+    answers: int = 0  # distinct answers any model gave: (start, end, label) spans
+    answers_agreed: int = 0  # of those, given by every model
     examples: int = 0
     examples_agreed: int = 0
 
     @property
-    def entity_share(self) -> float:
-        return self.entities_agreed / self.entities if self.entities else 1.0
+    def answer_share(self) -> float:
+        return self.answers_agreed / self.answers if self.answers else 1.0
 
     @property
     def example_share(self) -> float:
@@ -85,7 +85,7 @@ class Report:
     files: list[FileStats]
     scorer: str
     top: int
-    kind: str = NER  # "ner" or "choice", from the files
+    kind: TaskKind = TaskKind.NER
     total: int = 0  # distinct texts in any file
     compared: int = 0  # texts every file holds
     missing: int = 0  # texts some file lacks
@@ -95,21 +95,12 @@ class Report:
     confusion: dict[tuple[str, str], Counter[tuple[str | None, str | None]]] = field(
         default_factory=dict
     )
-    by_kind: Counter[str] = field(default_factory=Counter)
+    by_conflict: Counter[str] = field(default_factory=Counter)
     patterns: Counter[str] = field(default_factory=Counter)
     pattern_examples: dict[str, tuple[str, str]] = field(default_factory=dict)  # span, text
     alone: dict[str, Counter[str]] = field(default_factory=dict)  # model -> span text -> count
     top_by_scorer: dict[str, list[RankedExample]] = field(default_factory=dict)
     examples: list[RankedExample] = field(default_factory=list)  # top K by `scorer`
-
-    @property
-    def unit(self) -> str:
-        """What is counted: entities, or accepted categories."""
-        return "categories" if self.kind == CHOICE else "entities"
-
-    @property
-    def unit_singular(self) -> str:
-        return "category" if self.kind == CHOICE else "entity"
 
     @property
     def agreeing(self) -> int:
@@ -167,7 +158,7 @@ def pattern_of(difference: Difference, models: Sequence[str]) -> str:
         labels = "+".join(sorted({label for *_, label in spans})) or "—"
         parts.append(f"{name} {labels}")
     words = " / ".join(parts)
-    if difference.kind in (BOUNDARY, BOTH):
+    if difference.conflict in (BOUNDARY, BOTH):
         words += " (boundaries differ)"
     return words
 
@@ -175,15 +166,15 @@ def pattern_of(difference: Difference, models: Sequence[str]) -> str:
 def _count_agreement(report: Report, span_sets: Sequence[SpanSet]) -> None:
     union = frozenset().union(*span_sets)
     common = frozenset.intersection(*span_sets)
-    report.overall.entities += len(union)
-    report.overall.entities_agreed += len(common)
+    report.overall.answers += len(union)
+    report.overall.answers_agreed += len(common)
     report.overall.examples += 1
     report.overall.examples_agreed += all(s == span_sets[0] for s in span_sets[1:])
     for label in {key[2] for key in union}:
         agreement = report.per_label.setdefault(label, Agreement())
         per_model = [frozenset(k for k in s if k[2] == label) for s in span_sets]
-        agreement.entities += sum(key[2] == label for key in union)
-        agreement.entities_agreed += sum(key[2] == label for key in common)
+        agreement.answers += sum(key[2] == label for key in union)
+        agreement.answers_agreed += sum(key[2] == label for key in common)
         agreement.examples += 1
         agreement.examples_agreed += all(s == per_model[0] for s in per_model[1:])
 
@@ -198,48 +189,49 @@ def _count_confusion(report: Report, span_sets: Sequence[SpanSet]) -> None:
 def _count_patterns(
     report: Report, text: str, differences: Sequence[Difference], names: Sequence[str]
 ) -> None:
-    choice = report.kind == CHOICE
+    choice = report.kind is TaskKind.CHOICE
     for difference in differences:
-        report.by_kind[difference.kind] += 1
+        report.by_conflict[difference.conflict] += 1
         pattern = pattern_of(difference, names)
         report.patterns[pattern] += 1
         report.pattern_examples.setdefault(pattern, (text[difference.start : difference.end], text))
         finders = [i for i, spans in enumerate(difference.spans) if spans]
-        if difference.kind == MISSING and len(finders) == 1:
+        if difference.conflict == MISSING and len(finders) == 1:
             for s, e, label in difference.spans[finders[0]]:
                 report.alone[names[finders[0]]][label if choice else text[s:e]] += 1
 
 
 class _TopK:
-    """The k highest-scoring examples, ties broken as diff breaks them (input hash, then order).
+    """The k highest-scoring examples, ranked as diff ranks its queue (`scoring.rank_key`), by
+    `scorer` (None: the run's scorer). Only these k examples stay in memory."""
 
-    Only these k examples stay in memory, whatever the size of the input."""
-
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, scorer: str | None = None) -> None:
         self.k = k
-        self._heap: list[tuple[float, int, int, ScoredExample]] = []
+        self.scorer = scorer
+        self._heap: list[tuple[tuple[float, ...], ScoredExample]] = []
 
-    def offer(self, score: float, seq: int, scored: ScoredExample) -> None:
-        # Min-heap on (score, -hash, -seq): the root is the item that would rank last. seq is
-        # unique, so the comparison never reaches the example itself.
-        item = (score, -scored.example.input_hash, -seq, scored)
+    def offer(self, seq: int, scored: ScoredExample) -> None:
+        key = rank_key(scored, seq, self.scorer)
+        # A min-heap of negated keys: the root is the item that would rank last. seq is unique,
+        # so the comparison never reaches the example itself.
+        item = (tuple(-x for x in key), scored)
         if self.k == 0:
             return
         if len(self._heap) < self.k:
             heapq.heappush(self._heap, item)
-        elif item[:3] > self._heap[0][:3]:
+        elif item[0] > self._heap[0][0]:
             heapq.heapreplace(self._heap, item)
 
-    def ranked(self, models: Sequence[str]) -> list[RankedExample]:
-        best_first = sorted(self._heap, key=lambda item: (-item[0], -item[1], -item[2]))
+    def ranked(self, scoring: Scoring) -> list[RankedExample]:
+        best_first = sorted(self._heap, key=lambda item: tuple(-x for x in item[0]))
         return [
-            _ranked_example(scored, models, rank, score)
-            for rank, (score, _, _, scored) in enumerate(best_first, start=1)
+            _ranked_example(scoring, scored, rank, negated[0])
+            for rank, (negated, scored) in enumerate(best_first, start=1)
         ]
 
 
 def _ranked_example(
-    scored: ScoredExample, models: Sequence[str], rank: int, score: float
+    scoring: Scoring, scored: ScoredExample, rank: int, score: float
 ) -> RankedExample:
     example = scored.example
     return RankedExample(
@@ -249,7 +241,7 @@ def _ranked_example(
         text=example.text,
         input_hash=example.input_hash,
         spans=tuple(frozenset(t.span_keys) if t is not None else None for t in example.tasks),
-        differences=tuple(describe_differences(scored, models)),
+        differences=tuple(scoring.describe(scored)),
         cats=tuple(_cats(t) for t in example.tasks),
     )
 
@@ -276,28 +268,23 @@ def build_report(
     queue (texts missing from some file included); `top_per_scorer`: the same for every
     registered scorer, for the "which scorer ranks what" view.
     """
-    if len(paths) < 2:
-        raise DisagreeError("report needs at least two prediction files")
     if top < 0:
         raise DisagreeError(f"--top {top}: must be 0 or more")
-    check_scorer(scorer)
-    models = model_names(paths, names)
+    scoring = Scoring.for_files(paths, names, scorer, command="report")
+    models = scoring.models
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
-    report = Report(models, stats, scorer or "", top)
+    report = Report(models, stats, scoring.scorer, top, scoring.kind)
     report.confusion = {(a, b): Counter() for a, b in combinations(models, 2)}
     report.alone = {name: Counter() for name in models}
     queue = _TopK(top)
-    registered: dict[str, Callable[[Any], float]] = {}
-    per_scorer: dict[str, _TopK] = {}
+    per_scorer = {name: _TopK(top_per_scorer, name) for name in scoring.registered}
 
-    for seq, example in enumerate(align_files(paths, models, stats, skip_invalid=skip_invalid)):
+    aligned = align_files(paths, models, stats, kind=scoring.kind, skip_invalid=skip_invalid)
+    for seq, example in enumerate(aligned):
         if on_progress is not None:
             on_progress(1)
-        if not registered:  # the first example tells the kind of task
-            report.kind, report.scorer, registered = scoring_for(example, scorer)
-            per_scorer = {name: _TopK(top_per_scorer) for name in registered}
         report.total += 1
-        scored = score_example(example, report.scorer, registered)
+        scored = scoring.score(example)
         if example.missing_models:
             report.missing += 1
         else:
@@ -308,17 +295,12 @@ def build_report(
             _count_patterns(report, example.text, scored.differences, models)
         if scored.agrees:
             continue
-
-        queue.offer(scored.score, seq, scored)
+        queue.offer(seq, scored)
         for name, value in scored.scores.items():
             if value > 0:
-                per_scorer[name].offer(value, seq, scored)
+                per_scorer[name].offer(seq, scored)
 
-    if report.total and report.missing == report.total:
-        raise DisagreeError(
-            f"{', '.join(str(p) for p in paths)}: no text is in all files; are they predictions "
-            "on the same corpus?"
-        )
-    report.examples = queue.ranked(models)
-    report.top_by_scorer = {name: topk.ranked(models) for name, topk in per_scorer.items()}
+    check_overlap(paths, report.total, report.missing)
+    report.examples = queue.ranked(scoring)
+    report.top_by_scorer = {name: topk.ranked(scoring) for name, topk in per_scorer.items()}
     return report

@@ -9,7 +9,6 @@ and displaCy's marks.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -17,10 +16,10 @@ from pathlib import Path
 from spacy import displacy
 from spacy.displacy.render import DEFAULT_LABEL_COLORS
 
-from .compare import KIND_WORDS
-from .errors import DisagreeError
+from .compare import CONFLICT_WORDS
+from .kinds import TaskKind
+from .outputs import write_atomic
 from .report import RankedExample, Report, percent
-from .scorers import CHOICE
 
 # Distinct, light enough for black text; used after displaCy's own colour for a label, when that
 # colour is already taken on this page (displaCy gives DATE and TIME the same one, for example).
@@ -76,9 +75,9 @@ def _overview(report: Report) -> str:
     ]
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{v:,}</td></tr>" for k, v in rows)
     cells += (
-        f"<tr><th>{report.unit_singular} agreement</th><td>"
-        f"{percent(report.overall.entity_share)} "
-        f"({report.overall.entities_agreed:,} of {report.overall.entities:,})</td></tr>"
+        f"<tr><th>{report.kind.unit_singular} agreement</th><td>"
+        f"{percent(report.overall.answer_share)} "
+        f"({report.overall.answers_agreed:,} of {report.overall.answers:,})</td></tr>"
         f"<tr><th>example agreement</th><td>{percent(report.overall.example_share)}</td></tr>"
     )
     files = "".join(
@@ -90,9 +89,9 @@ def _overview(report: Report) -> str:
 
 def _bar_chart(report: Report, colours: dict[str, str]) -> str:
     """Entity agreement per label as horizontal SVG bars, widest label first."""
-    labels = sorted(report.per_label, key=lambda label: -report.per_label[label].entities)
+    labels = sorted(report.per_label, key=lambda label: -report.per_label[label].answers)
     if not labels:
-        return f"<p>No {report.unit}.</p>"
+        return f"<p>No {report.kind.unit}.</p>"
     row, label_w, bar_w = 28, 130, 300
     height = row * len(labels) + 8
     width = label_w + bar_w + 250
@@ -103,15 +102,16 @@ def _bar_chart(report: Report, colours: dict[str, str]) -> str:
     for i, label in enumerate(labels):
         a = report.per_label[label]
         y = 4 + i * row
-        bar = round(bar_w * a.entity_share, 1)
+        bar = round(bar_w * a.answer_share, 1)
         parts.append(
             f'<text x="{label_w - 8}" y="{y + 18}" text-anchor="end">{escape(label)}</text>'
             f'<rect x="{label_w}" y="{y + 4}" width="{bar_w}" height="18" class="track"/>'
             f'<rect class="bar" data-label="{escape(label)}" x="{label_w}" y="{y + 4}" '
             f'width="{bar}" height="18" fill="{colours[label]}"><title>{escape(label)}: '
-            f"{a.entities_agreed} of {a.entities} {report.unit} found by every model</title></rect>"
-            f'<text x="{label_w + bar_w + 8}" y="{y + 18}">{percent(a.entity_share)} of '
-            f"{a.entities:,} · examples {percent(a.example_share)}</text>"
+            f"{a.answers_agreed} of {a.answers} {report.kind.unit} found by every model"
+            "</title></rect>"
+            f'<text x="{label_w + bar_w + 8}" y="{y + 18}">{percent(a.answer_share)} of '
+            f"{a.answers:,} · examples {percent(a.example_share)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -282,9 +282,9 @@ def render_html(report: Report) -> str:
     colours = label_colours(report.labels)
     legend = "".join(_chip(label, colours) for label in report.labels)
     heatmaps = "".join(_heatmap(report, pair, colours) for pair in report.confusion)
-    choice = report.kind == CHOICE
+    choice = report.kind is TaskKind.CHOICE
     cards = "".join(_card(e, report.models, colours, choice=choice) for e in report.examples)
-    kinds = ", ".join(f"{KIND_WORDS[k]}: {n:,}" for k, n in report.by_kind.most_common())
+    kinds = ", ".join(f"{CONFLICT_WORDS[k]}: {n:,}" for k, n in report.by_conflict.most_common())
     title = " vs ".join(report.models)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -297,14 +297,14 @@ def render_html(report: Report) -> str:
 <div class="top"><section id="overview"><h2>Overview</h2>{_overview(report)}
 <p class="muted">Differences by kind: {escape(kinds) or "none"}</p></section>
 <section id="agreement"><h2>Agreement per label</h2>
-<p class="muted">Share of each label's {report.unit} that every model found exactly (bar), and
+<p class="muted">Share of each label's {report.kind.unit} that every model found exactly (bar), and
 of the examples using the label on which all models agree.</p>
 {_bar_chart(report, colours)}</section></div>
 <section id="confusion"><h2>Label confusion</h2>
 <p class="muted">Spans paired by overlap; "none": a span only one model of the pair found. The
 diagonal is agreement on the label.</p><div class="heatmaps">{heatmaps}</div></section>
 <section id="patterns"><h2>Most frequent disagreements</h2>{_patterns(report)}
-<h3>{report.unit.capitalize()} each model finds alone</h3>{_alone(report)}</section>
+<h3>{report.kind.unit.capitalize()} each model finds alone</h3>{_alone(report)}</section>
 <section id="scorers"><h2>What each scorer ranks first</h2>{_by_scorer(report)}</section>
 <h2 id="examples">Top {len(report.examples)} disagreements</h2>
 {cards or "<p>The models agree on every example.</p>"}
@@ -314,17 +314,6 @@ diagonal is agreement on the label.</p><div class="heatmaps">{heatmaps}</div></s
 
 def write_html(report: Report, path: str | Path, *, overwrite: bool = False) -> int:
     """Write the page to `path` (complete or not at all); its size in bytes."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise DisagreeError(f"{path}: already exists; pass --overwrite to replace it")
-    if path.is_dir():
-        raise DisagreeError(f"{path}: is a directory")
     data = render_html(report).encode("utf-8")
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    except OSError as err:
-        partial.unlink(missing_ok=True)
-        raise DisagreeError(f"{path}: cannot write: {err.strerror or err}") from None
+    write_atomic(path, data, overwrite=overwrite)
     return len(data)

@@ -29,12 +29,6 @@ Scorer = Callable[[Sequence[SpanSet]], float]
 scorers = catalogue.create("disagree_triage", "scorers", entry_points=True)
 
 
-NER, CHOICE = "ner", "choice"
-# The default order of the queue: for spans, how far apart the span sets are; for categories,
-# how far apart the score vectors are (which also sees confidence, not just the hard vote).
-DEFAULT_SCORERS = {NER: "span_f1", CHOICE: "total_variation"}
-
-
 def get_scorer(name: str) -> Scorer:
     try:
         return scorers.get(name)
@@ -46,32 +40,6 @@ def get_scorer(name: str) -> Scorer:
 def all_scorers() -> dict[str, Scorer]:
     """Every registered scorer by name, sorted (entry points of other packages included)."""
     return dict(sorted(scorers.get_all().items()))
-
-
-def scorers_for(kind: str) -> dict[str, Callable[[Sequence], float]]:  # type: ignore[type-arg]
-    """The registered scorers of a kind of task: span scorers for NER, category scorers for
-    choice tasks."""
-    if kind == CHOICE:
-        from .textcat_scorers import all_textcat_scorers
-
-        return dict(all_textcat_scorers())
-    return dict(all_scorers())
-
-
-def check_scorer(name: str | None, kind: str | None = None) -> str:
-    """The scorer to use (`name`, else the kind's default); an error naming the choices when it
-    is not registered for the kind (for any kind, while the kind is not known yet)."""
-    if name is None:
-        return DEFAULT_SCORERS[kind or NER]
-    kinds = [kind] if kind else [NER, CHOICE]
-    if any(name in scorers_for(k) for k in kinds):
-        return name
-    if kind is None:
-        known = ", ".join(sorted({*scorers_for(NER), *scorers_for(CHOICE)}))
-        raise DisagreeError(f"unknown scorer {name!r}; choose one of: {known}")
-    what = "categories (choice tasks)" if kind == CHOICE else "entities (NER tasks)"
-    known = ", ".join(scorers_for(kind))
-    raise DisagreeError(f"scorer {name!r} does not score {what}; choose one of: {known}")
 
 
 def _f1(a: SpanSet, b: SpanSet) -> float:
@@ -112,13 +80,13 @@ def vote_entropy(span_sets: Sequence[SpanSet]) -> float:
 @scorers.register("label_conflicts")
 def label_conflicts(span_sets: Sequence[SpanSet]) -> float:
     """Groups of overlapping spans whose labels differ (same or different boundaries)."""
-    return float(sum(d.kind in (LABEL, BOTH) for d in find_differences(span_sets)))
+    return float(sum(d.conflict in (LABEL, BOTH) for d in find_differences(span_sets)))
 
 
 @scorers.register("boundary_conflicts")
 def boundary_conflicts(span_sets: Sequence[SpanSet]) -> float:
     """Groups of overlapping spans whose boundaries differ (same or different labels)."""
-    return float(sum(d.kind in (BOUNDARY, BOTH) for d in find_differences(span_sets)))
+    return float(sum(d.conflict in (BOUNDARY, BOTH) for d in find_differences(span_sets)))
 
 
 @scorers.register("missing_spans")

@@ -1,5 +1,6 @@
-"""Turn a processed Doc into a Prodigy task (the JSONL that `db-in` loads): `ner_manual` for
-entities, `choice` for categories."""
+"""What a pipeline found in a Doc, as a Prodigy task: `ner_manual` for entities, `choice` for
+categories. This module reads the Doc (tokens, mapped entities, mapped category scores); the
+task itself is built by `prodigy.write`, where the format's rules live."""
 
 from __future__ import annotations
 
@@ -9,23 +10,10 @@ from typing import Any
 from spacy.attrs import IDX, LENGTH, SPACY
 from spacy.tokens import Doc
 
-from .categories import choice_task
-from .hashing import input_hash, task_hash
+from .kinds import TaskKind
 from .labels import LabelMap
-
-# Keys we produce; an input record's own values for these are replaced, every other key is kept.
-TASK_KEYS = (
-    "text",
-    "tokens",
-    "spans",
-    "_input_hash",
-    "_task_hash",
-    "_view_id",
-    "answer",
-    "_annotator_id",
-    "_session_id",
-)
-CHOICE_KEYS = ("options", "accept", "cats", "config")
+from .prodigy.write import as_answer, choice_task, kept_fields
+from .prodigy.write import ner_task as ner_task_of
 
 
 def tokens_of(doc: Doc) -> list[dict[str, Any]]:
@@ -72,26 +60,13 @@ def ner_task(
     annotator: str | None = None,
 ) -> dict[str, Any]:
     """A `ner_manual` task for `doc`, keeping every key of the input `record` (e.g. `meta`)."""
-    spans = spans_of(doc, label_map)
-    ih = input_hash(doc.text)
-    task: dict[str, Any] = {"text": doc.text}
-    task.update((k, v) for k, v in record.items() if k not in TASK_KEYS)
-    task["tokens"] = tokens_of(doc)
-    task["spans"] = spans
-    task["_input_hash"] = ih
-    task["_task_hash"] = task_hash(ih, spans=((s["start"], s["end"], s["label"]) for s in spans))
-    task["_view_id"] = "ner_manual"
+    task = ner_task_of(
+        doc.text,
+        spans_of(doc, label_map),
+        tokens=tokens_of(doc),
+        fields=kept_fields(record, TaskKind.NER),
+    )
     return as_answer(task, annotator)
-
-
-def as_answer(task: dict[str, Any], annotator: str | None) -> dict[str, Any]:
-    """The model's answer: accepted, and signed by `annotator` when given (Prodigy's `review`
-    shows `_session_id` as the author of each version)."""
-    task["answer"] = "accept"
-    if annotator:
-        task["_annotator_id"] = annotator
-        task["_session_id"] = annotator
-    return task
 
 
 @dataclass(frozen=True)
@@ -106,21 +81,14 @@ class TextcatSpec:
 def mapped_cats(
     cats: dict[str, float], label_map: LabelMap, spec: TextcatSpec
 ) -> tuple[dict[str, float], float]:
-    """(score per option, score of categories the map dropped).
-
-    Several sources on one target: for exclusive categories their probabilities add up (they are
-    shares of one distribution); for independent ones the target takes the highest.
-    """
+    """(score per option, score of categories the map dropped); see `LabelMap.map_scores`."""
+    mapped, dropped = label_map.map_scores(cats, exclusive=spec.exclusive)
     scores = dict.fromkeys(spec.options, 0.0)
-    dropped = 0.0
-    for label, score in cats.items():
-        target = label_map(label)
-        if target is None or target not in scores:
-            dropped += score
-        elif spec.exclusive:
-            scores[target] += score
+    for label, score in mapped.items():
+        if label in scores:
+            scores[label] = score
         else:
-            scores[target] = max(scores[target], score)
+            dropped += score
     return scores, dropped
 
 
@@ -148,15 +116,12 @@ def textcat_task(
 ) -> dict[str, Any]:
     """A Prodigy `choice` task for `doc.cats`, keeping every key of the input `record`."""
     scores, dropped = mapped_cats(doc.cats, label_map, spec)
-    ih = input_hash(doc.text)
-    fields = {k: v for k, v in record.items() if k not in TASK_KEYS and k not in CHOICE_KEYS}
     task = choice_task(
         doc.text,
-        ih,
         spec.options,
         accepted(scores, dropped, spec),
         exclusive=spec.exclusive,
-        fields=fields,
+        fields=kept_fields(record, TaskKind.CHOICE),
         cats={label: round(score, 6) for label, score in scores.items()},
     )
     return as_answer(task, annotator)

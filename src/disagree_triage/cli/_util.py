@@ -1,14 +1,26 @@
-"""The one Typer app and what every command shares: stderr console, error handling."""
+"""The one Typer app and what every command shares: consoles, error handling, shared options.
+
+Commands import the library inside their bodies, not at the top: `disagree --help` and the
+commands that need no spaCy model code (diff, report, evaluate) then start without loading it.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
 
 from ..errors import DisagreeError
+from ..jsonl import STDIO
 
 app = typer.Typer(
     name="disagree",
@@ -21,8 +33,91 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Progress, summaries and errors go to stderr; stdout carries data only (`-` outputs).
-err_console = Console(stderr=True, soft_wrap=True)
+
+# Errors, warnings and progress go to stderr; a command's tables go to stdout, unless stdout
+# already carries its data (an output of '-'), and then to stderr.
+# Labels, names, paths and texts come from the user's files: rich must show them as they are,
+# never read `[/x]` as markup or `:smile:` as an emoji (styles are given as Text, not markup).
+err_console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
+out_console = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+
+# Characters that must not reach a terminal as they are: control characters (an ESC starts a
+# terminal escape sequence) and the bidirectional overrides that make text read other than it is.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: object) -> str:
+    """`text` safe for a terminal: unsafe characters shown as escapes (`\\x1b`), not obeyed."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+class Table(RichTable):
+    """A rich Table whose title and cells are `clean`: they come from the user's files."""
+
+    def __init__(self, *args: Any, title: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, title=clean(title) if title is not None else None, **kwargs)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(clean(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
+def warn(message: str, label: str = "warning:") -> None:
+    err_console.print(Text.assemble((label, "yellow"), " ", clean(message)))
+
+
+def tables_console(*outputs: str | None) -> Console:
+    """Where a command prints its tables: stdout, unless one of its outputs is stdout."""
+    return err_console if STDIO in outputs else out_console
+
+
+# Options several commands carry, declared once (spaCy's Arg/Opt, sqlite-utils' shared options).
+NAMES_OPTION = typer.Option(
+    None,
+    "--names",
+    help="Model names, comma-separated, one per file (default: _annotator_id or file name).",
+)
+SCORER_OPTION = typer.Option(
+    None,
+    "--scorer",
+    help="Scorer that orders the examples (default: span_f1 for entities, total_variation for "
+    "categories). Entities: span_f1, vote_entropy, label_conflicts, boundary_conflicts, "
+    "missing_spans. Categories: total_variation, top_label_mismatch, vote_entropy, kl_max. "
+    "Your own: see --code.",
+)
+CODE_OPTION = typer.Option(
+    None,
+    "--code",
+    help="A Python file to import first, e.g. one that registers scorers of your own with "
+    "@scorers.register('name').",
+)
+SKIP_INVALID_OPTION = typer.Option(
+    False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
+)
+OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Replace existing output files.")
+
+
+def split_names(names: str | None) -> list[str] | None:
+    return names.split(",") if names else None
+
+
+def import_code(path: str | None) -> None:
+    """Import a user's Python file (`--code`), as spaCy's `--code` does: whatever it registers
+    (scorers, spacy-llm models) is then known by name."""
+    if path is None:
+        return
+    file = Path(path)
+    if not file.is_file():
+        raise DisagreeError(f"{file}: --code file not found")
+    spec = importlib.util.spec_from_file_location(f"disagree_user_code.{file.stem}", file)
+    if spec is None or spec.loader is None:
+        raise DisagreeError(f"{file}: --code needs a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # the user's code: report what broke, where
+        problem = f"{type(err).__name__}: {err}"
+        raise DisagreeError(f"{file}: --code failed to import: {problem}") from None
 
 
 @contextmanager
@@ -31,9 +126,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except DisagreeError as err:
-        err_console.print(
-            f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True
-        )
+        err_console.print(Text.assemble(("error:", "bold red"), " ", clean(err)))
         raise typer.Exit(1) from None
 
 

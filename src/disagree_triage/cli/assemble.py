@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from spacy.cli._util import parse_config_overrides
 
 from ._util import app, err_console, user_errors
 
@@ -31,6 +30,8 @@ def assemble_cli(
         disagree assemble configs/openai.cfg pipelines/llm --components.llm.model.model gpt-4o-mini
     """
     with user_errors():
+        from spacy.cli._util import parse_config_overrides
+
         from ..assemble import assemble_to_disk  # spacy-llm is imported only here
 
         try:

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING
 
-from ..compare import KIND_WORDS
-from ..diff import DiffSummary, diff_files
-from ..scorers import CHOICE, scorers
-from ..textcat_scorers import textcat_scorers
-from ._util import app, err_console, user_errors
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ..compare import CONFLICT_WORDS
+from ..kinds import TaskKind
+from ._util import (
+    CODE_OPTION,
+    NAMES_OPTION,
+    OVERWRITE_OPTION,
+    SCORER_OPTION,
+    SKIP_INVALID_OPTION,
+    Table,
+    app,
+    clean,
+    err_console,
+    import_code,
+    split_names,
+    tables_console,
+    user_errors,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from ..diff import DiffSummary
 
 
 @app.command("diff")
@@ -18,25 +36,13 @@ def diff_cli(
     files: list[str] = typer.Argument(
         ...,
         metavar="FILE...",
-        help="Two or more prediction files (predict output or Prodigy NER exports).",
+        help="Two or more prediction files (predict output or Prodigy exports).",
     ),
     output: str = typer.Option(
         "-", "--output", "-o", help="Ranked queue to write; '-' writes stdout."
     ),
-    names: str | None = typer.Option(
-        None,
-        "--names",
-        help="Model names, comma-separated, one per file (default: _annotator_id or file name).",
-    ),
-    scorer: str | None = typer.Option(
-        None,
-        "--scorer",
-        help="Scorer that orders the queue. Entities (default span_f1): "
-        + ", ".join(sorted(scorers.get_all()))
-        + ". Categories (default total_variation): "
-        + ", ".join(sorted(textcat_scorers.get_all()))
-        + ".",
-    ),
+    names: str | None = NAMES_OPTION,
+    scorer: str | None = SCORER_OPTION,
     output_format: str = typer.Option(
         "queue",
         "--format",
@@ -44,7 +50,10 @@ def diff_cli(
         "version per model, for prodigy review.",
     ),
     prefill: str = typer.Option(
-        "union", "--prefill", help="Spans shown in the queue: a model's name, union, or none."
+        "majority",
+        "--prefill",
+        help="What the queue shows pre-highlighted: majority (what more than half the models "
+        "found), union, none, or a model's name.",
     ),
     top: int | None = typer.Option(
         None, "--top", min=1, help="Keep only the N highest-scoring examples."
@@ -60,10 +69,9 @@ def diff_cli(
         "--missing",
         help="Texts absent from some files: include them in the queue, or skip them.",
     ),
-    skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    code: str | None = CODE_OPTION,
+    skip_invalid: bool = SKIP_INVALID_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Rank examples by how much the models disagree; write a Prodigy annotation queue.
 
@@ -71,6 +79,8 @@ def diff_cli(
 
         disagree diff out-spacy.jsonl out-llm.jsonl --output ranked.jsonl --agreements agree.jsonl
     """
+    from ..diff import diff_files
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]diff[/] {task.completed:,} examples"),
@@ -79,26 +89,30 @@ def diff_cli(
         transient=True,  # the summary table follows; a finished spinner adds nothing
     )
     progress_task = progress.add_task("diff", total=None)
-    with user_errors(), progress:
-        summary = diff_files(
-            files,
-            output=output,
-            names=names.split(",") if names else None,
-            scorer=scorer,
-            output_format=output_format,
-            prefill=prefill,
-            top=top,
-            min_score=min_score,
-            agreements=agreements,
-            missing=missing,
-            skip_invalid=skip_invalid,
-            overwrite=overwrite,
-            on_progress=lambda n: progress.advance(progress_task, n),
-        )
-    print_summary(summary, output)
+    with user_errors():
+        import_code(code)
+        with progress:
+            summary = diff_files(
+                files,
+                output=output,
+                names=split_names(names),
+                scorer=scorer,
+                output_format=output_format,
+                prefill=prefill,
+                top=top,
+                min_score=min_score,
+                agreements=agreements,
+                missing=missing,
+                skip_invalid=skip_invalid,
+                overwrite=overwrite,
+                on_progress=lambda n: progress.advance(progress_task, n),
+            )
+    print_summary(summary, output, tables_console(output, agreements))
 
 
-def print_summary(summary: DiffSummary, output: str) -> None:
+def print_summary(summary: DiffSummary, output: str, console: Console | None = None) -> None:
+    """The summary tables on `console` (stdout by default); warnings always on stderr."""
+    console = console or tables_console()
     table = Table(title=f"diff: {' vs '.join(summary.models)}", show_header=False)
     table.add_row("examples compared", f"{summary.total:,}")
     table.add_row("all models agree", f"{summary.agreeing:,}")
@@ -109,15 +123,15 @@ def print_summary(summary: DiffSummary, output: str) -> None:
     )
     if summary.agreements_written:
         table.add_row("agreements written", f"{summary.agreements_written:,}")
-    if summary.kind == CHOICE:
-        table.add_row("  category conflicts", f"{sum(summary.by_kind.values()):,}")
+    if summary.kind is TaskKind.CHOICE:
+        table.add_row("  category conflicts", f"{sum(summary.by_conflict.values()):,}")
     else:
-        for kind, count in summary.by_kind.most_common():
-            table.add_row(f"  {KIND_WORDS[kind]}", f"{count:,}")
+        for conflict, count in summary.by_conflict.most_common():
+            table.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
     table.add_row("ranked by", summary.scorer)
     for label, count in summary.by_label.most_common():
         table.add_row(f"  differences on {label}", f"{count:,}")
-    err_console.print(table)
+    console.print(table)
 
     files = Table(title="input files")
     for column in ("model", "records", "used", "duplicate", "not accepted", "invalid", "missing"):
@@ -132,18 +146,16 @@ def print_summary(summary: DiffSummary, output: str) -> None:
             f"{len(f.invalid):,}",
             f"{summary.missing_by_model[f.name]:,}",
         )
-    err_console.print(files)
+    console.print(files)
     for f in summary.files:
-        err_console.print(f"  {f.name}: {f.path}", highlight=False)
+        console.print(clean(f"  {f.name}: {f.path}"))
     for name, labels in summary.label_gaps.items():
-        err_console.print(
-            f"[yellow]warning:[/] {name} never uses {', '.join(labels)}, which another model does: "
-            "every such answer counts as a disagreement; align them with --ner / --textcat in "
-            "predict",
-            highlight=False,
+        warn(
+            f"{name} never uses {', '.join(labels)}, which another model does: every such "
+            "answer counts as a disagreement; align them with --ner / --textcat in predict"
         )
     for models, text in summary.missing_examples[:10]:
-        err_console.print(f"[yellow]missing[/] from {models}: {text[:80]!r}", highlight=False)
+        warn(f"from {models}: {text[:80]!r}", "missing")
     for f in summary.files:
         for error in f.invalid.errors[:5]:
-            err_console.print(f"[yellow]skipped:[/] {error}", highlight=False)
+            warn(str(error), "skipped:")

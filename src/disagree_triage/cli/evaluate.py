@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
+from rich.console import Console
 
-from ..evaluate import (
-    ERROR_WORDS,
-    RANDOM,
-    RANKED,
-    TOP_KS,
-    EvaluationReport,
-    evaluate_files,
-    write_fewshot_examples,
+from ..kinds import TaskKind
+from ._util import (
+    CODE_OPTION,
+    NAMES_OPTION,
+    OVERWRITE_OPTION,
+    Table,
+    app,
+    clean,
+    err_console,
+    import_code,
+    out_console,
+    split_names,
+    user_errors,
 )
-from ..scorers import CHOICE
-from ._util import app, err_console, user_errors
+
+if TYPE_CHECKING:
+    from ..evaluate import EvaluationReport
 
 
 @app.command("evaluate")
@@ -28,16 +35,14 @@ def evaluate_cli(
     predictions: list[str] = typer.Argument(
         ..., metavar="PRED...", help="Prediction files, one per model."
     ),
-    names: str | None = typer.Option(
-        None, "--names", help="Model names, comma-separated, one per file."
-    ),
-    gold_ner: str | None = typer.Option(
+    names: str | None = NAMES_OPTION,
+    gold_labels: str | None = typer.Option(
         None,
         "--gold-ner",
         "--gold-textcat",
         help="Label map for gold, e.g. LOC:LOCATION,ORG,PERSON (entities or categories).",
     ),
-    ner: str | None = typer.Option(
+    labels: str | None = typer.Option(
         None,
         "--ner",
         "--textcat",
@@ -57,46 +62,53 @@ def evaluate_cli(
     as_json: bool = typer.Option(
         False, "--json", help="Print the report as JSON on stdout instead of tables."
     ),
+    code: str | None = CODE_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Score each model against gold, and measure whether disagreement ranking finds the errors.
+    Tables (or --json) go to stdout.
 
     Example:
 
         disagree evaluate gold.jsonl out-spacy.jsonl out-llm.jsonl
         --gold-ner LOC:LOCATION,ORG:ORGANISATION,PERSON
     """
-    name_list = names.split(",") if names else None
+    from ..evaluate import compare_to_gold, evaluate, write_fewshot_examples
+    from ..outputs import check_output_path, check_outputs
+
     with user_errors():
-        report = evaluate_files(
-            gold, predictions, names=name_list, gold_ner=gold_ner, ner=ner, llm=llm, ranked=ranked
-        )
+        import_code(code)
+        if write_examples:  # refused before the work, not after
+            inputs = [gold, *predictions, *([ranked] if ranked else [])]
+            check_outputs({"--write-examples": write_examples}, inputs)
+            check_output_path(write_examples, overwrite=overwrite)
+        comparison = compare_to_gold(
+            gold, predictions, names=split_names(names), gold_labels=gold_labels, labels=labels,
+            llm=llm,
+        )  # fmt: skip
+        report = evaluate(comparison, ranked=ranked)
         written = None
         if write_examples:
-            written = write_fewshot_examples(
-                gold,
-                predictions,
-                write_examples,
-                names=name_list,
-                llm=llm,
-                gold_ner=gold_ner,
-                ner=ner,
-            )
+            written = write_fewshot_examples(comparison, write_examples, overwrite=overwrite)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print_report(report)
     if written is not None:
-        err_console.print(f"wrote {written} few-shot examples to {write_examples}", highlight=False)
+        err_console.print(clean(f"wrote {written} few-shot examples to {write_examples}"))
 
 
-def print_report(report: EvaluationReport) -> None:
-    err_console.print(
+def print_report(report: EvaluationReport, console: Console | None = None) -> None:
+    from ..evaluate import ERROR_WORDS, RANDOM, RANKED, TOP_KS
+
+    console = console or out_console
+    console.print(
         f"evaluate: {report.examples:,} gold examples predicted by every model "
         f"({report.missing:,} left out); {report.errors:,} with an error of some model "
         f"(base rate {report.base_rate:.1%})",
         highlight=False,
     )
-    choice = report.kind == CHOICE
+    choice = report.kind is TaskKind.CHOICE
     if choice:
         summary = Table(title="category scores against gold")
         for column in ("model", "accuracy", "macro-F1", "micro-F1"):
@@ -108,7 +120,7 @@ def print_report(report: EvaluationReport) -> None:
                 f"{scores.macro_f1 or 0:.3f}",
                 f"{scores.exact.f1:.3f}",
             )
-        err_console.print(summary)
+        console.print(summary)
     table = Table(title="per category" if choice else "entity scores against gold")
     for column in ("model", "label", "P", "R", "F", "partial F", "support"):
         if choice and column == "partial F":
@@ -136,7 +148,7 @@ def print_report(report: EvaluationReport) -> None:
                 *([] if choice else [""]),
                 f"{prf.support:,}",
             )
-    err_console.print(table)
+    console.print(table)
     if report.triage:
         triage = Table(title="triage: errors in the top k, as lift over the base rate")
         triage.add_column("ranking")
@@ -154,7 +166,7 @@ def print_report(report: EvaluationReport) -> None:
                 *(f"{quality.lift.get(k, float('nan')):.2f}" for k in TOP_KS),
                 f"{quality.auc:.3f}",
             )
-        err_console.print(triage)
+        console.print(triage)
     kinds = report.error_kinds
     if kinds is not None and kinds.counts:
         table = Table(title=f"prompt feedback: {kinds.model}'s errors against gold")
@@ -165,4 +177,4 @@ def print_report(report: EvaluationReport) -> None:
             kind, _, label = key.partition(":")
             words = ERROR_WORDS.get(kind, kind) + (f" {label}" if label else "")
             table.add_row(words, f"{count:,}", kinds.examples[key][0])
-        err_console.print(table)
+        console.print(table)

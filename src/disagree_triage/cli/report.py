@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from ..compare import KIND_WORDS
-from ..report import Report, build_report, percent
-from ..report_html import write_html
-from ..scorers import scorers
-from ..textcat_scorers import textcat_scorers
-from ._util import app, err_console, user_errors
+from ..compare import CONFLICT_WORDS
+from ..errors import DisagreeError
+from ._util import (
+    CODE_OPTION,
+    NAMES_OPTION,
+    OVERWRITE_OPTION,
+    SCORER_OPTION,
+    SKIP_INVALID_OPTION,
+    Table,
+    app,
+    clean,
+    err_console,
+    import_code,
+    out_console,
+    split_names,
+    user_errors,
+)
 
-# The report is the command's output, so it goes to stdout (progress and errors to stderr).
-out_console = Console(soft_wrap=True)
+if TYPE_CHECKING:
+    from ..report import Report
 
 
 @app.command("report")
@@ -29,31 +41,23 @@ def report_cli(
     top: int = typer.Option(
         50, "--top", min=0, help="How many top disagreements the HTML page shows."
     ),
-    names: str | None = typer.Option(
-        None, "--names", help="Model names, comma-separated, one per file."
-    ),
-    scorer: str | None = typer.Option(
-        None,
-        "--scorer",
-        help="Scorer that ranks the examples. Entities (default span_f1): "
-        + ", ".join(sorted(scorers.get_all()))
-        + ". Categories (default total_variation): "
-        + ", ".join(sorted(textcat_scorers.get_all()))
-        + ".",
-    ),
+    names: str | None = NAMES_OPTION,
+    scorer: str | None = SCORER_OPTION,
     patterns: int = typer.Option(15, "--patterns", min=1, help="Disagreement patterns to list."),
-    skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing HTML file."),
+    code: str | None = CODE_OPTION,
+    skip_invalid: bool = SKIP_INVALID_OPTION,
+    overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
     """Show where and how the models disagree: agreement per label, label confusion, the most
-    frequent disagreements, and what each scorer ranks first.
+    frequent disagreements, and what each scorer ranks first. Tables go to stdout.
 
     Example:
 
         disagree report out-spacy.jsonl out-llm.jsonl --html report.html
     """
+    from ..outputs import check_output_path, check_outputs
+    from ..report import build_report
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]report[/] {task.completed:,} examples"),
@@ -63,10 +67,16 @@ def report_cli(
     )
     task = progress.add_task("report", total=None)
     with user_errors():
+        import_code(code)
+        if html == "-":
+            raise DisagreeError("--html -: the page is written to a file; name one")
+        if html:  # refused before the work, not after
+            check_outputs({"--html": html}, files)
+            check_output_path(html, overwrite=overwrite)
         with progress:
             report = build_report(
                 files,
-                names=names.split(",") if names else None,
+                names=split_names(names),
                 scorer=scorer,
                 top=top,
                 skip_invalid=skip_invalid,
@@ -74,14 +84,17 @@ def report_cli(
             )
         print_report(report, patterns=patterns)
         if html:
+            from ..report_html import write_html  # displaCy: only for the page
+
             size = write_html(report, html, overwrite=overwrite)
             err_console.print(
-                f"wrote {html} ({size / 1024:,.0f} KiB, top {len(report.examples)} examples)",
-                highlight=False,
+                clean(f"wrote {html} ({size / 1024:,.0f} KiB, top {len(report.examples)} examples)")
             )
 
 
 def print_report(report: Report, *, patterns: int = 15, console: Console | None = None) -> None:
+    from ..report import percent
+
     console = console or out_console
     overview = Table(title=f"report: {' vs '.join(report.models)}", show_header=False)
     overview.add_row("texts", f"{report.total:,}")
@@ -90,29 +103,29 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     overview.add_row("models disagree", f"{report.disagreeing:,}")
     overview.add_row("missing from some file", f"{report.missing:,}")
     o = report.overall
-    unit = report.unit
+    unit = report.kind.unit
     overview.add_row(
-        f"{report.unit_singular} agreement",
-        f"{percent(o.entity_share)} ({o.entities_agreed:,} of {o.entities:,})",
+        f"{report.kind.unit_singular} agreement",
+        f"{percent(o.answer_share)} ({o.answers_agreed:,} of {o.answers:,})",
     )
     overview.add_row(
         "example agreement",
         f"{percent(o.example_share)} ({o.examples_agreed:,} of {o.examples:,})",
     )
-    for kind, count in report.by_kind.most_common():
-        overview.add_row(f"  {KIND_WORDS[kind]}", f"{count:,}")
+    for conflict, count in report.by_conflict.most_common():
+        overview.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
     console.print(overview)
 
     labels = Table(title="agreement per label")
     for column in ("label", unit, "agreed", f"{unit} share", "examples", "example share"):
         labels.add_column(column, justify="left" if column == "label" else "right")
-    for label in sorted(report.per_label, key=lambda x: -report.per_label[x].entities):
+    for label in sorted(report.per_label, key=lambda x: -report.per_label[x].answers):
         a = report.per_label[label]
         labels.add_row(
             label,
-            f"{a.entities:,}",
-            f"{a.entities_agreed:,}",
-            percent(a.entity_share),
+            f"{a.answers:,}",
+            f"{a.answers_agreed:,}",
+            percent(a.answer_share),
             f"{a.examples:,}",
             percent(a.example_share),
         )

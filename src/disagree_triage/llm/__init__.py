@@ -8,9 +8,12 @@
 Both cache responses (`response_cache`) keyed on everything that changes the answer, and mark a
 request that finally failed (`failures`) so that predict records it instead of "no entities".
 They are also declared as entry points, so `spacy.load` finds them without importing us.
+Importing this package imports neither backend (nor spacy-llm): `register_backends()` does, for
+the commands that build LLM pipelines.
 """
 
-from .llamacpp import make_llamacpp
-from .openai_compatible import make_openai_compatible
 
-__all__ = ["make_llamacpp", "make_openai_compatible"]
+def register_backends() -> None:
+    """Register both backends in spacy-llm's registry (importing them registers them); needed
+    where our entry points are not installed, e.g. a source checkout on PYTHONPATH."""
+    from . import llamacpp, openai_compatible  # noqa: F401

@@ -16,10 +16,8 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..pipeline import llm_classifies
+from ..pipeline import LLM_FACTORY, llm_classifies
 from .failures import failure_reason
-
-LLM_FACTORY = "llm"
 
 
 @dataclass(frozen=True)

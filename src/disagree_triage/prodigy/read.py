@@ -16,32 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from .errors import RecordError
-from .hashing import input_hash as compute_input_hash
-from .jsonl import InvalidLines, describe_json_type, read_records
+from ..errors import RecordError
+from ..jsonl import InvalidLines, describe_json_type, read_records
+from ..kinds import TaskKind
+from .write import input_hash as compute_input_hash
 
 ANSWERS = ("accept", "reject", "ignore")
-
-
-class Span(NamedTuple):
-    """A character-offset entity span. `token_end` is inclusive, as in Prodigy.
-
-    A NamedTuple rather than a dataclass: diff builds millions of them.
-    """
-
-    start: int
-    end: int
-    label: str
-    text: str | None = None
-    token_start: int | None = None
-    token_end: int | None = None
-    score: float | None = None
-
-    @property
-    def key(self) -> tuple[int, int, str]:
-        return (self.start, self.end, self.label)
 
 
 @dataclass(slots=True)
@@ -49,9 +31,8 @@ class ProdigyTask:
     """One annotated example. `span_keys` is empty when the record had no `spans` key;
     `has_spans` tells the two apart.
 
-    Spans are validated when the record is read, but kept as sorted (start, end, label) keys;
-    the richer `Span` objects (text, token indices, score) are built on first use: diff reads
-    millions of records and compares keys only.
+    Spans are validated when the record is read and kept as sorted (start, end, label) keys:
+    diff reads millions of records and compares keys only; the raw span dicts stay in `record`.
     """
 
     text: str
@@ -65,31 +46,16 @@ class ProdigyTask:
     annotator_id: str | None
     line: int
     record: dict[str, Any]
-    _spans: tuple[Span, ...] | None = None
     accept: tuple[str, ...] | None = None  # accepted option ids of a choice task; None: NER
 
     @property
-    def spans(self) -> tuple[Span, ...]:
-        if self._spans is None and self.accept is not None:
-            self._spans = tuple(Span(s, e, label, self.text) for s, e, label in self.span_keys)
-        if self._spans is None:
-            raw = self.record.get("spans") or []
-            self._spans = tuple(sorted((_span_of(s, self.text) for s in raw), key=_span_order))
-        return self._spans
-
-    @property
-    def annotator(self) -> str | None:
-        """Who made this version: `_annotator_id`, else `_session_id`."""
-        return self.annotator_id or self.session_id
+    def kind(self) -> TaskKind:
+        return TaskKind.NER if self.accept is None else TaskKind.CHOICE
 
     @property
     def meta(self) -> dict[str, Any]:
         meta = self.record.get("meta")
         return meta if isinstance(meta, dict) else {}
-
-
-def _span_order(span: Span) -> tuple[int, int, str]:
-    return (span.start, span.end, span.label)  # not the whole tuple: None vs int in ties
 
 
 def _span_key(raw: Any, i: int, text: str) -> tuple[int, int, str]:
@@ -107,23 +73,6 @@ def _span_key(raw: Any, i: int, text: str) -> tuple[int, int, str]:
             field=f"spans[{i}]",
         )
     return (start, end, label)
-
-
-def _span_of(raw: dict[str, Any], text: str) -> Span:
-    """The full Span of an already validated raw span."""
-    start, end, label = raw["start"], raw["end"], raw["label"]
-    get = raw.get
-    span_text, token_start = get("text"), get("token_start")
-    token_end, score = get("token_end"), get("score")
-    return Span(
-        start,
-        end,
-        label,
-        span_text if type(span_text) is str else text[start:end],
-        token_start if type(token_start) is int else None,
-        token_end if type(token_end) is int else None,
-        float(score) if isinstance(score, (int, float)) else None,
-    )
 
 
 def _span_error(raw: Any, i: int) -> RecordError:
@@ -155,7 +104,7 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
         raise RecordError(problem, field="text")
     has_spans = "spans" in record and record["spans"] is not None
     accept = None
-    if not has_spans and ("options" in record or "accept" in record):
+    if TaskKind.of_record(record) is TaskKind.CHOICE:
         accept = _choice_accept(record, text)
         keys = [(0, len(text), label) for label in accept]
     else:
@@ -186,7 +135,6 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
         get("_annotator_id"),
         line,
         record,
-        None,
         accept,
     )
 
@@ -226,7 +174,7 @@ def read_prodigy_tasks(
 ) -> Iterator[ProdigyTask]:
     """Yield the tasks of a Prodigy JSONL file.
 
-    `input_hash` is always recomputed from the text with our scheme (see `hashing`), so files
+    `input_hash` is always recomputed from the text with our scheme (see `write`), so files
     exported by Prodigy and files written by `predict` join on the same key; the file's own
     `_input_hash` stays available in `record`.
     """

@@ -1,0 +1,92 @@
+"""What a queued example shows pre-highlighted (`diff --prefill`).
+
+A prefilled answer saves the annotator clicks when it is right and costs attention when it is
+wrong, so the default shows only what the models behind it outvote the others on:
+
+- `majority` (default): the spans (categories) that more than half of the models holding the
+  text proposed. With two models that is what both found; their differences are left for the
+  annotator, listed in `meta.differences`. A lone dissenter's label is never shown.
+- `union`: every span any model proposed; where spans overlap, the one most models proposed,
+  and on a tie none of them (the annotator decides), so the result is valid for `ner_manual`
+  (no overlaps) and still never prefers one model's word over another's. For categories: with
+  one category per text, the one most models chose (ties: none); with several, every category
+  any model chose.
+- `none`, or a model's name: nothing, or exactly that model's version.
+
+    >>> a, b = (0, 5, "ORG"), (0, 5, "PERSON")
+    >>> majority_spans([frozenset({a}), frozenset({a}), frozenset({b})])
+    [(0, 5, 'ORG')]
+    >>> union_spans([frozenset({a}), frozenset({b})])
+    []
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from .compare import SpanKey, SpanSet
+
+MAJORITY, UNION, NONE = "majority", "union", "none"
+PREFILLS = (MAJORITY, UNION, NONE)
+
+
+def majority_spans(span_sets: Sequence[SpanSet]) -> list[SpanKey]:
+    """Spans proposed by more than half of the span sets, sorted."""
+    votes = Counter(key for spans in span_sets for key in spans)
+    return sorted(key for key, count in votes.items() if 2 * count > len(span_sets))
+
+
+def union_spans(span_sets: Sequence[SpanSet]) -> list[SpanKey]:
+    """Every proposed span; of overlapping ones the one with most votes, none on a tie."""
+    votes = Counter(key for spans in span_sets for key in spans)
+    chosen: list[SpanKey] = []
+    for key in sorted(votes):
+        rivals = [
+            other for other in votes if other != key and other[0] < key[1] and key[0] < other[1]
+        ]
+        if all(votes[key] > votes[other] for other in rivals):
+            chosen.append(key)
+    # Among the winners no two overlap: each beats every rival it overlaps, strictly.
+    return chosen
+
+
+def majority_accept(accepts: Sequence[frozenset[str]]) -> list[str]:
+    """Categories accepted by more than half of the models, sorted."""
+    votes = Counter(label for accept in accepts for label in accept)
+    return sorted(label for label, count in votes.items() if 2 * count > len(accepts))
+
+
+def union_accept(accepts: Sequence[frozenset[str]], exclusive: bool) -> list[str]:
+    """Several categories per text: every accepted one. One per text: the one most models chose,
+    none on a tie."""
+    votes = Counter(label for accept in accepts for label in accept)
+    if not exclusive:
+        return sorted(votes)
+    ranked = votes.most_common(2)
+    if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
+        return []
+    return [ranked[0][0]]
+
+
+def prefilled(
+    prefill: str,
+    models: Sequence[str],
+    answers: Sequence[frozenset[SpanKey] | frozenset[str] | None],
+    *,
+    categories: bool,
+    exclusive: bool = True,
+) -> list[SpanKey] | list[str]:
+    """What `prefill` shows, given each model's answer (None: the model lacks the text):
+    span keys for entities, option ids for categories."""
+    present = [a for a in answers if a is not None]
+    if prefill == NONE:
+        return []
+    if prefill == MAJORITY:
+        return majority_accept(present) if categories else majority_spans(present)  # type: ignore[arg-type]
+    if prefill == UNION:
+        if categories:
+            return union_accept(present, exclusive)  # type: ignore[arg-type]
+        return union_spans(present)  # type: ignore[arg-type]
+    own = answers[list(models).index(prefill)]
+    return sorted(own) if own is not None else []  # type: ignore[return-value]
