@@ -9,18 +9,22 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table as RichTable
-from rich.text import Text
 
 from ..errors import DisagreeError
-from ..jsonl import STDIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+STDIO = "-"  # as in jsonl.STDIO; not imported from there, which would load orjson at start-up
 
 app = typer.Typer(
     name="disagree",
@@ -31,6 +35,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: typer's rich help imports a Markdown parser on every start-up (~130 ms,
+    # most of `disagree --help`); our help strings use no markup.
+    rich_markup_mode=None,
 )
 
 
@@ -38,8 +45,22 @@ app = typer.Typer(
 # already carries its data (an output of '-'), and then to stderr.
 # Labels, names, paths and texts come from the user's files: rich must show them as they are,
 # never read `[/x]` as markup or `:smile:` as an emoji (styles are given as Text, not markup).
-err_console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
-out_console = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+# Consoles are made on first use: importing rich.console costs a third of `disagree --help`.
+
+
+@cache
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
+
+
+@cache
+def out_console() -> Console:
+    from rich.console import Console
+
+    return Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+
 
 # Characters that must not reach a terminal as they are: control characters (an ESC starts a
 # terminal escape sequence) and the bidirectional overrides that make text read other than it is.
@@ -51,23 +72,41 @@ def clean(text: object) -> str:
     return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
-class Table(RichTable):
+def safe_table(title: str | None = None, **kwargs: Any) -> Table:
     """A rich Table whose title and cells are `clean`: they come from the user's files."""
+    from rich.table import Table
 
-    def __init__(self, *args: Any, title: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, title=clean(title) if title is not None else None, **kwargs)
+    class SafeTable(Table):
+        def add_row(self, *cells: Any, **options: Any) -> None:
+            super().add_row(*(clean(c) if isinstance(c, str) else c for c in cells), **options)
 
-    def add_row(self, *cells: Any, **kwargs: Any) -> None:
-        super().add_row(*(clean(c) if isinstance(c, str) else c for c in cells), **kwargs)
+    return SafeTable(title=clean(title) if title is not None else None, **kwargs)
 
 
 def warn(message: str, label: str = "warning:") -> None:
-    err_console.print(Text.assemble((label, "yellow"), " ", clean(message)))
+    from rich.text import Text
+
+    err_console().print(Text.assemble((label, "yellow"), " ", clean(message)))
+
+
+def spinner(name: str) -> tuple[Progress, Callable[[int], None]]:
+    """A transient spinner on stderr counting examples, and the callback that advances it."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn(f"[bold]{name}[/] {{task.completed:,}} examples"),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=True,  # the summary tables follow; a finished spinner adds nothing
+    )
+    task = progress.add_task(name, total=None)
+    return progress, lambda n: progress.advance(task, n)
 
 
 def tables_console(*outputs: str | None) -> Console:
     """Where a command prints its tables: stdout, unless one of its outputs is stdout."""
-    return err_console if STDIO in outputs else out_console
+    return err_console() if STDIO in outputs else out_console()
 
 
 # Options several commands carry, declared once (spaCy's Arg/Opt, sqlite-utils' shared options).
@@ -126,7 +165,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except DisagreeError as err:
-        err_console.print(Text.assemble(("error:", "bold red"), " ", clean(err)))
+        from rich.text import Text
+
+        err_console().print(Text.assemble(("error:", "bold red"), " ", clean(err)))
         raise typer.Exit(1) from None
 
 

@@ -39,7 +39,7 @@ def assemble_cli(
         except SystemExit:
             raise typer.Exit(1) from None
         nlp = assemble_to_disk(config_path, output_dir, overrides, env_file=env_file)
-    err_console.print(
+    err_console().print(
         f"saved pipeline ({', '.join(nlp.pipe_names)}) to {output_dir}; "
         f"run: disagree predict {output_dir} INPUT OUTPUT",
         highlight=False,

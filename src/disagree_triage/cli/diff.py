@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..compare import CONFLICT_WORDS
 from ..kinds import TaskKind
@@ -16,11 +14,11 @@ from ._util import (
     OVERWRITE_OPTION,
     SCORER_OPTION,
     SKIP_INVALID_OPTION,
-    Table,
     app,
     clean,
-    err_console,
     import_code,
+    safe_table,
+    spinner,
     split_names,
     tables_console,
     user_errors,
@@ -28,6 +26,8 @@ from ._util import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..diff import DiffSummary
 
 
@@ -81,14 +81,7 @@ def diff_cli(
     """
     from ..diff import diff_files
 
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]diff[/] {task.completed:,} examples"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,  # the summary table follows; a finished spinner adds nothing
-    )
-    progress_task = progress.add_task("diff", total=None)
+    progress, advance = spinner("diff")
     with user_errors():
         import_code(code)
         with progress:
@@ -105,7 +98,7 @@ def diff_cli(
                 missing=missing,
                 skip_invalid=skip_invalid,
                 overwrite=overwrite,
-                on_progress=lambda n: progress.advance(progress_task, n),
+                on_progress=advance,
             )
     print_summary(summary, output, tables_console(output, agreements))
 
@@ -113,7 +106,7 @@ def diff_cli(
 def print_summary(summary: DiffSummary, output: str, console: Console | None = None) -> None:
     """The summary tables on `console` (stdout by default); warnings always on stderr."""
     console = console or tables_console()
-    table = Table(title=f"diff: {' vs '.join(summary.models)}", show_header=False)
+    table = safe_table(title=f"diff: {' vs '.join(summary.models)}", show_header=False)
     table.add_row("examples compared", f"{summary.total:,}")
     table.add_row("all models agree", f"{summary.agreeing:,}")
     table.add_row("models disagree", f"{summary.disagreeing:,}")
@@ -133,7 +126,7 @@ def print_summary(summary: DiffSummary, output: str, console: Console | None = N
         table.add_row(f"  differences on {label}", f"{count:,}")
     console.print(table)
 
-    files = Table(title="input files")
+    files = safe_table(title="input files")
     for column in ("model", "records", "used", "duplicate", "not accepted", "invalid", "missing"):
         files.add_column(column, justify="left" if column == "model" else "right")
     for f in summary.files:

@@ -6,24 +6,25 @@ import json
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from ..kinds import TaskKind
 from ._util import (
     CODE_OPTION,
     NAMES_OPTION,
     OVERWRITE_OPTION,
-    Table,
     app,
     clean,
     err_console,
     import_code,
     out_console,
+    safe_table,
     split_names,
     user_errors,
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..evaluate import EvaluationReport
 
 
@@ -95,13 +96,13 @@ def evaluate_cli(
     else:
         print_report(report)
     if written is not None:
-        err_console.print(clean(f"wrote {written} few-shot examples to {write_examples}"))
+        err_console().print(clean(f"wrote {written} few-shot examples to {write_examples}"))
 
 
 def print_report(report: EvaluationReport, console: Console | None = None) -> None:
     from ..evaluate import ERROR_WORDS, RANDOM, RANKED, TOP_KS
 
-    console = console or out_console
+    console = console or out_console()
     console.print(
         f"evaluate: {report.examples:,} gold examples predicted by every model "
         f"({report.missing:,} left out); {report.errors:,} with an error of some model "
@@ -110,7 +111,7 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
     )
     choice = report.kind is TaskKind.CHOICE
     if choice:
-        summary = Table(title="category scores against gold")
+        summary = safe_table(title="category scores against gold")
         for column in ("model", "accuracy", "macro-F1", "micro-F1"):
             summary.add_column(column, justify="left" if column == "model" else "right")
         for scores in report.scores:
@@ -121,7 +122,7 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
                 f"{scores.exact.f1:.3f}",
             )
         console.print(summary)
-    table = Table(title="per category" if choice else "entity scores against gold")
+    table = safe_table(title="per category" if choice else "entity scores against gold")
     for column in ("model", "label", "P", "R", "F", "partial F", "support"):
         if choice and column == "partial F":
             continue  # a category has no boundaries: partial is exact
@@ -150,7 +151,7 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
             )
     console.print(table)
     if report.triage:
-        triage = Table(title="triage: errors in the top k, as lift over the base rate")
+        triage = safe_table(title="triage: errors in the top k, as lift over the base rate")
         triage.add_column("ranking")
         for k in TOP_KS:
             triage.add_column(
@@ -169,7 +170,7 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
         console.print(triage)
     kinds = report.error_kinds
     if kinds is not None and kinds.counts:
-        table = Table(title=f"prompt feedback: {kinds.model}'s errors against gold")
+        table = safe_table(title=f"prompt feedback: {kinds.model}'s errors against gold")
         table.add_column("kind")
         table.add_column("count", justify="right")
         table.add_column("example")

@@ -6,42 +6,59 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
 
 from ._util import (
     OVERWRITE_OPTION,
     SKIP_INVALID_OPTION,
     STDIO,
-    Table,
     app,
     clean,
     err_console,
+    safe_table,
     tables_console,
     user_errors,
     warn,
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
     from ..predict import PredictSummary
 
 
-class DocsPerSecond(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed and task.completed and task.elapsed:
-            speed = task.completed / task.elapsed
-        return Text(f"{speed:,.1f} docs/s" if speed else "– docs/s", style="progress.data.speed")
+def progress_bar() -> Progress:
+    """predict's bar on stderr: done/total, docs/s, elapsed."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class DocsPerSecond(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            if not speed and task.completed and task.elapsed:
+                speed = task.completed / task.elapsed
+            words = f"{speed:,.1f} docs/s" if speed else "– docs/s"
+            return Text(words, style="progress.data.speed")
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]predict[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        DocsPerSecond(),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=False,
+    )
 
 
 @app.command("predict")
@@ -111,16 +128,7 @@ def predict_cli(
     if resume and overwrite:
         warn("--resume and --overwrite exclude each other", "error:")
         raise typer.Exit(2)
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]predict[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        DocsPerSecond(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
+    progress = progress_bar()
     progress_task = progress.add_task("predict", total=None)
 
     def on_start(summary: PredictSummary) -> None:
@@ -152,14 +160,14 @@ def predict_cli(
             progress.stop()
             partial = Path(f"{output_path}.partial")
             if output_path != STDIO and partial.exists() and partial.stat().st_size:
-                err_console.print(
+                err_console().print(
                     clean(
                         f"interrupted: finished records are kept in {partial}; rerun with "
                         "--resume to continue"
                     )
                 )
             else:
-                err_console.print("interrupted: nothing was written")
+                err_console().print("interrupted: nothing was written")
             raise typer.Exit(130) from None
         finally:
             progress.stop()
@@ -169,7 +177,7 @@ def predict_cli(
 def print_summary(summary: PredictSummary, console: Console | None = None) -> None:
     """The end-of-run tables on `console` (stdout by default); skipped lines on stderr."""
     console = console or tables_console()
-    table = Table(title=f"predict: {summary.input} → {summary.output}", show_header=False)
+    table = safe_table(title=f"predict: {summary.input} → {summary.output}", show_header=False)
     table.add_row("components run", ", ".join(summary.components))
     table.add_row("docs read", f"{summary.total + len(summary.invalid):,}")
     table.add_row("docs written", f"{summary.written:,}")
@@ -200,7 +208,7 @@ def print_summary(summary: PredictSummary, console: Console | None = None) -> No
 def print_backends(summary: PredictSummary, console: Console) -> None:
     for stats in summary.backends:
         name = f"{stats.backend}:{stats.model}"
-        table = Table(title=f"LLM backend {name}", show_header=False)
+        table = safe_table(title=f"LLM backend {name}", show_header=False)
         table.add_row("requests sent", f"{stats.requests:,}")
         table.add_row("answered from cache", f"{stats.cached:,}")
         table.add_row("retries", f"{stats.retries:,}")

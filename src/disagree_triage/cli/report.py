@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..compare import CONFLICT_WORDS
 from ..errors import DisagreeError
@@ -16,17 +14,20 @@ from ._util import (
     OVERWRITE_OPTION,
     SCORER_OPTION,
     SKIP_INVALID_OPTION,
-    Table,
     app,
     clean,
     err_console,
     import_code,
     out_console,
+    safe_table,
+    spinner,
     split_names,
     user_errors,
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..report import Report
 
 
@@ -58,14 +59,7 @@ def report_cli(
     from ..outputs import check_output_path, check_outputs
     from ..report import build_report
 
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]report[/] {task.completed:,} examples"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
-    task = progress.add_task("report", total=None)
+    progress, advance = spinner("report")
     with user_errors():
         import_code(code)
         if html == "-":
@@ -80,14 +74,14 @@ def report_cli(
                 scorer=scorer,
                 top=top,
                 skip_invalid=skip_invalid,
-                on_progress=lambda n: progress.advance(task, n),
+                on_progress=advance,
             )
         print_report(report, patterns=patterns)
         if html:
             from ..report_html import write_html  # displaCy: only for the page
 
             size = write_html(report, html, overwrite=overwrite)
-            err_console.print(
+            err_console().print(
                 clean(f"wrote {html} ({size / 1024:,.0f} KiB, top {len(report.examples)} examples)")
             )
 
@@ -95,8 +89,8 @@ def report_cli(
 def print_report(report: Report, *, patterns: int = 15, console: Console | None = None) -> None:
     from ..report import percent
 
-    console = console or out_console
-    overview = Table(title=f"report: {' vs '.join(report.models)}", show_header=False)
+    console = console or out_console()
+    overview = safe_table(title=f"report: {' vs '.join(report.models)}", show_header=False)
     overview.add_row("texts", f"{report.total:,}")
     overview.add_row("compared (in every file)", f"{report.compared:,}")
     overview.add_row("all models agree", f"{report.agreeing:,}")
@@ -116,7 +110,7 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
         overview.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
     console.print(overview)
 
-    labels = Table(title="agreement per label")
+    labels = safe_table(title="agreement per label")
     for column in ("label", unit, "agreed", f"{unit} share", "examples", "example share"):
         labels.add_column(column, justify="left" if column == "label" else "right")
     for label in sorted(report.per_label, key=lambda x: -report.per_label[x].answers):
@@ -134,7 +128,7 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     for pair in report.confusion:
         rows, cols = report.confusion_labels(pair)
         counts = report.confusion[pair]
-        matrix = Table(title=f"label confusion: rows {pair[0]}, columns {pair[1]}")
+        matrix = safe_table(title=f"label confusion: rows {pair[0]}, columns {pair[1]}")
         matrix.add_column(f"{pair[0]} \\ {pair[1]}")
         for c in [*cols, "none"]:
             matrix.add_column(c, justify="right")
@@ -146,7 +140,7 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
             matrix.add_row(r or "none", *cells)
         console.print(matrix)
 
-    common = Table(title="most frequent disagreements")
+    common = safe_table(title="most frequent disagreements")
     for column in ("pattern", "count", "e.g."):
         common.add_column(column, justify="right" if column == "count" else "left")
     for pattern, count in report.patterns.most_common(patterns):
@@ -155,7 +149,7 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
         common.add_row(pattern, f"{count:,}", repr(example))
     console.print(common)
 
-    alone = Table(title=f"{unit} each model finds alone")
+    alone = safe_table(title=f"{unit} each model finds alone")
     for name in report.alone:
         alone.add_column(name)
     top_alone = [
@@ -165,7 +159,7 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
         alone.add_row(*[c[i] if i < len(c) else "" for c in top_alone])
     console.print(alone)
 
-    ranked = Table(title="what each scorer ranks first")
+    ranked = safe_table(title="what each scorer ranks first")
     for column in ("scorer", "#", "score", "text"):
         ranked.add_column(column, justify="right" if column in ("#", "score") else "left")
     for name, examples in report.top_by_scorer.items():
