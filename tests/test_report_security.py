@@ -441,3 +441,18 @@ def test_entity_marks_look_as_displacy_draws_them():
         options={"colors": colours},
     )
     assert _entities(text, spans, colours) == expected
+
+
+def test_label_colours_are_css_colours_whatever_displacy_holds(monkeypatch):
+    from disagree_triage import report_html  # displaCy's own table, the one the page reads
+
+    bad = "red;}</style><script>alert(1)</script>"
+    monkeypatch.setitem(report_html.DEFAULT_LABEL_COLORS, "EVIL", bad)
+    monkeypatch.setitem(report_html.DEFAULT_LABEL_COLORS, bad, "#123456")
+    colours = label_colours(["EVIL", bad, "ORG", "<b>"])
+    assert all(re.fullmatch(COLOUR, c) for c in colours.values()), colours
+    assert colours[bad] == "#123456"  # a label's name is no reason to refuse its colour
+    # A label outside the page's counts (only in an example some file lacks) is looked up in
+    # displaCy's table when its mark is drawn: grey, not the CSS.
+    marks = report_html._entities("EVIL corp", frozenset({(0, 4, "EVIL")}), colours={})
+    assert "background: #ddd;" in marks and "</style>" not in marks

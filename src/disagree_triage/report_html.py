@@ -7,13 +7,14 @@ label has one colour everywhere on the page: in the legend, the bar chart, the h
 and the entity marks.
 
 Everything a file says (labels, texts, model names, paths, option ids, categories) goes through
-`as_html()` wherever it lands: text, attribute, SVG. Styles carry only colours, never a label,
-so no file can put markup, script or CSS on the page.
+`as_html()` wherever it lands: text, attribute, SVG. Styles carry only colours computed here, never
+a label, so no file can put markup, script or CSS on the page.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -47,6 +48,10 @@ PALETTE = (
 )
 
 
+# The only colours that reach a style: a hex colour or the hsl() that label_colours computes.
+# displaCy's table can hold anything another package registers (spacy_displacy_colors).
+SAFE_COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}|hsl\(\d{1,3}, \d{1,3}%, \d{1,3}%\)")
+
 # A control character shows as its Unicode picture (NUL as ␀): a browser drops a NUL from a
 # text node, and the others are invisible. Tab and line breaks stay as they are.
 CONTROL_PICTURES = {c: 0x2400 + c for c in range(32) if chr(c) not in "\t\n\r"} | {0x7F: 0x2421}
@@ -66,7 +71,7 @@ def label_colours(labels: Sequence[str]) -> dict[str, str]:
     colours: dict[str, str] = {}
     for label in sorted(labels):
         default = DEFAULT_LABEL_COLORS.get(label)
-        if default and default not in colours.values():
+        if default and SAFE_COLOUR.fullmatch(default) and default not in colours.values():
             colours[label] = default
     free = [c for c in PALETTE if c not in colours.values()]
     for i, label in enumerate(label for label in sorted(labels) if label not in colours):
@@ -78,7 +83,8 @@ def label_colours(labels: Sequence[str]) -> dict[str, str]:
 def _colour(label: str, colours: dict[str, str]) -> str:
     """A label's colour on this page. A label the counts never saw (it is only in an example
     some file lacks) gets displaCy's colour for it, as displaCy's marks gave it, else grey."""
-    return colours.get(label) or DEFAULT_LABEL_COLORS.get(label.upper(), DEFAULT_ENTITY_COLOR)
+    colour = colours.get(label) or DEFAULT_LABEL_COLORS.get(label.upper(), "")
+    return colour if SAFE_COLOUR.fullmatch(colour) else DEFAULT_ENTITY_COLOR
 
 
 def _chip(label: str | None, colours: dict[str, str]) -> str:
