@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,3 +190,35 @@ def nyt_sm_md(tmp_path_factory, load_fresh):
         predict_file(load_fresh(model), nyt, path, ner=NER_MAP, annotator=name)
         paths.append(path)
     return nyt, paths, folder
+
+
+# --- a real browser -------------------------------------------------------------------
+
+
+def chromium():
+    """Playwright driving Debian's /usr/bin/chromium (tests/run.sh installs both in CI)."""
+    required = os.environ.get("DISAGREE_REQUIRE_BROWSER") == "1"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("playwright is not installed (tests/run.sh installs it)")
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        if required:
+            raise AssertionError(f"no Chromium at {executable}")
+        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it)")
+    return sync_playwright, executable
+
+
+# The flags a sandboxed, offline machine needs: no background fetches, no first-run work.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

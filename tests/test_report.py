@@ -7,13 +7,13 @@ import html
 import json
 import os
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from conftest import (
+    CHROMIUM_ARGS,
     ROOT,
     T_BOUNDARY,
     T_LABEL,
@@ -21,6 +21,7 @@ from conftest import (
     T_ONLY_A,
     A,
     B,
+    chromium,
     find,
     read_lines,
     write_predictions,
@@ -227,37 +228,8 @@ def test_real_report_agrees_with_diff(nyt_sm_md):
     assert (sm_spans, md_spans) == (unique["sm"], unique["md"])
 
 
-def _chromium():
-    """Playwright driving Debian's /usr/bin/chromium (tests/run.sh installs both in CI)."""
-    required = os.environ.get("DISAGREE_REQUIRE_BROWSER") == "1"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if required:
-            raise
-        pytest.skip("playwright is not installed (tests/run.sh installs it)")
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        if required:
-            raise AssertionError(f"no Chromium at {executable}")
-        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it)")
-    return sync_playwright, executable
-
-
-# The flags a sandboxed, offline machine needs: no background fetches, no first-run work.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 def test_html_page_in_headless_chromium(nyt_sm_md, tmp_path):
-    sync_playwright, executable = _chromium()
+    sync_playwright, executable = chromium()
     _, paths, _ = nyt_sm_md
     report = build_report(paths, top=50)
     page_path = tmp_path / "report.html"

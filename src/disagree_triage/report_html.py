@@ -2,19 +2,23 @@
 
 Everything is inline (CSS in a <style> block, charts as SVG and an HTML table), so the file opens
 offline, can be mailed, and stays small: only the top K examples are rendered, with displaCy's
-entity renderer (for categories: the accepted ones, and every score), one column per model. A
+entity markup (for categories: the accepted ones, and every score), one column per model. A
 label has one colour everywhere on the page: in the legend, the bar chart, the heatmap's headers
-and displaCy's marks.
+and the entity marks.
+
+Everything a file says (labels, texts, model names, paths, option ids, categories) goes through
+`as_html()` wherever it lands: text, attribute, SVG. Styles carry only colours computed here, never
+a label, so no file can put markup, script or CSS on the page.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from spacy import displacy
-from spacy.displacy.render import DEFAULT_LABEL_COLORS
+from spacy.displacy.render import DEFAULT_ENTITY_COLOR, DEFAULT_LABEL_COLORS
 
 from .compare import CONFLICT_WORDS
 from .kinds import TaskKind
@@ -43,12 +47,30 @@ PALETTE = (
 )
 
 
+# The only colours that reach a style: a hex colour or the hsl() that label_colours computes.
+# displaCy's table can hold anything another package registers (spacy_displacy_colors).
+SAFE_COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}|hsl\(\d{1,3}, \d{1,3}%, \d{1,3}%\)")
+
+# A control character shows as its Unicode picture (NUL as ␀): a browser drops a NUL from a
+# text node, and the others are invisible. Tab and line breaks stay as they are.
+CONTROL_PICTURES = {c: 0x2400 + c for c in range(32) if chr(c) not in "\t\n\r"} | {0x7F: 0x2421}
+
+
+def as_html(value: object) -> str:
+    """A value from a file as HTML, safe in a text node and in a quoted attribute alike.
+
+    >>> as_html('"><img src=x onerror=alert(1)>')
+    '&quot;&gt;&lt;img src=x onerror=alert(1)&gt;'
+    """
+    return escape(str(value).translate(CONTROL_PICTURES), quote=True)
+
+
 def label_colours(labels: Sequence[str]) -> dict[str, str]:
     """One distinct colour per label, displaCy's own where it is free; stable for a label set."""
     colours: dict[str, str] = {}
     for label in sorted(labels):
         default = DEFAULT_LABEL_COLORS.get(label)
-        if default and default not in colours.values():
+        if default and SAFE_COLOUR.fullmatch(default) and default not in colours.values():
             colours[label] = default
     free = [c for c in PALETTE if c not in colours.values()]
     for i, label in enumerate(label for label in sorted(labels) if label not in colours):
@@ -57,11 +79,18 @@ def label_colours(labels: Sequence[str]) -> dict[str, str]:
     return colours
 
 
+def _colour(label: str, colours: dict[str, str]) -> str:
+    """A label's colour on this page. A label the counts never saw (it is only in an example
+    some file lacks) gets displaCy's colour for it, as displaCy's marks gave it, else grey."""
+    colour = colours.get(label) or DEFAULT_LABEL_COLORS.get(label.upper(), "")
+    return colour if SAFE_COLOUR.fullmatch(colour) else DEFAULT_ENTITY_COLOR
+
+
 def _chip(label: str | None, colours: dict[str, str]) -> str:
     if label is None:
         return '<span class="chip none">none</span>'
     return (
-        f'<span class="chip" style="background:{colours.get(label, "#ddd")}">{escape(label)}</span>'
+        f'<span class="chip" style="background:{_colour(label, colours)}">{as_html(label)}</span>'
     )
 
 
@@ -73,7 +102,7 @@ def _overview(report: Report) -> str:
         ("models disagree", report.disagreeing),
         ("missing from some file", report.missing),
     ]
-    cells = "".join(f"<tr><th>{escape(k)}</th><td>{v:,}</td></tr>" for k, v in rows)
+    cells = "".join(f"<tr><th>{as_html(k)}</th><td>{v:,}</td></tr>" for k, v in rows)
     cells += (
         f"<tr><th>{report.kind.unit_singular} agreement</th><td>"
         f"{percent(report.overall.answer_share)} "
@@ -81,7 +110,7 @@ def _overview(report: Report) -> str:
         f"<tr><th>example agreement</th><td>{percent(report.overall.example_share)}</td></tr>"
     )
     files = "".join(
-        f"<li><b>{escape(f.name)}</b>: {escape(f.path)} ({f.used:,} records used)</li>"
+        f"<li><b>{as_html(f.name)}</b>: {as_html(f.path)} ({f.used:,} records used)</li>"
         for f in report.files
     )
     return f'<table class="overview">{cells}</table><ul class="files">{files}</ul>'
@@ -104,12 +133,12 @@ def _bar_chart(report: Report, colours: dict[str, str]) -> str:
         y = 4 + i * row
         bar = round(bar_w * a.answer_share, 1)
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 18}" text-anchor="end">{escape(label)}</text>'
+            f'<text x="{label_w - 8}" y="{y + 18}" text-anchor="end">{as_html(label)}</text>'
             f'<rect x="{label_w}" y="{y + 4}" width="{bar_w}" height="18" class="track"/>'
-            f'<rect class="bar" data-label="{escape(label)}" x="{label_w}" y="{y + 4}" '
-            f'width="{bar}" height="18" fill="{colours[label]}"><title>{escape(label)}: '
-            f"{a.answers_agreed} of {a.answers} {report.kind.unit} found by every model"
-            "</title></rect>"
+            f'<rect class="bar" data-label="{as_html(label)}" x="{label_w}" y="{y + 4}" '
+            f'width="{bar}" height="18" fill="{_colour(label, colours)}">'
+            f"<title>{as_html(label)}: {a.answers_agreed} of {a.answers} {report.kind.unit} "
+            "found by every model</title></rect>"
             f'<text x="{label_w + bar_w + 8}" y="{y + 18}">{percent(a.answer_share)} of '
             f"{a.answers:,} · examples {percent(a.example_share)}</text>"
         )
@@ -136,13 +165,13 @@ def _heatmap(report: Report, pair: tuple[str, str], colours: dict[str, str]) -> 
             diagonal = " diagonal" if r == c else ""
             cells.append(
                 f'<td class="cell{diagonal}" style="background:rgba(200,40,40,{alpha:.2f})"'
-                f' title="{escape(pair[0])} {escape(str(r or "none"))} / {escape(pair[1])} '
-                f'{escape(str(c or "none"))}: {n}">{n or ""}</td>'
+                f' title="{as_html(pair[0])} {as_html(str(r or "none"))} / {as_html(pair[1])} '
+                f'{as_html(str(c or "none"))}: {n}">{n or ""}</td>'
             )
         body.append(f"<tr><th>{_chip(r, colours)}</th>{''.join(cells)}</tr>")
     return (
-        f'<table class="heatmap"><caption>rows: <b>{escape(pair[0])}</b> · columns: '
-        f"<b>{escape(pair[1])}</b></caption><tr><th></th>{head}</tr>{''.join(body)}</table>"
+        f'<table class="heatmap"><caption>rows: <b>{as_html(pair[0])}</b> · columns: '
+        f"<b>{as_html(pair[1])}</b></caption><tr><th></th>{head}</tr>{''.join(body)}</table>"
     )
 
 
@@ -151,13 +180,13 @@ def _patterns(report: Report, limit: int = 20) -> str:
     for pattern, count in report.patterns.most_common(limit):
         span, text = report.pattern_examples[pattern]
         example = (
-            escape(_clip(text, 120))
+            as_html(_clip(text, 120))
             if span == text
-            else f"<b>{escape(repr(span))}</b> "
-            f'<span class="muted">in {escape(_clip(text, 90))}</span>'
+            else f"<b>{as_html(repr(span))}</b> "
+            f'<span class="muted">in {as_html(_clip(text, 90))}</span>'
         )
         rows.append(
-            f"<tr><td>{escape(pattern)}</td><td class=num>{count:,}</td><td>{example}</td></tr>"
+            f"<tr><td>{as_html(pattern)}</td><td class=num>{count:,}</td><td>{example}</td></tr>"
         )
     if not rows:
         return "<p>No disagreements.</p>"
@@ -172,10 +201,10 @@ def _alone(report: Report, limit: int = 10) -> str:
     columns = []
     for name, counts in report.alone.items():
         items = "".join(
-            f"<li>{escape(text)} <span class=muted>×{n}</span></li>"
+            f"<li>{as_html(text)} <span class=muted>×{n}</span></li>"
             for text, n in counts.most_common(limit)
         )
-        columns.append(f"<div><h4>{escape(name)} alone</h4><ol>{items or '<li>—</li>'}</ol></div>")
+        columns.append(f"<div><h4>{as_html(name)} alone</h4><ol>{items or '<li>—</li>'}</ol></div>")
     return f'<div class="alone">{"".join(columns)}</div>'
 
 
@@ -183,10 +212,10 @@ def _by_scorer(report: Report) -> str:
     blocks = []
     for name, examples in report.top_by_scorer.items():
         items = "".join(
-            f"<li><span class=num>{e.score:.3f}</span> {escape(_clip(e.text, 100))}</li>"
+            f"<li><span class=num>{e.score:.3f}</span> {as_html(_clip(e.text, 100))}</li>"
             for e in examples
         )
-        blocks.append(f"<div><h4>{escape(name)}</h4><ol>{items or '<li>—</li>'}</ol></div>")
+        blocks.append(f"<div><h4>{as_html(name)}</h4><ol>{items or '<li>—</li>'}</ol></div>")
     return f'<div class="scorers">{"".join(blocks)}</div>'
 
 
@@ -194,16 +223,35 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _entities(text: str, spans: frozenset[tuple[int, int, str]], colours: dict[str, str]) -> str:
-    ents = [{"start": s, "end": e, "label": label} for s, e, label in sorted(spans)]
-    html = displacy.render(
-        {"text": text, "ents": ents, "title": None},
-        style="ent",
-        manual=True,
-        jupyter=False,
-        options={"colors": colours},
-    )
-    return str(html)
+# displaCy's entity markup (spacy/displacy/templates.py: TPL_ENTS, TPL_ENT), byte for byte, so
+# the marks look as they always did. It is written here because displaCy puts the label into
+# its template unescaped: a label such as `<img src=x onerror=...>` ran as script on the page.
+MARK_STYLE = "padding: 0.45em 0.6em; margin: 0 0.25em; line-height: 1; border-radius: 0.35em;"
+MARK_LABEL_STYLE = (
+    "font-size: 0.8em; font-weight: bold; line-height: 1; border-radius: 0.35em; "
+    "vertical-align: middle; margin-left: 0.5rem"
+)
+
+
+def _entities(content: str, spans: frozenset[tuple[int, int, str]], colours: dict[str, str]) -> str:
+    """The text with its entities marked, as displaCy marks them; every piece escaped."""
+    parts = []
+    offset = 0
+    for start, end, label in sorted(spans):
+        # As displaCy: a span overlapping the previous one repeats its overlapping text.
+        parts.append(_lines(content[offset:start]))
+        parts.append(
+            f'\n<mark class="entity" style="background: {_colour(label, colours)}; '
+            f'{MARK_STYLE}">\n    {as_html(content[start:end])}\n    '
+            f'<span style="{MARK_LABEL_STYLE}">{as_html(label)}</span>\n</mark>\n'
+        )
+        offset = end
+    parts.append(_lines(content[offset:]))
+    return f'<div class="entities" style="line-height: 2.5; direction: ltr">{"".join(parts)}</div>'
+
+
+def _lines(part: str) -> str:
+    return "<br>".join(as_html(line) for line in part.split("\n"))
 
 
 def _categories(spans: frozenset[tuple[int, int, str]], cats: dict[str, float] | None,
@@ -212,7 +260,7 @@ def _categories(spans: frozenset[tuple[int, int, str]], cats: dict[str, float] |
     accepted = sorted(label for *_, label in spans)
     chips = "".join(_chip(label, colours) for label in accepted) or _chip(None, colours)
     scores = " · ".join(
-        f"{escape(label)} {score:.2f}" for label, score in sorted((cats or {}).items())
+        f"{as_html(label)} {score:.2f}" for label, score in sorted((cats or {}).items())
     )
     return f'<p class="categories">{chips}</p><p class="muted">{scores}</p>'
 
@@ -228,10 +276,10 @@ def _card(
             body = _categories(spans, example.cats[i], colours)
         else:
             body = _entities(example.text, spans, colours)
-        columns.append(f'<div class="model"><h4>{escape(name)}</h4>{body}</div>')
-    text = f'<p class="text">{escape(example.text)}</p>' if choice else ""
-    differences = "".join(f"<li>{escape(d)}</li>" for d in example.differences)
-    scores = " · ".join(f"{escape(k)} {v:.3f}" for k, v in example.scores.items())
+        columns.append(f'<div class="model"><h4>{as_html(name)}</h4>{body}</div>')
+    text = f'<p class="text">{as_html(example.text)}</p>' if choice else ""
+    differences = "".join(f"<li>{as_html(d)}</li>" for d in example.differences)
+    scores = " · ".join(f"{as_html(k)} {v:.3f}" for k, v in example.scores.items())
     return (
         f'<article class="card" id="rank-{example.rank}"><header><span class="rank">'
         f'#{example.rank}</span> <span class="score">score {example.score:.3f}</span> '
@@ -289,13 +337,13 @@ def render_html(report: Report) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>disagree report: {escape(title)}</title><style>{STYLE}</style></head>
+<title>disagree report: {as_html(title)}</title><style>{STYLE}</style></head>
 <body><main>
-<h1>disagree report: {escape(title)}</h1>
-<p class="muted">Ranked by <b>{escape(report.scorer)}</b>.</p>
+<h1>disagree report: {as_html(title)}</h1>
+<p class="muted">Ranked by <b>{as_html(report.scorer)}</b>.</p>
 <p class="legend">{legend}</p>
 <div class="top"><section id="overview"><h2>Overview</h2>{_overview(report)}
-<p class="muted">Differences by kind: {escape(kinds) or "none"}</p></section>
+<p class="muted">Differences by kind: {as_html(kinds) or "none"}</p></section>
 <section id="agreement"><h2>Agreement per label</h2>
 <p class="muted">Share of each label's {report.kind.unit} that every model found exactly (bar), and
 of the examples using the label on which all models agree.</p>
