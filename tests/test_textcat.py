@@ -184,6 +184,19 @@ def test_label_map_threshold_and_multilabel(data, tmp_path):
         assert task["accept"] == ["TEXT"]
 
 
+def test_a_classifier_alone_predicts_categories_without_the_option(data, tmp_path, cli):
+    out = tmp_path / "auto.jsonl"
+    result = cli("predict", data["folder"] / "bow-strong", data["corpus"], out)
+    assert result.returncode == 0, result.stderr
+    auto = read_lines(out)
+    explicit = {t["text"]: t for t in read_lines(data["bow-strong"])}  # --textcat COOKING,NEWS
+    assert len(auto) == 30
+    for task in auto:
+        assert task["_view_id"] == "choice"
+        assert task["accept"] == explicit[task["text"]]["accept"]
+        assert set(task["cats"]) == {"COOKING", "NEWS"}
+
+
 def test_predict_textcat_errors(data, tmp_path, cli):
     folder, corpus = data["folder"], data["corpus"]
     with pytest.raises(DisagreeError, match="exclude each other"):

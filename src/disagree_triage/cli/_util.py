@@ -77,6 +77,10 @@ def safe_table(title: str | None = None, **kwargs: Any) -> Table:
     from rich.table import Table
 
     class SafeTable(Table):
+        def add_column(self, header: Any = "", *args: Any, **options: Any) -> None:
+            super().add_column(clean(header) if isinstance(header, str) else header, *args,
+                               **options)  # fmt: skip
+
         def add_row(self, *cells: Any, **options: Any) -> None:
             super().add_row(*(clean(c) if isinstance(c, str) else c for c in cells), **options)
 
