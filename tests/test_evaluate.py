@@ -16,7 +16,6 @@ from disagree_triage import predict_file
 from disagree_triage.assemble import assemble_pipeline
 from disagree_triage.evaluate import (
     RANDOM,
-    compare_to_gold,
     evaluate_files,
     partial_prf,
     roc_auc,
@@ -163,8 +162,8 @@ def test_lift_hand_computed():
 def test_fewshot_examples_load_into_a_spacy_llm_ner_v3_prompt(tmp_path, files):
     gold, a, b = files
     out = tmp_path / "examples.yml"
-    comparison = compare_to_gold(gold, [a, b])
-    assert write_fewshot_examples(comparison, out) == 3  # the models disagree on all three
+    report = evaluate_files(gold, [a, b], fewshot_limit=20)
+    assert write_fewshot_examples(report, out) == 3  # the models disagree on all three
     config = tmp_path / "ner.cfg"
     config.write_text(
         f"""[nlp]

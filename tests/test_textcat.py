@@ -379,9 +379,7 @@ def test_evaluate_accuracy_macro_f1_and_triage(data, tmp_path, cli):
     assert "ranked file: ranked.jsonl" in result["triage"]
     assert result["scores"]["bow-strong"]["accuracy"] == pytest.approx(report.scores[0].accuracy)
     with pytest.raises(DisagreeError, match="holds choice tasks"):
-        from disagree_triage.evaluate import compare_to_gold, write_fewshot_examples
-
-        write_fewshot_examples(compare_to_gold(gold_path, paths), tmp_path / "x.yml")
+        evaluate_files(gold_path, paths, fewshot_limit=20)
 
 
 # --- the embedded LLM ------------------------------------------------------------------------

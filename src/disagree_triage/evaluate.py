@@ -20,21 +20,24 @@ the ranking helps. A seeded random order is the baseline.
 
 from __future__ import annotations
 
+import heapq
 import random
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .align import FileStats, align_files
 from .categories import CategoryVote, vote_of
 from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
-from .errors import DisagreeError, InputError
+from .errors import DisagreeError
 from .kinds import TaskKind
 from .labels import LabelMap
 from .outputs import check_outputs, write_atomic
 from .prodigy import ProdigyTask, read_prodigy_tasks
-from .scoring import model_names
+from .scoring import first_record, model_names
 
 TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1)
 RANDOM = "random"
@@ -127,6 +130,8 @@ class EvaluationReport:
     scores: list[ModelScores]
     triage: dict[str, TriageQuality]
     error_kinds: ErrorKinds | None
+    inputs: list[str] = field(default_factory=list)  # every file read: gold, predictions
+    fewshot: list[dict[str, Any]] = field(default_factory=list)  # see `fewshot_limit`
 
     @property
     def base_rate(self) -> float:
@@ -160,30 +165,38 @@ class EvaluationReport:
         }
 
 
-def span_prf(gold: Sequence[set[SpanKey]], pred: Sequence[set[SpanKey]]) -> PRF:
-    """Exact-match span counts over aligned examples."""
-    tp = fp = fn = 0
-    for g, p in zip(gold, pred, strict=True):
-        tp += len(g & p)
-        fp += len(p - g)
-        fn += len(g - p)
-    return PRF(tp, fp, fn)
+def _prf_counts(g: set[SpanKey], p: set[SpanKey]) -> tuple[int, int, int]:
+    """(tp, fp, fn) of one example, exact match."""
+    common = len(g & p)
+    return common, len(p) - common, len(g) - common
+
+
+def _partial_counts(g: set[SpanKey], p: set[SpanKey]) -> tuple[int, int, int]:
+    """(tp, fp, fn) of one example: a predicted span is right when it overlaps a gold span of
+    the same label; a gold span is found when some predicted span of its label overlaps it."""
+    hits = sum(any(_overlaps(s, t) for t in g) for s in p)
+    return hits, len(p) - hits, sum(not any(_overlaps(t, s) for s in p) for t in g)
 
 
 def _overlaps(a: SpanKey, b: SpanKey) -> bool:
     return a[0] < b[1] and b[0] < a[1] and a[2] == b[2]
 
 
-def partial_prf(gold: Sequence[set[SpanKey]], pred: Sequence[set[SpanKey]]) -> PRF:
-    """A predicted span is right when it overlaps a gold span of the same label; a gold span
-    is found when some predicted span of its label overlaps it."""
+def _summed(counts: Iterable[tuple[int, int, int]]) -> PRF:
     tp = fp = fn = 0
-    for g, p in zip(gold, pred, strict=True):
-        hits = sum(any(_overlaps(s, t) for t in g) for s in p)
-        tp += hits
-        fp += len(p) - hits
-        fn += sum(not any(_overlaps(t, s) for s in p) for t in g)
+    for a, b, c in counts:
+        tp, fp, fn = tp + a, fp + b, fn + c
     return PRF(tp, fp, fn)
+
+
+def span_prf(gold: Sequence[set[SpanKey]], pred: Sequence[set[SpanKey]]) -> PRF:
+    """Exact-match span counts over aligned examples."""
+    return _summed(_prf_counts(g, p) for g, p in zip(gold, pred, strict=True))
+
+
+def partial_prf(gold: Sequence[set[SpanKey]], pred: Sequence[set[SpanKey]]) -> PRF:
+    """Partial-overlap span counts over aligned examples (see `_partial_counts`)."""
+    return _summed(_partial_counts(g, p) for g, p in zip(gold, pred, strict=True))
 
 
 def roc_auc(scores: Sequence[float], positives: Sequence[bool]) -> float:
@@ -233,25 +246,6 @@ def _llm_index(models: Sequence[str], llm: str | None) -> int:
     return list(models).index(name)
 
 
-def _load(path: str | Path, kind: TaskKind | None) -> dict[int, ProdigyTask]:
-    """Accepted versions (or predictions) by input hash; the first of a repeated text. Every
-    record must be of `kind` (None: of the file's first record's kind)."""
-    tasks: dict[int, ProdigyTask] = {}
-    for task in read_prodigy_tasks(path):
-        kind = kind or task.kind
-        if task.kind is not kind:
-            raise InputError(
-                path,
-                task.line,
-                f"a {task.kind.value} task, but the evaluation is of {kind.value} tasks; give "
-                "one kind of task per file",
-            )
-        if task.answer not in (None, "accept"):
-            continue
-        tasks.setdefault(task.input_hash, task)
-    return tasks
-
-
 def _mapped(task: ProdigyTask, label_map: LabelMap) -> set[SpanKey]:
     out = set()
     for s, e, label in task.span_keys:
@@ -270,76 +264,36 @@ def _mapped_vote(task: ProdigyTask, label_map: LabelMap) -> CategoryVote:
     return CategoryVote(accept, scores, vote.exclusive)
 
 
-@dataclass
-class GoldComparison:
-    """Gold and every model's predictions, read once, on the gold texts every model predicted
-    (`hashes`, in gold order), with the label maps applied. `evaluate` and
-    `fewshot_examples` both work from it."""
+class _Tally:
+    """One model's running counts against gold: exact, partial, per label, exact matches."""
 
-    gold_path: str
-    paths: list[str]  # every input file: gold, predictions
-    models: list[str]
-    kind: TaskKind
-    llm: int  # index of the model whose mistakes feed the prompt
-    gold: dict[int, ProdigyTask]
-    hashes: list[int]
-    gold_sets: list[set[SpanKey]]
-    pred_sets: list[list[set[SpanKey]]]  # per model, per example
-    votes: list[list[CategoryVote]]  # per example, per model (categories only)
+    def __init__(self) -> None:
+        self.exact = [0, 0, 0]
+        self.partial = [0, 0, 0]
+        self.per_label: dict[str, list[int]] = {}
+        self.matches = 0  # examples whose answer equals gold's (accuracy, for categories)
 
-    @property
-    def missing(self) -> int:
-        return len(self.gold) - len(self.hashes)
+    def add(self, g: set[SpanKey], p: set[SpanKey]) -> None:
+        for total, counts in (
+            (self.exact, _prf_counts(g, p)),
+            (self.partial, _partial_counts(g, p)),
+        ):
+            for i, n in enumerate(counts):
+                total[i] += n
+        self.matches += g == p
+        for label in {k[2] for k in g} | {k[2] for k in p}:
+            counts = _prf_counts({k for k in g if k[2] == label}, {k for k in p if k[2] == label})
+            total = self.per_label.setdefault(label, [0, 0, 0])
+            for i, n in enumerate(counts):
+                total[i] += n
 
-
-def compare_to_gold(
-    gold_path: str | Path,
-    prediction_paths: Sequence[str | Path],
-    *,
-    names: Sequence[str] | None = None,
-    gold_labels: str | None = None,
-    labels: str | None = None,
-    llm: str | None = None,
-) -> GoldComparison:
-    """Read gold (only `accept` answers count) and the prediction files, and line them up.
-
-    `gold_labels` / `labels` map the gold / predicted labels (predict's --ner syntax, for
-    entities or categories) so that e.g. gold LOC and model GPE meet as LOCATION. `llm` names
-    the model whose mistakes are analysed for prompt feedback (default: the last file)."""
-    if not prediction_paths:
-        raise DisagreeError("evaluate needs at least one prediction file")
-    models = model_names(prediction_paths, names)
-    llm_index = _llm_index(models, llm)
-    gold_map = LabelMap.parse(gold_labels, option="--gold-ner")
-    pred_map = LabelMap.parse(labels)
-    gold = _load(gold_path, None)
-    if not gold:
-        raise DisagreeError(f"{gold_path}: no accepted annotation to evaluate against")
-    kind = next(iter(gold.values())).kind
-    predictions = [_load(p, kind) for p in prediction_paths]
-    hashes = [h for h in gold if all(h in p for p in predictions)]
-    if not hashes:
-        raise DisagreeError(
-            f"{gold_path}: no annotated text is in every prediction file; are they predictions "
-            "on the annotated texts?"
-        )
-    votes = (
-        [[_mapped_vote(p[h], pred_map) for p in predictions] for h in hashes]
-        if kind is TaskKind.CHOICE
-        else []
-    )
-    return GoldComparison(
-        gold_path=str(gold_path),
-        paths=[str(gold_path), *map(str, prediction_paths)],
-        models=models,
-        kind=kind,
-        llm=llm_index,
-        gold=gold,
-        hashes=hashes,
-        gold_sets=[_mapped(gold[h], gold_map) for h in hashes],
-        pred_sets=[[_mapped(p[h], pred_map) for h in hashes] for p in predictions],
-        votes=votes,
-    )
+    def scores(self, name: str, kind: TaskKind, examples: int) -> ModelScores:
+        per_label = {label: PRF(*self.per_label[label]) for label in sorted(self.per_label)}
+        model = ModelScores(name, PRF(*self.exact), PRF(*self.partial), per_label)
+        if kind is TaskKind.CHOICE:
+            model.accuracy = self.matches / examples if examples else 0.0
+            model.macro_f1 = sum(prf.f1 for prf in per_label.values()) / len(per_label or [0])
+        return model
 
 
 def evaluate_files(
@@ -352,98 +306,124 @@ def evaluate_files(
     llm: str | None = None,
     ranked: str | Path | None = None,
     seed: int = 0,
+    fewshot_limit: int = 0,
 ) -> EvaluationReport:
-    """Score every prediction file against `gold_path` (see `compare_to_gold` and `evaluate`)."""
-    comparison = compare_to_gold(
-        gold_path, prediction_paths, names=names, gold_labels=gold_labels, labels=labels, llm=llm
-    )
-    return evaluate(comparison, ranked=ranked, seed=seed)
+    """Score every prediction file against `gold_path` (only `accept` answers of gold count).
 
-
-def _model_scores(name: str, comparison: GoldComparison, sets: list[set[SpanKey]]) -> ModelScores:
-    gold_sets = comparison.gold_sets
-    labels = sorted({k[2] for g in gold_sets for k in g} | {k[2] for p in sets for k in p})
-    per_label = {
-        label: span_prf(
-            [{k for k in g if k[2] == label} for g in gold_sets],
-            [{k for k in p if k[2] == label} for p in sets],
+    One streaming pass over all files, joined on the text as `diff` joins them: memory holds
+    counts and a few numbers per example, never the records. `gold_labels` / `labels` map the
+    gold / predicted labels (predict's --ner syntax, for entities or categories) so that e.g.
+    gold LOC and model GPE meet as LOCATION. `llm` names the model whose mistakes are analysed
+    for prompt feedback (default: the last file). `ranked`: a queue written by `diff`, whose
+    order is evaluated as it stands. `fewshot_limit`: keep that many gold-corrected
+    disagreements as few-shot examples (`fewshot_examples`) in `report.fewshot`.
+    """
+    if not prediction_paths:
+        raise DisagreeError("evaluate needs at least one prediction file")
+    models = model_names(prediction_paths, names)
+    llm_index = _llm_index(models, llm)
+    gold_map = LabelMap.parse(gold_labels, option="--gold-ner")
+    pred_map = LabelMap.parse(labels)
+    paths = [gold_path, *prediction_paths]
+    kind = TaskKind.of_record(first_record(Path(gold_path)))
+    if fewshot_limit and kind is TaskKind.CHOICE:
+        raise DisagreeError(
+            f"{gold_path}: holds choice tasks; --write-examples writes NER few-shot examples"
         )
-        for label in labels
-    }
-    model = ModelScores(name, span_prf(gold_sets, sets), partial_prf(gold_sets, sets), per_label)
-    if comparison.kind is TaskKind.CHOICE:
-        n = len(comparison.hashes)
-        model.accuracy = sum(g == p for g, p in zip(gold_sets, sets, strict=True)) / n
-        model.macro_f1 = sum(prf.f1 for prf in per_label.values()) / len(per_label or [0])
-    return model
+    stats = [FileStats(str(p), name) for p, name in zip(paths, ["gold", *models], strict=True)]
+    tallies = [_Tally() for _ in models]
+    registered = kind.scorers() if len(models) >= 2 else {}
+    values = {name: array("d") for name in registered}
+    n_differences = array("l")
+    hashes = array("q")
+    errors = bytearray()
+    gold_examples = missing = 0
+    kinds = ErrorKinds(models[llm_index])
+    # The `fewshot_limit` best few-shot candidates: the LLM's mistakes first, then input order.
+    # Keys are negated, so the heap's root is the worst one kept, dropped when a better comes.
+    fewshot: list[tuple[int, int, dict[str, Any]]] = []
 
+    for example in align_files(paths, ["gold", *models], stats, kind=kind):
+        gold, predictions = example.tasks[0], example.tasks[1:]
+        if gold is None:
+            continue  # predicted, not annotated
+        gold_examples += 1
+        if any(p is None for p in predictions):
+            missing += 1
+            continue
+        g = _mapped(gold, gold_map)
+        sets = [_mapped(p, pred_map) for p in predictions if p is not None]
+        for tally, p in zip(tallies, sets, strict=True):
+            tally.add(g, p)
+        position = len(errors)
+        errors.append(any(p != g for p in sets))
+        hashes.append(example.input_hash)
+        frozen = [frozenset(p) for p in sets]
+        differences = len(find_differences(frozen)) if len(sets) >= 2 else 0
+        n_differences.append(differences)
+        if registered:
+            inputs: Any = (
+                [_mapped_vote(p, pred_map) for p in predictions if p is not None]
+                if kind is TaskKind.CHOICE
+                else frozen
+            )
+            for name, fn in registered.items():
+                # Agreement is 0 by contract, as diff scores it (the hard answers are the same).
+                values[name].append(float(fn(inputs)) if differences else 0.0)
+        _count_error_kinds(kinds, gold, g, sets[llm_index])
+        if fewshot_limit and differences:
+            llm_right = sets[llm_index] == g
+            item = fewshot_example(gold.text, g, sets[llm_index])
+            heapq.heappush(fewshot, (-int(llm_right), -position, item))
+            if len(fewshot) > fewshot_limit:
+                heapq.heappop(fewshot)
 
-def _scorer_values(comparison: GoldComparison) -> dict[str, tuple[list[float], list[int]]]:
-    """Each scorer's value and number of differences per example, as diff scores them."""
-    pred_sets = comparison.pred_sets
-    n = len(comparison.hashes)
-    span_sets = [[frozenset(p[i]) for p in pred_sets] for i in range(n)]
-    inputs: list[Any] = comparison.votes if comparison.kind is TaskKind.CHOICE else span_sets
-    n_differences = [len(find_differences(sets)) for sets in span_sets]
-    values: dict[str, tuple[list[float], list[int]]] = {}
-    for name, fn in comparison.kind.scorers().items():
-        # Agreement is 0 by contract, as diff scores it (the hard answers are the same).
-        values[name] = (
-            [0.0 if not n_differences[i] else float(fn(inputs[i])) for i in range(n)],
-            n_differences,
+    examples = len(errors)
+    if not gold_examples:
+        raise DisagreeError(f"{gold_path}: no accepted annotation to evaluate against")
+    if not examples:
+        raise DisagreeError(
+            f"{gold_path}: no annotated text is in every prediction file; are they predictions "
+            "on the annotated texts?"
         )
-    return values
-
-
-def _diff_order(values: Sequence[float], n_differences: Sequence[int]) -> list[int]:
-    """Example indices as diff ranks them (`scoring.rank_key`): score, differences, position."""
-    return sorted(range(len(values)), key=lambda i: (-values[i], -n_differences[i], i))
-
-
-def evaluate(
-    comparison: GoldComparison, *, ranked: str | Path | None = None, seed: int = 0
-) -> EvaluationReport:
-    """P/R/F per model and label; triage quality per scorer against a seeded random order (and
-    `ranked`, a queue written by `diff`, in its own order); the LLM's error kinds."""
-    models, hashes = comparison.models, comparison.hashes
-    gold_sets, pred_sets = comparison.gold_sets, comparison.pred_sets
-    scores = [_model_scores(n, comparison, s) for n, s in zip(models, pred_sets, strict=True)]
-    errors = [any(p[i] != gold_sets[i] for p in pred_sets) for i in range(len(hashes))]
+    error_flags = [bool(e) for e in errors]
     triage: dict[str, TriageQuality] = {}
-    if len(models) >= 2:
-        for scorer_name, (values, n_differences) in _scorer_values(comparison).items():
-            order = _diff_order(values, n_differences)
-            triage[scorer_name] = triage_quality(scorer_name, order, values, errors)
-        shuffled = list(range(len(hashes)))
+    for name, scores in values.items():
+        order = sorted(range(examples), key=lambda i: (-scores[i], -n_differences[i], i))
+        triage[name] = triage_quality(name, order, scores, error_flags)
+    if registered:
+        shuffled = list(range(examples))
         random.Random(seed).shuffle(shuffled)
-        random_scores = [0.0] * len(hashes)
+        random_scores = [0.0] * examples
         for position, i in enumerate(shuffled):
-            random_scores[i] = float(len(hashes) - position)
-        triage[RANDOM] = triage_quality(RANDOM, shuffled, random_scores, errors)
+            random_scores[i] = float(examples - position)
+        triage[RANDOM] = triage_quality(RANDOM, shuffled, random_scores, error_flags)
     if ranked is not None:
-        # A queue written by `diff`: its order as it stands; examples not in it come last.
-        queue_order: dict[int, int] = {}
-        for task in read_prodigy_tasks(ranked):
-            queue_order.setdefault(task.input_hash, len(queue_order))
-        values = [
-            float(len(queue_order) - queue_order[h]) if h in queue_order else 0.0 for h in hashes
-        ]
-        order = sorted(range(len(hashes)), key=lambda i: (-values[i], i))
-        triage[f"{RANKED}: {Path(ranked).name}"] = triage_quality(RANKED, order, values, errors)
-
-    llm = comparison.llm
-    kinds = _error_kinds(models[llm], hashes, comparison.gold, gold_sets, pred_sets[llm])
+        triage[f"{RANKED}: {Path(ranked).name}"] = _ranked_quality(ranked, hashes, error_flags)
     return EvaluationReport(
-        gold=comparison.gold_path,
+        gold=str(gold_path),
         models=models,
-        kind=comparison.kind,
-        examples=len(hashes),
-        missing=comparison.missing,
-        errors=sum(errors),
-        scores=scores,
+        kind=kind,
+        examples=examples,
+        missing=missing,
+        errors=sum(error_flags),
+        scores=[t.scores(n, kind, examples) for n, t in zip(models, tallies, strict=True)],
         triage=triage,
         error_kinds=kinds,
+        inputs=[str(p) for p in paths],
+        fewshot=[item for *_, item in sorted(fewshot, key=lambda x: (-x[0], -x[1]))],
     )
+
+
+def _ranked_quality(ranked: str | Path, hashes: Sequence[int], errors: list[bool]) -> TriageQuality:
+    """A queue written by `diff`, in its own order; examples not in it come last."""
+    queue_order: dict[int, int] = {}
+    for task in read_prodigy_tasks(ranked):
+        queue_order.setdefault(task.input_hash, len(queue_order))
+    n = len(queue_order)
+    values = [float(n - queue_order[h]) if h in queue_order else 0.0 for h in hashes]
+    order = sorted(range(len(hashes)), key=lambda i: (-values[i], i))
+    return triage_quality(RANKED, order, values, errors)
 
 
 ERROR_WORDS = {
@@ -455,86 +435,63 @@ ERROR_WORDS = {
 }
 
 
-def _error_kinds(
-    name: str,
-    keys: Sequence[int],
-    gold: dict[int, ProdigyTask],
-    gold_sets: Sequence[set[SpanKey]],
-    pred_sets: Sequence[set[SpanKey]],
-) -> ErrorKinds:
-    kinds = ErrorKinds(name)
-    for h, g, p in zip(keys, gold_sets, pred_sets, strict=True):
-        text = gold[h].text
-        for difference in find_differences([frozenset(g), frozenset(p)]):
-            if difference.conflict == MISSING:
-                kind = "missed" if 1 in difference.missing_models else "not_in_gold"
-                label = next(iter(difference.labels))
-                kind_key = f"{kind}:{label}"
+def _count_error_kinds(
+    kinds: ErrorKinds, gold: ProdigyTask, g: set[SpanKey], p: set[SpanKey]
+) -> None:
+    """The LLM's mistakes on one example, by kind, with up to three examples of each."""
+    text = gold.text
+    for difference in find_differences([frozenset(g), frozenset(p)]):
+        if difference.conflict == MISSING:
+            kind = "missed" if 1 in difference.missing_models else "not_in_gold"
+            label = next(iter(difference.labels))
+            kind_key = f"{kind}:{label}"
+        else:
+            kind_key = difference.conflict
+        kinds.counts[kind_key] += 1
+        if len(kinds.examples[kind_key]) < 3:
+            if gold.accept is not None:  # categories: the answers, then the text
+                said = [", ".join(sorted(x[2] for x in s)) or "—" for s in difference.spans]
+                words = f"gold: {said[0]} | {kinds.model}: {said[1]} — {text[:70]!r}"
             else:
-                kind_key = difference.conflict
-            kinds.counts[kind_key] += 1
-            if len(kinds.examples[kind_key]) < 3:
-                if gold[h].accept is not None:  # categories: the answers, then the text
-                    said = [", ".join(sorted(x[2] for x in s)) or "—" for s in difference.spans]
-                    words = f"gold: {said[0]} | {name}: {said[1]} — {text[:70]!r}"
-                else:
-                    words = difference.describe(text, ["gold", name])
-                kinds.examples[kind_key].append(words)
-    return kinds
+                words = difference.describe(text, ["gold", kinds.model])
+            kinds.examples[kind_key].append(words)
 
 
-def fewshot_examples(comparison: GoldComparison, limit: int = 20) -> list[dict[str, Any]]:
-    """The gold-corrected disagreements as spacy-llm NER.v3 few-shot examples (`text`, `spans`
-    with `is_entity`, `label`, `reason`), ready for `spacy.FewShotReader.v1`.
-
-    An example is taken when the models disagree on it; those where the LLM was wrong come
-    first. Gold spans are the entities; the LLM's spans that gold does not have become
-    `is_entity: false`, so the prompt shows the model its own mistakes."""
-    if comparison.kind is TaskKind.CHOICE:
-        raise DisagreeError(
-            f"{comparison.gold_path}: holds choice tasks; --write-examples writes NER few-shot "
-            "examples"
-        )
-    wrong_first: list[tuple[bool, int, dict[str, Any]]] = []
-    for i, h in enumerate(comparison.hashes):
-        sets = [p[i] for p in comparison.pred_sets]
-        if all(x == sets[0] for x in sets[1:]):
-            continue  # the models agree: not a disagreement
-        g = comparison.gold_sets[i]
-        llm_spans = sets[comparison.llm]
-        text = comparison.gold[h].text
-        spans = [
-            {
-                "text": text[s:e],
-                "is_entity": True,
-                "label": label,
-                "reason": f"is a {label} (annotated)",
-            }
-            for s, e, label in sorted(g)
-        ]
-        gold_boundaries = {(gs, ge) for gs, ge, _ in g}
-        spans += [
-            {
-                "text": text[s:e],
-                "is_entity": False,
-                "label": label,
-                "reason": f"is not a {label} here (an annotator rejected it)",
-            }
-            for s, e, label in sorted(llm_spans - g)
-            if (s, e) not in gold_boundaries
-        ]
-        wrong_first.append((llm_spans == g, i, {"text": text, "spans": spans}))
-    wrong_first.sort(key=lambda item: (item[0], item[1]))
-    return [example for _, _, example in wrong_first[:limit]]
+def fewshot_example(text: str, gold: set[SpanKey], llm: set[SpanKey]) -> dict[str, Any]:
+    """One gold-corrected example in spacy-llm's NER.v3 few-shot shape (`text`, `spans` with
+    `is_entity`, `label`, `reason`): gold spans are the entities; the LLM's spans that gold
+    does not have become `is_entity: false`, so the prompt shows the model its own mistakes."""
+    spans = [
+        {
+            "text": text[s:e],
+            "is_entity": True,
+            "label": label,
+            "reason": f"is a {label} (annotated)",
+        }
+        for s, e, label in sorted(gold)
+    ]
+    gold_boundaries = {(gs, ge) for gs, ge, _ in gold}
+    spans += [
+        {
+            "text": text[s:e],
+            "is_entity": False,
+            "label": label,
+            "reason": f"is not a {label} here (an annotator rejected it)",
+        }
+        for s, e, label in sorted(llm - gold)
+        if (s, e) not in gold_boundaries
+    ]
+    return {"text": text, "spans": spans}
 
 
 def write_fewshot_examples(
-    comparison: GoldComparison, output: str | Path, *, limit: int = 20, overwrite: bool = False
+    report: EvaluationReport, output: str | Path, *, overwrite: bool = False
 ) -> int:
-    """Write `fewshot_examples` as YAML to `output` (whole or not at all); how many."""
+    """Write the report's few-shot examples (`evaluate_files(fewshot_limit=N)`: the
+    disagreements, the LLM's own mistakes first) as YAML for `spacy.FewShotReader.v1`, whole
+    or not at all; how many."""
     import srsly  # only this output needs YAML
 
-    check_outputs({"--write-examples": output}, comparison.paths)
-    examples = fewshot_examples(comparison, limit)
-    write_atomic(output, srsly.yaml_dumps(examples).encode("utf-8"), overwrite=overwrite)
-    return len(examples)
+    check_outputs({"--write-examples": output}, report.inputs)
+    write_atomic(output, srsly.yaml_dumps(report.fewshot).encode("utf-8"), overwrite=overwrite)
+    return len(report.fewshot)

@@ -74,7 +74,7 @@ def evaluate_cli(
         disagree evaluate gold.jsonl out-spacy.jsonl out-llm.jsonl
         --gold-ner LOC:LOCATION,ORG:ORGANISATION,PERSON
     """
-    from ..evaluate import compare_to_gold, evaluate, write_fewshot_examples
+    from ..evaluate import evaluate_files, write_fewshot_examples
     from ..outputs import check_output_path, check_outputs
 
     with user_errors():
@@ -83,14 +83,19 @@ def evaluate_cli(
             inputs = [gold, *predictions, *([ranked] if ranked else [])]
             check_outputs({"--write-examples": write_examples}, inputs)
             check_output_path(write_examples, overwrite=overwrite)
-        comparison = compare_to_gold(
-            gold, predictions, names=split_names(names), gold_labels=gold_labels, labels=labels,
+        report = evaluate_files(
+            gold,
+            predictions,
+            names=split_names(names),
+            gold_labels=gold_labels,
+            labels=labels,
             llm=llm,
-        )  # fmt: skip
-        report = evaluate(comparison, ranked=ranked)
+            ranked=ranked,
+            fewshot_limit=20 if write_examples else 0,
+        )
         written = None
         if write_examples:
-            written = write_fewshot_examples(comparison, write_examples, overwrite=overwrite)
+            written = write_fewshot_examples(report, write_examples, overwrite=overwrite)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
