@@ -121,6 +121,57 @@ def test_a_text_over_max_length_is_named_in_validation(tmp_path, load_fresh):
     assert again.written == 0  # resumed over the long line as well
 
 
+# --- 3, 5. --resume: only this input's records, LLM failures asked again --------------------
+
+
+def test_resume_refuses_records_that_are_not_in_the_input(tmp_path, load_fresh):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(NEWS.read_text().splitlines(True)[:5]))
+    out = tmp_path / "o.jsonl"
+    predict_file(load_fresh(SM), corpus, out, annotator="sm")
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(NEWS.read_text().splitlines(True)[5:8]))
+    partial = partial_path(tmp_path / "mixed.jsonl")
+    lines = out.read_text().splitlines(True)
+    foreign = tmp_path / "foreign.jsonl"
+    predict_file(load_fresh(SM), other, foreign, annotator="sm")
+    partial.write_text(lines[0] + foreign.read_text().splitlines(True)[0])
+    before = partial.read_bytes()
+    with pytest.raises(DisagreeError, match=r"mixed.jsonl, line 2: its text is not in the input"):
+        predict_file(load_fresh(SM), corpus, tmp_path / "mixed.jsonl", annotator="sm", resume=True)
+    assert partial.read_bytes() == before  # nothing the user had is changed
+    # the same for a finished output: it stays, and the copy made to resume it is removed
+    finished = tmp_path / "finished.jsonl"
+    finished.write_bytes(
+        out.read_bytes() + foreign.read_bytes()[: foreign.read_bytes().index(b"\n") + 1]
+    )
+    kept = finished.read_bytes()
+    with pytest.raises(DisagreeError, match="line 6: its text is not in the input"):
+        predict_file(load_fresh(SM), corpus, finished, annotator="sm", resume=True)
+    assert finished.read_bytes() == kept and not partial_path(finished).exists()
+
+
+def test_resume_asks_again_for_what_the_llm_failed_on_and_keeps_input_order(tmp_path, load_fresh):
+    """A record marked with meta.llm_error (the server died mid-run) is not done: --resume
+    predicts it again and the output ends as an uninterrupted run writes it."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(NEWS.read_text().splitlines(True)[:8]))
+    reference = tmp_path / "reference.jsonl"
+    predict_file(load_fresh(SM), corpus, reference, annotator="sm")
+    lines = reference.read_text().splitlines(True)
+    failed = [json.loads(line) for line in lines[:6]]
+    for i in (1, 4):  # two documents the LLM failed on: no spans, the reason in meta
+        failed[i]["spans"] = []
+        failed[i]["meta"] = {**failed[i].get("meta", {}), "llm_error": "server unreachable"}
+    out = tmp_path / "o.jsonl"
+    partial_path(out).write_text(
+        "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in failed)
+    )
+    summary = predict_file(load_fresh(SM), corpus, out, annotator="sm", resume=True)
+    assert summary.redone == 2 and summary.already_done == 4 and summary.written == 4
+    assert out.read_bytes() == reference.read_bytes()
+
+
 # --- 8. text from files is never markup or a terminal escape -------------------------------
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -198,38 +197,57 @@ def partial_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
 
-def read_complete_lines(path: Path, *, truncate: bool = True) -> list[dict[str, Any]]:
-    """Read the whole lines of an output file, dropping a torn last line left by a kill.
+def cut_torn_tail(path: Path) -> None:
+    """Drop the bytes after the last newline of an output file: the line a kill tore while it
+    was being written (lines are written whole, newline last)."""
+    size = path.stat().st_size
+    with path.open("r+b") as stream:
+        end = size
+        while end > 0:
+            start = max(0, end - (1 << 16))
+            stream.seek(start)
+            chunk = stream.read(end - start)
+            newline = chunk.rfind(b"\n")
+            if newline != -1:
+                end = start + newline + 1
+                break
+            end = start
+        if end != size:
+            stream.truncate(end)
 
-    With `truncate`, the file is cut back to its last complete record so appending continues
-    cleanly. Any other unreadable line is corruption we did not cause: raise, do not guess.
-    """
-    records: list[dict[str, Any]] = []
-    good_end = 0
-    with path.open("rb") as stream:
-        data = stream.read()
+
+def complete_lines(path: Path) -> Iterator[tuple[int, int, bytes, dict[str, Any]]]:
+    """(line number, byte offset, raw line, record) for each line of an output file, streaming;
+    call `cut_torn_tail` first. A line that does not parse is corruption we did not cause:
+    raise with file and line, do not guess."""
     offset = 0
-    line_no = 0
-    while offset < len(data):
-        line_no += 1
-        newline = data.find(b"\n", offset)
-        end = len(data) if newline == -1 else newline + 1
-        raw = data[offset:end]
-        try:
-            parsed = parse_line(raw, line_no) if newline != -1 else None
-        except RecordError as err:
-            if data[end:].strip():
+    with path.open("rb") as stream:
+        for line_no, raw in enumerate(stream, start=1):
+            try:
+                record = parse_line(raw, line_no)
+            except RecordError as err:
                 raise InputError(path, line_no, err.problem) from None
-            parsed = None  # a torn final line: the run was killed while writing it
-        if parsed is None and newline == -1:
-            break
-        if parsed is not None:
-            records.append(parsed)
-        good_end = end
-        offset = end
-    if truncate and good_end != len(data):
-        with path.open("r+b") as stream:
-            stream.truncate(good_end)
+            if record is not None:
+                yield line_no, offset, raw, record
+            offset += len(raw)
+
+
+def read_complete_lines(path: Path, *, truncate: bool = True) -> list[dict[str, Any]]:
+    """The records of an output file whose last line a kill may have torn (dropped, and with
+    `truncate` cut from the file). Holds them all: for small files and tests."""
+    if truncate:
+        cut_torn_tail(path)
+        return [record for *_, record in complete_lines(path)]
+    data = path.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1]
+    records = []
+    for line_no, raw in enumerate(whole.splitlines(keepends=True), start=1):
+        try:
+            record = parse_line(raw, line_no)
+        except RecordError as err:
+            raise InputError(path, line_no, err.problem) from None
+        if record is not None:
+            records.append(record)
     return records
 
 
@@ -237,8 +255,9 @@ class JsonlWriter:
     """Write records to a JSONL file that only takes its final name when complete.
 
     Records go to `OUTPUT.partial`, flushed after every `write_many`; `commit()` renames it to
-    OUTPUT. A crash or kill leaves the `.partial` for `--resume`; a torn last line in it is
-    dropped on resume. `-` writes to stdout instead (no atomicity, no resume).
+    OUTPUT. A crash or kill leaves the `.partial` for `--resume` (see resume.py, which reads
+    it); a resumed writer appends after its last whole line. `-` writes to stdout instead (no
+    atomicity, no resume).
     """
 
     def __init__(
@@ -253,8 +272,6 @@ class JsonlWriter:
         self.flush_each_write = flush_each_write
         self.to_stdout = str(path) == STDIO
         self.path = Path(path)
-        self.existing: list[dict[str, Any]] = []
-        self.copied_output = False  # the .partial is a copy of a finished OUTPUT (--resume)
         self._stream: IO[bytes] | None = None
         if self.to_stdout:
             if resume:
@@ -263,14 +280,8 @@ class JsonlWriter:
             return
         self.check(self.path, resume=resume, overwrite=overwrite, resumable=resumable)
         partial = partial_path(self.path)
-        if resume:
-            if not partial.exists() and self.path.exists():
-                # Continue a finished output (e.g. the corpus grew): work on a copy, so the
-                # complete file stays intact until the new one is.
-                shutil.copyfile(self.path, partial)
-                self.copied_output = True
-            if partial.exists():
-                self.existing = read_complete_lines(partial)
+        if resume and partial.exists():
+            cut_torn_tail(partial)  # append after the last whole line (see resume.py)
         mode = "a" if resume else "w"
         try:
             # A large buffer: diff writes hundreds of MB in lines of a few KB.
@@ -326,6 +337,10 @@ class JsonlWriter:
         if self.flush_each_write:
             self._stream.flush()
         return len(lines)
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            self._stream.flush()
 
     def commit(self) -> None:
         """Make the output visible under its final name (atomic rename)."""

@@ -20,7 +20,15 @@ from spacy.language import Language
 
 from .corpus import rereadable, text_validator
 from .errors import DisagreeError, InputError
-from .jsonl import InvalidLines, JsonlRecord, JsonlWriter, display_name, read_jsonl
+from .jsonl import (
+    STDIO,
+    InvalidLines,
+    JsonlRecord,
+    JsonlWriter,
+    display_name,
+    partial_path,
+    read_jsonl,
+)
 from .labels import LabelMap
 from .llm.checks import check_doc, llm_components
 from .llm.failures import BackendStats
@@ -36,6 +44,7 @@ from .pipeline import (
     textcat_labels,
 )
 from .prodigy.write import input_hash
+from .resume import ResumeState, prepare_resume, restore_input_order
 from .tasks import TextcatSpec, ner_task, textcat_task
 
 
@@ -48,6 +57,7 @@ class PredictSummary:
     total: int = 0  # valid records in the input
     written: int = 0
     already_done: int = 0  # found in the output by --resume
+    redone: int = 0  # records with an LLM failure that --resume predicted again
     invalid: InvalidLines = field(default_factory=InvalidLines)
     entities: Counter[str] = field(default_factory=Counter)
     categories: Counter[str] = field(default_factory=Counter)  # accepted, with --textcat
@@ -192,6 +202,8 @@ def predict_file(
     textcat_map = _label_map(textcat or None, "--textcat")
     if resume and overwrite:
         raise DisagreeError("--resume and --overwrite exclude each other")
+    if resume and str(output_path) == STDIO:
+        raise DisagreeError("--resume needs an output file, not stdout ('-')")
     check_outputs({"OUTPUT": output_path}, [input_path])
     JsonlWriter.check(output_path, resume=resume, overwrite=overwrite)  # refuse before the work
     summary = PredictSummary(input=display_name(input_path), output=display_name(output_path))
@@ -212,8 +224,12 @@ def predict_file(
             nlp, summary.warnings = prepare_ner_pipeline(nlp, label_map)
         validate = text_validator(nlp.max_length)
         invalid = InvalidLines() if skip_invalid else None
+        expected: Counter[int] = Counter()  # input hash -> copies, for --resume's checks
         try:
-            summary.total = sum(1 for _ in read_jsonl(source, validate=validate, invalid=invalid))
+            for record in read_jsonl(source, validate=validate, invalid=invalid):
+                summary.total += 1
+                if resume:
+                    expected[input_hash(record.data["text"])] += 1
         except InputError as err:
             err.path = summary.input  # the user's path, not the spool of a pipe
             raise
@@ -222,13 +238,14 @@ def predict_file(
                 error.path = summary.input
             summary.invalid = invalid
         summary.components = list(nlp.pipe_names)
+        state = (
+            prepare_resume(Path(output_path), expected, annotator, summary.output)
+            if resume
+            else ResumeState()
+        )
+        summary.redone = state.redo
+        done = state.done
         with JsonlWriter(output_path, resume=resume, overwrite=overwrite) as writer:
-            try:
-                done = _resume_state(writer.existing, annotator, summary.output)
-            except DisagreeError:
-                if writer.copied_output:
-                    writer.discard()  # the finished OUTPUT is untouched; drop our copy
-                raise
             if on_start is not None:
                 on_start(summary)
             records = read_jsonl(source, validate=validate, invalid=InvalidLines())
@@ -268,31 +285,19 @@ def predict_file(
                     report()
                 report()  # records skipped after the last batch
             except BaseException:
-                if not summary.written and not writer.existing:
+                if not summary.written and not state.records:
                     writer.discard()  # nothing to resume: don't block the next run
                 raise
+            if state.redo:  # redone records were appended: put them back in input order
+                writer.flush()
+                inputs = read_jsonl(source, validate=validate, invalid=InvalidLines())
+                restore_input_order(
+                    partial_path(Path(output_path)),
+                    (input_hash(record.data["text"]) for record in inputs),
+                )
             writer.commit()
     return summary
 
 
 def _label_map(spec: str | LabelMap | None, option: str) -> LabelMap:
     return spec if isinstance(spec, LabelMap) else LabelMap.parse(spec, option=option)
-
-
-def _resume_state(
-    existing: list[dict[str, Any]], annotator: str | None, output: str
-) -> Counter[int]:
-    done: Counter[int] = Counter()
-    for i, record in enumerate(existing, start=1):
-        if "_input_hash" not in record:
-            raise DisagreeError(
-                f"{output}, line {i}: no _input_hash, so not written by disagree predict; "
-                "can't resume it"
-            )
-        if annotator and record.get("_annotator_id") not in (None, annotator):
-            raise DisagreeError(
-                f"{output}, line {i}: written for annotator {record.get('_annotator_id')!r}, "
-                f"not {annotator!r}; resume with the same --annot-name or choose another output"
-            )
-        done[record["_input_hash"]] += 1
-    return done

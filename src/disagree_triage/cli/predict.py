@@ -183,6 +183,8 @@ def print_summary(summary: PredictSummary, console: Console | None = None) -> No
     table.add_row("docs written", f"{summary.written:,}")
     if summary.already_done:
         table.add_row("already in output (--resume)", f"{summary.already_done:,}")
+    if summary.redone:
+        table.add_row("LLM failures asked again (--resume)", f"{summary.redone:,}")
     if summary.invalid:
         lines = summary.invalid.lines
         shown = ", ".join(map(str, lines[:20])) + (" …" if len(lines) > 20 else "")
