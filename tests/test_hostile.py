@@ -315,3 +315,121 @@ def test_diff_library_refuses_before_reading(pair, tmp_path):
     with pytest.raises(DisagreeError, match="already exists"):
         diff_files([pair[0], tmp_path / "missing.jsonl"], output=out)  # not 'file not found'
     assert out.read_text() == "keep\n"
+
+
+# --- bad input, systematically: every command, every field --------------------------------
+
+GOOD = {"text": "Meta sued Paris Hilton.", "spans": [{"start": 0, "end": 4, "label": "ORG"}]}
+SPAN = {"start": 0, "end": 4, "label": "ORG"}
+# (name, line 2 of the file as bytes); each must be refused with file, line 2 and a reason.
+BAD_LINES = (
+    [
+        ("truncated JSON", b'{"text": '),
+        ("NaN", b'{"text": NaN}'),
+        ("an array", b"[1, 2]"),
+        ("a string", b'"text"'),
+        ("a number", b"123"),
+        ("null", b"null"),
+        ("BOM", b'\xef\xbb\xbf{"text": "A."}'),
+        ("invalid UTF-8", b'{"text": "Caf\xe9"}'),
+        ("a NUL byte", b'{"text": "A.\x00"}'),
+        ("nested 2,000 deep", b'{"text": "A.", "meta": ' + b"[" * 2000 + b"]" * 2000 + b"}"),
+        ("lone surrogate", b'{"text": "A \\ud800 B", "spans": []}'),
+    ]
+    + [
+        (f"{field} = {value!r}", json.dumps({**GOOD, field: value}).encode())
+        for field, value in [
+            ("text", None),
+            ("text", 5),
+            ("text", ["A"]),
+            ("text", {"a": 1}),
+            ("spans", "ORG"),
+            ("spans", 5),
+            ("spans", {"start": 0}),
+            ("spans", [5]),
+            ("spans", [None]),
+            ("spans", [{}]),
+            ("spans", [{**SPAN, "start": "0"}]),
+            ("spans", [{**SPAN, "start": True}]),
+            ("spans", [{**SPAN, "start": 0.5}]),
+            ("spans", [{**SPAN, "start": -1}]),
+            ("spans", [{**SPAN, "end": 999}]),
+            ("spans", [{**SPAN, "start": 3, "end": 2}]),
+            ("spans", [{**SPAN, "start": 2, "end": 2}]),
+            ("spans", [{**SPAN, "label": ""}]),
+            ("spans", [{**SPAN, "label": 5}]),
+            ("spans", [{**SPAN, "label": None}]),
+            ("spans", [{"start": 0, "end": 4}]),
+            ("answer", "maybe"),
+            ("answer", 5),
+            ("_input_hash", "x"),
+        ]
+    ]
+    + [
+        (
+            "a choice task in an NER file",
+            json.dumps({"text": GOOD["text"], "options": [{"id": "A"}], "accept": ["A"]}).encode(),
+        ),  # fmt: skip
+        ("missing text", json.dumps({"spans": []}).encode()),
+    ]
+)
+
+
+def bad_file(tmp_path: Path, pair, payload: bytes, name: str = "bad.jsonl") -> Path:
+    first = pair[1].read_bytes().splitlines(keepends=True)[0]
+    path = tmp_path / name
+    path.write_bytes(first + payload + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("case", [name for name, _ in BAD_LINES])
+@pytest.mark.parametrize("command", ["diff", "report", "evaluate-gold", "evaluate-pred"])
+def test_every_bad_line_is_one_clear_error(case, command, pair, tmp_path, cli):
+    payload = dict(BAD_LINES)[case]
+    bad = bad_file(tmp_path, pair, payload)
+    before = bad.read_bytes()
+    out = tmp_path / "out.jsonl"
+    args = {
+        "diff": ["diff", pair[0], bad, "--output", out],
+        "report": ["report", pair[0], bad, "--html", tmp_path / "r.html"],
+        "evaluate-gold": [
+            "evaluate",
+            bad,
+            pair[0],
+            pair[1],
+            "--write-examples",
+            tmp_path / "x.yml",
+        ],
+        "evaluate-pred": ["evaluate", pair[0], pair[1], bad, "--names", "b,bad"],
+    }[command]
+    result = cli(*args)
+    assert result.returncode == 1, (case, result.stdout[-300:])
+    line = one_error_line(result.stderr)
+    assert line.startswith(f"error: {bad}, line 2"), line
+    assert bad.read_bytes() == before
+    assert not [
+        p.name for p in tmp_path.iterdir() if p.name not in ("a.jsonl", "b.jsonl", "bad.jsonl")
+    ]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "truncated JSON",
+        "a string",
+        "text = None",
+        "text = 5",
+        "invalid UTF-8",
+        "BOM",
+        "nested 2,000 deep",
+        "lone surrogate",
+        "missing text",
+    ],  # fmt: skip
+)
+def test_predict_refuses_every_bad_corpus_line(case, pair, tmp_path, cli):
+    bad = bad_file(tmp_path, pair, dict(BAD_LINES)[case])
+    out = tmp_path / "out.jsonl"
+    result = cli("predict", SM, bad, out)
+    assert result.returncode == 1
+    assert one_error_line(result.stderr).startswith(f"error: {bad}, line 2")
+    assert not out.exists() and not partial_path(out).exists()
