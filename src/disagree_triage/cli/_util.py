@@ -7,8 +7,10 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import DisagreeError
+from ..redaction import redact
 
 app = typer.Typer(
     name="disagree",
@@ -27,12 +29,16 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn DisagreeError into one red line on stderr and exit code 1, without a traceback."""
+    """Turn DisagreeError into one red line on stderr and exit code 1, without a traceback,
+    and without any secret the process knows (see `redaction`)."""
     try:
         yield
     except DisagreeError as err:
         err_console.print(
-            f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True
+            f"[bold red]error:[/] {escape(redact(str(err)))}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(1) from None
 
