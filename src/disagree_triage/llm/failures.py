@@ -38,6 +38,7 @@ class BackendStats:
     cached: int = 0
     retries: int = 0
     failures: int = 0
+    capped_waits: int = 0  # Retry-After waits cut to the backend's cap (e.g. `inf`)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None  # when per-token prices are configured
