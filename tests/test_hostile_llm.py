@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 
 from disagree_triage import predict_file
 from disagree_triage.cli import app
+from disagree_triage.errors import DisagreeError
+from disagree_triage.jsonl import partial_path
 from llm_servers import RESET, FaultServer, Reply, chat_body
 from test_llm_backends import (  # api_key: a fixture, used by name
     GOOD,
@@ -41,6 +43,10 @@ def doc_number(body: dict) -> int:
     match = DOC_NUMBER.search(body["messages"][0]["content"])
     assert match is not None
     return int(match.group(1))
+
+
+def texts(path: Path) -> list[str]:
+    return [task["text"] for task in read_lines(path)]
 
 
 def corpus_texts(n: int) -> list[str]:
@@ -79,6 +85,47 @@ def dies_after(answers: int, holder: dict) -> object:
 
 
 @pytest.mark.usefixtures("api_key")
+def test_a_server_gone_mid_run_stops_the_run_and_resume_asks_only_what_is_missing(tmp_path):
+    corpus = write_corpus(tmp_path, 40)
+    out = tmp_path / "out.jsonl"
+    from disagree_triage.llm.openai_compatible import GONE_AFTER
+
+    holder: dict = {}
+    with FaultServer(dies_after(10, holder)) as server:
+        holder["server"] = server
+        config = write_config(tmp_path, server.base_url, max_concurrency=2, max_retries=2)
+        start = time.monotonic()
+        with pytest.raises(DisagreeError, match="the server stopped answering") as stopped:
+            predict_file(config, corpus, out, annotator="llm", batch_size=4)
+        elapsed = time.monotonic() - start
+    # GONE_AFTER documents in a row, not 30 documents of retries; bound generous for slow CI.
+    assert elapsed < 20, elapsed
+    assert f"{GONE_AFTER} documents in a row" in str(stopped.value)
+    assert "--resume" in str(stopped.value) and "\n" not in str(stopped.value)
+    partial = read_lines(partial_path(out))
+    assert 0 < len(partial) < 40
+    assert texts(partial_path(out)) == corpus_texts(40)[: len(partial)]
+
+    asked_again: list[int] = []
+
+    def healthy(n: int, body: dict) -> Reply:
+        asked_again.append(doc_number(body))
+        return Reply(content=GOOD)
+
+    with FaultServer(healthy, port=server.port) as again:
+        summary = predict_file(config, corpus, out, annotator="llm", batch_size=4, resume=True)
+        reference = tmp_path / "reference.jsonl"
+        predict_file(config, corpus, reference, annotator="llm", batch_size=4)
+        assert again.count == len(asked_again)
+    # Exactly what had no answer: the failed documents of the .partial and those never reached;
+    # what the dead server did answer comes from the .partial or the cache.
+    assert sorted(asked_again) == sorted(set(range(40)) - set(holder["answered"]))
+    assert summary.already_done == len(partial) - len(failed(partial))
+    assert out.read_bytes() == reference.read_bytes()  # in input order, each text once
+    assert not failed(read_lines(out))
+
+
+@pytest.mark.usefixtures("api_key")
 def test_after_a_stop_the_same_model_probes_the_server_again(tmp_path):
     from disagree_triage.llm.openai_compatible import LLMSetupError, make_openai_compatible
 
@@ -94,6 +141,112 @@ def test_after_a_stop_the_same_model_probes_the_server_again(tmp_path):
     with FaultServer(lambda n, body: Reply(content=GOOD), port=server.port) as again:
         assert model.complete_all(prompts[:3]) == [GOOD] * 3
     assert again.count == 3
+
+
+@pytest.mark.usefixtures("api_key")
+def test_resume_asks_again_exactly_the_documents_that_failed(tmp_path):
+    broken = {3, 17, 18, 39}
+    state = {"healthy": False}
+    asked: list[int] = []
+
+    def script(n: int, body: dict) -> Reply:
+        number = doc_number(body)
+        asked.append(number)
+        if not state["healthy"] and number in broken:
+            return Reply(status=500, body=b"down")
+        return Reply(content=GOOD)
+
+    corpus = write_corpus(tmp_path, 40)
+    out = tmp_path / "out.jsonl"
+    with FaultServer(script) as server:
+        config = write_config(tmp_path, server.base_url, max_retries=1)
+        predict_file(config, corpus, out, annotator="llm", batch_size=8)
+        first = read_lines(out)
+        assert {doc_number_of(task) for task in failed(first)} == broken
+        state["healthy"] = True
+        asked.clear()
+        summary = predict_file(config, corpus, out, annotator="llm", batch_size=8, resume=True)
+        assert sorted(asked) == sorted(broken)  # the failed ones, each once, nothing else
+        reference = tmp_path / "reference.jsonl"
+        predict_file(config, corpus, reference, annotator="llm", batch_size=8)
+    assert (summary.already_done, summary.written) == (36, 4)
+    assert out.read_bytes() == reference.read_bytes()
+    assert not partial_path(out).exists()
+
+
+def doc_number_of(task: dict) -> int:
+    match = DOC_NUMBER.search(task["text"])
+    assert match is not None
+    return int(match.group(1))
+
+
+@pytest.mark.usefixtures("api_key")
+def test_resume_with_a_repeated_text_keeps_each_input_once_in_order(tmp_path):
+    # Document 3 appears twice; its first request fails, the second (the repeat) is answered.
+    seen: dict[int, int] = {}
+
+    def script(n: int, body: dict) -> Reply:
+        number = doc_number(body)
+        seen[number] = seen.get(number, 0) + 1
+        if number == 3 and seen[number] == 1:
+            return Reply(status=500, body=b"down")
+        return Reply(content=GOOD)
+
+    lines = [json.dumps({"text": text}) for text in corpus_texts(8)]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join([*lines, lines[3], lines[0]]) + "\n")
+    out = tmp_path / "out.jsonl"
+    with FaultServer(script) as server:
+        config = write_config(tmp_path, server.base_url, max_retries=0, max_concurrency=1)
+        predict_file(config, corpus, out, annotator="llm")
+        assert [doc_number_of(t) for t in failed(read_lines(out))] == [3]
+        predict_file(config, corpus, out, annotator="llm", resume=True)
+        reference = tmp_path / "reference.jsonl"
+        predict_file(config, corpus, reference, annotator="llm")
+    assert out.read_bytes() == reference.read_bytes()
+    assert texts(out) == [json.loads(line)["text"] for line in [*lines, lines[3], lines[0]]]
+
+
+@pytest.mark.usefixtures("api_key")
+def test_resume_without_failures_leaves_the_output_as_an_uninterrupted_run(tmp_path):
+    state = {"down": True}
+
+    def script(n: int, body: dict) -> Reply:
+        if state["down"] and n > 9:
+            return Reply(status=401, body=b'{"error": {"message": "key revoked"}}')
+        return Reply(content=GOOD)
+
+    corpus = write_corpus(tmp_path, 20)
+    out = tmp_path / "out.jsonl"
+    with FaultServer(script) as server:
+        config = write_config(tmp_path, server.base_url, max_concurrency=1)
+        with pytest.raises(DisagreeError, match="rejected the API key"):
+            predict_file(config, corpus, out, annotator="llm", batch_size=3)
+        state["down"] = False
+        predict_file(config, corpus, out, annotator="llm", batch_size=3, resume=True)
+        reference = tmp_path / "reference.jsonl"
+        predict_file(config, corpus, reference, annotator="llm", batch_size=3)
+    assert out.read_bytes() == reference.read_bytes()
+
+
+@pytest.mark.usefixtures("api_key")
+def test_server_gone_through_the_cli_is_one_line_then_resume_completes(tmp_path, disagree_cmd):
+    corpus = write_corpus(tmp_path, 40)
+    out = tmp_path / "out.jsonl"
+    holder: dict = {}
+    with FaultServer(dies_after(6, holder)) as server:
+        holder["server"] = server
+        config = write_config(tmp_path, server.base_url, max_concurrency=2, max_retries=2)
+        result = run_cli(disagree_cmd, "predict", config, corpus, out, "--batch-size", 4)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = error_lines(result.stderr)
+    assert "the server stopped answering" in line and "--resume" in line
+    assert partial_path(out).exists() and not out.exists()
+    with FaultServer(lambda n, body: Reply(content=GOOD), port=server.port):
+        result = run_cli(disagree_cmd, "predict", config, corpus, out, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert texts(out) == corpus_texts(40) and not failed(read_lines(out))
 
 
 # --- item 9: HTTP faults a real server will not show on demand --------------------------------

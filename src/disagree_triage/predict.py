@@ -33,6 +33,7 @@ from .pipeline import (
     textcat_is_exclusive,
     textcat_labels,
 )
+from .resume import needs_redo, put_redone_in_place
 from .tasks import TextcatSpec, ner_task, textcat_task
 
 
@@ -260,6 +261,7 @@ def predict_file(
                 if not summary.written and not writer.existing:
                     writer.discard()  # nothing to resume: don't block the next run
                 raise
+            put_redone_in_place(writer, source)  # --resume: LLM failures asked again, in order
             writer.commit()
     return summary
 
@@ -279,5 +281,7 @@ def _resume_state(
                 f"{output}, line {i}: written for annotator {record.get('_annotator_id')!r}, "
                 f"not {annotator!r}; resume with the same --annot-name or choose another output"
             )
+        if needs_redo(record):
+            continue  # the LLM failed on it: not done, predict it again
         done[record["_input_hash"]] += 1
     return done
