@@ -516,6 +516,40 @@ def test_a_trailing_line_break_in_the_key_is_not_part_of_it(tmp_path, monkeypatc
     assert server.headers_seen[0]["Authorization"] == f"Bearer {CANARY}"
 
 
+@pytest.mark.parametrize(
+    "settings, where",
+    [
+        ({"api_key_env": None, "headers": {"X-Api-Key": CANARY}}, "headers.X-Api-Key"),
+        (
+            {"api_key_env": None, "headers": {"Authorization": f"Bearer {CANARY}"}},
+            "headers.Authorization",
+        ),
+        ({"base_url": f"http://user:{CANARY}@127.0.0.1:9/v1"}, "base_url"),
+        ({"headers": {"X-Title": "triage"}}, None),  # no secret in the config: saved
+    ],
+    ids=["x-api-key-header", "authorization-header", "url-credentials", "key-from-env"],
+)
+def test_assemble_never_saves_a_secret(tmp_path, monkeypatch, disagree_cmd, settings, where):
+    monkeypatch.setenv(KEY_ENV, CANARY)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    config = write_config(inputs, **{"base_url": "http://127.0.0.1:9/v1", **settings})
+    outputs = tmp_path / "outputs"
+    pipeline = outputs / "pipeline"
+    result = run_cli(disagree_cmd, "assemble", config, pipeline)
+    assert "Traceback" not in result.stderr
+    if where is None:
+        assert result.returncode == 0, result.stderr
+        assert (pipeline / "config.cfg").is_file()
+    else:
+        assert result.returncode == 1, result.stderr
+        (line,) = error_lines(result.stderr)
+        assert f"components.llm.model.{where} holds a secret" in line
+        assert "api_key_env" in line
+        assert not pipeline.exists()
+    assert not leaks_in(result.stdout, result.stderr, *files_under(outputs))
+
+
 # --- item 10: one line, exit 1, no traceback --------------------------------------------------
 
 runner = CliRunner()
@@ -539,6 +573,70 @@ def llm_config(tmp_path: Path, **model: object) -> Path:
     return write_config(tmp_path, **{"base_url": "http://127.0.0.1:9/v1", **model})
 
 
+def tree(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_assemble_onto_a_file_is_one_line(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    result = invoke("assemble", llm_config(tmp_path), target)
+    assert_one_error_line(result, f"{target}: is a file")
+    assert target.read_text() == "mine"
+
+
+def test_assemble_into_a_saved_pipeline_needs_overwrite_and_leaves_it_untouched(tmp_path):
+    pipeline = tmp_path / "pipeline"
+    assert invoke("assemble", llm_config(tmp_path), pipeline).exit_code == 0
+    before = tree(pipeline)
+    result = invoke("assemble", llm_config(tmp_path, model="other"), pipeline)
+    assert_one_error_line(result, "already exists", "--overwrite")
+    assert tree(pipeline) == before
+    result = invoke("assemble", llm_config(tmp_path, model="other"), pipeline, "--overwrite")
+    assert result.exit_code == 0, result.stderr
+    assert 'model = "other"' in (pipeline / "config.cfg").read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pipeline")] == []
+
+
+def test_assemble_overwrite_does_not_delete_a_folder_that_is_not_a_pipeline(tmp_path):
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("precious")
+    result = invoke("assemble", llm_config(tmp_path), folder, "--overwrite")
+    assert_one_error_line(result, "not a saved pipeline")
+    assert (folder / "chapter1.tex").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        (["--x"], "config override '--x': name a setting inside a section"),
+        (["stray"], "config override 'stray': expected --section.key value"),
+        (["--components.llm.model.model", "${env:HOME}"], "Bad value substitution"),
+        (["--nlp.lang", "zz"], "Can't import language zz"),
+        (["--components.llm.model.timeout", "-1"], "timeout must be above 0"),
+        (["--components.llm.model.timeout", "abc"], "timeout"),
+    ],
+    ids=[
+        "top-level-name",
+        "stray-value",
+        "env-interpolation",
+        "lang-unknown",
+        "timeout-negative",
+        "timeout-text",
+    ],
+)
+def test_bad_overrides_are_one_line(tmp_path, override, expected):
+    pipeline = tmp_path / "pipeline"
+    result = invoke("assemble", llm_config(tmp_path), pipeline, *override)
+    assert_one_error_line(result, expected)
+    assert not pipeline.exists()
+
+
 @pytest.mark.usefixtures("api_key")
 @pytest.mark.parametrize(
     "setting, expected",
@@ -556,6 +654,25 @@ def test_settings_that_crashed_predict_fail_when_the_pipeline_is_built(tmp_path,
     assert_one_error_line(invoke("assemble", config, tmp_path / "pipeline"), expected)
     corpus = write_corpus(tmp_path, 2)
     assert_one_error_line(invoke("predict", config, corpus, tmp_path / "out.jsonl"), expected)
+
+
+@pytest.fixture
+def restore_key_env(monkeypatch):
+    """A .env loaded in-process sets KEY_ENV: put the environment back afterwards."""
+    monkeypatch.setenv(KEY_ENV, "placeholder")
+    monkeypatch.delenv(KEY_ENV)
+
+
+def test_an_env_file_that_is_not_utf8_is_one_line(tmp_path, monkeypatch, restore_key_env):
+    env = tmp_path / "secrets.env"
+    env.write_bytes(f"{KEY_ENV}=".encode() + b"sk-\xff\xfe-latin1-key\n")
+    config = llm_config(tmp_path)
+    result = invoke("assemble", config, tmp_path / "pipeline", "--env-file", env)
+    assert_one_error_line(result, f"{env}: not UTF-8 text")
+    monkeypatch.chdir(tmp_path)
+    env.rename(tmp_path / ".env")
+    result = invoke("predict", config, write_corpus(tmp_path, 2), "out.jsonl")
+    assert_one_error_line(result, ".env: not UTF-8 text")
 
 
 def test_a_key_beyond_latin1_is_one_line_and_no_request(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -41,6 +42,28 @@ def user_errors() -> Iterator[None]:
             soft_wrap=True,
         )
         raise typer.Exit(1) from None
+
+
+def config_overrides(args: list[str]) -> dict[str, Any]:
+    """Extra arguments `--section.key value` (or `--section.key=value`) as spaCy reads them,
+    e.g. {"components.llm.model.model": "gpt-4o-mini"}. spaCy's parser raises a click error
+    for `--x` and prints to stdout and exits for a stray value; here both are a DisagreeError."""
+    from spacy.cli._util import parse_config_overrides  # spaCy is imported only here
+
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        name = arg.split("=", 1)[0]
+        if not arg.startswith("--"):
+            raise DisagreeError(f"config override {arg!r}: expected --section.key value")
+        if "." not in name:
+            raise DisagreeError(
+                f"config override {name!r}: name a setting inside a section, such as "
+                "--components.llm.model.model gpt-4o-mini"
+            )
+        has_value = "=" not in arg and position + 1 < len(args)
+        position += 2 if has_value and not args[position + 1].startswith("--") else 1
+    return parse_config_overrides(list(args))
 
 
 def _version(value: bool) -> None:
