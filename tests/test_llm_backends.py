@@ -18,54 +18,19 @@ from disagree_triage.assemble import assemble_pipeline
 from disagree_triage.errors import DisagreeError
 from disagree_triage.jsonl import partial_path
 from llm_servers import (
+    GOOD,
+    KEY_ENV,
+    LABELS,
     RESET,
+    SECRET,
     FaultServer,
     LlamaCppServer,
     Reply,
     free_port,
+    write_config,
+    write_corpus,
     write_ner_config,
 )
-
-LABELS = {"PERSON", "ORGANISATION", "DATE"}
-GOOD = "ORGANISATION: Apple\nPERSON:\nDATE:"
-KEY_ENV = "DISAGREE_TEST_KEY"
-SECRET = "sk-test-0123456789abcdefSECRET"
-
-
-def write_config(tmp_path: Path, base_url: str, **model: object) -> Path:
-    settings = {
-        "model": "test-model",
-        "base_url": base_url,
-        "api_key_env": KEY_ENV,
-        "max_concurrency": 4,
-        "max_retries": 3,
-        "timeout": 5,
-        "backoff_base": 0.01,
-        "backoff_max": 0.05,
-        "context_length": 4096,
-        # Each test its own cache: ports are reused between tests, so base URLs can repeat.
-        "cache_path": str(tmp_path / "responses.sqlite"),
-        **model,
-    }
-    return write_ner_config(
-        tmp_path / "llm.cfg", {"@llm_models": "disagree.OpenAICompatible.v1", **settings}
-    )
-
-
-def write_corpus(tmp_path: Path, n: int) -> Path:
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text(
-        "".join(
-            json.dumps({"text": f"Apple opened store number {i} today."}) + "\n" for i in range(n)
-        )
-    )
-    return corpus
-
-
-@pytest.fixture
-def api_key(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, SECRET)
-    return SECRET
 
 
 def run_predict(tmp_path, config, n=12, **kwargs):

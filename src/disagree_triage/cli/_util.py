@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..errors import DisagreeError
+from ..redaction import redact
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -165,14 +166,38 @@ def import_code(path: str | None) -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn DisagreeError into one red line on stderr and exit code 1, without a traceback."""
+    """Turn DisagreeError into one red line on stderr and exit code 1, without a traceback,
+    and without any secret the process knows (see `redaction`)."""
     try:
         yield
     except DisagreeError as err:
         from rich.text import Text
 
-        err_console().print(Text.assemble(("error:", "bold red"), " ", clean(err)))
+        # Every secret the process knows is redacted, whole and in part (redaction.py).
+        err_console().print(Text.assemble(("error:", "bold red"), " ", clean(redact(str(err)))))
         raise typer.Exit(1) from None
+
+
+def config_overrides(args: list[str]) -> dict[str, Any]:
+    """Extra arguments `--section.key value` (or `--section.key=value`) as spaCy reads them,
+    e.g. {"components.llm.model.model": "gpt-4o-mini"}. spaCy's parser raises a click error
+    for `--x` and prints to stdout and exits for a stray value; here both are a DisagreeError."""
+    from spacy.cli._util import parse_config_overrides  # spaCy is imported only here
+
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        name = arg.split("=", 1)[0]
+        if not arg.startswith("--"):
+            raise DisagreeError(f"config override {arg!r}: expected --section.key value")
+        if "." not in name:
+            raise DisagreeError(
+                f"config override {name!r}: name a setting inside a section, such as "
+                "--components.llm.model.model gpt-4o-mini"
+            )
+        has_value = "=" not in arg and position + 1 < len(args)
+        position += 2 if has_value and not args[position + 1].startswith("--") else 1
+    return parse_config_overrides(list(args))
 
 
 def _version(value: bool) -> None:

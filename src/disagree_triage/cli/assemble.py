@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._util import app, err_console, user_errors
+from ._util import app, config_overrides, err_console, user_errors
 
 
 @app.command(
@@ -22,6 +22,9 @@ def assemble_cli(
     env_file: Path | None = typer.Option(
         None, "--env-file", help="Load this file instead of ./.env."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a pipeline already saved in OUTPUT_DIR."
+    ),
 ) -> None:
     """Build a pipeline from a spacy-llm config and save it, for `disagree predict`.
 
@@ -30,15 +33,12 @@ def assemble_cli(
         disagree assemble configs/openai.cfg pipelines/llm --components.llm.model.model gpt-4o-mini
     """
     with user_errors():
-        from spacy.cli._util import parse_config_overrides
-
         from ..assemble import assemble_to_disk  # spacy-llm is imported only here
 
-        try:
-            overrides = parse_config_overrides(ctx.args)
-        except SystemExit:
-            raise typer.Exit(1) from None
-        nlp = assemble_to_disk(config_path, output_dir, overrides, env_file=env_file)
+        overrides = config_overrides(ctx.args)
+        nlp = assemble_to_disk(
+            config_path, output_dir, overrides, env_file=env_file, overwrite=overwrite
+        )
     err_console().print(
         f"saved pipeline ({', '.join(nlp.pipe_names)}) to {output_dir}; "
         f"run: disagree predict {output_dir} INPUT OUTPUT",

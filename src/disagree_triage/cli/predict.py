@@ -215,6 +215,8 @@ def print_backends(summary: PredictSummary, console: Console) -> None:
         table.add_row("answered from cache", f"{stats.cached:,}")
         table.add_row("retries", f"{stats.retries:,}")
         table.add_row("failed after retries", f"{stats.failures:,}")
+        if stats.capped_waits:
+            table.add_row("Retry-After waits capped (retry_after_max)", f"{stats.capped_waits:,}")
         table.add_row("unusable answers (meta.llm_error)", f"{summary.llm_problems[name]:,}")
         table.add_row(
             "tokens prompt / completion", f"{stats.prompt_tokens:,} / {stats.completion_tokens:,}"

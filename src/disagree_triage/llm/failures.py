@@ -4,6 +4,7 @@ spacy-llm passes model responses to the task as plain strings. A request that fa
 retries must not become a silent "no entities", so the backend returns a marked string; the
 task's parser finds no entity in it, and predict reads the mark from the doc's saved I/O and
 records the reason in the output task. The mark is a control character no model produces.
+The reason is redacted (see `redaction`): it ends up in the output file.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from threading import Lock
 
+from ..redaction import redact
+
 FAILURE_MARK = "\x00disagree-request-failed: "
 
 
 def failed_response(reason: str) -> str:
-    return FAILURE_MARK + reason
+    return FAILURE_MARK + redact(reason)
 
 
 def failure_reason(response: str) -> str | None:
@@ -35,6 +38,7 @@ class BackendStats:
     cached: int = 0
     retries: int = 0
     failures: int = 0
+    capped_waits: int = 0  # Retry-After waits cut to the backend's cap (e.g. `inf`)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None  # when per-token prices are configured

@@ -9,13 +9,22 @@ errors, timeouts and malformed bodies with exponential backoff and jitter honour
 
 Errors that no retry can fix — no API key, a key the server rejects, a model it does not know,
 a server that cannot be reached on the first request — raise `LLMSetupError` at once, before
-hours of work. A request that still fails after its retries does not stop the run: it returns a
-marked response (see `failures`), and predict records the reason in that document's task.
+hours of work; so does a server that goes away mid-run (`GONE_AFTER`). Settings that could only
+fail later (a base_url that is not http(s), a negative timeout, a key name that is a key) fail
+when the pipeline is built. A request that still fails after its retries does not stop the run:
+it returns a marked response (see `failures`), and predict records the reason in that
+document's task. No transport fault (a body cut short, a broken chunk, a redirect loop) escapes
+as a traceback.
+
+Every secret the model is given is registered with `redaction`, and every message and answer
+passes through `redact`, so a server that echoes the key cannot make us print or store it.
 """
 
 import email.utils
+import math
 import os
 import random
+import re
 import threading
 import time
 import typing
@@ -28,15 +37,33 @@ import requests
 from spacy_llm.registry import registry
 
 from ..errors import DisagreeError
+from ..redaction import (
+    is_env_name,
+    is_secret_header,
+    looks_like_key,
+    redact,
+    register_secret,
+    url_secrets,
+)
 from .failures import BackendStats, failed_response
 from .response_cache import ResponseCache, cache_key, default_cache_path
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-MAX_RETRY_AFTER = 300.0
+# The server is taken for gone, and the run stops, when this many documents in a row could not
+# connect after all their retries, with no answer in between. One or two may be a restart; each
+# further one would cost a full round of backoff (defaults: about 24 s) and come back empty,
+# which over 10,000 documents is hours of waiting for an output of errors. Stopping keeps the
+# finished records in OUTPUT.partial, and --resume asks again for the failed ones.
+GONE_AFTER = 3
+EXCERPT = 200  # characters of a server's error message quoted in ours
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
 class LLMSetupError(DisagreeError):
-    """A backend problem no retry can fix: stop the run with one clear line."""
+    """A backend problem no retry can fix: stop the run with one clear line (secrets removed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 class _RetryableError(Exception):
@@ -63,18 +90,92 @@ def safe_url(url: str) -> str:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    """Seconds to wait from a Retry-After header: a number of seconds (`inf` included: the
+    caller caps it) or an HTTP date; None when it is neither, or NaN."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return None if math.isnan(seconds) else max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def unsendable(value: str) -> str | None:
+    """Why `value` cannot travel in an HTTP header value, or None. requests refuses a line
+    break with an error that quotes the whole header (the key with it), and http.client fails
+    on a character beyond Latin-1 with a UnicodeEncodeError."""
+    if value != value.strip():
+        return "a leading or trailing space"
+    for position, char in enumerate(value, start=1):
+        if char in "\r\n":
+            return f"a line break (character {position})"
+        if ord(char) < 32 or ord(char) == 127:
+            return f"a control character (character {position})"
+        if ord(char) > 255:
+            return f"a character beyond Latin-1 (character {position})"
+    return None
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError:
+        return f"base_url {redact(url)!r} is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return (
+            f"base_url must be an http:// or https:// URL with a host, such as "
+            f"https://api.openai.com/v1, not {redact(url)!r}"
+        )
+    return None
+
+
+def _api_key_env_problem(name: str | None) -> str | None:
+    if name is None or (is_env_name(name) and not looks_like_key(name)):
+        return None
+    # The value may be the key itself, pasted in the wrong place: never show it.
+    return (
+        "api_key_env must name the environment variable that holds the key (such as "
+        "OPENAI_API_KEY), and this value is not such a name (it is not shown, in case it is the "
+        'key): put the key in .env as OPENAI_API_KEY=... and write api_key_env = "OPENAI_API_KEY"'
+    )
+
+
+def _headers_problem(headers: dict[str, str], api_key_header: str) -> str | None:
+    for name in (api_key_header, *headers):
+        if not _HEADER_NAME.match(name):
+            return f"{name!r} is not a valid HTTP header name"
+    for name, value in headers.items():
+        problem = unsendable(value) if isinstance(value, str) else "a value that is not a string"
+        if problem is not None:
+            return f"headers[{name!r}] holds {problem}; its value is not shown"
+    return None
+
+
+def _numbers_problem(model: "OpenAICompatibleModel") -> str | None:
+    minimums = {
+        "max_concurrency": (model.max_concurrency, 1),
+        "max_retries": (model.max_retries, 0),
+        "timeout": (model.timeout, None),  # above 0
+        "backoff_base": (model.backoff_base, 0),
+        "backoff_max": (model.backoff_max, 0),
+        "retry_after_max": (model.retry_after_max, 0),
+    }
+    for name, (value, minimum) in minimums.items():
+        if not math.isfinite(value):
+            return f"{name} must be a finite number, not {value}"
+        if minimum is None and value <= 0:
+            return f"{name} must be above 0, not {value:g}"
+        if minimum is not None and value < minimum:
+            return f"{name} must be >= {minimum}, not {value:g}"
+    return None
 
 
 @dataclass
@@ -91,6 +192,7 @@ class OpenAICompatibleModel:
     timeout: float = 60.0
     backoff_base: float = 0.5
     backoff_max: float = 30.0
+    retry_after_max: float = 60.0
     temperature: float = 0.0
     max_tokens: int | None = None
     prompt_price_per_million: float | None = None
@@ -100,18 +202,44 @@ class OpenAICompatibleModel:
     stats: BackendStats = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.max_concurrency < 1:
-            raise DisagreeError("disagree.OpenAICompatible.v1: max_concurrency must be >= 1")
+        self._register_secrets()
+        problem = (
+            _url_problem(self.base_url)
+            or _api_key_env_problem(self.api_key_env)
+            or _headers_problem(self.headers, self.api_key_header)
+            or _numbers_problem(self)
+        )
+        if problem is not None:
+            raise DisagreeError(f"disagree.OpenAICompatible.v1: {redact(problem)}")
         self.base_url = self.base_url.rstrip("/")
         self.stats = BackendStats("openai-compatible", self.model)
         self.cache = ResponseCache(self.cache_path)
         self._local = threading.local()
         self._reached = threading.Event()  # set after the first answer from the server
+        self._gone = threading.Event()  # set when the server is taken for gone (GONE_AFTER)
+        self._gone_message = ""
+        self._lock = threading.Lock()
+        self._unreachable_in_a_row = 0
         self._settings = {
             "base_url": safe_url(self.base_url),
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
+
+    def _register_secrets(self) -> None:
+        """Everything here that may be a credential, so that no message or answer shows it."""
+        for name, value in self.headers.items():
+            if isinstance(value, str) and is_secret_header(name, value):
+                register_secret(value)
+        try:
+            for secret in url_secrets(self.base_url):
+                register_secret(secret)
+        except ValueError:
+            register_secret(self.base_url)  # unparseable: it is reported, never shown
+        if _api_key_env_problem(self.api_key_env):
+            register_secret(self.api_key_env)  # it may be the key itself
+        if self.api_key_env:
+            register_secret(os.environ.get(self.api_key_env, "").strip())
 
     # --- spacy-llm's interface ---------------------------------------------------------------
 
@@ -134,6 +262,12 @@ class OpenAICompatibleModel:
         if not prompts:
             return []
         self._api_key()  # a missing key stops the run before any request
+        if self._gone.is_set():
+            # Called again after the server was taken for gone (a notebook's next run): it
+            # may be back; probe it with one request, as at the start.
+            self._gone.clear()
+            self._reached.clear()
+            self._count_unreachable(None)
         if not self._reached.is_set():
             # The first request goes alone: if the server is unreachable, the key wrong or the
             # model unknown, one clear error comes before a burst of identical ones.
@@ -162,6 +296,8 @@ class OpenAICompatibleModel:
         self.stats.add(requests=1)
         attempt = 0
         while True:
+            if self._gone.is_set():
+                raise LLMSetupError(self._gone_message)
             try:
                 answer = self._request(prompt)
             except _RetryableError as err:
@@ -171,21 +307,52 @@ class OpenAICompatibleModel:
                         f"({err.reason}); is the server running and the base_url right?"
                     ) from None
                 if attempt >= self.max_retries:
+                    self._count_unreachable(err)
                     self.stats.add(failures=1)
                     return failed_response(f"{err.reason} (after {attempt} retries)")
                 self.stats.add(retries=1)
-                delay = min(self.backoff_max, self.backoff_base * 2**attempt)
-                delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: spread a 429 storm
-                if err.retry_after is not None:
-                    delay = max(delay, min(err.retry_after, MAX_RETRY_AFTER))
-                time.sleep(delay)
+                # Wakes at once when another request finds the server gone.
+                self._gone.wait(self._retry_delay(attempt, err.retry_after))
                 attempt += 1
                 continue
             except _RequestFailed as err:
+                self._count_unreachable(None)
                 self.stats.add(failures=1)
                 return failed_response(str(err))
+            self._count_unreachable(None)
             self.cache.put(key, answer)
             return answer
+
+    def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter, or the server's Retry-After, capped at
+        retry_after_max (counted in the stats: an `inf` or an hour must not stall the run)."""
+        delay = min(self.backoff_max, self.backoff_base * 2**attempt)
+        delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: spread a 429 storm
+        if retry_after is not None:
+            if retry_after > self.retry_after_max:
+                self.stats.add(capped_waits=1)
+            delay = max(delay, min(retry_after, self.retry_after_max))
+        return delay
+
+    def _count_unreachable(self, err: _RetryableError | None) -> None:
+        """Count documents in a row that could not connect after all their retries (`err`
+        unreachable); any answer from the server (`None`, or another error) resets the count.
+        At GONE_AFTER the server is gone: stop the run, and every request still retrying."""
+        with self._lock:
+            if err is None or not err.unreachable:
+                self._unreachable_in_a_row = 0
+                return
+            self._unreachable_in_a_row += 1
+            if self._unreachable_in_a_row >= GONE_AFTER and not self._gone.is_set():
+                self._gone_message = (
+                    f"{safe_url(self.base_url)}: the server stopped answering: "
+                    f"{GONE_AFTER} documents in a row could not connect after {self.max_retries} "
+                    f"retries each ({err.reason}); the finished documents are kept, rerun with "
+                    "--resume when the server is back"
+                )
+                self._gone.set()
+        if self._gone.is_set():
+            raise LLMSetupError(self._gone_message)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -197,20 +364,23 @@ class OpenAICompatibleModel:
     def _api_key(self) -> str | None:
         if not self.api_key_env:
             return None
-        key = os.environ.get(self.api_key_env)
+        # A trailing line break (`echo KEY > file`, a .env written on Windows) is never part
+        # of a key; anything else a header cannot carry is reported, without the key.
+        key = os.environ.get(self.api_key_env, "").strip()
         if not key:
             raise LLMSetupError(
                 f"the environment variable {self.api_key_env} is not set; it holds the API key "
                 f"for {safe_url(self.base_url)} (put it in .env or export it)"
             )
+        register_secret(key)
+        problem = unsendable(key)
+        if problem is not None:
+            raise LLMSetupError(
+                f"the API key in {self.api_key_env} holds {problem}, which an HTTP header cannot "
+                "carry (the key is not shown); check .env or the shell for a stray line break "
+                "or a pasted quote"
+            )
         return key
-
-    def _redact(self, text: str) -> str:
-        key = os.environ.get(self.api_key_env or "", "")
-        for secret in (key, key[:8]) if len(key) >= 8 else (key,):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
 
     def _request(self, prompt: str) -> str:
         headers = {"Content-Type": "application/json", **self.headers}
@@ -226,48 +396,68 @@ class OpenAICompatibleModel:
         }
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
-        url = f"{self.base_url}/chat/completions"
-        try:
-            response = self._session().post(url, json=body, headers=headers, timeout=self.timeout)
-        except requests.Timeout:
-            raise _RetryableError(f"no answer within {self.timeout:g} s") from None
-        except requests.ConnectionError as err:
-            raise _RetryableError(
-                f"connection failed: {type(err).__name__}", unreachable=True
-            ) from None
+        response = self._post(body, headers)
         status = response.status_code
         if status in (401, 403):
+            source = f" from {self.api_key_env}" if self.api_key_env else ""
             raise LLMSetupError(
-                f"{safe_url(self.base_url)} rejected the API key from {self.api_key_env} "
-                f"(HTTP {status}: {self._redact(_error_message(response))})"
+                f"{safe_url(self.base_url)} rejected the API key{source} "
+                f"(HTTP {status}: {_error_message(response)})"
             )
         if status == 404 or (status == 400 and "model" in _error_message(response).lower()):
             raise LLMSetupError(
                 f"{safe_url(self.base_url)} does not serve the model {self.model!r} "
-                f"(HTTP {status}: {self._redact(_error_message(response))})"
+                f"(HTTP {status}: {_error_message(response)})"
             )
         if status in RETRY_STATUS:
             raise _RetryableError(
                 f"HTTP {status}", retry_after=parse_retry_after(response.headers.get("Retry-After"))
             )
         if status >= 400:
-            raise _RequestFailed(f"HTTP {status}: {self._redact(_error_message(response))}")
+            raise _RequestFailed(f"HTTP {status}: {_error_message(response)}")
         try:
             data = response.json()
             content = data["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
             raise _RetryableError("the server's answer is not a chat completion") from None
         if not isinstance(content, str):
             raise _RetryableError("the server's answer has no text content")
         self._reached.set()
         self._count_usage(data.get("usage"))
-        return content
+        return redact(content)  # a proxy may echo the key into the answer: never store it
+
+    def _post(self, body: dict[str, Any], headers: dict[str, str]) -> requests.Response:
+        """POST the request; every way the transport can fail becomes one of our errors:
+        retried when another try may go through, recorded on the document when it will not."""
+        url = f"{self.base_url}/chat/completions"
+        try:
+            return self._session().post(url, json=body, headers=headers, timeout=self.timeout)
+        except requests.ConnectTimeout:
+            raise _RetryableError(
+                f"no connection within {self.timeout:g} s", unreachable=True
+            ) from None
+        except requests.Timeout:
+            raise _RetryableError(f"no answer within {self.timeout:g} s") from None
+        except requests.ConnectionError as err:
+            raise _RetryableError(
+                f"connection failed: {_connection_problem(err)}", unreachable=True
+            ) from None
+        except requests.exceptions.ChunkedEncodingError:
+            raise _RetryableError("the answer broke off before its end") from None
+        except requests.exceptions.ContentDecodingError:
+            raise _RequestFailed(
+                "the answer's body is not encoded as its Content-Encoding header says"
+            ) from None
+        except requests.TooManyRedirects:
+            raise _RequestFailed("the server redirects in a loop") from None
+        except requests.RequestException as err:
+            raise _RequestFailed(f"the request failed: {type(err).__name__}") from None
 
     def _count_usage(self, usage: Any) -> None:
         if not isinstance(usage, dict):
             return
-        prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        completion_tokens = int(usage.get("completion_tokens") or 0)
+        prompt_tokens = _token_count(usage.get("prompt_tokens"))
+        completion_tokens = _token_count(usage.get("completion_tokens"))
         counts: dict[str, float] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -283,14 +473,51 @@ class OpenAICompatibleModel:
         self.stats.add(**counts)
 
 
+def _connection_problem(err: requests.ConnectionError) -> str:
+    """What went wrong, in a few words: requests wraps the cause in layers of urllib3 errors
+    whose text is long (and names the host, which the message already does)."""
+    text = str(err)
+    for marker, problem in _CONNECTION_PROBLEMS:
+        if marker in text:
+            return problem
+    return type(err).__name__
+
+
+_CONNECTION_PROBLEMS = (
+    ("refused", "connection refused"),
+    ("RemoteDisconnected", "closed without an answer"),
+    ("reset by peer", "connection reset"),
+    ("Name or service not known", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("getaddrinfo failed", "host name not found"),
+    ("SSL", "TLS handshake failed"),
+    ("ProxyError", "the proxy failed"),
+)
+
+
+def _token_count(value: Any) -> int:
+    """A token count from `usage`; 0 for anything else (a string, null, a negative or
+    non-finite number): a server's bad bookkeeping must not cost the answer."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if not math.isfinite(value) or value < 0:
+        return 0
+    return int(value)
+
+
 def _error_message(response: requests.Response) -> str:
+    """The server's error message, secrets removed before it is cut to EXCERPT characters (a
+    cut first could leave a piece of a key too short to recognise)."""
     try:
         data = response.json()
         error = data.get("error", data) if isinstance(data, dict) else data
         message = error.get("message", error) if isinstance(error, dict) else error
-        return str(message)[:200]
-    except ValueError:
-        return response.text[:200].strip() or response.reason or ""
+        text = str(message)
+    except (ValueError, RecursionError):
+        text = response.text.strip() or response.reason or ""
+    # Redacting the first 10,000 characters is enough for a 200-character excerpt, and keeps a
+    # megabyte of HTML error page cheap.
+    return redact(text[: 50 * EXCERPT])[:EXCERPT]
 
 
 @registry.llm_models("disagree.OpenAICompatible.v1")
@@ -305,6 +532,7 @@ def make_openai_compatible(
     timeout: float = 60.0,
     backoff_base: float = 0.5,
     backoff_max: float = 30.0,
+    retry_after_max: float = 60.0,
     temperature: float = 0.0,
     max_tokens: int | None = None,
     prompt_price_per_million: float | None = None,
@@ -317,7 +545,8 @@ def make_openai_compatible(
 
     `api_key_env` names the environment variable that holds the key (never the key itself);
     set it to null for servers without keys. A retry waits backoff_base * 2^attempt seconds
-    (capped at backoff_max, with jitter), or longer when the server says so in Retry-After.
+    (capped at backoff_max, with jitter), or longer when the server says so in Retry-After, up
+    to retry_after_max seconds (a longer Retry-After, `inf` included, is cut to it and counted).
     Prices are per million tokens, for the cost estimate at the end of a run. `cache_path`
     defaults to ~/.cache/disagree/responses.sqlite.
     """
@@ -332,6 +561,7 @@ def make_openai_compatible(
         timeout=timeout,
         backoff_base=backoff_base,
         backoff_max=backoff_max,
+        retry_after_max=retry_after_max,
         temperature=temperature,
         max_tokens=max_tokens,
         prompt_price_per_million=prompt_price_per_million,
