@@ -91,6 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", type=int, default=30_000)
     parser.add_argument("--large", type=int, default=300_000)
+    parser.add_argument(
+        "--commands", default="evaluate,predict --resume,diff,report", help="which to measure"
+    )
     args = parser.parse_args()
     if not SENTENCES.exists():
         sys.exit(f"{SENTENCES} is absent (it lies in ../shared/data beside the repo)")
@@ -111,6 +114,8 @@ def main() -> None:
                                      p["a"], "--annot-name", "a", "--resume"],  # fmt: skip
             }
             for name, command in commands.items():
+                if name not in args.commands.split(","):
+                    continue
                 rss = peak_rss_mib([str(c) for c in command])
                 results.setdefault(name, {})[n] = rss
                 print(f"{name:18} {n:>9,} records: peak RSS {rss:8.1f} MiB", flush=True)

@@ -24,7 +24,7 @@ import heapq
 import random
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,43 +199,95 @@ def partial_prf(gold: Sequence[set[SpanKey]], pred: Sequence[set[SpanKey]]) -> P
     return _summed(_partial_counts(g, p) for g, p in zip(gold, pred, strict=True))
 
 
-def roc_auc(scores: Sequence[float], positives: Sequence[bool]) -> float:
-    """Probability that a random positive scores higher than a random negative (ties: 1/2)."""
-    pos = [s for s, y in zip(scores, positives, strict=True) if y]
-    neg = [s for s, y in zip(scores, positives, strict=True) if not y]
+def roc_auc(scores: Sequence[float], positives: Sequence[int]) -> float:
+    """Probability that a random positive scores higher than a random negative (ties: 1/2).
+
+    Mann-Whitney U with ties as halves, counted per distinct score (a disagreement scorer
+    takes few distinct values), or over the two sorted score lists when there are many; memory
+    holds no index or rank per example."""
+    histogram: dict[float, list[int]] = {}
+    for s, y in zip(scores, positives, strict=True):
+        counts = histogram.get(s)
+        if counts is None:
+            if len(histogram) >= 1 << 16:
+                return _sorted_auc(scores, positives)
+            counts = histogram[s] = [0, 0]
+        counts[1 if y else 0] += 1
+    n_neg = sum(c[0] for c in histogram.values())
+    n_pos = sum(c[1] for c in histogram.values())
+    if not n_pos or not n_neg:
+        return float("nan")
+    wins = 0.0
+    negatives_below = 0
+    for value in sorted(histogram):
+        neg, pos = histogram[value]
+        wins += pos * (negatives_below + neg / 2)
+        negatives_below += neg
+    return wins / (n_pos * n_neg)
+
+
+def _sorted_auc(scores: Sequence[float], positives: Sequence[int]) -> float:
+    # One class at a time into an array: a sorted list holds 32 bytes a score, an array 8.
+    pos = array("d", sorted(s for s, y in zip(scores, positives, strict=True) if y))
+    neg = array("d", sorted(s for s, y in zip(scores, positives, strict=True) if not y))
     if not pos or not neg:
         return float("nan")
-    # Rank-sum with average ranks for ties (Mann-Whitney U).
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
-    ranks = [0.0] * len(scores)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    rank_sum = sum(r for r, y in zip(ranks, positives, strict=True) if y)
-    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+    below = tied_or_below = 0  # negatives < p, negatives <= p; p rises, so both only advance
+    wins = 0.0
+    for p in pos:
+        while below < len(neg) and neg[below] < p:
+            below += 1
+        tied_or_below = max(tied_or_below, below)
+        while tied_or_below < len(neg) and neg[tied_or_below] <= p:
+            tied_or_below += 1
+        wins += below + (tied_or_below - below) / 2
+    return wins / (len(pos) * len(neg))
+
+
+def top_size(k: int | float, n: int) -> int:
+    """How many examples "top k" means: k examples, or the share k of n (at least one)."""
+    return max(1, round(n * k)) if isinstance(k, float) else min(int(k), n)
+
+
+def order_auc(order: Sequence[int], positives: Sequence[int]) -> float:
+    """The ROC-AUC of a complete order without ties (best first), e.g. a shuffled one: the
+    share of (positive, negative) pairs that the order puts the right way round."""
+    negatives_below = wins = 0
+    for i in reversed(order):
+        if positives[i]:
+            wins += negatives_below
+        else:
+            negatives_below += 1
+    n_pos = len(order) - negatives_below
+    return wins / (n_pos * negatives_below) if n_pos and negatives_below else float("nan")
 
 
 def triage_quality(
-    name: str, order: Sequence[int], scores: Sequence[float], errors: Sequence[bool]
+    name: str,
+    order: Sequence[int],
+    scores: Sequence[float] | None,
+    errors: Sequence[int],
+    *,
+    auc: float | None = None,
 ) -> TriageQuality:
-    """`order`: example indices, best first. `scores`: per example, for the AUC."""
-    n = len(order)
+    """`order`: example indices, best first; its first `max(top_size(k, n))` are enough.
+    `scores`, `errors`: per example, for the AUC and the base rate (`auc` given: no scores
+    needed)."""
+    n = len(errors)
     base = sum(errors) / n if n else 0.0
     precision_at: dict[int | float, float] = {}
     lift: dict[int | float, float] = {}
     for k in TOP_KS:
-        size = max(1, round(n * k)) if isinstance(k, float) else min(int(k), n)
+        size = top_size(k, n) if n else 0
         if size == 0:
             continue
         share = sum(errors[i] for i in order[:size]) / size
         precision_at[k] = share
         lift[k] = share / base if base else float("nan")
-    return TriageQuality(name, precision_at, lift, roc_auc(scores, errors))
+    if auc is None:
+        assert scores is not None
+        auc = roc_auc(scores, errors)
+    return TriageQuality(name, precision_at, lift, auc)
 
 
 def _llm_index(models: Sequence[str], llm: str | None) -> int:
@@ -262,6 +314,52 @@ def _mapped_vote(task: ProdigyTask, label_map: LabelMap) -> CategoryVote:
     scores, _ = label_map.map_scores(vote.scores, exclusive=vote.exclusive)
     accept = frozenset(t for t in (label_map(a) for a in vote.accept) if t is not None)
     return CategoryVote(accept, scores, vote.exclusive)
+
+
+class Column(Sequence[Any]):
+    """A growing column of numbers, one per example, kept in fixed chunks of a typed array.
+
+    One array grown to the end would be reallocated again and again, and each move leaves a
+    hole its size in the heap: at 300,000 examples that waste, not the numbers, was most of
+    evaluate's memory. Chunks are never moved.
+
+        >>> c = Column("H"); c.extend(range(5)); len(c), c[3], list(c)[-1]
+        (5, 3, 4)
+    """
+
+    CHUNK = 1 << 14
+
+    def __init__(self, typecode: str) -> None:
+        self.typecode = typecode
+        self._chunks: list[array[Any]] = []
+        self._n = 0
+
+    def append(self, value: Any) -> None:
+        at = self._n % self.CHUNK
+        if not at:  # a new chunk, allocated at its full size once
+            self._chunks.append(
+                array(self.typecode, bytes(array(self.typecode).itemsize * self.CHUNK))
+            )
+        self._chunks[-1][at] = value
+        self._n += 1
+
+    def extend(self, values: Iterable[Any]) -> None:
+        for value in values:
+            self.append(value)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> Any:  # type: ignore[override]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        return self._chunks[i // self.CHUNK][i % self.CHUNK]
+
+    def __iter__(self) -> Iterator[Any]:
+        for i, chunk in enumerate(self._chunks):
+            yield from chunk if (i + 1) * self.CHUNK <= self._n else chunk[: self._n % self.CHUNK]
 
 
 class _Tally:
@@ -333,10 +431,12 @@ def evaluate_files(
     stats = [FileStats(str(p), name) for p, name in zip(paths, ["gold", *models], strict=True)]
     tallies = [_Tally() for _ in models]
     registered = kind.scorers() if len(models) >= 2 else {}
-    values = {name: array("d") for name in registered}
-    n_differences = array("l")
-    hashes = array("q")
-    errors = bytearray()
+    # float32 scores: half the memory of float64; the queue's order only moves where two
+    # scores differ in the eighth significant digit (then differences and order decide).
+    values = {name: Column("f") for name in registered}
+    n_differences = Column("H")  # number of differences, at most 65,535 counted
+    hashes = Column("i") if ranked is not None else None  # only read for --ranked
+    errors = Column("B")  # 1: some model differs from gold
     gold_examples = missing = 0
     kinds = ErrorKinds(models[llm_index])
     # The `fewshot_limit` best few-shot candidates: the LLM's mistakes first, then input order.
@@ -357,10 +457,11 @@ def evaluate_files(
             tally.add(g, p)
         position = len(errors)
         errors.append(any(p != g for p in sets))
-        hashes.append(example.input_hash)
+        if hashes is not None:
+            hashes.append(example.input_hash)
         frozen = [frozenset(p) for p in sets]
         differences = len(find_differences(frozen)) if len(sets) >= 2 else 0
-        n_differences.append(differences)
+        n_differences.append(min(differences, 0xFFFF))
         if registered:
             inputs: Any = (
                 [_mapped_vote(p, pred_map) for p in predictions if p is not None]
@@ -386,27 +487,29 @@ def evaluate_files(
             f"{gold_path}: no annotated text is in every prediction file; are they predictions "
             "on the annotated texts?"
         )
-    error_flags = [bool(e) for e in errors]
+    top = max(top_size(k, examples) for k in TOP_KS)
     triage: dict[str, TriageQuality] = {}
     for name, scores in values.items():
-        order = sorted(range(examples), key=lambda i: (-scores[i], -n_differences[i], i))
-        triage[name] = triage_quality(name, order, scores, error_flags)
+        # Ranked as diff ranks (score, then differences, then input order); only the top is
+        # needed for precision at k, and keeping only it keeps memory flat.
+        keys = zip(scores, n_differences, range(examples), strict=True)
+        order = [i for *_, i in heapq.nsmallest(top, ((-v, -d, i) for v, d, i in keys))]
+        triage[name] = triage_quality(name, order, scores, errors)
     if registered:
-        shuffled = list(range(examples))
+        shuffled = array("l", range(examples))
         random.Random(seed).shuffle(shuffled)
-        random_scores = [0.0] * examples
-        for position, i in enumerate(shuffled):
-            random_scores[i] = float(examples - position)
-        triage[RANDOM] = triage_quality(RANDOM, shuffled, random_scores, error_flags)
-    if ranked is not None:
-        triage[f"{RANKED}: {Path(ranked).name}"] = _ranked_quality(ranked, hashes, error_flags)
+        triage[RANDOM] = triage_quality(
+            RANDOM, shuffled, None, errors, auc=order_auc(shuffled, errors)
+        )
+    if ranked is not None and hashes is not None:
+        triage[f"{RANKED}: {Path(ranked).name}"] = _ranked_quality(ranked, hashes, errors)
     return EvaluationReport(
         gold=str(gold_path),
         models=models,
         kind=kind,
         examples=examples,
         missing=missing,
-        errors=sum(error_flags),
+        errors=sum(errors),
         scores=[t.scores(n, kind, examples) for n, t in zip(models, tallies, strict=True)],
         triage=triage,
         error_kinds=kinds,
@@ -415,13 +518,18 @@ def evaluate_files(
     )
 
 
-def _ranked_quality(ranked: str | Path, hashes: Sequence[int], errors: list[bool]) -> TriageQuality:
+def _ranked_quality(
+    ranked: str | Path, hashes: Sequence[int], errors: Sequence[int]
+) -> TriageQuality:
     """A queue written by `diff`, in its own order; examples not in it come last."""
     queue_order: dict[int, int] = {}
     for task in read_prodigy_tasks(ranked):
         queue_order.setdefault(task.input_hash, len(queue_order))
     n = len(queue_order)
-    values = [float(n - queue_order[h]) if h in queue_order else 0.0 for h in hashes]
+    values = array("d", bytes(8 * len(hashes)))
+    for i, h in enumerate(hashes):
+        if h in queue_order:
+            values[i] = float(n - queue_order[h])
     order = sorted(range(len(hashes)), key=lambda i: (-values[i], i))
     return triage_quality(RANKED, order, values, errors)
 
