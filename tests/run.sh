@@ -15,4 +15,5 @@ export DISAGREE_REQUIRE_BROWSER=1  # here a missing browser fails the test inste
 export DISAGREE_TEST_ARTIFACTS="${DISAGREE_TEST_ARTIFACTS:-$PWD/test-artifacts}"
 .venv/bin/ruff check src tests benchmarks docs
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# One worker per core, at most 4 (pytest-xdist); add -n 0 to run everything in one process.
+.venv/bin/python -m pytest -n auto --maxprocesses 4 "$@"

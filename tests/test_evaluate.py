@@ -259,3 +259,18 @@ def test_real_gold_files(relative, tmp_path, load_fresh):
     for quality in report.triage.values():
         for k, share in quality.precision_at.items():
             assert quality.lift[k] == pytest.approx(share / report.base_rate)
+
+
+def test_code_brings_a_scorer_of_ones_own_into_the_triage(files, tmp_path, cli):
+    gold, a, b = files
+    code = tmp_path / "my_scorer.py"
+    code.write_text(
+        "from disagree_triage.scorers import scorers\n\n"
+        "@scorers.register('n_spans_apart_test')\n"
+        "def n_spans_apart(span_sets):\n"
+        "    sets = [set(s) for s in span_sets]\n"
+        "    return float(len(set.union(*sets) - set.intersection(*sets)))\n"
+    )
+    result = cli("evaluate", gold, a, b, "--json", "--code", code)
+    assert result.returncode == 0, result.stderr
+    assert "n_spans_apart_test" in json.loads(result.stdout)["triage"]
