@@ -433,3 +433,12 @@ def test_predict_refuses_every_bad_corpus_line(case, pair, tmp_path, cli):
     assert result.returncode == 1
     assert one_error_line(result.stderr).startswith(f"error: {bad}, line 2")
     assert not out.exists() and not partial_path(out).exists()
+
+
+def test_whole_file_outputs_get_the_usual_permissions(pair, tmp_path, cli):
+    """Written atomically, but readable like any file the user makes (umask), not 0600."""
+    page = tmp_path / "report.html"
+    assert cli("report", *pair, "--html", page).returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert page.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -10,7 +10,7 @@ go through `write_atomic`. Both follow one rule: an existing file is replaced on
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -58,7 +58,12 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Sequence[str
 def write_atomic(path: str | Path, data: bytes, *, overwrite: bool = False) -> None:
     """Write `data` to `path` through a temporary file in the same folder and one rename."""
     p = check_output_path(path, overwrite=overwrite)
-    fd, temporary = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".partial", dir=p.parent)
+    temporary = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    try:
+        # 0o666 less the umask, as any file the user creates (mkstemp would make it 0o600).
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as err:
+        raise DisagreeError(f"{p}: cannot write: {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
