@@ -43,7 +43,7 @@ def main() -> None:
                 path = Path(tmp) / f"{name}-{annotator}.jsonl"
                 predict_file(spacy.load(model), gold, path, ner=PRED_MAP, annotator=annotator)
                 preds.append(path)
-            report = evaluate_files(gold, preds, gold_ner=gold_map)
+            report = evaluate_files(gold, preds, gold_labels=gold_map)
             print(
                 f"\n### {name}: {report.examples:,} examples, {report.errors:,} with an error "
                 f"of some model (base rate {report.base_rate:.1%})\n"

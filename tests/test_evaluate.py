@@ -274,3 +274,41 @@ def test_code_brings_a_scorer_of_ones_own_into_the_triage(files, tmp_path, cli):
     result = cli("evaluate", gold, a, b, "--json", "--code", code)
     assert result.returncode == 0, result.stderr
     assert "n_spans_apart_test" in json.loads(result.stdout)["triage"]
+
+
+def test_triage_is_measured_per_model(files):
+    """A weak model is wrong nearly everywhere, so 'some model is wrong' hides which ranking
+    finds whose mistakes. Here only model A has a label error (text 0): label_conflicts ranks
+    text 0 first, which finds A's only error and none of B's (texts 1 and 2)."""
+    gold, a, b = files
+    report = evaluate_files(gold, [a, b])
+    assert report.model_errors == {"model-a": 1, "model-b": 2}
+    a_quality = report.triage_by_model["model-a"]["label_conflicts"]
+    b_quality = report.triage_by_model["model-b"]["label_conflicts"]
+    assert a_quality.auc == 1.0 and b_quality.auc == 0.0
+    assert a_quality.precision_at[10] == pytest.approx(1 / 3)  # all three: one is A's error
+    # span_f1 scores the texts 2/3, 1/3, 1: A's error (2/3) beats one of two others
+    assert report.triage_by_model["model-a"]["span_f1"].auc == pytest.approx(0.5)
+    assert set(report.triage_by_model["model-b"]) >= {"span_f1", "vote_entropy", RANDOM}
+    data = report.as_dict()
+    assert data["triage_by_model"]["model-a"]["label_conflicts"]["auc"] == 1.0
+
+
+def test_agreements_that_gold_says_are_wrong_are_counted(files, tmp_path):
+    gold, a, _ = files
+    twin = tmp_path / "twin.jsonl"
+    twin.write_bytes(a.read_bytes())
+    report = evaluate_files(gold, [a, twin], names=["a", "twin"])
+    assert (report.agreements, report.agreements_wrong) == (3, 1)  # A is wrong on text 0
+    assert report.agreement_error_rate == pytest.approx(1 / 3)
+
+
+def test_gold_labels_no_model_predicts_are_named(files, cli):
+    gold, a, b = files
+    report = evaluate_files(gold, [a, b], gold_labels="PERSON,ORG,LOC:PLACE")
+    (warning,) = report.warnings
+    assert "gold uses PLACE, which no model predicts" in warning and "--gold-ner" in warning
+    assert not evaluate_files(gold, [a, b]).warnings
+    result = cli("evaluate", gold, a, b, "--gold-ner", "PERSON,ORG,LOC:PLACE")
+    assert "warning: gold uses PLACE" in result.stderr
+    assert "triage for 'model-a is wrong'" in result.stdout

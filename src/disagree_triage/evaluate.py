@@ -39,7 +39,7 @@ from .outputs import check_outputs, write_atomic
 from .prodigy import ProdigyTask, read_prodigy_tasks
 from .scoring import first_record, model_names
 
-TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1)
+TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1, 0.25)
 RANDOM = "random"
 RANKED = "ranked file"
 
@@ -132,6 +132,17 @@ class EvaluationReport:
     error_kinds: ErrorKinds | None
     inputs: list[str] = field(default_factory=list)  # every file read: gold, predictions
     fewshot: list[dict[str, Any]] = field(default_factory=list)  # see `fewshot_limit`
+    # model -> ranking -> how well it finds the examples where *that* model is wrong
+    triage_by_model: dict[str, dict[str, TriageQuality]] = field(default_factory=dict)
+    model_errors: dict[str, int] = field(default_factory=dict)  # examples each model gets wrong
+    agreements: int = 0  # examples on which every model agrees (what diff auto-accepts)
+    agreements_wrong: int = 0  # of those, the ones gold says are wrong
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def agreement_error_rate(self) -> float:
+        """The share of auto-accepted agreements that gold says are wrong."""
+        return self.agreements_wrong / self.agreements if self.agreements else 0.0
 
     @property
     def base_rate(self) -> float:
@@ -147,14 +158,15 @@ class EvaluationReport:
             "errors": self.errors,
             "base_rate": self.base_rate,
             "scores": {s.name: s.as_dict() for s in self.scores},
-            "triage": {
-                name: {
-                    "precision_at": {str(k): v for k, v in t.precision_at.items()},
-                    "lift": {str(k): v for k, v in t.lift.items()},
-                    "auc": t.auc,
-                }
-                for name, t in self.triage.items()
+            "triage": {name: _quality_dict(t) for name, t in self.triage.items()},
+            "triage_by_model": {
+                model: {name: _quality_dict(t) for name, t in by_ranking.items()}
+                for model, by_ranking in self.triage_by_model.items()
             },
+            "model_errors": self.model_errors,
+            "agreements": self.agreements,
+            "agreements_wrong": self.agreements_wrong,
+            "warnings": self.warnings,
             "error_kinds": None
             if self.error_kinds is None
             else {
@@ -163,6 +175,14 @@ class EvaluationReport:
                 "examples": {k: v for k, v in self.error_kinds.examples.items()},
             },
         }
+
+
+def _quality_dict(t: TriageQuality) -> dict[str, Any]:
+    return {
+        "precision_at": {str(k): v for k, v in t.precision_at.items()},
+        "lift": {str(k): v for k, v in t.lift.items()},
+        "auc": t.auc,
+    }
 
 
 def _prf_counts(g: set[SpanKey], p: set[SpanKey]) -> tuple[int, int, int]:
@@ -437,6 +457,10 @@ def evaluate_files(
     n_differences = Column("H")  # number of differences, at most 65,535 counted
     hashes = Column("i") if ranked is not None else None  # only read for --ranked
     errors = Column("B")  # 1: some model differs from gold
+    model_errors = [Column("B") for _ in models]  # 1: this model differs from gold
+    agreements = agreements_wrong = 0
+    gold_labels_seen: set[str] = set()
+    predicted_labels: set[str] = set()
     gold_examples = missing = 0
     kinds = ErrorKinds(models[llm_index])
     # The `fewshot_limit` best few-shot candidates: the LLM's mistakes first, then input order.
@@ -457,11 +481,19 @@ def evaluate_files(
             tally.add(g, p)
         position = len(errors)
         errors.append(any(p != g for p in sets))
+        for column, p in zip(model_errors, sets, strict=True):
+            column.append(p != g)
+        gold_labels_seen.update(k[2] for k in g)
+        for p in sets:
+            predicted_labels.update(k[2] for k in p)
         if hashes is not None:
             hashes.append(example.input_hash)
         frozen = [frozenset(p) for p in sets]
         differences = len(find_differences(frozen)) if len(sets) >= 2 else 0
         n_differences.append(min(differences, 0xFFFF))
+        if len(sets) >= 2 and not differences:
+            agreements += 1
+            agreements_wrong += sets[0] != g
         if registered:
             inputs: Any = (
                 [_mapped_vote(p, pred_map) for p in predictions if p is not None]
@@ -488,19 +520,26 @@ def evaluate_files(
             "on the annotated texts?"
         )
     top = max(top_size(k, examples) for k in TOP_KS)
-    triage: dict[str, TriageQuality] = {}
+    orders: dict[str, list[int]] = {}
     for name, scores in values.items():
         # Ranked as diff ranks (score, then differences, then input order); only the top is
         # needed for precision at k, and keeping only it keeps memory flat.
         keys = zip(scores, n_differences, range(examples), strict=True)
-        order = [i for *_, i in heapq.nsmallest(top, ((-v, -d, i) for v, d, i in keys))]
-        triage[name] = triage_quality(name, order, scores, errors)
-    if registered:
-        shuffled = array("l", range(examples))
-        random.Random(seed).shuffle(shuffled)
-        triage[RANDOM] = triage_quality(
-            RANDOM, shuffled, None, errors, auc=order_auc(shuffled, errors)
-        )
+        orders[name] = [i for *_, i in heapq.nsmallest(top, ((-v, -d, i) for v, d, i in keys))]
+    shuffled = array("l", range(examples))
+    random.Random(seed).shuffle(shuffled)
+
+    def qualities(wrong: Sequence[int]) -> dict[str, TriageQuality]:
+        """Each scorer's ranking, and a seeded random order, at finding the examples `wrong`."""
+        found = {n: triage_quality(n, orders[n], values[n], wrong) for n in values}
+        if values:
+            found[RANDOM] = triage_quality(
+                RANDOM, shuffled, None, wrong, auc=order_auc(shuffled, wrong)
+            )
+        return found
+
+    triage = qualities(errors)
+    triage_by_model = {m: qualities(col) for m, col in zip(models, model_errors, strict=True)}
     if ranked is not None and hashes is not None:
         triage[f"{RANKED}: {Path(ranked).name}"] = _ranked_quality(ranked, hashes, errors)
     return EvaluationReport(
@@ -514,8 +553,27 @@ def evaluate_files(
         triage=triage,
         error_kinds=kinds,
         inputs=[str(p) for p in paths],
+        triage_by_model=triage_by_model if values else {},
+        model_errors={m: sum(col) for m, col in zip(models, model_errors, strict=True)},
+        agreements=agreements,
+        agreements_wrong=agreements_wrong,
+        warnings=_label_warnings(gold_labels_seen, predicted_labels, kind),
         fewshot=[item for *_, item in sorted(fewshot, key=lambda x: (-x[0], -x[1]))],
     )
+
+
+def _label_warnings(gold: set[str], predicted: set[str], kind: TaskKind) -> list[str]:
+    """Gold labels that no model predicts: each such answer counts as missed by every model,
+    which is rarely what the user means."""
+    never = sorted(gold - predicted)
+    if not never:
+        return []
+    option = "--gold-textcat" if kind is TaskKind.CHOICE else "--gold-ner"
+    return [
+        f"gold uses {', '.join(never)}, which no model predicts: every such {kind.unit_singular} "
+        f"counts as missed; leave it out or rename it with {option} (e.g. "
+        f"{option} {','.join(sorted(gold & predicted)) or 'LABEL'})"
+    ]
 
 
 def _ranked_quality(

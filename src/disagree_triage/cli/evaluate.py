@@ -20,12 +20,14 @@ from ._util import (
     safe_table,
     split_names,
     user_errors,
+    warn,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
-    from ..evaluate import EvaluationReport
+    from ..evaluate import EvaluationReport, TriageQuality
 
 
 @app.command("evaluate")
@@ -104,10 +106,34 @@ def evaluate_cli(
         err_console().print(clean(f"wrote {written} few-shot examples to {write_examples}"))
 
 
+def _triage_table(title: str, rankings: dict[str, TriageQuality], figure: str) -> Table:
+    """Rankings as rows; the top-k figures (precision or lift) and the ROC-AUC as columns, the
+    scorer with the best AUC marked."""
+    from ..evaluate import RANDOM, RANKED, TOP_KS
+
+    table = safe_table(title=title)
+    table.add_column("ranking")
+    for k in TOP_KS:
+        table.add_column(f"top {k:.0%}" if isinstance(k, float) else f"top {k}", justify="right")
+    table.add_column("ROC-AUC", justify="right")
+    scorers = [t for n, t in rankings.items() if n != RANDOM and not n.startswith(RANKED)]
+    best = max(scorers, key=lambda t: t.auc) if scorers else None
+    for name, quality in rankings.items():
+        values = quality.precision_at if figure == "precision" else quality.lift
+        table.add_row(
+            f"{name} (best)" if quality is best else name,
+            *(f"{values.get(k, float('nan')):.2f}" for k in TOP_KS),
+            f"{quality.auc:.3f}",
+        )
+    return table
+
+
 def print_report(report: EvaluationReport, console: Console | None = None) -> None:
-    from ..evaluate import ERROR_WORDS, RANDOM, RANKED, TOP_KS
+    from ..evaluate import ERROR_WORDS
 
     console = console or out_console()
+    for warning in report.warnings:
+        warn(warning)
     console.print(
         f"evaluate: {report.examples:,} gold examples predicted by every model "
         f"({report.missing:,} left out); {report.errors:,} with an error of some model "
@@ -155,24 +181,29 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
                 f"{prf.support:,}",
             )
     console.print(table)
+    # The headline: for each model, which ranking finds *its* mistakes first (a weak model is
+    # wrong nearly everywhere, so "some model is wrong" says little). Precision in the top k.
+    for model, rankings in report.triage_by_model.items():
+        wrong = report.model_errors[model]
+        title = (
+            f"triage for '{model} is wrong': share of its errors in the top k "
+            f"(base rate {wrong / report.examples:.1%})"
+        )
+        console.print(_triage_table(title, rankings, "precision"))
     if report.triage:
-        triage = safe_table(title="triage: errors in the top k, as lift over the base rate")
-        triage.add_column("ranking")
-        for k in TOP_KS:
-            triage.add_column(
-                f"top {k:.0%}" if isinstance(k, float) else f"top {k}", justify="right"
+        title = (
+            "triage for 'some model is wrong' (kept for comparison): lift over the base rate "
+            f"({report.base_rate:.1%})"
+        )
+        console.print(_triage_table(title, report.triage, "lift"))
+    if report.agreements:
+        console.print(
+            clean(
+                f"agreements (what diff --agreements auto-accepts): {report.agreements:,} "
+                f"examples, {report.agreements_wrong:,} of them wrong against gold "
+                f"({report.agreement_error_rate:.1%})"
             )
-        triage.add_column("ROC-AUC", justify="right")
-        scorers = [t for n, t in report.triage.items() if n != RANDOM and not n.startswith(RANKED)]
-        best = max(scorers, key=lambda t: t.auc) if scorers else None
-        for name, quality in report.triage.items():
-            label = f"{name} (best)" if quality is best else name
-            triage.add_row(
-                label,
-                *(f"{quality.lift.get(k, float('nan')):.2f}" for k in TOP_KS),
-                f"{quality.auc:.3f}",
-            )
-        console.print(triage)
+        )
     kinds = report.error_kinds
     if kinds is not None and kinds.counts:
         table = safe_table(title=f"prompt feedback: {kinds.model}'s errors against gold")
