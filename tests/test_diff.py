@@ -269,3 +269,52 @@ def test_prodigy_export_against_predictions(nyt_sm_md, tmp_path):
     assert summary.total == len(accepted | {t.text for t in read_prodigy_tasks(paths[1])})
     gaps = summary.label_gaps
     assert "LOCATION" in gaps["spacy-md"] and "DATE" in gaps[summary.models[0]]
+
+
+def test_prefill_never_overlaps_even_when_a_model_nests_spans(tmp_path):
+    text = "Tesla Motors of Palo Alto sued Rivian."
+    org, nested = find(text, "Tesla Motors", "ORG"), find(text, "Motors", "ORG")
+    files = [
+        write_predictions(tmp_path / f"m{i}.jsonl", f"m{i}", {text: spans})
+        for i, spans in enumerate(
+            [
+                [org, nested, find(text, "Palo Alto", "GPE")],
+                [org, nested],
+                [find(text, "Tesla", "ORG")],
+            ]
+        )
+    ]
+    for prefill in ("majority", "union", "none", "m0"):
+        out = tmp_path / f"q-{prefill}.jsonl"
+        diff_files(files, output=out, prefill=prefill)
+        spans = sorted((s["start"], s["end"]) for s in read_lines(out)[0]["spans"])
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), spans
+    majority = read_lines(tmp_path / "q-majority.jsonl")[0]["spans"]
+    assert [(s["start"], s["end"]) for s in majority] == [(0, 12)]  # the longer of two ties
+
+
+def test_a_prefilled_span_off_the_tokens_is_left_out_not_shown_without_indices(tmp_path):
+    """ner_manual highlights tokens: a span inside a token cannot be prefilled."""
+    text = "Tesla sued Rivian."
+    tokens = [
+        {
+            "text": t,
+            "start": s,
+            "end": s + len(t),
+            "id": i,
+            "ws": text[s + len(t) : s + len(t) + 1] == " ",
+        }
+        for i, (t, s) in enumerate([("Tesla", 0), ("sued", 6), ("Rivian", 11), (".", 17)])
+    ]
+    inside = {"start": 1, "end": 5, "label": "ORG"}  # 'esla'
+    rivian = {"start": 11, "end": 17, "label": "ORG", "token_start": 2, "token_end": 2}
+    with_tokens = tmp_path / "t.jsonl"
+    with_tokens.write_text(json.dumps({"text": text, "tokens": tokens, "spans": [rivian],
+                                       "_annotator_id": "t"}) + "\n")  # fmt: skip
+    others = [write_predictions(tmp_path / f"{n}.jsonl", n, {text: [inside, rivian]}) for n in "xy"]
+    out = tmp_path / "q.jsonl"
+    diff_files([with_tokens, *others], output=out)
+    (task,) = read_lines(out)
+    assert [(s["start"], s["end"]) for s in task["spans"]] == [(11, 17)]
+    assert all("token_start" in s and "token_end" in s for s in task["spans"])
+    assert any("'esla'" in d for d in task["meta"]["differences"])

@@ -76,7 +76,7 @@ def test_no_output_may_be_an_input_even_with_overwrite(pair, tmp_path, cli):
     ):
         result = cli(*args)
         assert result.returncode == 1, args
-        assert "input file of this run" in one_error_line(result.stderr), args
+        assert "would write over this input file" in one_error_line(result.stderr), args
         assert result.stdout == ""
     assert pair[0].read_bytes() == before
 
@@ -137,9 +137,14 @@ def test_resume_refuses_records_that_are_not_in_the_input(tmp_path, load_fresh):
     predict_file(load_fresh(SM), other, foreign, annotator="sm")
     partial.write_text(lines[0] + foreign.read_text().splitlines(True)[0])
     before = partial.read_bytes()
-    with pytest.raises(DisagreeError, match=r"mixed.jsonl, line 2: its text is not in the input"):
+    with pytest.raises(DisagreeError, match=r"mixed.jsonl.partial, line 2: its text is not in"):
         predict_file(load_fresh(SM), corpus, tmp_path / "mixed.jsonl", annotator="sm", resume=True)
     assert partial.read_bytes() == before  # nothing the user had is changed
+    # even a torn last line stays, when the resume is refused
+    partial.write_bytes(before + b'{"text": "half a li')
+    with pytest.raises(DisagreeError, match="line 2"):
+        predict_file(load_fresh(SM), corpus, tmp_path / "mixed.jsonl", annotator="sm", resume=True)
+    assert partial.read_bytes() == before + b'{"text": "half a li'
     # the same for a finished output: it stays, and the copy made to resume it is removed
     finished = tmp_path / "finished.jsonl"
     finished.write_bytes(
@@ -442,3 +447,71 @@ def test_whole_file_outputs_get_the_usual_permissions(pair, tmp_path, cli):
     umask = os.umask(0)
     os.umask(umask)
     assert page.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_an_input_named_like_the_outputs_partial_is_never_written_over(pair, tmp_path, cli):
+    """OUTPUT is written as OUTPUT.partial first: an input of that name must be refused."""
+    a_partial = tmp_path / "q.jsonl.partial"
+    a_partial.write_bytes(pair[0].read_bytes())
+    before = a_partial.read_bytes()
+    result = cli("diff", a_partial, pair[1], "-o", tmp_path / "q.jsonl")
+    assert "would write over this input file" in one_error_line(result.stderr)
+    corpus = tmp_path / "c.jsonl.partial"
+    corpus.write_bytes(NEWS.read_bytes())
+    result = cli("predict", SM, corpus, tmp_path / "c.jsonl", "--overwrite")
+    assert "would write over this input file" in one_error_line(result.stderr)
+    assert a_partial.read_bytes() == before and corpus.read_bytes() == NEWS.read_bytes()
+
+
+def _compact(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def test_resume_redoes_a_failed_text_in_every_copy_and_keeps_order(tmp_path, load_fresh):
+    """A text the input holds three times (different meta) failed once: the copies are told
+    apart only by their place, so all are redone; the output ends as a clean run's."""
+    lines = NEWS.read_text().splitlines(True)
+    first = json.loads(lines[0])
+    twice = [json.dumps({**first, "meta": {"id": f"dup{i}"}}) + "\n" for i in (1, 2)]
+    corpus = tmp_path / "dup.jsonl"
+    corpus.write_text(lines[0] + "".join(lines[1:10]) + twice[0] + "".join(lines[10:16]) + twice[1])
+    reference = tmp_path / "ref.jsonl"
+    predict_file(load_fresh(SM), corpus, reference, annotator="sm")
+    for failing in (0, 10):  # the first copy, then the second
+        records = [json.loads(line) for line in reference.read_text().splitlines()[:12]]
+        records[failing]["meta"] = {**records[failing]["meta"], "llm_error": "timeout"}
+        records[failing]["spans"] = []
+        out = tmp_path / f"o{failing}.jsonl"
+        partial_path(out).write_text("".join(_compact(r) for r in records))
+        summary = predict_file(load_fresh(SM), corpus, out, annotator="sm", resume=True)
+        assert summary.redone == 2  # both copies in the partial
+        assert out.read_bytes() == reference.read_bytes()
+
+
+def test_resume_after_the_input_changed_order_writes_the_new_order(tmp_path, load_fresh):
+    lines = NEWS.read_text().splitlines(True)
+    reversed_corpus = tmp_path / "rev.jsonl"
+    reversed_corpus.write_text("".join(reversed(lines)))
+    reference = tmp_path / "ref.jsonl"
+    predict_file(load_fresh(SM), reversed_corpus, reference, annotator="sm")
+    done = tmp_path / "done.jsonl"
+    predict_file(load_fresh(SM), NEWS, done, annotator="sm")
+    out = tmp_path / "o.jsonl"
+    partial_path(out).write_text("".join(done.read_text().splitlines(True)[:10]))
+    predict_file(load_fresh(SM), reversed_corpus, out, annotator="sm", resume=True)
+    assert out.read_bytes() == reference.read_bytes()
+
+
+def test_resume_refuses_signed_and_unsigned_records_mixed(tmp_path, load_fresh):
+    signed = tmp_path / "signed.jsonl"
+    predict_file(load_fresh(SM), NEWS, signed, annotator="sm")
+    out = tmp_path / "o.jsonl"
+    partial_path(out).write_text("".join(signed.read_text().splitlines(True)[:5]))
+    with pytest.raises(DisagreeError, match="written for annotator 'sm', not none"):
+        predict_file(load_fresh(SM), NEWS, out, resume=True)
+    unsigned = tmp_path / "unsigned.jsonl"
+    predict_file(load_fresh(SM), NEWS, unsigned)
+    other = tmp_path / "p.jsonl"
+    partial_path(other).write_text("".join(unsigned.read_text().splitlines(True)[:5]))
+    with pytest.raises(DisagreeError, match=r"annotator none \(no --annot-name\), not 'sm'"):
+        predict_file(load_fresh(SM), NEWS, other, annotator="sm", resume=True)

@@ -217,12 +217,14 @@ def cut_torn_tail(path: Path) -> None:
 
 
 def complete_lines(path: Path) -> Iterator[tuple[int, int, bytes, dict[str, Any]]]:
-    """(line number, byte offset, raw line, record) for each line of an output file, streaming;
-    call `cut_torn_tail` first. A line that does not parse is corruption we did not cause:
-    raise with file and line, do not guess."""
+    """(line number, byte offset, raw line, record) for each whole line of an output file,
+    streaming; a torn last line (no newline: a kill cut it) is passed over, not read. A line
+    that does not parse is corruption we did not cause: raise with file and line, do not guess."""
     offset = 0
     with path.open("rb") as stream:
         for line_no, raw in enumerate(stream, start=1):
+            if not raw.endswith(b"\n"):
+                break
             try:
                 record = parse_line(raw, line_no)
             except RecordError as err:

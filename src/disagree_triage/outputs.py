@@ -43,12 +43,14 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Sequence[str
     no two of them are one file. `-` (stdout) is never a file."""
     named = [(option, Path(p)) for option, p in outputs.items() if p is not None and str(p) != "-"]
     for option, path in named:
-        for source in inputs:
-            if str(source) != "-" and _same_file(path, Path(source)):
-                raise DisagreeError(
-                    f"{path}: {option} names an input file of this run; choose another path "
-                    "(an input is never overwritten)"
-                )
+        # An output is first written to OUTPUT.partial: that file must not be an input either.
+        for written in (path, path.with_name(path.name + ".partial")):
+            for source in inputs:
+                if str(source) != "-" and _same_file(written, Path(source)):
+                    raise DisagreeError(
+                        f"{source}: {option} {path} would write over this input file (the "
+                        "output, or its .partial while it is written); choose another path"
+                    )
     for i, (option, path) in enumerate(named):
         for other, other_path in named[i + 1 :]:
             if _same_file(path, other_path):

@@ -238,8 +238,13 @@ def predict_file(
                 error.path = summary.input
             summary.invalid = invalid
         summary.components = list(nlp.pipe_names)
+
+        def input_hashes() -> Iterator[int]:
+            for record in read_jsonl(source, validate=validate, invalid=InvalidLines()):
+                yield input_hash(record.data["text"])
+
         state = (
-            prepare_resume(Path(output_path), expected, annotator, summary.output)
+            prepare_resume(Path(output_path), expected, input_hashes, annotator)
             if resume
             else ResumeState()
         )
@@ -288,13 +293,9 @@ def predict_file(
                 if not summary.written and not state.records:
                     writer.discard()  # nothing to resume: don't block the next run
                 raise
-            if state.redo:  # redone records were appended: put them back in input order
+            if state.reorder:  # redone records were appended, or the input's order changed
                 writer.flush()
-                inputs = read_jsonl(source, validate=validate, invalid=InvalidLines())
-                restore_input_order(
-                    partial_path(Path(output_path)),
-                    (input_hash(record.data["text"]) for record in inputs),
-                )
+                restore_input_order(partial_path(Path(output_path)), input_hashes())
             writer.commit()
     return summary
 

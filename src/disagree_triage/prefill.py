@@ -32,9 +32,25 @@ PREFILLS = (MAJORITY, UNION, NONE)
 
 
 def majority_spans(span_sets: Sequence[SpanSet]) -> list[SpanKey]:
-    """Spans proposed by more than half of the span sets, sorted."""
+    """Spans proposed by more than half of the span sets, sorted; of overlapping ones (a model
+    may nest spans), the one with more votes, then the longer, then the earlier."""
     votes = Counter(key for spans in span_sets for key in spans)
-    return sorted(key for key, count in votes.items() if 2 * count > len(span_sets))
+    return non_overlapping(
+        [key for key, count in votes.items() if 2 * count > len(span_sets)], votes
+    )
+
+
+def non_overlapping(
+    spans: Sequence[SpanKey], votes: Counter[SpanKey] | None = None
+) -> list[SpanKey]:
+    """The spans `ner_manual` can show (no two overlap), sorted: kept greedily by votes, then
+    length, then position."""
+    votes = votes or Counter()
+    kept: list[SpanKey] = []
+    for key in sorted(spans, key=lambda k: (-votes[k], k[0] - k[1], k)):
+        if all(key[1] <= s or e <= key[0] for s, e, _ in kept):
+            kept.append(key)
+    return sorted(kept)
 
 
 def union_spans(span_sets: Sequence[SpanSet]) -> list[SpanKey]:
@@ -89,4 +105,8 @@ def prefilled(
             return union_accept(present, exclusive)  # type: ignore[arg-type]
         return union_spans(present)  # type: ignore[arg-type]
     own = answers[list(models).index(prefill)]
-    return sorted(own) if own is not None else []  # type: ignore[return-value]
+    if own is None:
+        return []
+    if categories:
+        return sorted(own)  # type: ignore[return-value]
+    return non_overlapping(list(own))  # type: ignore[arg-type]

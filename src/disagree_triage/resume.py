@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,16 +42,21 @@ class ResumeState:
     done: Counter[int] = field(default_factory=Counter)  # input hash -> records already done
     records: int = 0  # records kept in the output
     redo: int = 0  # records dropped to be predicted again (meta.llm_error)
+    reorder: bool = False  # the output must be put back in input order at the end
     copied_output: bool = False  # the .partial is a copy of a finished OUTPUT
 
 
 def prepare_resume(
-    output: Path, expected: Counter[int], annotator: str | None, shown_as: str
+    output: Path,
+    expected: Counter[int],
+    input_hashes: Callable[[], Iterable[int]],
+    annotator: str | None,
 ) -> ResumeState:
     """Read what `output`'s `.partial` (else the finished `output`, copied to a `.partial`)
-    holds, check it against the input's text counts (`expected`: input hash -> copies), and
-    drop the records to redo. Raises DisagreeError, leaving every file as it was, when the
-    output was not written by predict for this input."""
+    holds, check it against the input (`expected`: input hash -> copies; `input_hashes`: the
+    input's hashes in order, read again), and drop the records to redo. Raises DisagreeError,
+    leaving every file as it was, when the output was not written by predict for this input.
+    """
     partial = partial_path(output)
     state = ResumeState()
     if not partial.exists():
@@ -61,23 +66,37 @@ def prepare_resume(
         # file stays intact until the new one is.
         shutil.copyfile(output, partial)
         state.copied_output = True
+    holder = output if state.copied_output else partial  # the file the user can open
+    failed: set[int] = set()
     try:
-        cut_torn_tail(partial)
-        redo_lines: list[int] = []
+        seen: Counter[int] = Counter()
         for line, _, _, record in complete_lines(partial):
-            key = _check(record, line, expected, state.done, annotator, shown_as)
+            key = _check(record, line, expected, seen, annotator, holder)
+            seen[key] += 1
             if needs_redo(record):
-                redo_lines.append(line)
-                continue
-            state.done[key] += 1
-            state.records += 1
+                failed.add(key)
     except DisagreeError:
         if state.copied_output:
             partial.unlink()  # the finished OUTPUT is untouched; drop our copy
         raise
-    if redo_lines:
-        _drop_lines(partial, set(redo_lines))
-        state.redo = len(redo_lines)
+    # Checked: only now is the file changed. A failed text that the input holds more than once
+    # is redone in all its copies: copies of one text are told apart only by their place.
+    cut_torn_tail(partial)
+    drop: set[int] = set()
+    inputs = iter(input_hashes())
+    in_order = True  # the kept records are the input's first records, in its order
+    for line, _, _, record in complete_lines(partial):
+        key = record["_input_hash"]
+        if needs_redo(record) or (key in failed and expected[key] > 1):
+            drop.add(line)
+            continue
+        state.done[key] += 1
+        state.records += 1
+        in_order = in_order and next(inputs, None) == key
+    if drop:
+        _drop_lines(partial, drop)
+        state.redo = len(drop)
+    state.reorder = bool(drop) or not in_order
     return state
 
 
@@ -85,25 +104,29 @@ def _check(
     record: dict[str, Any],
     line: int,
     expected: Counter[int],
-    done: Counter[int],
+    seen: Counter[int],
     annotator: str | None,
-    shown_as: str,
+    holder: Path,
 ) -> int:
     key = record.get("_input_hash")
     if not isinstance(key, int):
         raise DisagreeError(
-            f"{shown_as}, line {line}: no _input_hash, so not written by disagree predict; "
+            f"{holder}, line {line}: no _input_hash, so not written by disagree predict; "
             "can't resume it"
         )
-    written_by = record.get("_annotator_id")
-    if annotator and written_by not in (None, annotator):
+    written_by = record.get("_annotator_id") or None
+    if written_by != (annotator or None):
+
+        def name(who: str | None) -> str:
+            return repr(who) if who else "none (no --annot-name)"
+
         raise DisagreeError(
-            f"{shown_as}, line {line}: written for annotator {written_by!r}, not {annotator!r}; "
-            "resume with the same --annot-name or choose another output"
+            f"{holder}, line {line}: written for annotator {name(written_by)}, not "
+            f"{name(annotator)}; resume with the same --annot-name or choose another output"
         )
-    if done[key] >= expected[key]:
+    if seen[key] >= expected[key]:
         raise DisagreeError(
-            f"{shown_as}, line {line}: its text is not in the input (or not that often); the "
+            f"{holder}, line {line}: its text is not in the input (or not that often); the "
             "output was written for another corpus: choose another output, or --overwrite"
         )
     return key

@@ -214,6 +214,13 @@ def queue_task(
         )
     keys = [key for key in chosen if isinstance(key, tuple)]
     source = _tokens_source(tasks, preferred)
+    if source is not None:
+        # ner_manual highlights whole tokens: a span that does not start and end on the tokens
+        # shown cannot be prefilled (its difference is still listed in meta).
+        tokens = source.record["tokens"]
+        starts = {t.get("start") for t in tokens}
+        ends = {t.get("end") for t in tokens}
+        keys = [key for key in keys if key[0] in starts and key[1] in ends]
     own = tasks[preferred] if preferred is not None else None
     return _ner_version(example, meta, keys, source, own if own is source else None)
 
