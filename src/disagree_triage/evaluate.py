@@ -37,7 +37,7 @@ from .kinds import TaskKind
 from .labels import LabelMap
 from .outputs import check_outputs, write_atomic
 from .prodigy import ProdigyTask, read_prodigy_tasks
-from .scoring import first_record, model_names
+from .scoring import first_record, model_names, queue_order
 
 TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1, 0.25)
 RANDOM = "random"
@@ -343,7 +343,10 @@ class Column(Sequence[Any]):
     hole its size in the heap: at 300,000 examples that waste, not the numbers, was most of
     evaluate's memory. Chunks are never moved.
 
-        >>> c = Column("H"); c.extend(range(5)); len(c), c[3], list(c)[-1]
+        >>> c = Column("H")
+        >>> for n in range(5):
+        ...     c.append(n)
+        >>> len(c), c[3], list(c)[-1]
         (5, 3, 4)
     """
 
@@ -362,10 +365,6 @@ class Column(Sequence[Any]):
             )
         self._chunks[-1][at] = value
         self._n += 1
-
-    def extend(self, values: Iterable[Any]) -> None:
-        for value in values:
-            self.append(value)
 
     def __len__(self) -> int:
         return self._n
@@ -525,7 +524,7 @@ def evaluate_files(
         # Ranked as diff ranks (score, then differences, then input order); only the top is
         # needed for precision at k, and keeping only it keeps memory flat.
         keys = zip(scores, n_differences, range(examples), strict=True)
-        orders[name] = [i for *_, i in heapq.nsmallest(top, ((-v, -d, i) for v, d, i in keys))]
+        orders[name] = [i for *_, i in heapq.nsmallest(top, (queue_order(*k) for k in keys))]
     shuffled = array("l", range(examples))
     random.Random(seed).shuffle(shuffled)
 

@@ -46,14 +46,22 @@ class ScoredExample:
         return not self.differences and not self.example.missing_models
 
 
+def queue_order(score: float, differences: int, position: int) -> tuple[float, int, int]:
+    """How the queue is ordered (smallest first): highest score first; on a tie, more
+    differences first, then the input order. Both tie-breakers are visible in the queue itself.
+
+    >>> sorted([queue_order(0.5, 1, 0), queue_order(0.5, 2, 1), queue_order(1.0, 1, 2)])[0]
+    (-1.0, -1, 2)
+    """
+    return (-score, -differences, position)
+
+
 def rank_key(
     scored: ScoredExample, position: int, scorer: str | None = None
 ) -> tuple[float, int, int]:
-    """How the queue is ordered: highest score first (the run's scorer, or `scorer`); on a tie,
-    more differences first, then the input order (`position`). Both tie-breakers are visible in
-    the queue itself."""
+    """`queue_order` of a scored example, by the run's scorer or `scorer`."""
     score = scored.score if scorer is None else scored.scores[scorer]
-    return (-score, -len(scored.differences), position)
+    return queue_order(score, len(scored.differences), position)
 
 
 @dataclass
