@@ -57,6 +57,15 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Sequence[str
                 raise DisagreeError(f"{path}: {option} and {other} name the same file")
 
 
+def check_file_output(
+    option: str, path: str | Path, inputs: Sequence[str | Path], *, overwrite: bool
+) -> None:
+    """Both checks for one whole-file output (`--html`, `--write-examples`), made before a
+    command starts its work: it is no input, and it may be written."""
+    check_outputs({option: path}, inputs)
+    check_output_path(path, overwrite=overwrite)
+
+
 def write_atomic(path: str | Path, data: bytes, *, overwrite: bool = False) -> None:
     """Write `data` to `path` through a temporary file in the same folder and one rename."""
     p = check_output_path(path, overwrite=overwrite)

@@ -77,14 +77,13 @@ def evaluate_cli(
         --gold-ner LOC:LOCATION,ORG:ORGANISATION,PERSON
     """
     from ..evaluate import evaluate_files, write_fewshot_examples
-    from ..outputs import check_output_path, check_outputs
+    from ..outputs import check_file_output
 
     with user_errors():
         import_code(code)
         if write_examples:  # refused before the work, not after
             inputs = [gold, *predictions, *([ranked] if ranked else [])]
-            check_outputs({"--write-examples": write_examples}, inputs)
-            check_output_path(write_examples, overwrite=overwrite)
+            check_file_output("--write-examples", write_examples, inputs, overwrite=overwrite)
         report = evaluate_files(
             gold,
             predictions,

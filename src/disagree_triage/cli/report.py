@@ -56,7 +56,7 @@ def report_cli(
 
         disagree report out-spacy.jsonl out-llm.jsonl --html report.html
     """
-    from ..outputs import check_output_path, check_outputs
+    from ..outputs import check_file_output
     from ..report import build_report
 
     progress, advance = spinner("report")
@@ -65,8 +65,7 @@ def report_cli(
         if html == "-":
             raise DisagreeError("--html -: the page is written to a file; name one")
         if html:  # refused before the work, not after
-            check_outputs({"--html": html}, files)
-            check_output_path(html, overwrite=overwrite)
+            check_file_output("--html", html, files, overwrite=overwrite)
         with progress:
             report = build_report(
                 files,
