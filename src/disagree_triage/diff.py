@@ -13,15 +13,17 @@ and offset stay in memory.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from .align import FileStats, align_files
+from .align import AlignedExample, FileStats, align_files
 from .errors import DisagreeError
+from .evidence import Reliability, blame
 from .jsonl import JsonlWriter, dumps_line
 from .kinds import TaskKind
 from .outputs import check_outputs
@@ -34,7 +36,14 @@ from .prodigy.write import (
     review_tasks,
     with_rank,
 )
-from .scoring import ScoredExample, Scoring, check_overlap, rank_key
+from .scoring import (
+    DEFAULT_MIN_CONFIDENCE,
+    ScoredExample,
+    Scoring,
+    check_overlap,
+    queue_order,
+    rank_key,
+)
 
 QUEUE, REVIEW = "queue", "review"
 # "ner_manual" / "choice": the queue's names by kind of task, kept as aliases.
@@ -59,6 +68,12 @@ class DiffSummary:
     missing_examples: list[tuple[str, str]] = field(default_factory=list)  # (models, text)
     by_conflict: Counter[str] = field(default_factory=Counter)
     by_label: Counter[str] = field(default_factory=Counter)
+    target: str | None = None
+    held_back: Counter[str] = field(default_factory=Counter)  # unsure agreements, by reason
+    held_back_examples: list[str] = field(default_factory=list)  # the first reasons, in words
+    calibration: Reliability | None = None
+    annotated: int = 0  # examples of --calibrate's file left out of the queue
+    split: dict[str, tuple[str, int]] = field(default_factory=dict)  # model -> (path, examples)
 
     @property
     def label_gaps(self) -> dict[str, list[str]]:
@@ -97,9 +112,13 @@ def queued_tasks(
 def diff_files(
     paths: Sequence[str | Path],
     *,
-    output: str | Path = "-",
+    output: str | Path | None = "-",
     names: Sequence[str] | None = None,
     scorer: str | None = None,
+    target: str | None = None,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    calibrate: str | Path | None = None,
+    split_by_model: str | Path | None = None,
     output_format: str = QUEUE,
     prefill: str = MAJORITY,
     top: int | None = None,
@@ -118,36 +137,60 @@ def diff_files(
     span_f1 for entities and total_variation for categories. Ties go to the example with more
     differences, then to the earlier one in the input, so the same inputs always give
     byte-identical outputs. `prefill`: see `prefill.py`.
+
+    `target`: rank by how likely that model is wrong (target_scorers.py, default scorer
+    error_probability). An agreement that a model with beam scores (`predict --scores`) is
+    unsure of (a span below `min_confidence`, a near miss above 1 − it) is held back from
+    `agreements` and queued. `calibrate`: annotated examples (a Prodigy export, a gold file)
+    from which each model's reliability is counted (evidence.py); they are left out of the
+    queue. `split_by_model`: a folder that gets one queue per model, `MODEL.jsonl`, of the
+    examples on which that model is the likely wrong one, its most likely errors first.
+    `output=None` writes no single queue.
     """
     if output_format not in FORMATS:
         raise DisagreeError(f"--format {output_format!r}: choose one of {', '.join(FORMATS)}")
     if missing not in MISSING_CHOICES:
         raise DisagreeError(f"--missing {missing!r}: choose one of {', '.join(MISSING_CHOICES)}")
-    check_outputs({"--output": output, "--agreements": agreements}, paths)
-    for path in (output, agreements):  # refuse before reading anything
+    scoring = Scoring.for_files(paths, names, scorer, target=target, min_confidence=min_confidence)
+    models = scoring.models
+    split_paths = _split_paths(split_by_model, models)
+    outputs = {"--output": output, "--agreements": agreements, **split_paths}
+    inputs = [*paths, *([calibrate] if calibrate else [])]
+    check_outputs(outputs, inputs)
+    for path in outputs.values():  # refuse before reading anything
         if path:
             JsonlWriter.check(path, overwrite=overwrite, resumable=False)
-    scoring = Scoring.for_files(paths, names, scorer)
-    models = scoring.models
+    if calibrate is not None and scoring.kind is not TaskKind.NER:
+        raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
     if prefill not in (*PREFILLS, *models):
         raise DisagreeError(
             f"--prefill {prefill!r}: choose {', '.join(PREFILLS)} or a model: {', '.join(models)}"
         )
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
-    summary = DiffSummary(models, stats, scoring.scorer, scoring.kind)
+    summary = DiffSummary(models, stats, scoring.scorer, scoring.kind, target=target)
+    annotated: set[int] = set()
+    if calibrate is not None:
+        scoring.reliability, annotated = calibrate_on(calibrate, paths, scoring, skip_invalid)
+        summary.calibration = scoring.reliability
     queue: list[tuple[tuple[float, int, int], int, int]] = []  # (rank key, offset, length)
+    per_model: dict[str, list[tuple[tuple[float, int, int], int, int]]] = {
+        m: [] for m in split_paths
+    }
 
     # No flush per write: diff cannot be resumed, and the output only appears once complete.
-    writer = JsonlWriter(output, overwrite=overwrite, flush_each_write=False, resumable=False)
+    writers: dict[str, JsonlWriter] = {}
     try:
-        agree_writer = (
-            JsonlWriter(agreements, overwrite=overwrite, flush_each_write=False, resumable=False)
-            if agreements
-            else None
-        )
+        for option, path in outputs.items():
+            if path:
+                writers[option] = JsonlWriter(
+                    path, overwrite=overwrite, flush_each_write=False, resumable=False
+                )
     except BaseException:
-        writer.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
+        for opened in writers.values():
+            opened.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
         raise
+    writer = writers.get("--output")
+    agree_writer = writers.get("--agreements")
     try:
         with tempfile.TemporaryFile() as spool:
             spooled = 0  # bytes written to the spool so far
@@ -155,10 +198,13 @@ def diff_files(
                 paths, models, stats, kind=scoring.kind, skip_invalid=skip_invalid
             )
             for seq, example in enumerate(aligned):
-                scored = scoring.score(example)
-                _count(summary, scored)
                 if on_progress is not None:
                     on_progress(1)
+                if example.input_hash in annotated:
+                    summary.annotated += 1
+                    continue
+                scored = scoring.score(example)
+                _count(summary, scored)
                 if scored.agrees:
                     if agree_writer is not None:
                         agree_writer.write_line(dumps_line(agreement_task(example, models)))
@@ -171,24 +217,108 @@ def diff_files(
                 tasks = queued_tasks(scoring, scored, output_format, prefill)
                 data = b"".join(dumps_line(t) for t in tasks)
                 queue.append((rank_key(scored, seq), spooled, len(data)))
+                if per_model:
+                    errors = scored.model_errors
+                    for model in likely_wrong_models(scored):
+                        key = queue_order(errors[model], len(scored.differences), seq)
+                        per_model[model].append((key, spooled, len(data)))
                 spool.write(data)
                 spooled += len(data)
-            check_overlap(paths, summary.total, summary.missing)
+            check_overlap(paths, summary.total + summary.annotated, summary.missing)
             summary.queued = len(queue)
-            queue.sort()
-            for rank, (_, offset, length) in enumerate(queue[:top], start=1):
-                spool.seek(offset)
-                lines = spool.read(length).splitlines(keepends=True)
-                summary.written += writer.write_lines([with_rank(line, rank) for line in lines])
-        writer.commit()
-        if agree_writer is not None:
-            agree_writer.commit()
+            if writer is not None:
+                summary.written = _write_ranked(spool, queue, writer, top)
+            for model, entries in per_model.items():
+                _write_ranked(spool, entries, writers[model], top)
+                summary.split[model] = (str(split_paths[model]), len(entries[:top]))
+        for opened in writers.values():
+            opened.commit()
     except BaseException:
-        writer.discard()
-        if agree_writer is not None:
-            agree_writer.discard()
+        for opened in writers.values():
+            opened.discard()
         raise
     return summary
+
+
+def _write_ranked(
+    spool: BinaryIO,
+    entries: list[tuple[tuple[float, int, int], int, int]],
+    writer: JsonlWriter,
+    top: int | None,
+) -> int:
+    """Write the spooled tasks of `entries` in rank order, each with its rank; lines written."""
+    entries.sort()
+    written = 0
+    for rank, (_, offset, length) in enumerate(entries[:top], start=1):
+        spool.seek(offset)
+        lines = spool.read(length).splitlines(keepends=True)
+        written += writer.write_lines([with_rank(line, rank) for line in lines])
+    return written
+
+
+def likely_wrong_models(scored: ScoredExample) -> list[str]:
+    """The models whose queue an example joins with --split-by-model: on each difference the
+    most likely wrong one; on a held-back agreement, the model that is unsure."""
+    if scored.evidence is None:
+        return []
+    if not scored.differences:
+        errors = scored.model_errors
+        return [max(errors, key=lambda m: errors[m])] if errors else []
+    found = blame(scored.evidence, scored.example.text)
+    return sorted({item["likely_wrong"] for item in found})
+
+
+def calibrate_on(
+    annotated_path: str | Path,
+    paths: Sequence[str | Path],
+    scoring: Scoring,
+    skip_invalid: bool = False,
+) -> tuple[Reliability, set[int]]:
+    """Each model's reliability counted on the accepted examples of `annotated_path` (a Prodigy
+    export, a gold file) that the prediction files share, and their input hashes."""
+    names = ["annotated", *scoring.models]
+    if "annotated" in scoring.models:
+        names[0] = "annotated (--calibrate)"
+    stats = [FileStats(str(p), n) for p, n in zip([annotated_path, *paths], names, strict=True)]
+    observations = []
+    hashes: set[int] = set()
+    for example in align_files(
+        [annotated_path, *paths], names, stats, kind=TaskKind.NER, skip_invalid=skip_invalid
+    ):
+        gold, tasks = example.tasks[0], example.tasks[1:]
+        if gold is None or any(t is None for t in tasks):
+            continue
+        hashes.add(example.input_hash)
+        versions = scoring.versions(AlignedExample.of(example.input_hash, example.text, tasks))
+        observations.append((versions, frozenset(gold.span_keys)))
+    if not observations:
+        raise DisagreeError(
+            f"{annotated_path}: --calibrate found no accepted annotation of a text that every "
+            "prediction file holds; is it an export of this corpus's queue?"
+        )
+    return Reliability.fit(observations, scoring.models), hashes
+
+
+def _split_paths(folder: str | Path | None, models: Sequence[str]) -> dict[str, Path]:
+    """MODEL.jsonl in `folder` per model (names made safe for a file name); {} without one."""
+    if folder is None:
+        return {}
+    if str(folder) == "-":
+        raise DisagreeError("--split-by-model needs a folder, not stdout ('-')")
+    root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise DisagreeError(f"{root}: --split-by-model needs a folder; this is a file")
+    paths: dict[str, Path] = {}
+    for model in models:
+        safe = re.sub(r"[^\w.-]+", "_", model).strip("._") or "model"
+        path = root / f"{safe}.jsonl"
+        if path in paths.values():
+            raise DisagreeError(
+                f"--split-by-model: models {model!r} and another give the file name {path.name}"
+            )
+        paths[model] = path
+    root.mkdir(parents=True, exist_ok=True)
+    return paths
 
 
 def _count(summary: DiffSummary, scored: ScoredExample) -> None:
@@ -204,6 +334,10 @@ def _count(summary: DiffSummary, scored: ScoredExample) -> None:
         summary.disagreeing += 1
     else:
         summary.agreeing += 1
+        if scored.held_back:
+            summary.held_back[scored.held_back.split(":", 1)[0]] += 1
+            if len(summary.held_back_examples) < 20:
+                summary.held_back_examples.append(scored.held_back)
     for difference in scored.differences:
         summary.by_conflict[difference.conflict] += 1
         summary.by_label.update(difference.labels)

@@ -30,14 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from .align import FileStats, align_files
+from .beam import mapped_probabilities
 from .categories import CategoryVote, vote_of
 from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
 from .errors import DisagreeError
+from .evidence import Reliability, Version
 from .kinds import TaskKind
 from .labels import LabelMap
 from .outputs import check_outputs, write_atomic
 from .prodigy import ProdigyTask, read_prodigy_tasks
-from .scoring import first_record, model_names, queue_order
+from .scoring import DEFAULT_MIN_CONFIDENCE, first_record, model_names, queue_order, unsure
+from .target_scorers import NEEDS_SCORES, all_target_scorers
 
 TOP_KS: tuple[int | float, ...] = (10, 50, 100, 0.1, 0.25)
 RANDOM = "random"
@@ -137,6 +140,8 @@ class EvaluationReport:
     model_errors: dict[str, int] = field(default_factory=dict)  # examples each model gets wrong
     agreements: int = 0  # examples on which every model agrees (what diff auto-accepts)
     agreements_wrong: int = 0  # of those, the ones gold says are wrong
+    held_back: int = 0  # agreements a model with beam scores is unsure of (diff queues them)
+    held_back_wrong: int = 0  # of those, the ones gold says are wrong
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -166,6 +171,8 @@ class EvaluationReport:
             "model_errors": self.model_errors,
             "agreements": self.agreements,
             "agreements_wrong": self.agreements_wrong,
+            "held_back": self.held_back,
+            "held_back_wrong": self.held_back_wrong,
             "warnings": self.warnings,
             "error_kinds": None
             if self.error_kinds is None
@@ -327,6 +334,14 @@ def _mapped(task: ProdigyTask, label_map: LabelMap) -> set[SpanKey]:
     return out
 
 
+def _mapped_beam(task: ProdigyTask, label_map: LabelMap) -> dict[SpanKey, float] | None:
+    if task.beam is None:
+        return None
+    if label_map.mapping is None:
+        return task.beam
+    return mapped_probabilities(task.beam, label_map)
+
+
 def _mapped_vote(task: ProdigyTask, label_map: LabelMap) -> CategoryVote:
     """A choice task's vote with mapped categories (several sources on one target as predict
     maps them, `LabelMap.map_scores`)."""
@@ -424,6 +439,7 @@ def evaluate_files(
     ranked: str | Path | None = None,
     seed: int = 0,
     fewshot_limit: int = 0,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> EvaluationReport:
     """Score every prediction file against `gold_path` (only `accept` answers of gold count).
 
@@ -434,6 +450,11 @@ def evaluate_files(
     for prompt feedback (default: the last file). `ranked`: a queue written by `diff`, whose
     order is evaluated as it stands. `fewshot_limit`: keep that many gold-corrected
     disagreements as few-shot examples (`fewshot_examples`) in `report.fewshot`.
+
+    Per model, the triage also ranks by each target scorer with that model as the target
+    (`diff --target`; `uncertainty` where the model's file has beam scores), beside the
+    disagreement scorers and a seeded random order. Agreements that a model with beam scores
+    is unsure of (`min_confidence`, as diff) are counted as held back, not as agreements.
     """
     if not prediction_paths:
         raise DisagreeError("evaluate needs at least one prediction file")
@@ -450,6 +471,13 @@ def evaluate_files(
     stats = [FileStats(str(p), name) for p, name in zip(paths, ["gold", *models], strict=True)]
     tallies = [_Tally() for _ in models]
     registered = kind.scorers() if len(models) >= 2 else {}
+    targeted = all_target_scorers() if registered and kind is TaskKind.NER else {}
+    reliability = Reliability()
+    # model index -> target scorer -> value per example (a scorer needing scores is dropped
+    # for a model whose file has none)
+    target_values: list[dict[str, Column]] = [
+        {name: Column("f") for name in targeted} for _ in models
+    ]
     # float32 scores: half the memory of float64; the queue's order only moves where two
     # scores differ in the eighth significant digit (then differences and order decide).
     values = {name: Column("f") for name in registered}
@@ -457,7 +485,7 @@ def evaluate_files(
     hashes = Column("i") if ranked is not None else None  # only read for --ranked
     errors = Column("B")  # 1: some model differs from gold
     model_errors = [Column("B") for _ in models]  # 1: this model differs from gold
-    agreements = agreements_wrong = 0
+    agreements = agreements_wrong = held_back = held_back_wrong = 0
     gold_labels_seen: set[str] = set()
     predicted_labels: set[str] = set()
     gold_examples = missing = 0
@@ -490,9 +518,24 @@ def evaluate_files(
         frozen = [frozenset(p) for p in sets]
         differences = len(find_differences(frozen)) if len(sets) >= 2 else 0
         n_differences.append(min(differences, 0xFFFF))
+        versions = [
+            Version(spans, _mapped_beam(p, pred_map), name)
+            for spans, p, name in zip(frozen, predictions, models, strict=True)
+            if p is not None
+        ]
         if len(sets) >= 2 and not differences:
-            agreements += 1
-            agreements_wrong += sets[0] != g
+            if unsure(versions, gold.text, min_confidence):
+                held_back += 1
+                held_back_wrong += sets[0] != g
+            else:
+                agreements += 1
+                agreements_wrong += sets[0] != g
+        for m, by_scorer in enumerate(target_values):
+            for name, column in list(by_scorer.items()):
+                if name in NEEDS_SCORES and versions[m].beam is None:
+                    del by_scorer[name]  # this model's file has no scores
+                    continue
+                column.append(float(targeted[name](versions, m, reliability)))
         if registered:
             inputs: Any = (
                 [_mapped_vote(p, pred_map) for p in predictions if p is not None]
@@ -528,9 +571,19 @@ def evaluate_files(
     shuffled = array("l", range(examples))
     random.Random(seed).shuffle(shuffled)
 
-    def qualities(wrong: Sequence[int]) -> dict[str, TriageQuality]:
-        """Each scorer's ranking, and a seeded random order, at finding the examples `wrong`."""
-        found = {n: triage_quality(n, orders[n], values[n], wrong) for n in values}
+    def order_of(column: Sequence[float]) -> list[int]:
+        keys = zip(column, n_differences, range(examples), strict=True)
+        return [i for *_, i in heapq.nsmallest(top, (queue_order(*k) for k in keys))]
+
+    def qualities(wrong: Sequence[int], model: int | None = None) -> dict[str, TriageQuality]:
+        """Each scorer's ranking (with `model`, its target scorers' too), and a seeded random
+        order, at finding the examples `wrong`."""
+        found = {}
+        if model is not None:
+            for n, column in target_values[model].items():
+                if len(column) == examples:
+                    found[n] = triage_quality(n, order_of(column), column, wrong)
+        found.update({n: triage_quality(n, orders[n], values[n], wrong) for n in values})
         if values:
             found[RANDOM] = triage_quality(
                 RANDOM, shuffled, None, wrong, auc=order_auc(shuffled, wrong)
@@ -538,7 +591,9 @@ def evaluate_files(
         return found
 
     triage = qualities(errors)
-    triage_by_model = {m: qualities(col) for m, col in zip(models, model_errors, strict=True)}
+    triage_by_model = {
+        m: qualities(col, i) for i, (m, col) in enumerate(zip(models, model_errors, strict=True))
+    }
     if ranked is not None and hashes is not None:
         triage[f"{RANKED}: {Path(ranked).name}"] = _ranked_quality(ranked, hashes, errors)
     return EvaluationReport(
@@ -556,6 +611,8 @@ def evaluate_files(
         model_errors={m: sum(col) for m, col in zip(models, model_errors, strict=True)},
         agreements=agreements,
         agreements_wrong=agreements_wrong,
+        held_back=held_back,
+        held_back_wrong=held_back_wrong,
         warnings=_label_warnings(gold_labels_seen, predicted_labels, kind),
         fewshot=[item for *_, item in sorted(fewshot, key=lambda x: (-x[0], -x[1]))],
     )

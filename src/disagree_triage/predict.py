@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from spacy.language import Language
+from spacy.tokens import Doc
 
+from .beam import DEFAULT_BEAM_WIDTH, BeamScorer
+from .compare import SpanKey
 from .corpus import rereadable, text_validator
 from .errors import DisagreeError, InputError
 from .jsonl import (
@@ -66,6 +69,7 @@ class PredictSummary:
     warnings: list[str] = field(default_factory=list)
     llm_problems: Counter[str] = field(default_factory=Counter)  # per backend
     backends: list[BackendStats] = field(default_factory=list)
+    beam: str | None = None  # the component whose beam scored the entities (--scores)
 
 
 def predict_tasks(
@@ -79,9 +83,11 @@ def predict_tasks(
     save_io: bool = False,
     llm_problems: Counter[str] | None = None,
     textcat: TextcatSpec | None = None,
+    beam: BeamScorer | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield a `ner_manual` task for each record (each needs a `text`), in input order; with
-    `textcat`, a `choice` task of the mapped categories instead.
+    `textcat`, a `choice` task of the mapped categories instead. With `beam`, each entity gets
+    its beam probability as `score`, and `meta.near_misses` what else the beam considered.
 
     For spacy-llm components, an answer that failed or did not parse is recorded in the task's
     `meta.llm_error` (and counted per backend in `llm_problems`), never a silent "no entities";
@@ -90,11 +96,14 @@ def predict_tasks(
     label_map = label_map or LabelMap.keep_all()
     components = llm_components(nlp)
     pairs = ((r["text"], r) for r in records)
-    for doc, record in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process):
+    piped = nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process)
+    for doc, record, probabilities in _with_beam(piped, beam, batch_size):
         if textcat is not None:
             task = textcat_task(doc, record, label_map, textcat, annotator=annotator)
         else:
-            task = ner_task(doc, record, label_map, annotator=annotator)
+            task = ner_task(
+                doc, record, label_map, annotator=annotator, probabilities=probabilities
+            )
         for component in components:
             problem, io = check_doc(doc, component)
             if problem is not None:
@@ -105,6 +114,22 @@ def predict_tasks(
             if save_io and io is not None:
                 task.setdefault("llm_io", {})[component.name] = io
         yield task
+
+
+def _with_beam(
+    piped: Iterable[tuple[Doc, dict[str, Any]]], beam: BeamScorer | None, batch_size: int
+) -> Iterator[tuple[Doc, dict[str, Any], dict[SpanKey, float] | None]]:
+    """The pipeline's output with each Doc's beam probabilities (None without a beam), beam-
+    parsed a batch at a time as the pipeline parses."""
+    if beam is None:
+        for doc, record in piped:
+            yield doc, record, None
+        return
+    iterator = iter(piped)
+    while batch := list(islice(iterator, batch_size)):
+        docs = [doc for doc, _ in batch]
+        for (doc, record), probabilities in zip(batch, beam.scores(docs), strict=True):
+            yield doc, record, probabilities
 
 
 def prepare_ner_pipeline(
@@ -183,13 +208,16 @@ def predict_file(
     overwrite: bool = False,
     skip_invalid: bool = False,
     save_io: bool = False,
+    scores: bool = False,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     on_start: Callable[[PredictSummary], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PredictSummary:
     """Predict entities (or categories: with `textcat`, or a pipeline that only classifies) for
     every text of `input_path` and write Prodigy tasks to `output_path`. `textcat` is a label
     map in `ner`'s syntax (an empty string keeps every category). `threshold`: the score at
-    which a category counts as accepted when a text can have several.
+    which a category counts as accepted when a text can have several. `scores`: give each entity
+    of a spaCy `ner` its probability under beam search of `beam_width` (see `beam.py`).
 
     The input is validated completely before anything is written, so bad input never leaves a
     half-written output. Output lands under its final name only when complete; an interrupted run
@@ -202,6 +230,8 @@ def predict_file(
     textcat_map = _label_map(textcat or None, "--textcat")
     if resume and overwrite:
         raise DisagreeError("--resume and --overwrite exclude each other")
+    if beam_width < 1:
+        raise DisagreeError(f"--beam-width {beam_width}: must be at least 1")
     if resume and str(output_path) == STDIO:
         raise DisagreeError("--resume needs an output file, not stdout ('-')")
     check_outputs({"OUTPUT": output_path}, [input_path])
@@ -222,6 +252,12 @@ def predict_file(
         else:
             label_map = ner_map
             nlp, summary.warnings = prepare_ner_pipeline(nlp, label_map)
+        beam = None
+        if scores:
+            beam = None if classify else BeamScorer.of_pipeline(nlp, beam_width)
+            if beam is None:
+                summary.warnings.append(_no_beam(nlp, classify))
+            summary.beam = beam.name if beam is not None else None
         validate = text_validator(nlp.max_length)
         invalid = InvalidLines() if skip_invalid else None
         expected: Counter[int] = Counter()  # input hash -> copies, for --resume's checks
@@ -265,6 +301,7 @@ def predict_file(
                 save_io=save_io,
                 llm_problems=summary.llm_problems,
                 textcat=summary.textcat,
+                beam=beam,
             )
             summary.backends = [
                 c.backend.stats for c in llm_components(nlp) if hasattr(c.backend, "stats")
@@ -298,6 +335,15 @@ def predict_file(
                 restore_input_order(partial_path(Path(output_path)), input_hashes())
             writer.commit()
     return summary
+
+
+def _no_beam(nlp: Language, classify: bool) -> str:
+    if classify:
+        return "--scores: categories already carry their scores (cats); no beam to add"
+    return (
+        f"--scores: no component of {', '.join(nlp.pipe_names)} beam-parses entities (a spaCy "
+        "`ner` does; an LLM or an entity ruler does not): the spans are written without a score"
+    )
 
 
 def _label_map(spec: str | LabelMap | None, option: str) -> LabelMap:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,15 @@ from .align import AlignedExample
 from .categories import describe_choice, votes_of
 from .compare import Difference, find_differences
 from .errors import DisagreeError, RecordError
+from .evidence import Evidence, Reliability, Version, blame
 from .jsonl import parse_line
 from .kinds import TaskKind
+from .prodigy import parse_task
+from .target_scorers import ERROR_PROBABILITY, NEEDS_SCORES, TargetScorer, all_target_scorers
+
+# An agreement is accepted only when every model with beam scores gives each of its spans at
+# least this, and weighs nothing it did not choose above 1 − this: a rule a user can check.
+DEFAULT_MIN_CONFIDENCE = 0.9
 
 Scorer = Callable[[Sequence[Any]], float]
 
@@ -40,10 +47,21 @@ class ScoredExample:
     differences: Sequence[Difference]
     scores: dict[str, float]
     score: float  # the value of the scorer that orders the queue
+    held_back: str | None = None  # why an agreement is not safe to accept
+    evidence: Evidence | None = None  # the versions and their reliability (scored examples)
 
     @property
     def agrees(self) -> bool:
-        return not self.differences and not self.example.missing_models
+        """Every model found the same, and no model is unsure of it: safe to accept."""
+        return not self.differences and not self.example.missing_models and not self.held_back
+
+    @property
+    def model_errors(self) -> dict[str, float]:
+        """Each model's probability of being wrong here (evidence.py), by name."""
+        if self.evidence is None:
+            return {}
+        names = [v.model for v in self.evidence.versions]
+        return dict(zip(names, self.evidence.model_errors(), strict=True))
 
 
 def queue_order(score: float, differences: int, position: int) -> tuple[float, int, int]:
@@ -66,12 +84,19 @@ def rank_key(
 
 @dataclass
 class Scoring:
-    """How one run scores its examples (see the module docstring)."""
+    """How one run scores its examples (see the module docstring).
+
+    With a `target` (`--target`), the target scorers (target_scorers.py) score how likely
+    that model is wrong, on every example that is not a safe agreement."""
 
     models: list[str]
     kind: TaskKind
     scorer: str
     registered: dict[str, Scorer]
+    target: int | None = None
+    targeted: dict[str, TargetScorer] = field(default_factory=dict)
+    reliability: Reliability = field(default_factory=Reliability)
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
 
     @classmethod
     def for_files(
@@ -81,9 +106,12 @@ class Scoring:
         scorer: str | None = None,
         *,
         command: str = "diff",
+        target: str | None = None,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     ) -> Scoring:
         """The scoring of a run over prediction files; errors before any work for fewer than
-        two files, names that clash, files of different kinds, a scorer not of their kind."""
+        two files, names that clash, files of different kinds, a scorer not of their kind, a
+        target that is not a model, a scorer that needs scores the target's file lacks."""
         if len(paths) < 2:
             raise DisagreeError(f"{command} needs at least two prediction files")
         if any(str(p) == "-" for p in paths):
@@ -96,22 +124,96 @@ class Scoring:
         kind = TaskKind.common(
             {str(p): TaskKind.of_record(r) for p, r in zip(paths, firsts, strict=True)}
         )
-        return cls.of_kind(kind, models, scorer)
+        scoring = cls.of_kind(kind, models, scorer, target=target, min_confidence=min_confidence)
+        if scoring.target is not None and scoring.scorer in NEEDS_SCORES:
+            if _beam_of(firsts[scoring.target]) is None:
+                raise DisagreeError(
+                    f"{paths[scoring.target]}: --scorer {scoring.scorer} reads the target's "
+                    "confidence, and this file has none; predict it with --scores (a spaCy ner)"
+                )
+        return scoring
 
     @classmethod
-    def of_kind(cls, kind: TaskKind, models: list[str], scorer: str | None = None) -> Scoring:
-        return cls(models, kind, kind.check_scorer(scorer), kind.scorers())
+    def of_kind(
+        cls,
+        kind: TaskKind,
+        models: list[str],
+        scorer: str | None = None,
+        *,
+        target: str | None = None,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    ) -> Scoring:
+        if not 0.0 <= min_confidence <= 1.0:
+            raise DisagreeError(f"--min-confidence {min_confidence}: must be between 0 and 1")
+        targeted = all_target_scorers()
+        if target is None:
+            if scorer in targeted:
+                raise DisagreeError(
+                    f"scorer {scorer!r} scores one model's errors: name the model with --target"
+                )
+            return cls(models, kind, kind.check_scorer(scorer), kind.scorers(), None, {},
+                       Reliability(), min_confidence)  # fmt: skip
+        if target not in models:
+            raise DisagreeError(f"--target {target!r}: not one of the models: {', '.join(models)}")
+        if kind is TaskKind.CHOICE:
+            raise DisagreeError(
+                "--target ranks one model's entity errors; the files hold categories"
+            )
+        chosen = ERROR_PROBABILITY if scorer is None else scorer
+        if chosen not in targeted:
+            kind.check_scorer(chosen)  # an error unless a disagreement scorer
+        return cls(models, kind, chosen, kind.scorers(), models.index(target), targeted,
+                   Reliability(), min_confidence)  # fmt: skip
+
+    def versions(self, example: AlignedExample) -> list[Version]:
+        """The versions of the models that have the text, in model order."""
+        return [
+            Version(frozenset(t.span_keys), t.beam, name)
+            for name, t in zip(self.models, example.tasks, strict=True)
+            if t is not None
+        ]
 
     def score(self, example: AlignedExample) -> ScoredExample:
-        """Differences and every registered scorer's value, over the models that have the text."""
-        keys = [t.span_keys for t in example.tasks if t is not None]
-        if all(k == keys[0] for k in keys[1:]):
-            # Most examples agree; every scorer is 0 on agreement by contract (see scorers.py).
-            return ScoredExample(example, (), dict.fromkeys(self.registered, 0.0), 0.0)
+        """Differences and every registered scorer's value, over the models that have the text;
+        with a target, the target scorers' too. An agreement that a model with beam scores is
+        unsure of is held back (`held_back` says why) and scored like a disagreement."""
+        tasks = example.tasks
+        keys = [t.span_keys for t in tasks if t is not None]
+        agree = all(k == keys[0] for k in keys[1:])
+        held_back = None
+        versions = None
+        if agree:
+            if all(t is None or t.beam is None for t in tasks):
+                # Most examples agree; every scorer is 0 on agreement by contract (scorers.py).
+                return ScoredExample(example, (), self._zeros(), 0.0)
+            versions = self.versions(example)
+            held_back = unsure(versions, example.text, self.min_confidence)
+            if held_back is None:
+                return ScoredExample(example, (), self._zeros(), 0.0)
         present = [frozenset(k) for k in keys]
-        inputs: Any = votes_of(example.tasks) if self.kind is TaskKind.CHOICE else present
-        scores = {name: float(fn(inputs)) for name, fn in self.registered.items()}
-        return ScoredExample(example, find_differences(present), scores, scores[self.scorer])
+        if agree:
+            scores = dict.fromkeys(self.registered, 0.0)
+        else:
+            inputs: Any = votes_of(tasks) if self.kind is TaskKind.CHOICE else present
+            scores = {name: float(fn(inputs)) for name, fn in self.registered.items()}
+        evidence = None
+        if self.kind is TaskKind.NER:
+            versions = versions or self.versions(example)
+            evidence = Evidence(versions, self.reliability)
+        if self.target is not None and versions is not None:
+            names = [v.model for v in versions]
+            name = self.models[self.target]
+            for scorer, fn in self.targeted.items():
+                scores[scorer] = (
+                    float(fn(versions, names.index(name), self.reliability))
+                    if name in names
+                    else 0.0
+                )
+        differences = () if agree else find_differences(present)
+        return ScoredExample(example, differences, scores, scores[self.scorer], held_back, evidence)
+
+    def _zeros(self) -> dict[str, float]:
+        return dict.fromkeys((*self.registered, *self.targeted), 0.0)
 
     def describe(self, scored: ScoredExample) -> list[str]:
         """The differences in words, e.g. `label conflict: spacy-md: ORG 'Meta' | llm: PERSON
@@ -131,10 +233,50 @@ class Scoring:
         """What a queued task says about itself in `meta`: the score, the scorer, every
         scorer's value and the differences in words."""
         details: dict[str, Any] = {"score": round(scored.score, 6), "scorer": self.scorer}
+        if self.target is not None:
+            details["target"] = self.models[self.target]
         for name, value in scored.scores.items():
             details[name] = round(value, 6)
         details["differences"] = self.describe(scored)
+        if scored.held_back:
+            details["held_back"] = scored.held_back
+        if scored.evidence is not None:
+            details["model_errors"] = {
+                name: round(value, 3) for name, value in scored.model_errors.items()
+            }
+            if scored.differences:
+                details["likely_wrong"] = blame(scored.evidence, scored.example.text)
         return details
+
+
+def unsure(versions: Sequence[Version], text: str, min_confidence: float) -> str | None:
+    """Why an agreement is not safe to accept, or None: a model with beam scores gives one of
+    its spans less than `min_confidence`, or weighs a span it did not choose at more than
+    1 − `min_confidence` (a near miss)."""
+    for version in versions:
+        if version.beam is None:
+            continue
+        for span in sorted(version.spans):
+            p = version.beam.get(span)
+            if p is not None and p < min_confidence:
+                return f"low confidence: {_said(version, span, p, text)}"
+        for span, p in sorted(version.beam.items()):
+            if span not in version.spans and p > 1 - min_confidence:
+                return (
+                    f"near miss: {version.model}: {span[2]} {text[span[0] : span[1]]!r} at {p:.2f}"
+                )
+    return None
+
+
+def _said(version: Version, span: tuple[int, int, str], p: float, text: str) -> str:
+    return f"{version.model}: {span[2]} {text[span[0] : span[1]]!r} at {p:.2f}"
+
+
+def _beam_of(record: dict[str, Any]) -> Any:
+    try:
+        return parse_task(record).beam
+    except RecordError:
+        return None
 
 
 def first_record(path: Path) -> dict[str, Any]:

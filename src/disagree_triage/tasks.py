@@ -10,6 +10,8 @@ from typing import Any
 from spacy.attrs import IDX, LENGTH, SPACY
 from spacy.tokens import Doc
 
+from .beam import NEAR_MISSES, mapped_probabilities, score_spans
+from .compare import SpanKey
 from .kinds import TaskKind
 from .labels import LabelMap
 from .prodigy.write import as_answer, choice_task, kept_fields
@@ -58,14 +60,20 @@ def ner_task(
     label_map: LabelMap,
     *,
     annotator: str | None = None,
+    probabilities: dict[SpanKey, float] | None = None,
 ) -> dict[str, Any]:
-    """A `ner_manual` task for `doc`, keeping every key of the input `record` (e.g. `meta`)."""
-    task = ner_task_of(
-        doc.text,
-        spans_of(doc, label_map),
-        tokens=tokens_of(doc),
-        fields=kept_fields(record, TaskKind.NER),
-    )
+    """A `ner_manual` task for `doc`, keeping every key of the input `record` (e.g. `meta`).
+
+    With the beam's `probabilities` (see `beam.py`), each span gets its `score` and
+    `meta.near_misses` lists what else the beam considered (an empty list: nothing)."""
+    spans = spans_of(doc, label_map)
+    fields = kept_fields(record, TaskKind.NER)
+    if probabilities is not None:
+        near_misses = score_spans(doc.text, spans, mapped_probabilities(probabilities, label_map))
+        meta = fields.get("meta", {})
+        if isinstance(meta, dict):  # a user's meta of another type is kept, not replaced
+            fields["meta"] = {**meta, NEAR_MISSES: near_misses}
+    task = ner_task_of(doc.text, spans, tokens=tokens_of(doc), fields=fields)
     return as_answer(task, annotator)
 
 

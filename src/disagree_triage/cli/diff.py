@@ -38,11 +38,40 @@ def diff_cli(
         metavar="FILE...",
         help="Two or more prediction files (predict output or Prodigy exports).",
     ),
-    output: str = typer.Option(
-        "-", "--output", "-o", help="Ranked queue to write; '-' writes stdout."
+    output: str | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Ranked queue to write; '-' writes stdout (the default, unless --split-by-model).",
     ),
     names: str | None = NAMES_OPTION,
     scorer: str | None = SCORER_OPTION,
+    target: str | None = typer.Option(
+        None,
+        "--target",
+        help="Rank by how likely this model is wrong (its confidence, the others' votes); "
+        "default scorer then error_probability.",
+    ),
+    split_by_model: str | None = typer.Option(
+        None,
+        "--split-by-model",
+        help="Folder to write one queue per model, MODEL.jsonl: the examples where it is the "
+        "likely wrong one (local model: training data; LLM: prompt fixes).",
+    ),
+    calibrate: str | None = typer.Option(
+        None,
+        "--calibrate",
+        help="Annotated examples (prodigy db-out, or gold): learn how often each model is "
+        "right from them, re-rank the rest; they leave the queue.",
+    ),
+    min_confidence: float = typer.Option(
+        0.9,
+        "--min-confidence",
+        min=0.0,
+        max=1.0,
+        help="An agreement is accepted only if every model with --scores gives each of its "
+        "spans at least this and no near miss above 1 minus this; others are queued.",
+    ),
     output_format: str = typer.Option(
         "queue",
         "--format",
@@ -81,6 +110,8 @@ def diff_cli(
     """
     from ..diff import diff_files
 
+    if output is None:
+        output = None if split_by_model else "-"
     progress, advance = spinner("diff")
     with user_errors():
         import_code(code)
@@ -90,6 +121,10 @@ def diff_cli(
                 output=output,
                 names=split_names(names),
                 scorer=scorer,
+                target=target,
+                min_confidence=min_confidence,
+                calibrate=calibrate,
+                split_by_model=split_by_model,
                 output_format=output_format,
                 prefill=prefill,
                 top=top,
@@ -100,10 +135,10 @@ def diff_cli(
                 overwrite=overwrite,
                 on_progress=advance,
             )
-    print_summary(summary, output, tables_console(output, agreements))
+    print_summary(summary, output, tables_console(output or "", agreements))
 
 
-def print_summary(summary: DiffSummary, output: str, console: Console | None = None) -> None:
+def print_summary(summary: DiffSummary, output: str | None, console: Console | None = None) -> None:
     """The summary tables on `console` (stdout by default); warnings always on stderr."""
     console = console or tables_console()
     table = safe_table(title=f"diff: {' vs '.join(summary.models)}", show_header=False)
@@ -111,9 +146,18 @@ def print_summary(summary: DiffSummary, output: str, console: Console | None = N
     table.add_row("all models agree", f"{summary.agreeing:,}")
     table.add_row("models disagree", f"{summary.disagreeing:,}")
     table.add_row("missing from some files", f"{summary.missing:,}")
-    table.add_row(
-        f"queued → {output}", f"{summary.written:,} lines (of {summary.queued:,} examples)"
-    )
+    held = sum(summary.held_back.values())
+    if held:
+        reasons = ", ".join(f"{n:,} {reason}" for reason, n in summary.held_back.most_common())
+        table.add_row("  agreements held back (queued)", f"{held:,}: {reasons}")
+    if summary.annotated:
+        table.add_row("annotated (--calibrate), left out", f"{summary.annotated:,}")
+    if output:
+        table.add_row(
+            f"queued → {output}", f"{summary.written:,} lines (of {summary.queued:,} examples)"
+        )
+    for model, (path, n) in summary.split.items():
+        table.add_row(f"likely wrong: {model} → {path}", f"{n:,} examples")
     if summary.agreements_written:
         table.add_row("agreements written", f"{summary.agreements_written:,}")
     if summary.kind is TaskKind.CHOICE:
@@ -121,7 +165,10 @@ def print_summary(summary: DiffSummary, output: str, console: Console | None = N
     else:
         for conflict, count in summary.by_conflict.most_common():
             table.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
-    table.add_row("ranked by", summary.scorer)
+    ranked_by = summary.scorer
+    if summary.target:
+        ranked_by += f" (target: {summary.target})"
+    table.add_row("ranked by", ranked_by)
     for label, count in summary.by_label.most_common():
         table.add_row(f"  differences on {label}", f"{count:,}")
     console.print(table)
@@ -142,6 +189,22 @@ def print_summary(summary: DiffSummary, output: str, console: Console | None = N
     console.print(files)
     for f in summary.files:
         console.print(clean(f"  {f.name}: {f.path}"))
+    if summary.calibration is not None:
+        console.print(
+            clean(
+                f"calibrated on {summary.calibration.examples:,} annotated examples "
+                f"({summary.calibration.candidates:,} candidate entities):"
+            )
+        )
+        for line in summary.calibration.describe():
+            console.print(clean(f"  {line}"))
+    if held:
+        warn(
+            f"{held:,} agreements held back from the agreements file: a model with --scores "
+            "is unsure of them (--min-confidence); they are in the queue"
+        )
+        for reason in summary.held_back_examples[:5]:
+            warn(reason, "held back:")
     for name, labels in summary.label_gaps.items():
         warn(
             f"{name} never uses {', '.join(labels)}, which another model does: every such "

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..beam import NEAR_MISSES
 from ..errors import RecordError
 from ..jsonl import InvalidLines, describe_json_type, read_records
 from ..kinds import TaskKind
@@ -47,6 +48,9 @@ class ProdigyTask:
     line: int
     record: dict[str, Any]
     accept: tuple[str, ...] | None = None  # accepted option ids of a choice task; None: NER
+    # The model's probability of each span it weighed: its spans' `score` and its beam's
+    # `meta.near_misses` (`predict --scores`); None when the record carries no score.
+    beam: dict[tuple[int, int, str], float] | None = None
 
     @property
     def kind(self) -> TaskKind:
@@ -103,7 +107,7 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
         )
         raise RecordError(problem, field="text")
     has_spans = "spans" in record and record["spans"] is not None
-    accept = None
+    accept = beam = None
     if TaskKind.of_record(record) is TaskKind.CHOICE:
         accept = _choice_accept(record, text)
         keys = [(0, len(text), label) for label in accept]
@@ -114,6 +118,7 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
                 f"expected an array, got {describe_json_type(raw_spans)}", field="spans"
             )
         keys = [_span_key(s, i, text) for i, s in enumerate(raw_spans)]
+        beam = _beam(record, raw_spans, keys, text)
         if len(keys) > 1:
             keys.sort()
     answer = record.get("answer")
@@ -136,7 +141,37 @@ def parse_task(record: dict[str, Any], line: int = 0) -> ProdigyTask:
         line,
         record,
         accept,
+        beam,
     )
+
+
+def _probability(value: Any, field: str) -> float:
+    if type(value) not in (int, float) or not 0.0 <= value <= 1.0:
+        raise RecordError(f"expected a number from 0 to 1, got {value!r}", field=field)
+    return float(value)
+
+
+def _beam(
+    record: dict[str, Any], raw_spans: list[Any], keys: list[tuple[int, int, str]], text: str
+) -> dict[tuple[int, int, str], float] | None:
+    """The span scores and near misses of a record, checked; None when it has neither."""
+    meta = record.get("meta")
+    misses = meta.get(NEAR_MISSES) if isinstance(meta, dict) else None
+    scored = [i for i, raw in enumerate(raw_spans) if "score" in raw]
+    if misses is None and not scored:
+        return None
+    beam = {keys[i]: _probability(raw_spans[i]["score"], f"spans[{i}].score") for i in scored}
+    if misses is not None:
+        where = f"meta.{NEAR_MISSES}"
+        if not isinstance(misses, list):
+            raise RecordError(f"expected an array, got {describe_json_type(misses)}", field=where)
+        for i, raw in enumerate(misses):
+            try:
+                key = _span_key(raw, i, text)
+            except RecordError as err:
+                raise RecordError(err.problem, field=f"{where}[{i}]") from None
+            beam[key] = _probability(raw.get("score"), f"{where}[{i}].score")
+    return beam
 
 
 def _option_id(value: Any, field: str) -> str:

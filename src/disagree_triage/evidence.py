@@ -1,0 +1,318 @@
+"""Which model is likely wrong, and how likely: every model's vote and confidence, combined.
+
+A *candidate* is an entity (start, end, label) that some model found, or that a model's beam
+weighed (`predict --scores`). Whether it is a true entity is estimated by naive Bayes in log
+odds, one term per model:
+
+    logit P(candidate is true) = logit π(label, conflict) + Σ_models [logit r_m − logit π]
+
+- π is how often a candidate is true (by label and by the kind of difference it sits in, see
+  `compare.py`); uncalibrated, 0.5.
+- r_m is how often a candidate is true *given what model m says of it*: for a model with beam
+  scores, its probability q of the candidate (clipped to [0.05, 0.95]: a beam is
+  overconfident, and one certain model must not silence the others); for a model without
+  scores, whether it found the candidate (uncalibrated: 0.73 if it did, 0.22 if not, i.e. a
+  model finds 80 % of true candidates and 30 % of false ones).
+
+`Reliability.fit` (`diff --calibrate`) replaces those defaults by rates counted on annotated
+examples, per model, per label and per confidence bin, shrunk towards the defaults where
+examples are few.
+
+A model is wrong on a candidate when it found a false one or missed a true one, so its error
+probability there is P(true) if it missed it, 1 − P(true) if it found it; on an example (or a
+difference, a group of overlapping candidates) the model is wrong when it is wrong on any of
+them: 1 − Π (1 − error). Candidates are treated as independent: this ranks, it is not a
+calibrated probability.
+
+    >>> a = Version(frozenset({(0, 5, "ORG")}), {(0, 5, "ORG"): 0.4}, model="a")
+    >>> b = Version(frozenset(), model="b")
+    >>> errors = Evidence((a, b), Reliability()).model_errors()
+    >>> [round(e, 2) for e in errors]  # a is unsure of its ORG and b does not see it: blame a
+    [0.84, 0.16]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from .compare import CONFLICT_WORDS, SpanKey, SpanSet, find_differences
+
+CLIP = 0.05  # a probability is read within [CLIP, 1 − CLIP]
+FOUND_RATE, MISSED_RATE = 0.8 / 1.1, 0.2 / 0.9  # r of a found / missed candidate, uncalibrated
+AGREEMENT, NEAR_MISS = "agreement", "near miss"  # candidate kinds besides compare's conflicts
+BINS = (0.05, 0.5, 0.9, 0.99)  # confidence bins of a calibrated beam: [0, .05), [.05, .5), ...
+SHRINK = 4.0  # pseudo-examples of the default (or of the coarser estimate) behind each rate
+
+
+Said = tuple[bool, float | None]  # what a model says of a candidate: found?, probability
+
+
+@dataclass(frozen=True)
+class Version:
+    """One model's version of a text: its spans and, with beam scores, its probability of each
+    span it weighed (its spans and near misses; anything else is below the near-miss floor)."""
+
+    spans: SpanSet
+    beam: Mapping[SpanKey, float] | None = None
+    model: str = ""  # whose version: the rates of a calibrated Reliability are by model
+
+    def says(self, candidate: SpanKey) -> Said:
+        """What the model says of a candidate: whether it found it, and its probability (None
+        without beam scores, or for a span of a component the beam does not cover)."""
+        found = candidate in self.spans
+        if self.beam is None:
+            return (found, None)
+        if candidate in self.beam:
+            return (found, self.beam[candidate])
+        return (found, None if found else 0.0)  # not weighed: below the near-miss floor
+
+
+def logit(p: float) -> float:
+    p = min(max(p, CLIP), 1 - CLIP)
+    return math.log(p / (1 - p))
+
+
+def confidence_bin(q: float) -> int:
+    return sum(q >= edge for edge in BINS)
+
+
+@dataclass
+class Reliability:
+    """The rates of the module docstring: defaults, or fitted on annotated examples."""
+
+    models: Sequence[str] = ()
+    # (model name, what it says, label or None) -> rate; what it says: (found or not, None or
+    # the confidence bin of its beam probability).
+    rates: dict[tuple[Any, ...], float] = field(default_factory=dict)
+    priors: dict[tuple[str | None, str | None], float] = field(default_factory=dict)
+    examples: int = 0  # annotated examples it was fitted on (0: the defaults)
+    candidates: int = 0
+
+    def prior(self, label: str, kind: str | None) -> float:
+        for key in ((label, kind), (label, None), (None, None)):
+            if key in self.priors:
+                return self.priors[key]
+        return 0.5
+
+    def rate(self, model: str, said: Said, label: str) -> float:
+        """r: how often a candidate is true when model `model` says `said` of it."""
+        value = _value(said)
+        for key in ((model, value, label), (model, value, None)):
+            if key in self.rates:
+                return self.rates[key]
+        return default_rate(said)
+
+    @classmethod
+    def fit(
+        cls, observations: Iterable[tuple[Sequence[Version], SpanSet]], models: Sequence[str]
+    ) -> Reliability:
+        """Rates counted on annotated examples: (the models' versions, the gold spans) each.
+
+        Every rate is shrunk towards the coarser one (per label towards all labels, all labels
+        towards the uncalibrated default) with SHRINK pseudo-examples, so that a label seen
+        twice moves its rate only a little."""
+        true: dict[tuple[Any, ...], float] = defaultdict(float)
+        seen: dict[tuple[Any, ...], int] = defaultdict(int)
+        defaults: dict[tuple[Any, ...], float] = defaultdict(float)  # summed default rates
+        prior_true: dict[tuple[str | None, str | None], int] = defaultdict(int)
+        prior_seen: dict[tuple[str | None, str | None], int] = defaultdict(int)
+        n_examples = n_candidates = 0
+        for versions, gold in observations:
+            n_examples += 1
+            for candidate, kind in candidates_of(versions).items():
+                n_candidates += 1
+                label, y = candidate[2], candidate in gold
+                wheres: tuple[tuple[str | None, str | None], ...] = (
+                    (None, None),
+                    (label, None),
+                    (label, kind),
+                )
+                for where in wheres:
+                    prior_true[where] += y
+                    prior_seen[where] += 1
+                for version in versions:
+                    said = version.says(candidate)
+                    m = version.model
+                    for key in ((m, _value(said), None), (m, _value(said), label)):
+                        true[key] += y
+                        seen[key] += 1
+                        defaults[key] += default_rate(said)
+        priors: dict[tuple[str | None, str | None], float] = {}
+        overall = (prior_true[(None, None)] + 1) / (prior_seen[(None, None)] + 2)
+        priors[(None, None)] = overall
+        for prior_key in sorted(prior_seen, key=lambda k: (k[1] is not None, str(k))):
+            if prior_key == (None, None):
+                continue
+            coarser = priors[(prior_key[0], None)] if prior_key[1] is not None else overall
+            priors[prior_key] = (prior_true[prior_key] + SHRINK * coarser) / (
+                prior_seen[prior_key] + SHRINK
+            )
+        rates: dict[tuple[Any, ...], float] = {}
+        for key in sorted(seen, key=lambda k: (k[2] is not None, str(k))):
+            m, value, rate_label = key
+            if rate_label is None:
+                coarser = defaults[key] / seen[key]  # the default, averaged over the bin
+            else:
+                coarser = rates[(m, value, None)]
+            rates[key] = (true[key] + SHRINK * coarser) / (seen[key] + SHRINK)
+        return cls(list(models), rates, priors, n_examples, n_candidates)
+
+    def describe(self) -> list[str]:
+        """In words, per model: how often what it found is right, how often what it missed was
+        a true entity (from the fitted rates, all labels)."""
+        lines = []
+        for name in self.models:
+            found = self.rates.get((name, (True, None), None))
+            missed = self.rates.get((name, (False, None), None))
+            if found is not None or missed is not None:
+                lines.append(
+                    f"{name}: what it finds is right {_pct(found)}, what it misses is a true "
+                    f"entity {_pct(missed)}"
+                )
+            binned = [
+                (value, rate)
+                for (model, value, label), rate in self.rates.items()
+                if model == name and label is None and value[1] is not None
+            ]
+            for (was_found, i), rate in sorted(
+                binned, key=lambda item: (not item[0][0], item[0][1])
+            ):
+                low = BINS[i - 1] if i else 0.0
+                high = BINS[i] if i < len(BINS) else 1.0
+                what = "what it finds" if was_found else "what it weighs and leaves"
+                lines.append(f"{name}: {what} at confidence {low:g}–{high:g} is right {_pct(rate)}")
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "examples": self.examples,
+            "candidates": self.candidates,
+            "described": self.describe(),
+        }
+
+
+def _pct(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate:.0%}"
+
+
+def _value(said: Said) -> tuple[bool, int | None]:
+    found, q = said
+    return (found, None if q is None else confidence_bin(q))
+
+
+def default_rate(said: Said) -> float:
+    found, q = said
+    if q is None:
+        return FOUND_RATE if found else MISSED_RATE
+    return min(max(q, CLIP), 1 - CLIP)
+
+
+def candidates_of(versions: Sequence[Version]) -> dict[SpanKey, str]:
+    """Every candidate of an example with its kind: the conflict of its difference (see
+    compare.py), `agreement` when every model found it, `near miss` when only a beam weighed
+    it."""
+    kinds: dict[SpanKey, str] = {}
+    span_sets = [v.spans for v in versions]
+    for difference in find_differences(span_sets):
+        for spans in difference.spans:
+            for span in spans:
+                kinds[span] = difference.conflict
+    for spans in span_sets:
+        for span in spans:
+            kinds.setdefault(span, AGREEMENT)
+    for version in versions:
+        for span in version.beam or ():
+            kinds.setdefault(span, NEAR_MISS)
+    return kinds
+
+
+@dataclass
+class Evidence:
+    """The versions of one example and how far to trust each model: P(true) per candidate,
+    and from it each model's probability of being wrong."""
+
+    versions: Sequence[Version]
+    reliability: Reliability
+    use: Sequence[int] | None = None  # the models whose say counts (None: all)
+
+    @cached_property
+    def truth(self) -> dict[SpanKey, float]:
+        """P(candidate is true), per candidate: of every model, or only of `use`'s when all
+        its models are one (what that model weighed, seen without the others)."""
+        found = {}
+        use = range(len(self.versions)) if self.use is None else self.use
+        if len(use) == 1:
+            candidates = candidates_of([self.versions[use[0]]])
+        else:
+            candidates = candidates_of(self.versions)
+        for candidate, kind in candidates.items():
+            label = candidate[2]
+            prior = logit(self.reliability.prior(label, kind))
+            base = logit(self.reliability.prior(label, None))
+            total = prior
+            for m in use:
+                version = self.versions[m]
+                said = version.says(candidate)
+                total += logit(self.reliability.rate(version.model, said, label)) - base
+            found[candidate] = 1 / (1 + math.exp(-total))
+        return found
+
+    def errors_on(self, model: int, candidates: Iterable[SpanKey]) -> float:
+        """P(model is wrong on at least one of `candidates`)."""
+        spans = self.versions[model].spans
+        right = 1.0
+        for candidate in candidates:
+            p = self.truth[candidate]
+            right *= p if candidate in spans else 1 - p
+        return 1 - right
+
+    def model_errors(self) -> list[float]:
+        """Each model's probability of being wrong somewhere in the example."""
+        return [self.errors_on(m, self.truth) for m in range(len(self.versions))]
+
+
+def blame(evidence: Evidence, text: str) -> list[dict[str, Any]]:
+    """Per difference: which model is likely wrong, how likely, and why, for a task's meta."""
+    found = []
+    versions = evidence.versions
+    names = [v.model for v in versions]
+    for difference in find_differences([v.spans for v in versions]):
+        group = {span for spans in difference.spans for span in spans}
+        group |= {
+            c
+            for v in versions
+            for c in (v.beam or ())
+            if c in evidence.truth and difference.start < c[1] and c[0] < difference.end
+        }
+        errors = [evidence.errors_on(m, group) for m in range(len(versions))]
+        worst = max(range(len(versions)), key=lambda m: (errors[m], -m))
+        found.append(
+            {
+                "at": text[difference.start : difference.end],
+                "conflict": CONFLICT_WORDS[difference.conflict],
+                "likely_wrong": names[worst],
+                "probability": round(errors[worst], 3),
+                "errors": {name: round(e, 3) for name, e in zip(names, errors, strict=True)},
+                "why": _why(versions, group, text),
+            }
+        )
+    return found
+
+
+def _why(versions: Sequence[Version], group: set[SpanKey], text: str) -> str:
+    """E.g. `spacy-md: ORG 'Meta' at 0.31; llm: PERSON 'Meta'`: what each model said."""
+    parts = []
+    for version in versions:
+        said = []
+        for span in sorted(version.spans & group):
+            words = f"{span[2]} {text[span[0] : span[1]]!r}"
+            if version.beam is not None and span in version.beam:
+                words += f" at {version.beam[span]:.2f}"
+            said.append(words)
+        parts.append(f"{version.model}: {', '.join(said) or 'nothing'}")
+    return "; ".join(parts)
