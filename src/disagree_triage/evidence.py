@@ -44,7 +44,6 @@ from .compare import CONFLICT_WORDS, SpanKey, SpanSet, find_differences
 
 CLIP = 0.05  # a probability is read within [CLIP, 1 − CLIP]
 FOUND_RATE, MISSED_RATE = 0.8 / 1.1, 0.2 / 0.9  # r of a found / missed candidate, uncalibrated
-AGREEMENT, NEAR_MISS = "agreement", "near miss"  # candidate kinds besides compare's conflicts
 BINS = (0.05, 0.5, 0.9, 0.99)  # confidence bins of a calibrated beam: [0, .05), [.05, .5), ...
 SHRINK = 4.0  # pseudo-examples of the default (or of the coarser estimate) behind each rate
 
@@ -86,18 +85,18 @@ class Reliability:
     """The rates of the module docstring: defaults, or fitted on annotated examples."""
 
     models: Sequence[str] = ()
-    # (model name, what it says, label or None) -> rate; what it says: (found or not, None or
+    # (model name, what it says, label or None) -> r; what it says: (found or not, None or
     # the confidence bin of its beam probability).
     rates: dict[tuple[Any, ...], float] = field(default_factory=dict)
-    priors: dict[tuple[str | None, str | None], float] = field(default_factory=dict)
+    priors: dict[str | None, float] = field(default_factory=dict)  # label or None -> π
+    # (models whose say counts, label or None, what each says) -> (true, seen): the joint
+    # counts that correct naive Bayes where the models' says are not independent.
+    patterns: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
     examples: int = 0  # annotated examples it was fitted on (0: the defaults)
     candidates: int = 0
 
-    def prior(self, label: str, kind: str | None) -> float:
-        for key in ((label, kind), (label, None), (None, None)):
-            if key in self.priors:
-                return self.priors[key]
-        return 0.5
+    def prior(self, label: str | None) -> float:
+        return self.priors.get(label, self.priors.get(None, 0.5))
 
     def rate(self, model: str, said: Said, label: str) -> float:
         """r: how often a candidate is true when model `model` says `said` of it."""
@@ -107,60 +106,72 @@ class Reliability:
                 return self.rates[key]
         return default_rate(said)
 
+    def truth(self, versions: Sequence[Version], use: Sequence[int], candidate: SpanKey) -> float:
+        """P(candidate is true) from the say of the models `use`."""
+        label = candidate[2]
+        base = logit(self.prior(label))
+        total = base
+        said = [versions[m].says(candidate) for m in use]
+        for m, what in zip(use, said, strict=True):
+            total += logit(self.rate(versions[m].model, what, label)) - base
+        p = 1 / (1 + math.exp(-total))
+        if self.patterns:
+            pattern = (tuple(versions[m].model for m in use), tuple(map(_value, said)))
+            for key in ((pattern[0], None, pattern[1]), (pattern[0], label, pattern[1])):
+                if key in self.patterns:
+                    true, seen = self.patterns[key]
+                    p = (true + SHRINK * p) / (seen + SHRINK)
+        return p
+
     @classmethod
     def fit(
         cls, observations: Iterable[tuple[Sequence[Version], SpanSet]], models: Sequence[str]
     ) -> Reliability:
         """Rates counted on annotated examples: (the models' versions, the gold spans) each.
 
-        Every rate is shrunk towards the coarser one (per label towards all labels, all labels
-        towards the uncalibrated default) with SHRINK pseudo-examples, so that a label seen
+        Every estimate is shrunk with SHRINK pseudo-candidates towards the coarser one: a
+        label's towards all labels', all labels' towards the uncalibrated default (its
+        likelihood ratio, on the counted prior); the joint counts of what the models said
+        (the kind of difference, finer) towards the naive Bayes estimate. So a label seen
         twice moves its rate only a little."""
-        true: dict[tuple[Any, ...], float] = defaultdict(float)
+        observations = list(observations)
+        true: dict[tuple[Any, ...], int] = defaultdict(int)
         seen: dict[tuple[Any, ...], int] = defaultdict(int)
-        defaults: dict[tuple[Any, ...], float] = defaultdict(float)  # summed default rates
-        prior_true: dict[tuple[str | None, str | None], int] = defaultdict(int)
-        prior_seen: dict[tuple[str | None, str | None], int] = defaultdict(int)
-        n_examples = n_candidates = 0
+        default_logit: dict[tuple[Any, ...], float] = defaultdict(float)  # summed, per key
+        prior_true: dict[str | None, int] = defaultdict(int)
+        prior_seen: dict[str | None, int] = defaultdict(int)
+        n_candidates = 0
         for versions, gold in observations:
-            n_examples += 1
-            for candidate, kind in candidates_of(versions).items():
+            for candidate in candidates_of(versions):
                 n_candidates += 1
                 label, y = candidate[2], candidate in gold
-                wheres: tuple[tuple[str | None, str | None], ...] = (
-                    (None, None),
-                    (label, None),
-                    (label, kind),
-                )
-                for where in wheres:
+                for where in (None, label):
                     prior_true[where] += y
                     prior_seen[where] += 1
                 for version in versions:
                     said = version.says(candidate)
-                    m = version.model
-                    for key in ((m, _value(said), None), (m, _value(said), label)):
+                    for key in ((version.model, _value(said), None),
+                                (version.model, _value(said), label)):  # fmt: skip
                         true[key] += y
                         seen[key] += 1
-                        defaults[key] += default_rate(said)
-        priors: dict[tuple[str | None, str | None], float] = {}
-        overall = (prior_true[(None, None)] + 1) / (prior_seen[(None, None)] + 2)
-        priors[(None, None)] = overall
-        for prior_key in sorted(prior_seen, key=lambda k: (k[1] is not None, str(k))):
-            if prior_key == (None, None):
-                continue
-            coarser = priors[(prior_key[0], None)] if prior_key[1] is not None else overall
-            priors[prior_key] = (prior_true[prior_key] + SHRINK * coarser) / (
-                prior_seen[prior_key] + SHRINK
-            )
+                        default_logit[key] += logit(default_rate(said))
+        priors: dict[str | None, float] = {None: (prior_true[None] + 1) / (prior_seen[None] + 2)}
+        for where in prior_seen:
+            if where is not None:
+                priors[where] = _shrunk(prior_true[where], prior_seen[where], priors[None])
         rates: dict[tuple[Any, ...], float] = {}
         for key in sorted(seen, key=lambda k: (k[2] is not None, str(k))):
-            m, value, rate_label = key
-            if rate_label is None:
-                coarser = defaults[key] / seen[key]  # the default, averaged over the bin
-            else:
-                coarser = rates[(m, value, None)]
-            rates[key] = (true[key] + SHRINK * coarser) / (seen[key] + SHRINK)
-        return cls(list(models), rates, priors, n_examples, n_candidates)
+            model, value, of_label = key
+            if of_label is None:  # the default's evidence, on the counted prior
+                evidence = default_logit[key] / seen[key]
+                coarser = _sigmoid(logit(priors[None]) + evidence)
+            else:  # all labels' evidence, on this label's prior
+                evidence = logit(rates[(model, value, None)]) - logit(priors[None])
+                coarser = _sigmoid(logit(priors[of_label]) + evidence)
+            rates[key] = _shrunk(true[key], seen[key], coarser)
+        reliability = cls(list(models), rates, priors, {}, len(observations), n_candidates)
+        reliability.patterns = _pattern_counts(observations, reliability)
+        return reliability
 
     def describe(self) -> list[str]:
         """In words, per model: how often what it found is right, how often what it missed was
@@ -196,6 +207,35 @@ class Reliability:
         }
 
 
+def _pattern_counts(
+    observations: Sequence[tuple[Sequence[Version], SpanSet]], reliability: Reliability
+) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """Joint counts of what the models said, for every set of models a target scorer asks:
+    all of them, each alone, and all but each one."""
+    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for versions, gold in observations:
+        n = len(versions)
+        uses = {tuple(range(n))} | {(m,) for m in range(n)}
+        uses |= {tuple(i for i in range(n) if i != m) for m in range(n) if n > 2}
+        for candidate in candidates_of(versions):
+            y = candidate in gold
+            for use in uses:
+                names = tuple(versions[m].model for m in use)
+                said = tuple(_value(versions[m].says(candidate)) for m in use)
+                for key in ((names, None, said), (names, candidate[2], said)):
+                    counts[key][0] += y
+                    counts[key][1] += 1
+    return {key: (true, seen) for key, (true, seen) in counts.items()}
+
+
+def _shrunk(true: int, seen: int, towards: float) -> float:
+    return (true + SHRINK * towards) / (seen + SHRINK)
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
 def _pct(rate: float | None) -> str:
     return "–" if rate is None else f"{rate:.0%}"
 
@@ -212,23 +252,13 @@ def default_rate(said: Said) -> float:
     return min(max(q, CLIP), 1 - CLIP)
 
 
-def candidates_of(versions: Sequence[Version]) -> dict[SpanKey, str]:
-    """Every candidate of an example with its kind: the conflict of its difference (see
-    compare.py), `agreement` when every model found it, `near miss` when only a beam weighed
-    it."""
-    kinds: dict[SpanKey, str] = {}
-    span_sets = [v.spans for v in versions]
-    for difference in find_differences(span_sets):
-        for spans in difference.spans:
-            for span in spans:
-                kinds[span] = difference.conflict
-    for spans in span_sets:
-        for span in spans:
-            kinds.setdefault(span, AGREEMENT)
+def candidates_of(versions: Sequence[Version]) -> list[SpanKey]:
+    """Every candidate of an example, sorted: what some model found or its beam weighed."""
+    found: set[SpanKey] = set()
     for version in versions:
-        for span in version.beam or ():
-            kinds.setdefault(span, NEAR_MISS)
-    return kinds
+        found |= version.spans
+        found.update(version.beam or ())
+    return sorted(found)
 
 
 @dataclass
@@ -244,23 +274,9 @@ class Evidence:
     def truth(self) -> dict[SpanKey, float]:
         """P(candidate is true), per candidate: of every model, or only of `use`'s when all
         its models are one (what that model weighed, seen without the others)."""
-        found = {}
-        use = range(len(self.versions)) if self.use is None else self.use
-        if len(use) == 1:
-            candidates = candidates_of([self.versions[use[0]]])
-        else:
-            candidates = candidates_of(self.versions)
-        for candidate, kind in candidates.items():
-            label = candidate[2]
-            prior = logit(self.reliability.prior(label, kind))
-            base = logit(self.reliability.prior(label, None))
-            total = prior
-            for m in use:
-                version = self.versions[m]
-                said = version.says(candidate)
-                total += logit(self.reliability.rate(version.model, said, label)) - base
-            found[candidate] = 1 / (1 + math.exp(-total))
-        return found
+        use = list(range(len(self.versions))) if self.use is None else list(self.use)
+        weighed = [self.versions[use[0]]] if len(use) == 1 else self.versions
+        return {c: self.reliability.truth(self.versions, use, c) for c in candidates_of(weighed)}
 
     def errors_on(self, model: int, candidates: Iterable[SpanKey]) -> float:
         """P(model is wrong on at least one of `candidates`)."""
