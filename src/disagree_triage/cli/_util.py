@@ -120,6 +120,14 @@ NAMES_OPTION = typer.Option(
     "--names",
     help="Model names, comma-separated, one per file (default: _annotator_id or file name).",
 )
+MIN_CONFIDENCE_OPTION = typer.Option(
+    0.9,
+    "--min-confidence",
+    min=0.0,
+    max=1.0,
+    help="An agreement is accepted only if every model with --scores gives each of its spans "
+    "at least this and no near miss above 1 minus this; others are held back (queued).",
+)
 SCORER_OPTION = typer.Option(
     None,
     "--scorer",

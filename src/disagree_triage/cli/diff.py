@@ -10,6 +10,7 @@ from ..compare import CONFLICT_WORDS
 from ..kinds import TaskKind
 from ._util import (
     CODE_OPTION,
+    MIN_CONFIDENCE_OPTION,
     NAMES_OPTION,
     OVERWRITE_OPTION,
     SCORER_OPTION,
@@ -64,14 +65,7 @@ def diff_cli(
         help="Annotated examples (prodigy db-out, or gold): learn how often each model is "
         "right from them, re-rank the rest; they leave the queue.",
     ),
-    min_confidence: float = typer.Option(
-        0.9,
-        "--min-confidence",
-        min=0.0,
-        max=1.0,
-        help="An agreement is accepted only if every model with --scores gives each of its "
-        "spans at least this and no near miss above 1 minus this; others are queued.",
-    ),
+    min_confidence: float = MIN_CONFIDENCE_OPTION,
     output_format: str = typer.Option(
         "queue",
         "--format",

@@ -10,6 +10,7 @@ import typer
 from ..kinds import TaskKind
 from ._util import (
     CODE_OPTION,
+    MIN_CONFIDENCE_OPTION,
     NAMES_OPTION,
     OVERWRITE_OPTION,
     app,
@@ -65,6 +66,7 @@ def evaluate_cli(
     as_json: bool = typer.Option(
         False, "--json", help="Print the report as JSON on stdout instead of tables."
     ),
+    min_confidence: float = MIN_CONFIDENCE_OPTION,
     code: str | None = CODE_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
@@ -93,6 +95,7 @@ def evaluate_cli(
             llm=llm,
             ranked=ranked,
             fewshot_limit=20 if write_examples else 0,
+            min_confidence=min_confidence,
         )
         written = None
         if write_examples:
@@ -201,6 +204,14 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
                 f"agreements (what diff --agreements auto-accepts): {report.agreements:,} "
                 f"examples, {report.agreements_wrong:,} of them wrong against gold "
                 f"({report.agreement_error_rate:.1%})"
+            )
+        )
+    if report.held_back:
+        console.print(
+            clean(
+                f"agreements held back (a model with --scores is unsure; diff queues them): "
+                f"{report.held_back:,} examples, {report.held_back_wrong:,} of them wrong "
+                f"against gold ({report.held_back_wrong / report.held_back:.1%})"
             )
         )
     kinds = report.error_kinds
