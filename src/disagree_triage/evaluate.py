@@ -111,6 +111,7 @@ class TriageQuality:
     precision_at: dict[int | float, float]  # share of errors in the top k
     lift: dict[int | float, float]  # precision_at / base rate
     auc: float
+    recall_at: dict[int | float, float] = field(default_factory=dict)  # share of all errors
 
 
 @dataclass
@@ -187,6 +188,7 @@ class EvaluationReport:
 def _quality_dict(t: TriageQuality) -> dict[str, Any]:
     return {
         "precision_at": {str(k): v for k, v in t.precision_at.items()},
+        "recall_at": {str(k): v for k, v in t.recall_at.items()},
         "lift": {str(k): v for k, v in t.lift.items()},
         "auc": t.auc,
     }
@@ -303,18 +305,22 @@ def triage_quality(
     n = len(errors)
     base = sum(errors) / n if n else 0.0
     precision_at: dict[int | float, float] = {}
+    recall_at: dict[int | float, float] = {}
     lift: dict[int | float, float] = {}
+    total = sum(errors)
     for k in TOP_KS:
         size = top_size(k, n) if n else 0
         if size == 0:
             continue
-        share = sum(errors[i] for i in order[:size]) / size
+        found = sum(errors[i] for i in order[:size])
+        share = found / size
         precision_at[k] = share
+        recall_at[k] = found / total if total else float("nan")
         lift[k] = share / base if base else float("nan")
     if auc is None:
         assert scores is not None
         auc = roc_auc(scores, errors)
-    return TriageQuality(name, precision_at, lift, auc)
+    return TriageQuality(name, precision_at, lift, auc, recall_at)
 
 
 def _llm_index(models: Sequence[str], llm: str | None) -> int:

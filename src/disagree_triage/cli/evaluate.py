@@ -114,10 +114,10 @@ def _triage_table(title: str, rankings: dict[str, TriageQuality], figure: str) -
     from ..evaluate import RANDOM, RANKED, TOP_KS
 
     table = safe_table(title=title)
-    table.add_column("ranking")
+    table.add_column("ranking", no_wrap=True)
     for k in TOP_KS:
         table.add_column(f"top {k:.0%}" if isinstance(k, float) else f"top {k}", justify="right")
-    table.add_column("ROC-AUC", justify="right")
+    table.add_column("ROC-AUC", justify="right", no_wrap=True)
     scorers = [t for n, t in rankings.items() if n != RANDOM and not n.startswith(RANKED)]
     best = max(scorers, key=lambda t: t.auc) if scorers else None
     for name, quality in rankings.items():
@@ -188,8 +188,8 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
     for model, rankings in report.triage_by_model.items():
         wrong = report.model_errors[model]
         title = (
-            f"triage for '{model} is wrong': share of its errors in the top k "
-            f"(base rate {wrong / report.examples:.1%})"
+            f"triage for '{model} is wrong': share of its errors in the top k, ROC-AUC (base "
+            f"rate {wrong / report.examples:.1%}; recall at k in --json)"
         )
         console.print(_triage_table(title, rankings, "precision"))
     if report.triage:
