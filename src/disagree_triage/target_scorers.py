@@ -4,14 +4,15 @@ Where the disagreement scorers (scorers.py) ask "how much do the models disagree
 "how likely is the target's version wrong", so that the local model's queue holds its own
 mistakes (training data) and an LLM's holds the LLM's (prompt fixes). Each takes every model's
 `Version` (spans and beam scores), the target's index and the `Reliability` of the models, and
-returns a probability-like number; all three use the estimate of evidence.py, fed with
-different evidence:
+returns a probability-like number:
 
-- `error_probability` (the default with `--target`): every model's say, the target's own
-  confidence included.
-- `uncertainty`: the target's own beam only, over the candidates it weighed: classic
-  uncertainty sampling, the baseline. Needs `predict --scores`.
-- `outvoted`: the other models' say only: how far the others contradict the target.
+- `error_probability` (the default with `--target`): the estimate of evidence.py from every
+  model's say, the target's own confidence included.
+- `uncertainty`: the target's own beam only, read as probabilities: the chance that its parse
+  is wrong somewhere, 1 − Π q (its spans) · Π (1 − q) (its near misses). Classic uncertainty
+  sampling, the baseline; needs `predict --scores`.
+- `outvoted`: the estimate of evidence.py from the other models' say only: how far the others
+  contradict the target.
 
 Register your own with `@target_scorers.register("name")`; the contract (tested): a value in
 [0, 1], independent of the order of the other models, and small for a target that agrees with
@@ -47,9 +48,14 @@ def error_probability(versions: Sequence[Version], target: int, reliability: Rel
 
 @target_scorers.register(UNCERTAINTY)
 def uncertainty(versions: Sequence[Version], target: int, reliability: Reliability) -> float:
-    """P(the target is wrong somewhere), from its own beam alone, over what it weighed."""
-    evidence = Evidence(versions, reliability, use=[target])
-    return evidence.errors_on(target, evidence.truth)
+    """P(the target's parse is wrong somewhere), by its own beam alone."""
+    own = versions[target]
+    if own.beam is None:
+        return 0.0
+    right = 1.0
+    for span, q in own.beam.items():
+        right *= q if span in own.spans else 1 - q
+    return 1 - right
 
 
 @target_scorers.register("outvoted")
