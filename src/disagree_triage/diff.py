@@ -265,7 +265,7 @@ def likely_wrong_models(scored: ScoredExample) -> list[str]:
         errors = scored.model_errors
         return [max(errors, key=lambda m: errors[m])] if errors else []
     found = blame(scored.evidence, scored.example.text)
-    return sorted({item["likely_wrong"] for item in found})
+    return sorted({model for item in found for model in item["likely_wrong"]})
 
 
 def calibrate_on(

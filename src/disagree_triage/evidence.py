@@ -310,13 +310,15 @@ def blame(evidence: Evidence, text: str) -> list[dict[str, Any]]:
             if c in evidence.truth and difference.start < c[1] and c[0] < difference.end
         }
         errors = [evidence.errors_on(m, group) for m in range(len(versions))]
-        worst = max(range(len(versions)), key=lambda m: (errors[m], -m))
+        # Every model at the highest error: with no beam scores and no calibration, two models
+        # that contradict each other symmetrically are equally likely wrong.
+        worst = [m for m in range(len(versions)) if errors[m] >= max(errors) - 1e-9]
         found.append(
             {
                 "at": text[difference.start : difference.end],
                 "conflict": CONFLICT_WORDS[difference.conflict],
-                "likely_wrong": names[worst],
-                "probability": round(errors[worst], 3),
+                "likely_wrong": [names[m] for m in worst],
+                "probability": round(errors[worst[0]], 3),
                 "errors": {name: round(e, 3) for name, e in zip(names, errors, strict=True)},
                 "why": _why(versions, group, text),
             }
