@@ -153,6 +153,7 @@ def diff_files(
         raise DisagreeError(f"--missing {missing!r}: choose one of {', '.join(MISSING_CHOICES)}")
     scoring = Scoring.for_files(paths, names, scorer, target=target, min_confidence=min_confidence)
     models = scoring.models
+    scoring.blame = bool(calibrate or split_by_model)
     split_paths = _split_paths(split_by_model, models)
     outputs = {"--output": output, "--agreements": agreements, **split_paths}
     inputs = [*paths, *([calibrate] if calibrate else [])]

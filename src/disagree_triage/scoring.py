@@ -97,6 +97,9 @@ class Scoring:
     targeted: dict[str, TargetScorer] = field(default_factory=dict)
     reliability: Reliability = field(default_factory=Reliability)
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    # Say in each queued task's meta who is likely wrong (model_errors, likely_wrong): on with
+    # a target, calibration or one queue per model; off, the queue stays as it was.
+    blame: bool = False
 
     @classmethod
     def for_files(
@@ -240,7 +243,7 @@ class Scoring:
         details["differences"] = self.describe(scored)
         if scored.held_back:
             details["held_back"] = scored.held_back
-        if scored.evidence is not None:
+        if scored.evidence is not None and (self.blame or self.target is not None):
             details["model_errors"] = {
                 name: round(value, 3) for name, value in scored.model_errors.items()
             }
