@@ -4,10 +4,9 @@ A *candidate* is an entity (start, end, label) that some model found, or that a 
 weighed (`predict --scores`). Whether it is a true entity is estimated by naive Bayes in log
 odds, one term per model:
 
-    logit P(candidate is true) = logit π(label, conflict) + Σ_models [logit r_m − logit π]
+    logit P(candidate is true) = logit π + Σ_models [logit r_m − logit π]
 
-- π is how often a candidate is true (by label and by the kind of difference it sits in, see
-  `compare.py`); uncalibrated, 0.5.
+- π is how often a candidate is true; uncalibrated, 0.5.
 - r_m is how often a candidate is true *given what model m says of it*. Uncalibrated, a model
   finds 80 % of true candidates and 30 % of false ones: r = 0.73 for a candidate it found,
   0.22 for one it did not. With beam scores, its probability q of a span it found moves r
@@ -17,8 +16,11 @@ odds, one term per model:
   of the time, whatever their probability).
 
 `Reliability.fit` (`diff --calibrate`) replaces those defaults by rates counted on annotated
-examples, per model, per label and per confidence bin, shrunk towards the defaults where
-examples are few.
+examples: π per label; r per model, per label and per confidence bin (found or not); and, since
+the models' says are not independent, how often a candidate is true for each *pattern* of what
+the models said (the kind of difference, finer), which corrects the naive Bayes estimate.
+Every count is shrunk towards the coarser estimate with SHRINK pseudo-candidates, so a label
+seen twice moves little.
 
 A model is wrong on a candidate when it found a false one or missed a true one, so its error
 probability there is P(true) if it missed it, 1 − P(true) if it found it; on an example (or a
