@@ -159,7 +159,7 @@ def diff_files(
     inputs = [*paths, *([calibrate] if calibrate else [])]
     check_outputs(outputs, inputs)
     for path in outputs.values():  # refuse before reading anything
-        if path:
+        if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
             JsonlWriter.check(path, overwrite=overwrite, resumable=False)
     if calibrate is not None and scoring.kind is not TaskKind.NER:
         raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
@@ -180,6 +180,8 @@ def diff_files(
 
     # No flush per write: diff cannot be resumed, and the output only appears once complete.
     writers: dict[str, JsonlWriter] = {}
+    if split_paths:
+        Path(split_by_model or ".").mkdir(exist_ok=True)
     try:
         for option, path in outputs.items():
             if path:
@@ -260,11 +262,10 @@ def _write_ranked(
 def likely_wrong_models(scored: ScoredExample) -> list[str]:
     """The models whose queue an example joins with --split-by-model: on each difference the
     most likely wrong one; on a held-back agreement, the model that is unsure."""
+    if not scored.differences:
+        return list(scored.unsure_models)
     if scored.evidence is None:
         return []
-    if not scored.differences:
-        errors = scored.model_errors
-        return [max(errors, key=lambda m: errors[m])] if errors else []
     found = blame(scored.evidence, scored.example.text)
     return sorted({model for item in found for model in item["likely_wrong"]})
 
@@ -309,6 +310,8 @@ def _split_paths(folder: str | Path | None, models: Sequence[str]) -> dict[str, 
     root = Path(folder)
     if root.exists() and not root.is_dir():
         raise DisagreeError(f"{root}: --split-by-model needs a folder; this is a file")
+    if not root.parent.is_dir():
+        raise DisagreeError(f"{root}: --split-by-model: the folder {root.parent} does not exist")
     paths: dict[str, Path] = {}
     for model in models:
         safe = re.sub(r"[^\w.-]+", "_", model).strip("._") or "model"
@@ -318,7 +321,6 @@ def _split_paths(folder: str | Path | None, models: Sequence[str]) -> dict[str, 
                 f"--split-by-model: models {model!r} and another give the file name {path.name}"
             )
         paths[model] = path
-    root.mkdir(parents=True, exist_ok=True)
     return paths
 
 

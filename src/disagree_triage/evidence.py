@@ -7,13 +7,11 @@ odds, one term per model:
     logit P(candidate is true) = logit π + Σ_models [logit r_m − logit π]
 
 - π is how often a candidate is true; uncalibrated, 0.5.
-- r_m is how often a candidate is true *given what model m says of it*. Uncalibrated, a model
-  finds 80 % of true candidates and 30 % of false ones: r = 0.73 for a candidate it found,
-  0.22 for one it did not. With beam scores, its probability q of a span it found moves r
-  between a coin flip and a found vote: r = 0.73·q + 0.5·(1 − q). The beam's near misses are
-  not read as votes: a beam of a greedy-trained `ner` says how sure the model is of its own
-  parse, not what else is right (on 300 wikigold records, its near misses were right 8–24 %
-  of the time, whatever their probability).
+- r_m is how often a candidate is true *given what model m says of it*. For a model with beam
+  scores (`predict --scores`), its probability q of the candidate, clipped to [0.05, 0.95] so
+  that no single model silences the others; a candidate its beam did not weigh has q = 0. For
+  a model without scores, uncalibrated, a model finds 80 % of true candidates and 30 % of
+  false ones: r = 0.73 for a candidate it found, 0.22 for one it did not.
 
 `Reliability.fit` (`diff --calibrate`) replaces those defaults by rates counted on annotated
 examples: π per label; r per model, per label and per confidence bin (found or not); and, since
@@ -32,7 +30,7 @@ calibrated probability.
     >>> b = Version(frozenset(), model="b")
     >>> errors = Evidence((a, b), Reliability()).model_errors()
     >>> [round(e, 2) for e in errors]  # a is unsure of its ORG and b does not see it: blame a
-    [0.71, 0.29]
+    [0.84, 0.16]
 """
 
 from __future__ import annotations
@@ -251,11 +249,9 @@ def _value(said: Said) -> tuple[bool, int | None]:
 
 def default_rate(said: Said) -> float:
     found, q = said
-    if not found:
-        return MISSED_RATE
     if q is None:
-        return FOUND_RATE
-    return FOUND_RATE * q + 0.5 * (1 - q)
+        return FOUND_RATE if found else MISSED_RATE
+    return min(max(q, CLIP), 1 - CLIP)
 
 
 def candidates_of(versions: Sequence[Version]) -> list[SpanKey]:
@@ -278,11 +274,11 @@ class Evidence:
 
     @cached_property
     def truth(self) -> dict[SpanKey, float]:
-        """P(candidate is true), per candidate: of every model, or only of `use`'s when all
-        its models are one (what that model weighed, seen without the others)."""
+        """P(candidate is true), for every candidate of every model, from the say of `use`."""
         use = list(range(len(self.versions))) if self.use is None else list(self.use)
-        weighed = [self.versions[use[0]]] if len(use) == 1 else self.versions
-        return {c: self.reliability.truth(self.versions, use, c) for c in candidates_of(weighed)}
+        return {
+            c: self.reliability.truth(self.versions, use, c) for c in candidates_of(self.versions)
+        }
 
     def errors_on(self, model: int, candidates: Iterable[SpanKey]) -> float:
         """P(model is wrong on at least one of `candidates`)."""

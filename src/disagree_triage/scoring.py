@@ -48,6 +48,7 @@ class ScoredExample:
     scores: dict[str, float]
     score: float  # the value of the scorer that orders the queue
     held_back: str | None = None  # why an agreement is not safe to accept
+    unsure_models: tuple[str, ...] = ()  # the models with beam scores unsure of it
     evidence: Evidence | None = None  # the versions and their reliability (scored examples)
 
     @property
@@ -163,8 +164,9 @@ class Scoring:
                 "--target ranks one model's entity errors; the files hold categories"
             )
         chosen = ERROR_PROBABILITY if scorer is None else scorer
-        if chosen not in targeted:
-            kind.check_scorer(chosen)  # an error unless a disagreement scorer
+        if chosen not in targeted and chosen not in kind.scorers():
+            known = ", ".join([*targeted, *kind.scorers()])
+            raise DisagreeError(f"unknown scorer {chosen!r}; choose one of: {known}")
         return cls(models, kind, chosen, kind.scorers(), models.index(target), targeted,
                    Reliability(), min_confidence)  # fmt: skip
 
@@ -184,15 +186,17 @@ class Scoring:
         keys = [t.span_keys for t in tasks if t is not None]
         agree = all(k == keys[0] for k in keys[1:])
         held_back = None
+        reasons: list[tuple[str, str]] = []
         versions = None
         if agree:
             if all(t is None or t.beam is None for t in tasks):
                 # Most examples agree; every scorer is 0 on agreement by contract (scorers.py).
                 return ScoredExample(example, (), self._zeros(), 0.0)
             versions = self.versions(example)
-            held_back = unsure(versions, example.text, self.min_confidence)
-            if held_back is None:
+            reasons = unsure(versions, example.text, self.min_confidence)
+            if not reasons:
                 return ScoredExample(example, (), self._zeros(), 0.0)
+            held_back = reasons[0][1]
         present = [frozenset(k) for k in keys]
         if agree:
             scores = dict.fromkeys(self.registered, 0.0)
@@ -213,7 +217,10 @@ class Scoring:
                     else 0.0
                 )
         differences = () if agree else find_differences(present)
-        return ScoredExample(example, differences, scores, scores[self.scorer], held_back, evidence)
+        unsure_models = tuple(dict.fromkeys(model for model, _ in reasons))
+        return ScoredExample(
+            example, differences, scores, scores[self.scorer], held_back, unsure_models, evidence
+        )
 
     def _zeros(self) -> dict[str, float]:
         return dict.fromkeys((*self.registered, *self.targeted), 0.0)
@@ -252,23 +259,23 @@ class Scoring:
         return details
 
 
-def unsure(versions: Sequence[Version], text: str, min_confidence: float) -> str | None:
-    """Why an agreement is not safe to accept, or None: a model with beam scores gives one of
-    its spans less than `min_confidence`, or weighs a span it did not choose at more than
-    1 − `min_confidence` (a near miss)."""
+def unsure(versions: Sequence[Version], text: str, min_confidence: float) -> list[tuple[str, str]]:
+    """Why an agreement is not safe to accept, as (model, reason) pairs; [] when it is: a model
+    with beam scores gives one of its spans less than `min_confidence`, or weighs a span it did
+    not choose at more than 1 − `min_confidence` (a near miss)."""
+    reasons = []
+    slack = 1e-9  # 1 − 0.9 is 0.0999…: a near miss of exactly 0.1 is not above it
     for version in versions:
         if version.beam is None:
             continue
         for span in sorted(version.spans):
             p = version.beam.get(span)
-            if p is not None and p < min_confidence:
-                return f"low confidence: {_said(version, span, p, text)}"
+            if p is not None and p < min_confidence - slack:
+                reasons.append((version.model, f"low confidence: {_said(version, span, p, text)}"))
         for span, p in sorted(version.beam.items()):
-            if span not in version.spans and p > 1 - min_confidence:
-                return (
-                    f"near miss: {version.model}: {span[2]} {text[span[0] : span[1]]!r} at {p:.2f}"
-                )
-    return None
+            if span not in version.spans and p > 1 - min_confidence + slack:
+                reasons.append((version.model, f"near miss: {_said(version, span, p, text)}"))
+    return reasons
 
 
 def _said(version: Version, span: tuple[int, int, str], p: float, text: str) -> str:

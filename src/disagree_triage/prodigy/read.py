@@ -169,7 +169,9 @@ def _beam(
             try:
                 key = _span_key(raw, i, text)
             except RecordError as err:
-                raise RecordError(err.problem, field=f"{where}[{i}]") from None
+                # _span_key names the field as in `spans`; say where it really is.
+                field = (err.field or f"spans[{i}]").replace(f"spans[{i}]", f"{where}[{i}]", 1)
+                raise RecordError(err.problem, field=field) from None
             beam[key] = _probability(raw.get("score"), f"{where}[{i}].score")
     return beam
 
