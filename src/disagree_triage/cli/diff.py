@@ -138,12 +138,12 @@ def print_summary(summary: DiffSummary, output: str | None, console: Console | N
     table = safe_table(title=f"diff: {' vs '.join(summary.models)}", show_header=False)
     table.add_row("examples compared", f"{summary.total:,}")
     table.add_row("all models agree", f"{summary.agreeing:,}")
-    table.add_row("models disagree", f"{summary.disagreeing:,}")
-    table.add_row("missing from some files", f"{summary.missing:,}")
     held = sum(summary.held_back.values())
     if held:
         reasons = ", ".join(f"{n:,} {reason}" for reason, n in summary.held_back.most_common())
-        table.add_row("  agreements held back (queued)", f"{held:,}: {reasons}")
+        table.add_row("  of them held back (queued)", f"{held:,}: {reasons}")
+    table.add_row("models disagree", f"{summary.disagreeing:,}")
+    table.add_row("missing from some files", f"{summary.missing:,}")
     if summary.annotated:
         table.add_row("annotated (--calibrate), left out", f"{summary.annotated:,}")
     if output:
