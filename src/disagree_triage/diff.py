@@ -180,8 +180,17 @@ def diff_files(
 
     # No flush per write: diff cannot be resumed, and the output only appears once complete.
     writers: dict[str, JsonlWriter] = {}
-    if split_paths:
-        Path(split_by_model or ".").mkdir(exist_ok=True)
+    made_folder = None  # a split folder this run made: removed again if the run fails
+    if split_paths and not Path(split_by_model or ".").is_dir():
+        made_folder = Path(split_by_model or ".")
+        made_folder.mkdir()
+
+    def discard_all() -> None:
+        for opened in writers.values():
+            opened.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
+        if made_folder is not None and not any(made_folder.iterdir()):
+            made_folder.rmdir()
+
     try:
         for option, path in outputs.items():
             if path:
@@ -189,8 +198,7 @@ def diff_files(
                     path, overwrite=overwrite, flush_each_write=False, resumable=False
                 )
     except BaseException:
-        for opened in writers.values():
-            opened.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
+        discard_all()
         raise
     writer = writers.get("--output")
     agree_writer = writers.get("--agreements")
@@ -237,8 +245,7 @@ def diff_files(
         for opened in writers.values():
             opened.commit()
     except BaseException:
-        for opened in writers.values():
-            opened.discard()
+        discard_all()
         raise
     return summary
 
