@@ -5,13 +5,15 @@ Nothing here calls the library's arithmetic: the tests compare the library again
 
     logit P(candidate is true) = logit π + Σ_models [logit r_m − logit π]
 
-Uncalibrated, π = 0.5 (logit π = 0), so the sum is Σ logit r_m. A model finds 80 % of true
-candidates and 30 % of false ones, so r / (1 − r) is 0.8 / 0.3 = 8/3 for a candidate it found
-(r = 0.8/1.1) and 0.2 / 0.7 = 2/7 for one it did not (r = 0.2/0.9). With beam scores, a span it
-found at probability q has r = (8/11)·q + 0.5·(1 − q); its near misses are not votes (r stays
-0.2/0.9), though they are candidates. A model's error on a candidate is P(true) if it missed
-it, 1 − P(true) if it found it; on several, 1 − Π(1 − error). `uncertainty` is the target's
-beam alone: 1 − Π q (its spans) · Π (1 − q) (its near misses).
+Uncalibrated, π = 0.5 (logit π = 0), so the sum is Σ logit r_m. A model without beam scores
+finds 80 % of true candidates and 30 % of false ones, so r / (1 − r) is 0.8 / 0.3 = 8/3 for a
+candidate it found (r = 0.8/1.1) and 0.2 / 0.7 = 2/7 for one it did not (r = 0.2/0.9). A model
+with beam scores says its beam probability q, read as it is: r = q clipped to [0.05, 0.95], for
+a span it found and for a near miss alike; a candidate its beam did not weigh has q = 0 (r =
+0.05, odds 1/19), but a span it found that its beam does not hold (another component's) has no
+q and counts as a found vote (8/3). A model's error on a candidate is P(true) if it missed it,
+1 − P(true) if it found it; on several, 1 − Π(1 − error). `uncertainty` is the target's beam
+alone: 1 − Π q (its spans in its beam) · Π (1 − q) (its near misses).
 """
 
 from __future__ import annotations
@@ -26,24 +28,24 @@ from disagree_triage.evidence import Version
 
 FOUND_ODDS = 8 / 3  # r / (1 − r) of a found candidate, without beam scores: 0.8 / 0.3
 MISSED_ODDS = 2 / 7  # of a missed one: 0.2 / 0.7
+LOW, HIGH = 0.05, 0.95  # a beam probability is read within these
 
 
 def sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
-def found_rate(q: float) -> float:
-    """r of a span a model found at beam probability q: between a coin flip and a found vote."""
-    return 8 / 11 * q + 0.5 * (1 - q)
+def beam_rate(q: float) -> float:
+    """r of a candidate a model's beam gives probability q: q itself, within [0.05, 0.95]."""
+    return LOW if q < LOW else HIGH if q > HIGH else q
 
 
 def log_odds_of(version: Version, candidate: tuple[int, int, str]) -> float:
     """logit r: what one model says of a candidate, as the docstrings define it."""
-    if candidate not in version.spans:
-        return math.log(MISSED_ODDS)  # a near miss too: not a vote
-    if version.beam is None or candidate not in version.beam:
-        return math.log(FOUND_ODDS)
-    r = found_rate(version.beam[candidate])
+    found = candidate in version.spans
+    if version.beam is None or (found and candidate not in version.beam):
+        return math.log(FOUND_ODDS if found else MISSED_ODDS)  # a hard vote
+    r = beam_rate(version.beam.get(candidate, 0.0))  # not weighed: q = 0
     return math.log(r / (1 - r))
 
 

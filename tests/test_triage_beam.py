@@ -11,6 +11,8 @@ import spacy
 
 from conftest import MD, NER_MAP, read_lines, shared_file
 from disagree_triage import diff_files, predict_file
+from disagree_triage.evidence import Version
+from disagree_triage.prodigy import parse_task
 
 
 def write_lines(path: Path, records: list[dict]) -> Path:
@@ -95,17 +97,18 @@ def test_cli_scores_and_beam_width_reach_the_beam(md_headlines, tmp_path, cli):
     assert "beam search of ner" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the beam sums the greedy model's raw, unnormalised action scores, so parses with "
-    "long entities win: at width 16, 6 of 16 greedy spans score below 0.5 ('Bruce McArthur' "
-    "0.0, its near miss 'Bruce McArthur pleads guilty to eight murders' 0.96); log-softmax "
-    "on the scores before each beam step gives 'Bruce McArthur' 0.97",
-)
 def test_real_md_beam_mostly_agrees_with_its_greedy_parse(md_headlines):
-    spans = [s for t in read_lines(md_headlines["scored"]) for s in t["spans"]]
+    """The beam is normalised per step (log-softmax), so it mostly holds the greedy parse: with
+    spaCy's raw beam_parse, 6 of these 16 spans scored below 0.5, 'Bruce McArthur' 0.0 and its
+    near miss 'Bruce McArthur pleads guilty to eight murders' 0.96."""
+    tasks = read_lines(md_headlines["scored"])
+    spans = [s for t in tasks for s in t["spans"]]
     unsure = [s["text"] for s in spans if s["score"] < 0.5]
-    assert len(unsure) <= len(spans) // 5, unsure
+    assert len(unsure) <= len(spans) // 10, unsure
+    (bruce,) = [s for s in spans if s["text"] == "Bruce McArthur"]
+    assert bruce["score"] >= 0.9
+    misses = [m["text"] for t in tasks for m in t["meta"]["near_misses"]]
+    assert not [m for m in misses if m.startswith("Bruce McArthur")], misses
 
 
 def test_real_md_agreeing_with_itself_holds_back_what_its_beam_doubts(md_headlines, tmp_path):
@@ -126,23 +129,30 @@ def test_real_md_agreeing_with_itself_holds_back_what_its_beam_doubts(md_headlin
     assert len(read_lines(agree)) == 30 - len(unsure)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an entity_ruler's span (after the ner) is in no beam parse, so predict writes it "
-    "with score 0.0: diff reads it as the beam's (a coin flip instead of a found vote, every "
-    "agreement on it held back, uncertainty 1), not as a span the beam does not cover "
-    "(Version.says: None)",
-)
 def test_a_span_the_beam_does_not_cover_has_no_score(load_fresh, tmp_path):
+    """An entity ruler after the ner adds 'Wikinews' in a label the ner does not have, so no
+    parse of the ner's beam can hold it: it is written without a score (unknown, not 0) and
+    read as a found vote, while the ner's own spans keep theirs. (With the label ORG, the
+    normalised beam weighs 'Wikinews' at about 0.008, and that is its score.)"""
     nlp = load_fresh(MD)
+    assert "WEBSITE" not in nlp.get_pipe("ner").labels
     ruler = nlp.add_pipe("entity_ruler", after="ner", config={"overwrite_ents": True})
-    ruler.add_patterns([{"label": "ORG", "pattern": "Wikinews"}])
+    ruler.add_patterns([{"label": "WEBSITE", "pattern": "Wikinews"}])
     text = "Simple animals could live in Martian brines: Wikinews interviews Vlada Stamenković"
     corpus = write_lines(tmp_path / "c.jsonl", [{"text": text}])
-    predict_file(nlp, corpus, tmp_path / "o.jsonl", scores=True)
+    summary = predict_file(nlp, corpus, tmp_path / "o.jsonl", scores=True)
+    assert summary.beam == "ner"
     (task,) = read_lines(tmp_path / "o.jsonl")
-    (ruled,) = [s for s in task["spans"] if s["text"] == "Wikinews"]
+    by_text = {s["text"]: s for s in task["spans"]}
+    ruled = by_text["Wikinews"]
+    assert (ruled["start"], ruled["end"], ruled["label"]) == (45, 53, "WEBSITE")
     assert "score" not in ruled, ruled
+    assert by_text["Vlada Stamenković"]["score"] >= 0.9
+    assert all("score" in s for s in task["spans"] if s["label"] != "WEBSITE")
+    read = parse_task(task)  # as diff reads it: a found vote, no probability
+    assert read.beam is not None and (45, 53, "WEBSITE") not in read.beam
+    said = Version(frozenset(read.span_keys), read.beam).says((45, 53, "WEBSITE"))
+    assert said == (True, None)
 
 
 # --- pipelines without a beam ---------------------------------------------------------------

@@ -15,7 +15,8 @@ from disagree_triage.errors import DisagreeError
 from disagree_triage.evaluate import evaluate_files
 from disagree_triage.evidence import Reliability, Version
 from disagree_triage.jsonl import partial_path
-from disagree_triage.target_scorers import error_probability, uncertainty
+from disagree_triage.kinds import TaskKind
+from disagree_triage.target_scorers import all_target_scorers, error_probability, uncertainty
 from evidence_by_hand import by_hand, candidates, error_of, span, version_of, write_tasks
 
 
@@ -29,7 +30,8 @@ def one_error_line(result) -> str:
 # --- hand-made predictions: md with beam scores, an LLM without ----------------------------
 
 T_LABEL = "Meta hired Tim Cook."  # md unsure of ORG 'Meta', weighed PERSON; the LLM says PERSON
-T_BOUNDARY = "Satya Nadella spoke on Monday."  # md sure of 'Satya Nadella'; the LLM: 'Nadella'
+T_BOUNDARY = "Satya Nadella spoke on Monday."  # md sure of 'Satya Nadella' and did not weigh
+# 'Nadella', which the LLM found
 T_AGREE = "Apple hired Tim Cook."  # both the same, md sure: a safe agreement
 T_UNSURE = "IBM rose in March."  # both the same, md gives IBM 0.7: held back
 T_EXTRA = "Sony fell on Friday."  # only the LLM found 'Friday', md did not weigh it
@@ -92,7 +94,11 @@ def test_target_queue_is_ordered_by_the_targets_error_probability(md_llm, tmp_pa
     queue = read_lines(out)
     queued = [T_LABEL, T_BOUNDARY, T_UNSURE, T_EXTRA]
     expected = sorted(queued, key=lambda t: -hand_errors(t)["md"])
-    assert expected == [T_LABEL, T_BOUNDARY, T_EXTRA, T_UNSURE]  # 0.835, 0.789, 0.510, 0.271
+    assert expected == [T_LABEL, T_BOUNDARY, T_EXTRA, T_UNSURE]  # 0.879, 0.274, 0.158, 0.155
+    # e.g. T_EXTRA: 'Sony' at 0.9 and a vote (odds 9 · 8/3 = 24); 'Friday' not weighed (odds
+    # 1/19 · 8/3 = 8/57); T_UNSURE: 'IBM' at 0.7 and a vote (56/9), 'March' at 0.95 (152/3)
+    assert hand_errors(T_EXTRA)["md"] == pytest.approx(1 - 24 / 25 * 57 / 65)
+    assert hand_errors(T_UNSURE)["md"] == pytest.approx(1 - 56 / 65 * 152 / 155)
     assert [t["text"] for t in queue] == expected
     for rank, task in enumerate(queue, start=1):
         meta, errors = task["meta"], hand_errors(task["text"])
@@ -108,8 +114,10 @@ def test_target_queue_is_ordered_by_the_targets_error_probability(md_llm, tmp_pa
             assert item["likely_wrong"] == blamed
             assert item["errors"] == pytest.approx(errors, abs=1e-3)
     by_text = {t["text"]: t["meta"] for t in queue}
-    # md unsure of its ORG; the LLM alone found 'Friday', which md did not weigh
+    # md unsure of its ORG; sure of 'Satya Nadella', whose 'Nadella' its beam did not weigh;
+    # the LLM alone found 'Friday', which md did not weigh
     assert [b["likely_wrong"] for b in by_text[T_LABEL]["likely_wrong"]] == [["md"]]
+    assert [b["likely_wrong"] for b in by_text[T_BOUNDARY]["likely_wrong"]] == [["llm"]]
     (extra,) = by_text[T_EXTRA]["likely_wrong"]
     assert (extra["at"], extra["likely_wrong"]) == ("Friday", ["llm"])
     assert extra["conflict"] == "found by some models only"
@@ -123,8 +131,9 @@ def test_split_by_model_queues_each_models_likely_errors(md_llm, tmp_path, cli):
     assert result.returncode == 0, result.stderr
     assert f"likely wrong: md → {folder / 'md.jsonl'}" in result.stdout
     assert sorted(p.name for p in folder.iterdir()) == ["llm.jsonl", "md.jsonl"]
-    # md: blamed on 'Meta' and on 'Satya Nadella' (as by hand), and unsure of 'IBM'
-    for model, expected in (("md", [T_LABEL, T_BOUNDARY, T_UNSURE]), ("llm", [T_EXTRA])):
+    # md: blamed on 'Meta' (as by hand), and unsure of 'IBM' (a held-back agreement); the
+    # LLM: blamed on 'Nadella' and on 'Friday', which md's beam did not weigh
+    for model, expected in (("md", [T_LABEL, T_UNSURE]), ("llm", [T_BOUNDARY, T_EXTRA])):
         queue = read_lines(folder / f"{model}.jsonl")
         assert [t["text"] for t in queue] == expected, model
         assert [t["meta"]["rank"] for t in queue] == list(range(1, len(expected) + 1))
@@ -133,20 +142,45 @@ def test_split_by_model_queues_each_models_likely_errors(md_llm, tmp_path, cli):
         for task in queue:
             items = task["meta"].get("likely_wrong", [])
             assert not items or any(model in item["likely_wrong"] for item in items)
-    assert hand_blame(T_BOUNDARY, "Satya Nadella")[0] == ["md"]
+    assert hand_blame(T_LABEL, "Meta")[0] == ["md"]
+    assert hand_blame(T_BOUNDARY, "Satya Nadella")[0] == ["llm"]
+    assert hand_blame(T_EXTRA, "Friday")[0] == ["llm"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="likely_wrong_models sends a held-back agreement to max(model_errors), but on an "
-    "agreement every model's error is the same, so it goes to the first file's model, not "
-    "to the model whose beam is unsure",
-)
-def test_a_held_back_agreement_joins_the_queue_of_the_model_that_is_unsure(md_llm, tmp_path):
+@pytest.mark.parametrize("target", ["md", "llm", None])
+def test_a_held_back_agreement_joins_the_queue_of_the_model_that_is_unsure(
+    md_llm, tmp_path, target
+):
+    """On an agreement every model's error is the same: the queue is the unsure model's, here
+    md's, whichever file comes first and whoever the target is."""
+    for order, files in (("md-first", md_llm), ("llm-first", md_llm[::-1])):
+        folder = tmp_path / order
+        diff_files(files, output=None, target=target, split_by_model=folder)
+        md_queue, llm_queue = (read_lines(folder / f"{m}.jsonl") for m in ("md", "llm"))
+        assert T_UNSURE in [t["text"] for t in md_queue], order
+        assert T_UNSURE not in [t["text"] for t in llm_queue], order
+        (held,) = [t for t in md_queue if t["text"] == T_UNSURE]
+        assert held["meta"]["held_back"] == "low confidence: md: ORG 'IBM' at 0.70"
+
+
+def test_a_held_back_agreement_joins_every_unsure_models_queue(tmp_path):
+    """Two models with scores agree; each is unsure of a different span: both queues."""
+    text = "IBM rose in March."
+    a = {text: ([span(text, "IBM", "ORG", 0.7), span(text, "March", "DATE", 0.99)], [])}
+    b = {text: ([span(text, "IBM", "ORG", 0.99), span(text, "March", "DATE", 0.99)],
+                [span(text, "March", "PERSON", 0.2)])}  # fmt: skip
+    c = {text: [span(text, "IBM", "ORG"), span(text, "March", "DATE")]}
+    files = [write_tasks(tmp_path / f"{n}.jsonl", n, d) for n, d in (("c", c), ("a", a), ("b", b))]
     folder = tmp_path / "by-model"
-    diff_files(md_llm[::-1], output=None, target="md", split_by_model=folder)  # llm first
-    assert T_UNSURE in [t["text"] for t in read_lines(folder / "md.jsonl")]
-    assert T_UNSURE not in [t["text"] for t in read_lines(folder / "llm.jsonl")]
+    summary = diff_files(files, output=None, split_by_model=folder)
+    assert summary.split == {
+        "a": (str(folder / "a.jsonl"), 1),
+        "b": (str(folder / "b.jsonl"), 1),
+        "c": (str(folder / "c.jsonl"), 0),
+    }
+    for model in ("a", "b"):
+        (task,) = read_lines(folder / f"{model}.jsonl")
+        assert task["text"] == text and task["meta"]["differences"] == []
 
 
 @pytest.mark.parametrize(
@@ -168,14 +202,11 @@ def test_target_options_refuse_clearly(md_llm, tmp_path, cli, args, message):
     assert not out.exists() and not partial_path(out).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with --target, an unknown --scorer lists only the disagreement scorers as the "
-    "choices, not error_probability / uncertainty / outvoted, which are valid there",
-)
 def test_an_unknown_scorer_with_a_target_lists_the_target_scorers(md_llm, cli):
     line = one_error_line(cli("diff", *md_llm, "--target", "md", "--scorer", "nope"))
-    assert "error_probability" in line and "outvoted" in line
+    choices = line.split("unknown scorer 'nope'; choose one of: ", 1)[1].split(", ")
+    assert sorted(choices) == sorted([*all_target_scorers(), *TaskKind.NER.scorers()])
+    assert {"error_probability", "uncertainty", "outvoted", "span_f1"} <= set(choices)
 
 
 def test_uncertainty_ranks_by_the_targets_own_beam(md_llm, tmp_path):
@@ -217,7 +248,7 @@ MISS = {"start": 11, "end": 19, "label": "PERSON", "score": 0.2}
         (0.9, [{**MISS, "score": None}], "meta.near_misses[0].score", "got None"),
         (0.9, [{k: v for k, v in MISS.items() if k != "score"}], "meta.near_misses[0].score", ""),
         (0.9, [{**MISS, "end": 99}], "meta.near_misses[0]", "offsets 11-99 do not fit a text"),
-        (0.9, [{**MISS, "label": ""}], "meta.near_misses[0]", "expected a non-empty string"),
+        (0.9, [{**MISS, "label": ""}], "meta.near_misses[0].label", "expected a non-empty string"),
         (0.9, [MISS, {**MISS, "start": 12, "score": "x"}], "meta.near_misses[1].score", "'x'"),
     ],
 )  # fmt: skip
@@ -238,17 +269,26 @@ def test_a_bad_score_or_near_miss_is_one_line_naming_file_line_and_field(
     assert not out.exists() and not partial_path(out).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a near miss's bad offset is reported as field 'meta.near_misses[0]', losing the "
-    "'.start' that a span's error names ('spans[0].start')",
+@pytest.mark.parametrize(
+    ("miss", "field"),
+    [
+        ({**MISS, "start": "11"}, "meta.near_misses[0].start"),
+        ({**MISS, "end": None}, "meta.near_misses[0].end"),
+        ({**MISS, "label": 3}, "meta.near_misses[0].label"),
+    ],
 )
-def test_a_near_miss_with_a_bad_offset_names_the_offset(tmp_path, cli):
-    record = {**GOOD, "_annotator_id": "md", "meta": {"near_misses": [{**MISS, "start": "11"}]}}
+def test_a_near_miss_with_a_bad_field_names_the_field(tmp_path, cli, miss, field):
+    """As a span's error names `spans[0].start`, a near miss's names its own field."""
+    record = {**GOOD, "_annotator_id": "md", "meta": {"near_misses": [miss]}}
     bad = write_lines(tmp_path / "md.jsonl", [record])
     good = write_lines(tmp_path / "llm.jsonl", [{**GOOD, "_annotator_id": "llm"}])
     line = one_error_line(cli("diff", good, bad))
-    assert "line 1, field 'meta.near_misses[0].start'" in line
+    assert line.startswith(f"error: {bad}, line 1, field '{field}': "), line
+    span_record = {**GOOD, "_annotator_id": "md", "spans": [{**miss, "score": 0.9}]}
+    line = one_error_line(cli("diff", good, write_lines(bad, [span_record])))
+    assert line.startswith(
+        f"error: {bad}, line 1, field '{field.replace('meta.near_misses', 'spans')}': "
+    ), line
 
 
 def write_lines(path: Path, records: list[dict]) -> Path:
@@ -379,15 +419,60 @@ def test_calibrating_on_another_corpus_is_a_clear_error(tmp_path, cli):
         diff_files([md, llm], output=out, calibrate=other)
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prefill", "gpt"], "--prefill 'gpt': choose"),
+        (["--target", "gpt"], "--target 'gpt': not one of the models"),
+        (["--agreements", "EXISTING"], "already exists"),
+        (["--target", "llm", "--scorer", "uncertainty"], "--scorer uncertainty reads the target"),
+        (["--output", "EXISTING"], "already exists"),
+        (["--calibrate", "OTHER"], "--calibrate found no accepted annotation"),
+    ],
+)  # fmt: skip
+def test_a_refused_diff_creates_no_split_folder(md_llm, tmp_path, cli, args, message):
+    existing = tmp_path / "existing.jsonl"
+    existing.write_text("keep\n")
+    other = write_lines(tmp_path / "other.jsonl", [{"text": "Elsewhere.", "spans": []}])
+    paths = {"EXISTING": existing, "OTHER": other}
+    args = [paths.get(a, a) for a in args]
+    folder = tmp_path / "by-model"
+    line = one_error_line(cli("diff", *md_llm, "--split-by-model", folder, *args))
+    assert message in line
+    assert not folder.exists()
+    assert existing.read_text() == "keep\n"
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="--split-by-model's folder is created before the other options are checked, so a "
-    "refused run (here a bad --prefill) leaves an empty folder behind",
+    reason="diff makes the --split-by-model folder once the options pass, before reading the "
+    "files; a bad record found while reading refuses the run and discards every queue (no "
+    "--output, no MODEL.jsonl.partial), but the new, empty folder stays behind",
 )
-def test_a_refused_diff_creates_no_split_folder(md_llm, tmp_path, cli):
-    folder = tmp_path / "by-model"
-    one_error_line(cli("diff", *md_llm, "--split-by-model", folder, "--prefill", "gpt"))
+def test_a_diff_refused_on_a_bad_record_leaves_no_split_folder(tmp_path, cli):
+    md = {**GOOD, "spans": [{**GOOD["spans"][0], "end": 99}], "_annotator_id": "md"}
+    files = (
+        write_lines(tmp_path / "md.jsonl", [md]),
+        write_lines(tmp_path / "llm.jsonl", [{**GOOD, "_annotator_id": "llm"}]),
+    )
+    folder, out = tmp_path / "by-model", tmp_path / "q.jsonl"
+    line = one_error_line(cli("diff", *files, "--split-by-model", folder, "--output", out))
+    assert "field 'spans[0]': offsets 0-99 do not fit a text" in line
+    assert not out.exists() and not partial_path(out).exists()
     assert not folder.exists()
+
+
+def test_a_split_folder_in_a_missing_folder_is_refused(md_llm, tmp_path, cli):
+    """--split-by-model makes its folder, not the folders above it."""
+    folder = tmp_path / "missing" / "by-model"
+    line = one_error_line(cli("diff", *md_llm, "--split-by-model", folder))
+    assert line == (
+        f"error: {folder}: --split-by-model: the folder {folder.parent} does not exist"
+    ), line
+    assert not (tmp_path / "missing").exists()
+    with pytest.raises(DisagreeError, match="does not exist"):
+        diff_files(md_llm, output=None, split_by_model=folder)
+    assert not (tmp_path / "missing").exists()
 
 
 # --- evaluate: per-model ranking and held-back agreements -----------------------------------
