@@ -83,7 +83,9 @@ def main() -> None:
             print(
                 f"\nAgreements (auto-accepted by diff --agreements): {report.agreements:,}, of "
                 f"which gold says {report.agreements_wrong:,} are wrong "
-                f"({report.agreement_error_rate:.1%})."
+                f"({report.agreement_error_rate:.1%}); held back as unsure (md's beam, "
+                f"--min-confidence 0.9) and queued: {report.held_back:,}, of which "
+                f"{report.held_back_wrong:,} are wrong."
             )
 
 
