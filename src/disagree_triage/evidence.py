@@ -197,7 +197,7 @@ class Reliability:
             ):
                 low = BINS[i - 1] if i else 0.0
                 high = BINS[i] if i < len(BINS) else 1.0
-                what = "what it finds" if was_found else "what it weighs and leaves"
+                what = "what it finds" if was_found else "what it does not choose"
                 lines.append(f"{name}: {what} at confidence {low:g}–{high:g} is right {_pct(rate)}")
         return lines
 
