@@ -31,8 +31,10 @@ if TYPE_CHECKING:  # the readers import this module; spaCy only loads where a be
     from spacy.tokens import Doc
 
 DEFAULT_BEAM_WIDTH = 16
-# Parses less probable than this share of the best are pruned (Prodigy's ner.teach uses it).
-BEAM_DENSITY = 0.0001
+# Parses less probable than this share of the best are pruned. Prodigy's ner.teach uses 0.0001;
+# over normalised scores that keeps the beam full and costs 2.25x greedy, where 0.001 costs
+# 1.3x and moves no entity's probability by more than 0.004 (1,000 Wikinews sentences).
+BEAM_DENSITY = 0.001
 # Beam spans outside the greedy parse at least this probable are written as near misses: rarer
 # ones are noise of the search, not an alternative the model weighs.
 NEAR_MISS_MIN = 0.05
