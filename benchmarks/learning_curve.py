@@ -70,21 +70,24 @@ def spans_of(rec: dict[str, Any]) -> Spans:
 
 # strategy -> (prediction files diffed, diff_files options); random is a seeded shuffle
 STRATEGIES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
-    "md vs sm": (("spacy-md", "spacy-sm"), {}),
-    "md vs LLM": (("spacy-md", "llm"), {}),
-    "md uncertainty": (("spacy-md-scored", "llm"), {"target": "spacy-md", "scorer": "uncertainty"}),
-    "--target md": (("spacy-md-scored", "llm"), {"target": "spacy-md"}),
+    "md-vs-sm": (("spacy-md", "spacy-sm"), {}),
+    "md-vs-llm": (("spacy-md", "llm"), {}),
+    "md-uncertainty": (("spacy-md-scored", "llm"), {"target": "spacy-md", "scorer": "uncertainty"}),
+    "target-md": (("spacy-md-scored", "llm"), {"target": "spacy-md"}),
 }
 HAS_TARGET = "target" in inspect.signature(diff_files).parameters
 
 
-def predictions(cache: Path, name: str, texts: list[str], given: Path | None) -> dict[str, Path]:
+def predictions(
+    cache: Path, name: str, texts: list[str], given: Path | None, needed: set[str]
+) -> dict[str, Path]:
     """Each model's predictions on every text of the file, through predict_file, cached."""
     corpus = cache / f"{name}-corpus.jsonl"
     srsly.write_jsonl(corpus, [{"text": t} for t in texts])
     jobs = [("spacy-md", MD), ("spacy-sm", SM), ("llm", LLM_CONFIG)]
+    jobs += [("spacy-md-scored", MD)] * HAS_TARGET
     paths = {}
-    for annotator, model in jobs + [("spacy-md-scored", MD)] * HAS_TARGET:
+    for annotator, model in [(a, m) for a, m in jobs if a in needed]:
         path = cache / f"{name}-{annotator}.jsonl"
         if annotator == "llm" and given and (given / f"llm-{name}.jsonl").exists():
             path = given / f"llm-{name}.jsonl"
@@ -99,7 +102,9 @@ def predictions(cache: Path, name: str, texts: list[str], given: Path | None) ->
     return paths
 
 
-def strategies(paths: dict[str, Path], pool: list[str], seed: int) -> dict[str, list[str]]:
+def strategies(
+    paths: dict[str, Path], pool: list[str], seed: int, wanted: list[str]
+) -> dict[str, list[str]]:
     """The pool as each strategy orders it: diff's queue, then the texts it leaves out (the
     models agree) in seeded random order."""
     shuffled = list(pool)
@@ -112,7 +117,7 @@ def strategies(paths: dict[str, Path], pool: list[str], seed: int) -> dict[str, 
             files[model] = Path(tmp, f"pool-{model}.jsonl")
             srsly.write_jsonl(files[model], [by_text[t] for t in pool if t in by_text])
         for strategy, (models, options) in STRATEGIES.items():
-            if not set(models) <= set(files):  # the scored md file needs `target`
+            if strategy not in wanted or not set(models) <= set(files):  # scored: `target`
                 continue
             out = Path(tmp, "queue.jsonl")
             names = [m.removesuffix("-scored") for m in models]
@@ -187,59 +192,70 @@ def trained_f1(
     return f1(nlp, test)
 
 
-def run(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+def run(args: argparse.Namespace, cache: Path, results: dict[str, Any]) -> None:
+    """Fill `results[file][strategy][k][seed]` with (F1 gain, gold spans selected), skipping
+    the runs it already holds; written to --json after each run."""
+    needed = {m for s in args.strategies if s in STRATEGIES for m in STRATEGIES[s][0]}
     for name in args.files:
         records = read_gold(name, args.limit)
-        paths = predictions(cache, name, [r["text"] for r in records], args.predictions)
-        silver = md_entities([r["text"] for r in records])
-        for seed in args.seeds:
+        texts = [r["text"] for r in records]
+        paths = predictions(cache, name, texts, args.predictions, needed)
+        silver = md_entities(texts)
+        for seed in map(str, args.seeds):
             shuffled = list(records)
-            random.Random(seed).shuffle(shuffled)
+            random.Random(int(seed)).shuffle(shuffled)
             n_test = round(TEST_SHARE * len(shuffled))
             test, pool = shuffled[:n_test], shuffled[n_test:]
             by_text = {r["text"]: r for r in pool}
             base = f1(spacy.load(MD), test)
-            results.setdefault(name, {"baseline": {}})["baseline"][seed] = base
+            results.setdefault(name, {}).setdefault("baseline", {})[seed] = base
             print(
                 f"{name} seed {seed}: test {len(test)}, pool {len(pool)}, md F1 {base:.3f}",
                 file=sys.stderr,
             )
-            orders = strategies(paths, [r["text"] for r in pool], seed)
+            orders = strategies(paths, list(by_text), int(seed), args.strategies)
             for strategy, order in orders.items():
                 for k in args.ks:
+                    runs = results[name].setdefault(strategy, {}).setdefault(str(k), {})
+                    if seed in runs:
+                        continue
                     t0 = time.perf_counter()
-                    chosen = set(order[:k])
-                    others = [t for t in order if t not in chosen]
-                    random.Random(seed + k).shuffle(others)
-                    score = trained_f1(
-                        [by_text[t] for t in order[:k]], others[:k], silver, test, seed
-                    )
-                    n_spans = sum(s[2] in LABELS for t in order[:k] for s in spans_of(by_text[t]))
-                    runs = results[name].setdefault(strategy, {}).setdefault(k, {})
+                    others = order[k:]
+                    random.Random(int(seed) + k).shuffle(others)
+                    selected = [by_text[t] for t in order[:k]]
+                    score = trained_f1(selected, others[:k], silver, test, int(seed))
+                    n_spans = sum(s[2] in LABELS for r in selected for s in spans_of(r))
                     runs[seed] = (score - base, n_spans)
                     print(
                         f"  {strategy:>15} k={k:<4} F1 {score:.3f} gain {score - base:+.3f}, "
                         f"{n_spans} gold spans ({time.perf_counter() - t0:.0f} s)",
                         file=sys.stderr,
                     )
-    return results
+                    if args.json:
+                        srsly.write_json(args.json, results)
 
 
-def mean(runs: dict[int, tuple[float, int]], i: int = 0) -> float:
+def mean(runs: dict[str, list[float]], i: int = 0) -> float:
     """Mean over seeds of the gain (i = 0) or of the gold spans selected (i = 1)."""
     return statistics.mean(run[i] for run in runs.values())
 
 
+def curves(found: dict[str, Any], ks: list[int]) -> dict[str, dict[int, Any]]:
+    """The strategies measured at every k, in the order of STRATEGIES."""
+    order = ["random", *STRATEGIES]
+    done = [s for s in order if s in found and all(found[s].get(str(k)) for k in ks)]
+    return {s: {k: found[s][str(k)] for k in ks} for s in done}
+
+
 def table(results: dict[str, Any], ks: list[int]) -> str:
     lines = []
+    head = [
+        "| strategy | " + " | ".join(f"k = {k}" for k in ks) + " |",
+        "|---|" + "---:|" * len(ks),
+    ]
     for name, found in results.items():
         base = ", ".join(f"seed {s}: {f:.3f}" for s, f in found["baseline"].items())
-        by_strategy = {s: v for s, v in found.items() if s != "baseline"}
-        head = [
-            "| strategy | " + " | ".join(f"k = {k}" for k in ks) + " |",
-            "|---|" + "---:|" * len(ks),
-        ]
+        by_strategy = curves(found, ks)
         lines += [f"\n### {name}: F1 gain over the untouched md (its F1: {base})\n", *head]
         for strategy, by_k in by_strategy.items():
             cells = [
@@ -255,9 +271,9 @@ def table(results: dict[str, Any], ks: list[int]) -> str:
                 f"| {strategy} | " + " | ".join(f"{mean(by_k[k], 1):.0f}" for k in ks) + " |"
             )
         if 200 in ks and "random" in by_strategy:
-            random_200 = mean(by_strategy["random"][200])
+            random_200 = mean(by_strategy.pop("random")[200])
             ratios = [f"{s} {mean(v[200]) / random_200:.2f}×" for s, v in by_strategy.items()]
-            lines.append("\nGain at k = 200 over random's: " + ", ".join(ratios[1:]))
+            lines.append("\nGain at k = 200 over random's: " + ", ".join(ratios))
     return "\n".join(lines) + "\n"
 
 
@@ -268,18 +284,16 @@ def plot(results: dict[str, Any], ks: list[int], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
-    for ax, (name, by_strategy) in zip(axes[0], results.items(), strict=True):
-        seeds = len(by_strategy["baseline"])
-        for strategy, by_k in by_strategy.items():
-            if strategy != "baseline":
-                style = "--" if strategy == "random" else "-"
-                line = ax.plot(ks, [mean(by_k[k]) for k in ks], style, marker="o", label=strategy)
-                xs = [k for k in ks for _ in by_k[k]]
-                ys = [g for k in ks for g, _ in by_k[k].values()]
-                ax.scatter(xs, ys, s=10, alpha=0.35, color=line[0].get_color())
+    for ax, (name, found) in zip(axes[0], results.items(), strict=True):
+        for strategy, by_k in curves(found, ks).items():
+            style = "--" if strategy == "random" else "-"
+            line = ax.plot(ks, [mean(by_k[k]) for k in ks], style, marker="o", label=strategy)
+            xs = [k for k in ks for _ in by_k[k]]
+            ys = [g for k in ks for g, _ in by_k[k].values()]
+            ax.scatter(xs, ys, s=10, alpha=0.35, color=line[0].get_color())
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set(
-            title=f"{name}: mean of {seeds} seeds (dots: each seed)",
+            title=f"{name}: mean of {len(found['baseline'])} seeds (dots: each seed)",
             xlabel="texts annotated (k)",
             ylabel="F1 gain, PERSON + ORG",
             xticks=ks,
@@ -290,37 +304,37 @@ def plot(results: dict[str, Any], ks: list[int], path: Path) -> None:
 
 
 def main() -> None:
+    def ints(text: str) -> list[int]:
+        return [int(x) for x in text.split(",")]
+
     parser = argparse.ArgumentParser(description="learning curve of md per triage strategy")
     parser.add_argument("--files", type=lambda s: s.split(","), default=list(FILES))
-    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1])
     parser.add_argument(
-        "--ks", type=lambda s: [int(x) for x in s.split(",")], default=[100, 200, 400]
+        "--strategies", type=lambda s: s.split(","), default=["random", *STRATEGIES]
     )
+    parser.add_argument("--seeds", type=ints, default=[0, 1])
+    parser.add_argument("--ks", type=ints, default=[100, 200, 400])
     parser.add_argument("--limit", type=int, help="use only the first N texts of each file")
     parser.add_argument(
         "--predictions",
         type=Path,
         help="folder of llm-FILE.jsonl to reuse; md/sm predictions are cached there too",
     )
+    parser.add_argument("--json", type=Path, help="raw results: runs it holds are not redone")
     parser.add_argument("--markdown", type=Path, help="write the table here too")
     parser.add_argument("--plot", type=Path, help="PNG of mean F1 gain against k")
-    parser.add_argument("--json", type=Path, help="the raw results, to redraw without a rerun")
     args = parser.parse_args()
     if not GOLD.exists():
         sys.exit(f"gold data not found: {GOLD} (it lies in ../shared/data beside the repo)")
     if not HAS_TARGET:
         print(
-            "note: diff_files takes no `target` yet: md uncertainty, --target md skipped",
-            file=sys.stderr,
+            "note: diff_files takes no `target`: md-uncertainty, target-md skipped", file=sys.stderr
         )
     t0 = time.perf_counter()
+    results = srsly.read_json(args.json) if args.json and args.json.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
-        cache = args.predictions or Path(tmp)
-        if args.limit:  # a limited file's predictions must not be taken for the whole file's
-            cache = Path(tmp)
-        results = run(args, cache)
-    if args.json:
-        srsly.write_json(args.json, results)
+        # a limited file's predictions must not be cached as the whole file's
+        run(args, Path(tmp) if args.limit or not args.predictions else args.predictions, results)
     text = table(results, args.ks)
     print(text)
     print(f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
