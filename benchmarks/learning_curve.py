@@ -12,9 +12,10 @@ from a fresh pipeline every time. Printed: the entity F1 (exact, PERSON and ORG)
 model on the test part minus the untouched model's, per strategy and k.
 
 Strategies, all ranked by the product (`predict_file` + `diff_files`; the texts the queue
-leaves out follow in seeded random order): random (a seeded shuffle), md vs sm and md vs the
-embedded LLM (configs/local.cfg) with diff's default scorer, and, where `diff_files` takes a
-`target`, md's own uncertainty and the `--target md` ranking (default scorer).
+leaves out follow in seeded random order): random (a seeded shuffle); md vs sm and md vs the
+embedded LLM (configs/local.cfg), diff's default scorer; and, where `diff_files` takes a
+`target`, on md's beam scores (`predict_file(scores=True)`): md's own uncertainty, and
+`--target spacy-md` (its default scorer) with sm or the LLM as the other model.
 
 Training constants were fixed before the first run and never searched on these files: 10
 epochs, batches of 16, dropout 0.2, `nlp.resume_training()`'s optimiser. Gold LOC/MISC tokens
@@ -68,12 +69,18 @@ def spans_of(rec: dict[str, Any]) -> Spans:
     return [(s["start"], s["end"], s["label"]) for s in rec.get("spans") or []]
 
 
-# strategy -> (prediction files diffed, diff_files options); random is a seeded shuffle
+# strategy -> (prediction files diffed, diff_files options); random is a seeded shuffle.
+# md-uncertainty reads md's beam alone: its partner only decides which confident agreements stay
+# out of the queue, so it is sm, and the strategy needs no LLM.
 STRATEGIES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "md-vs-sm": (("spacy-md", "spacy-sm"), {}),
     "md-vs-llm": (("spacy-md", "llm"), {}),
-    "md-uncertainty": (("spacy-md-scored", "llm"), {"target": "spacy-md", "scorer": "uncertainty"}),
-    "target-md": (("spacy-md-scored", "llm"), {"target": "spacy-md"}),
+    "md-uncertainty": (
+        ("spacy-md-scored", "spacy-sm"),
+        {"target": "spacy-md", "scorer": "uncertainty"},
+    ),
+    "target-md-sm": (("spacy-md-scored", "spacy-sm"), {"target": "spacy-md"}),
+    "target-md-llm": (("spacy-md-scored", "llm"), {"target": "spacy-md"}),
 }
 HAS_TARGET = "target" in inspect.signature(diff_files).parameters
 
@@ -116,6 +123,12 @@ def strategies(
             by_text = {rec["text"]: rec for rec in srsly.read_jsonl(path)}
             files[model] = Path(tmp, f"pool-{model}.jsonl")
             srsly.write_jsonl(files[model], [by_text[t] for t in pool if t in by_text])
+            if len(set(pool) - set(by_text)):  # diff queues them last: say so
+                print(
+                    f"  note: {path} lacks {len(set(pool) - set(by_text))} of the pool's "
+                    f"{len(pool)} texts",
+                    file=sys.stderr,
+                )
         for strategy, (models, options) in STRATEGIES.items():
             if strategy not in wanted or not set(models) <= set(files):  # scored: `target`
                 continue
