@@ -111,7 +111,7 @@ def predict_cli(
         False,
         "--scores",
         help="Give each entity of a spaCy ner its probability under beam search (span 'score') "
-        "and list the beam's near misses in meta; about 2x the time of greedy.",
+        "and list the beam's near misses in meta; about 3x the time of greedy.",
     ),
     beam_width: int = typer.Option(16, "--beam-width", min=1, help="Beam width for --scores."),
     save_io: bool = typer.Option(
