@@ -112,6 +112,17 @@ def test_unknown_source_label_is_a_warning_listing_real_labels(tmp_path, load_fr
     assert summary.entities.keys() == {"PERSON"}
 
 
+def test_a_map_that_would_keep_nothing_is_an_error_with_did_you_mean(tmp_path, cli):
+    # Issue 15, part 5: a typo in every label is an error, before any output is written.
+    out = tmp_path / "o.jsonl"
+    run = cli("predict", SM, EXAMPLES / "news.jsonl", out, "--ner", "organization:ORG,PESRON")
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert "--ner names PESRON, organization, none of which the pipeline produces" in line
+    assert "did you mean PESRON → PERSON, organization → ORG?" in line
+    assert not out.exists() and not partial_path(out).exists()
+
+
 def test_unknown_pipeline_is_a_clear_error(tmp_path):
     with pytest.raises(DisagreeError, match="python -m spacy download"):
         predict_file("en_core_web_nope", EXAMPLES / "news.jsonl", tmp_path / "o.jsonl")

@@ -143,14 +143,44 @@ def prepare_ner_pipeline(
 
 def _unknown_labels(label_map: LabelMap, produced: list[str], option: str) -> list[str]:
     """A warning when the map names source labels the pipeline never produces (none when the
-    pipeline does not say what it produces)."""
+    pipeline does not say what it produces); an error, with "did you mean", when it names no
+    label the pipeline produces at all, so that the run would keep nothing."""
     unknown = label_map.unknown_sources(produced) if produced else []
     if not unknown:
         return []
+    if label_map.mapping is not None and len(unknown) == len(label_map.mapping):
+        guesses = [
+            f"{label} → {guess}" for label in unknown if (guess := _closest(label, produced))
+        ]
+        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+        raise DisagreeError(
+            f"{option} names {', '.join(unknown)}, none of which the pipeline produces, so "
+            f"nothing would be kept{hint} It produces: {', '.join(produced)}"
+        )
     return [
         f"{option} names {', '.join(unknown)}, which the pipeline never produces; it produces: "
         f"{', '.join(produced)}"
     ]
+
+
+def _closest(label: str, produced: list[str]) -> str | None:
+    """The produced label a typo most likely meant: the same but for case, one that starts
+    the other (ORG for ORGANIZATION), else the closest spelling.
+
+    >>> _closest("organization", ["ORG", "PERSON"]), _closest("PESRON", ["ORG", "PERSON"])
+    ('ORG', 'PERSON')
+    """
+    import difflib
+
+    upper = {p.upper(): p for p in produced}
+    wanted = label.upper()
+    if wanted in upper:
+        return upper[wanted]
+    for key, original in upper.items():
+        if len(key) >= 3 and (wanted.startswith(key) or key.startswith(wanted)):
+            return original
+    close = difflib.get_close_matches(wanted, list(upper), n=1, cutoff=0.6)
+    return upper[close[0]] if close else None
 
 
 def prepare_textcat_pipeline(
