@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy
-
 from .compare import SpanKey
 from .labels import LabelMap
 
@@ -97,6 +95,8 @@ def normalised_beam_parse(component: Any, docs: Sequence[Doc], beam_width: int) 
     md's 1,210 entities scored below 0.5; after a log-softmax per step, 73). This is the same
     loop (spaCy 3.8's `Parser.beam_parse`) with the log-softmax. It uses spaCy's internal
     `BeamBatch`; where that is missing (another spaCy), the stock `beam_parse` is used."""
+    import numpy  # here, not at the top: the Prodigy reader imports this module for a constant
+
     try:
         from spacy.pipeline._parser_internals._beam_utils import BeamBatch
     except ImportError:  # pragma: no cover - a spaCy without the module

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from .align import AlignedExample, FileStats, align_files
 from .errors import DisagreeError
-from .evidence import Reliability, blame
+from .evidence import Reliability
 from .jsonl import JsonlWriter, dumps_line
 from .kinds import TaskKind
 from .outputs import check_outputs
@@ -181,8 +181,8 @@ def diff_files(
     # No flush per write: diff cannot be resumed, and the output only appears once complete.
     writers: dict[str, JsonlWriter] = {}
     made_folder = None  # a split folder this run made: removed again if the run fails
-    if split_paths and not Path(split_by_model or ".").is_dir():
-        made_folder = Path(split_by_model or ".")
+    if split_by_model is not None and not Path(split_by_model).is_dir():
+        made_folder = Path(split_by_model)
         made_folder.mkdir()
 
     def discard_all() -> None:
@@ -271,10 +271,7 @@ def likely_wrong_models(scored: ScoredExample) -> list[str]:
     most likely wrong one; on a held-back agreement, the model that is unsure."""
     if not scored.differences:
         return list(scored.unsure_models)
-    if scored.evidence is None:
-        return []
-    found = blame(scored.evidence, scored.example.text)
-    return sorted({model for item in found for model in item["likely_wrong"]})
+    return sorted({model for item in scored.likely_wrong for model in item["likely_wrong"]})
 
 
 def calibrate_on(

@@ -568,18 +568,16 @@ def evaluate_files(
             "on the annotated texts?"
         )
     top = max(top_size(k, examples) for k in TOP_KS)
-    orders: dict[str, list[int]] = {}
-    for name, scores in values.items():
-        # Ranked as diff ranks (score, then differences, then input order); only the top is
-        # needed for precision at k, and keeping only it keeps memory flat.
-        keys = zip(scores, n_differences, range(examples), strict=True)
-        orders[name] = [i for *_, i in heapq.nsmallest(top, (queue_order(*k) for k in keys))]
-    shuffled = array("l", range(examples))
-    random.Random(seed).shuffle(shuffled)
 
     def order_of(column: Sequence[float]) -> list[int]:
+        # Ranked as diff ranks (score, then differences, then input order); only the top is
+        # needed for precision at k, and keeping only it keeps memory flat.
         keys = zip(column, n_differences, range(examples), strict=True)
         return [i for *_, i in heapq.nsmallest(top, (queue_order(*k) for k in keys))]
+
+    orders = {name: order_of(scores) for name, scores in values.items()}
+    shuffled = array("l", range(examples))
+    random.Random(seed).shuffle(shuffled)
 
     def qualities(wrong: Sequence[int], model: int | None = None) -> dict[str, TriageQuality]:
         """Each scorer's ranking (with `model`, its target scorers' too), and a seeded random
@@ -587,8 +585,7 @@ def evaluate_files(
         found = {}
         if model is not None:
             for n, column in target_values[model].items():
-                if len(column) == examples:
-                    found[n] = triage_quality(n, order_of(column), column, wrong)
+                found[n] = triage_quality(n, order_of(column), column, wrong)
         found.update({n: triage_quality(n, orders[n], values[n], wrong) for n in values})
         if values:
             found[RANDOM] = triage_quality(

@@ -116,13 +116,12 @@ class Reliability:
         said = [versions[m].says(candidate) for m in use]
         for m, what in zip(use, said, strict=True):
             total += logit(self.rate(versions[m].model, what, label)) - base
-        p = 1 / (1 + math.exp(-total))
+        p = _sigmoid(total)
         if self.patterns:
             pattern = (tuple(versions[m].model for m in use), tuple(map(_value, said)))
             for key in ((pattern[0], None, pattern[1]), (pattern[0], label, pattern[1])):
                 if key in self.patterns:
-                    true, seen = self.patterns[key]
-                    p = (true + SHRINK * p) / (seen + SHRINK)
+                    p = _shrunk(*self.patterns[key], p)
         return p
 
     @classmethod
@@ -136,27 +135,37 @@ class Reliability:
         likelihood ratio, on the counted prior); the joint counts of what the models said
         (the kind of difference, finer) towards the naive Bayes estimate. So a label seen
         twice moves its rate only a little."""
-        observations = list(observations)
         true: dict[tuple[Any, ...], int] = defaultdict(int)
         seen: dict[tuple[Any, ...], int] = defaultdict(int)
         default_logit: dict[tuple[Any, ...], float] = defaultdict(float)  # summed, per key
         prior_true: dict[str | None, int] = defaultdict(int)
         prior_seen: dict[str | None, int] = defaultdict(int)
-        n_candidates = 0
+        patterns: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+        n_examples = n_candidates = 0
         for versions, gold in observations:
+            n_examples += 1
+            uses = _uses(len(versions))
             for candidate in candidates_of(versions):
                 n_candidates += 1
                 label, y = candidate[2], candidate in gold
                 for where in (None, label):
                     prior_true[where] += y
                     prior_seen[where] += 1
-                for version in versions:
-                    said = version.says(candidate)
-                    for key in ((version.model, _value(said), None),
-                                (version.model, _value(said), label)):  # fmt: skip
+                said = [version.says(candidate) for version in versions]
+                values = [_value(what) for what in said]
+                for version, what, value in zip(versions, said, values, strict=True):
+                    for key in ((version.model, value, None), (version.model, value, label)):
                         true[key] += y
                         seen[key] += 1
-                        default_logit[key] += logit(default_rate(said))
+                        default_logit[key] += logit(default_rate(what))
+                # Joint counts of what the models said, for every set of models a target
+                # scorer asks: all of them, each alone, and all but each one.
+                for use in uses:
+                    names = tuple(versions[m].model for m in use)
+                    pattern = tuple(values[m] for m in use)
+                    for pattern_key in ((names, None, pattern), (names, label, pattern)):
+                        patterns[pattern_key][0] += y
+                        patterns[pattern_key][1] += 1
         priors: dict[str | None, float] = {None: (prior_true[None] + 1) / (prior_seen[None] + 2)}
         for where in prior_seen:
             if where is not None:
@@ -171,9 +180,8 @@ class Reliability:
                 evidence = logit(rates[(model, value, None)]) - logit(priors[None])
                 coarser = _sigmoid(logit(priors[of_label]) + evidence)
             rates[key] = _shrunk(true[key], seen[key], coarser)
-        reliability = cls(list(models), rates, priors, {}, len(observations), n_candidates)
-        reliability.patterns = _pattern_counts(observations, reliability)
-        return reliability
+        counted = {key: (hits, total) for key, (hits, total) in patterns.items()}
+        return cls(list(models), rates, priors, counted, n_examples, n_candidates)
 
     def describe(self) -> list[str]:
         """In words, per model: how often what it found is right, how often what it missed was
@@ -201,33 +209,11 @@ class Reliability:
                 lines.append(f"{name}: {what} at confidence {low:g}–{high:g} is right {_pct(rate)}")
         return lines
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "examples": self.examples,
-            "candidates": self.candidates,
-            "described": self.describe(),
-        }
 
-
-def _pattern_counts(
-    observations: Sequence[tuple[Sequence[Version], SpanSet]], reliability: Reliability
-) -> dict[tuple[Any, ...], tuple[int, int]]:
-    """Joint counts of what the models said, for every set of models a target scorer asks:
-    all of them, each alone, and all but each one."""
-    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
-    for versions, gold in observations:
-        n = len(versions)
-        uses = {tuple(range(n))} | {(m,) for m in range(n)}
-        uses |= {tuple(i for i in range(n) if i != m) for m in range(n) if n > 2}
-        for candidate in candidates_of(versions):
-            y = candidate in gold
-            for use in uses:
-                names = tuple(versions[m].model for m in use)
-                said = tuple(_value(versions[m].says(candidate)) for m in use)
-                for key in ((names, None, said), (names, candidate[2], said)):
-                    counts[key][0] += y
-                    counts[key][1] += 1
-    return {key: (true, seen) for key, (true, seen) in counts.items()}
+def _uses(n: int) -> set[tuple[int, ...]]:
+    """The sets of models (by index) whose joint say is counted: all, each alone, all but one."""
+    uses = {tuple(range(n))} | {(m,) for m in range(n)}
+    return uses | {tuple(i for i in range(n) if i != m) for m in range(n) if n > 2}
 
 
 def _shrunk(true: int, seen: int, towards: float) -> float:
@@ -305,7 +291,7 @@ def blame(evidence: Evidence, text: str) -> list[dict[str, Any]]:
             c
             for v in versions
             for c in (v.beam or ())
-            if c in evidence.truth and difference.start < c[1] and c[0] < difference.end
+            if difference.start < c[1] and c[0] < difference.end
         }
         errors = [evidence.errors_on(m, group) for m in range(len(versions))]
         # Every model at the highest error: with no beam scores and no calibration, two models

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -125,8 +125,7 @@ def _with_beam(
         for doc, record in piped:
             yield doc, record, None
         return
-    iterator = iter(piped)
-    while batch := list(islice(iterator, batch_size)):
+    for batch in _batched(iter(piped), batch_size):
         docs = [doc for doc, _ in batch]
         for (doc, record), probabilities in zip(batch, beam.scores(docs), strict=True):
             yield doc, record, probabilities
@@ -218,7 +217,10 @@ def _skip_done(
         yield record.data
 
 
-def _batched(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+T = TypeVar("T")
+
+
+def _batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
     while chunk := list(islice(items, size)):
         yield chunk
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +50,30 @@ class ScoredExample:
     score: float  # the value of the scorer that orders the queue
     held_back: str | None = None  # why an agreement is not safe to accept
     unsure_models: tuple[str, ...] = ()  # the models with beam scores unsure of it
-    evidence: Evidence | None = None  # the versions and their reliability (scored examples)
+    # The versions and their reliability: set where the run says who is likely wrong
+    # (a target, or Scoring.blame), on entity examples that are not safe agreements.
+    evidence: Evidence | None = None
 
     @property
     def agrees(self) -> bool:
         """Every model found the same, and no model is unsure of it: safe to accept."""
         return not self.differences and not self.example.missing_models and not self.held_back
 
-    @property
+    # Cached: the queue's meta and --split-by-model both read them.
+    @cached_property
     def model_errors(self) -> dict[str, float]:
         """Each model's probability of being wrong here (evidence.py), by name."""
         if self.evidence is None:
             return {}
         names = [v.model for v in self.evidence.versions]
         return dict(zip(names, self.evidence.model_errors(), strict=True))
+
+    @cached_property
+    def likely_wrong(self) -> list[dict[str, Any]]:
+        """Per difference, who is likely wrong and why (`evidence.blame`); [] without evidence."""
+        if self.evidence is None or not self.differences:
+            return []
+        return blame(self.evidence, self.example.text)
 
 
 def queue_order(score: float, differences: int, position: int) -> tuple[float, int, int]:
@@ -204,7 +215,8 @@ class Scoring:
             inputs: Any = votes_of(tasks) if self.kind is TaskKind.CHOICE else present
             scores = {name: float(fn(inputs)) for name, fn in self.registered.items()}
         evidence = None
-        if self.kind is TaskKind.NER:
+        # Who is likely wrong is worked out only where the run says it (a target, or blame).
+        if self.kind is TaskKind.NER and (self.target is not None or self.blame):
             versions = versions or self.versions(example)
             evidence = Evidence(versions, self.reliability)
         if self.target is not None and versions is not None:
@@ -250,12 +262,12 @@ class Scoring:
         details["differences"] = self.describe(scored)
         if scored.held_back:
             details["held_back"] = scored.held_back
-        if scored.evidence is not None and (self.blame or self.target is not None):
+        if scored.evidence is not None:
             details["model_errors"] = {
                 name: round(value, 3) for name, value in scored.model_errors.items()
             }
             if scored.differences:
-                details["likely_wrong"] = blame(scored.evidence, scored.example.text)
+                details["likely_wrong"] = scored.likely_wrong
         return details
 
 
