@@ -26,9 +26,15 @@ from typing import Any
 RESET = "reset"  # close the connection without answering
 
 
-def write_ner_config(path: Path, model: dict[str, Any]) -> Path:
-    """A spacy-llm NER.v2 pipeline config (PERSON, ORGANISATION, DATE) with `model` as the
-    [components.llm.model] block, e.g. {"@llm_models": "disagree.OpenAICompatible.v1", ...}."""
+def write_ner_config(
+    path: Path, model: dict[str, Any], task: dict[str, Any] | None = None
+) -> Path:
+    """A spacy-llm NER pipeline config (PERSON, ORGANISATION, DATE) with `model` as the
+    [components.llm.model] block, e.g. {"@llm_models": "disagree.OpenAICompatible.v1", ...};
+    the task is NER.v2 unless `task` gives the [components.llm.task] block."""
+    task = task or {"@llm_tasks": "spacy.NER.v2"}
+    task = {"labels": ["PERSON", "ORGANISATION", "DATE"], **task}
+    task_lines = [f"{key} = {json.dumps(value)}" for key, value in task.items()]
     model_lines = [f"{key} = {json.dumps(value)}" for key, value in model.items()]
     lines = [
         "[nlp]",
@@ -38,8 +44,7 @@ def write_ner_config(path: Path, model: dict[str, Any]) -> Path:
         "[components.llm]",
         'factory = "llm"',
         "[components.llm.task]",
-        '@llm_tasks = "spacy.NER.v2"',
-        'labels = ["PERSON", "ORGANISATION", "DATE"]',
+        *task_lines,
         "[components.llm.model]",
         *model_lines,
     ]
@@ -227,7 +232,9 @@ KEY_ENV = "DISAGREE_TEST_KEY"
 SECRET = "sk-test-0123456789abcdefSECRET"
 
 
-def write_config(tmp_path: Path, base_url: str, **model: object) -> Path:
+def write_config(
+    tmp_path: Path, base_url: str, task: dict[str, Any] | None = None, **model: object
+) -> Path:
     settings = {
         "model": "test-model",
         "base_url": base_url,
@@ -243,7 +250,7 @@ def write_config(tmp_path: Path, base_url: str, **model: object) -> Path:
         **model,
     }
     return write_ner_config(
-        tmp_path / "llm.cfg", {"@llm_models": "disagree.OpenAICompatible.v1", **settings}
+        tmp_path / "llm.cfg", {"@llm_models": "disagree.OpenAICompatible.v1", **settings}, task
     )
 
 

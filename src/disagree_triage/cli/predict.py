@@ -228,6 +228,12 @@ def print_backends(summary: PredictSummary, console: Console) -> None:
         table.add_row("failed after retries", f"{stats.failures:,}")
         if stats.capped_waits:
             table.add_row("Retry-After waits capped (retry_after_max)", f"{stats.capped_waits:,}")
+        if stats.constrained:
+            table.add_row("answers constrained to the JSON schema", f"{stats.constrained:,}")
+        if stats.cut_short:
+            table.add_row("of them cut short, then closed", f"{stats.cut_short:,}")
+        if stats.structured_refused:
+            table.add_row("structured output", stats.structured_refused)
         table.add_row("unusable answers (meta.llm_error)", f"{summary.llm_problems[name]:,}")
         table.add_row(
             "tokens prompt / completion", f"{stats.prompt_tokens:,} / {stats.completion_tokens:,}"

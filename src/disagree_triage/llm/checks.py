@@ -18,6 +18,7 @@ from spacy.tokens import Doc
 
 from ..pipeline import LLM_FACTORY, llm_classifies
 from .failures import failure_reason
+from .structured import read_json, read_ner_answer
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class LLMComponent:
     labels: tuple[str, ...]
     backend: Any  # the spacy-llm model callable (ours have `.stats`)
     classifies: bool = False  # a TextCat task (answers are category names), else NER
+    structured: bool = False  # one of our JSON-answer tasks (`structured_tasks`)
 
     @property
     def backend_name(self) -> str:
@@ -45,8 +47,11 @@ def llm_components(nlp: Language) -> list[LLMComponent]:
         pipe._save_io = True  # type: ignore[attr-defined]
         task = getattr(pipe, "_task", None)
         labels = tuple(getattr(task, "labels", ()) or ())
+        structured = type(task).__module__.endswith("structured_tasks")
         found.append(
-            LLMComponent(name, labels, getattr(pipe, "_model", None), llm_classifies(pipe))
+            LLMComponent(
+                name, labels, getattr(pipe, "_model", None), llm_classifies(pipe), structured
+            )
         )
     return found
 
@@ -90,6 +95,36 @@ def textcat_answer_problem(response: str, labels: Iterable[str]) -> str | None:
     return f"unparseable answer: {snippet!r}"
 
 
+def json_answer_problem(response: str, labels: Iterable[str]) -> str | None:
+    """Why a JSON NER answer (disagree.NER.v1) cannot be used, or None when it can. An
+    answer cut short whose complete entities were kept is still reported."""
+    reason = failure_reason(response)
+    if reason is not None:
+        return f"request failed: {reason}"
+    return read_ner_answer(response).problem
+
+
+def json_textcat_problem(response: str, labels: Iterable[str]) -> str | None:
+    """Why a JSON TextCat answer (disagree.TextCat.v1) cannot be used, or None."""
+    reason = failure_reason(response)
+    if reason is not None:
+        return f"request failed: {reason}"
+    answer = read_json(response)
+    if answer.value is None:
+        return answer.problem
+    if not isinstance(answer.value, dict) or not {"category", "categories"} & set(answer.value):
+        return f"JSON answer without a category: {' '.join(response.split())[:80]!r}"
+    return None
+
+
+_CHECKS = {
+    (False, False): answer_problem,
+    (True, False): textcat_answer_problem,
+    (False, True): json_answer_problem,
+    (True, True): json_textcat_problem,
+}
+
+
 def check_doc(doc: Doc, component: LLMComponent) -> tuple[str | None, dict[str, Any] | None]:
     """(problem, io) for one doc: io is {"prompt", "response"} as spacy-llm saved them."""
     io = (doc.user_data.get("llm_io") or {}).get(component.name)
@@ -97,8 +132,8 @@ def check_doc(doc: Doc, component: LLMComponent) -> tuple[str | None, dict[str, 
         return None, None
     responses = io.get("response")
     responses = responses if isinstance(responses, list) else [responses]
+    check = _CHECKS[component.classifies, component.structured]
     for response in responses:
-        check = textcat_answer_problem if component.classifies else answer_problem
         problem = check(str(response), component.labels)
         if problem is not None:
             return problem, dict(io)

