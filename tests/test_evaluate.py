@@ -21,8 +21,8 @@ from disagree_triage.evaluate import (
     roc_auc,
     span_prf,
     triage_quality,
-    write_fewshot_examples,
 )
+from disagree_triage.fewshot import task_of, write_examples_file
 
 TEXTS = [
     "Tim Cook runs Apple in Cupertino.",
@@ -159,13 +159,8 @@ def test_lift_hand_computed():
     assert partial_prf([{(0, 4, "A")}], [{(1, 2, "A")}]).f1 == 1.0
 
 
-def test_fewshot_examples_load_into_a_spacy_llm_ner_v3_prompt(tmp_path, files):
-    gold, a, b = files
-    out = tmp_path / "examples.yml"
-    report = evaluate_files(gold, [a, b], fewshot_limit=20)
-    assert write_fewshot_examples(report, out) == 3  # the models disagree on all three
-    config = tmp_path / "ner.cfg"
-    config.write_text(
+def ner_config(path, task, examples):
+    path.write_text(
         f"""[nlp]
 lang = "en"
 pipeline = ["llm"]
@@ -173,11 +168,11 @@ pipeline = ["llm"]
 [components.llm]
 factory = "llm"
 [components.llm.task]
-@llm_tasks = "spacy.NER.v3"
+@llm_tasks = "{task}"
 labels = ["PERSON", "ORG", "LOC"]
 [components.llm.task.examples]
 @misc = "spacy.FewShotReader.v1"
-path = "{out}"
+path = "{examples}"
 [components.llm.model]
 @llm_models = "disagree.OpenAICompatible.v1"
 model = "x"
@@ -185,12 +180,69 @@ base_url = "http://127.0.0.1:9/v1"
 api_key_env = null
 """
     )
+    return path
+
+
+def first_prompt(config):
     nlp = assemble_pipeline(config)
     task = nlp.get_pipe("llm")._task
-    prompt = str(next(iter(task.generate_prompts([nlp.make_doc("Sony fell.")])))[0])
+    [(prompts, _)] = list(task.generate_prompts([nlp.make_doc("Sony fell.")]))
+    return str(prompts[0])
+
+
+def test_fewshot_examples_load_into_a_spacy_llm_ner_v3_prompt(tmp_path, files):
+    gold, a, b = files
+    out = tmp_path / "examples.yml"
+    report = evaluate_files(gold, [a, b], fewshot_limit=20)
+    # the models disagree on all three
+    assert write_examples_file(report.fewshot, out, task="spacy.NER.v3") == 3
+    prompt = first_prompt(ner_config(tmp_path / "ner.cfg", "spacy.NER.v3", out))
     # the LLM's own mistake (B invented 'Nothing' as ORG) is shown as not an entity
     assert "Nothing to see here." in prompt and "Nothing | False | ORG" in prompt
     assert "Tim Cook | True | PERSON" in prompt
+
+
+@pytest.mark.parametrize(
+    "task, name, shown",
+    [
+        ("disagree.NER.v1", "examples.json", '{"text": "Angela Merkel", "label": "PERSON"}'),
+        ("spacy.NER.v2", "examples.jsonl", "PERSON: Angela Merkel"),
+    ],
+)
+def test_fewshot_examples_in_the_format_of_the_users_task(tmp_path, files, task, name, shown):
+    gold, a, b = files
+    report = evaluate_files(gold, [a, b], fewshot_limit=2)
+    config = ner_config(tmp_path / "ner.cfg", task, tmp_path / name)
+    assert task_of(config) == task
+    assert write_examples_file(report.fewshot, tmp_path / name, task=task_of(config)) == 2
+    prompt = first_prompt(config)
+    # the LLM (the last file, B) was wrong on the last two texts: those are kept
+    assert "Angela Merkel visited Paris." in prompt and shown in prompt
+    assert "Tim Cook" not in prompt
+    # an example with no entity shows the empty answer in ours; spacy-llm's NER.v2 drops it
+    assert ("Nothing to see here." in prompt) == (task == "disagree.NER.v1")
+
+
+def test_write_examples_cli_follows_examples_for_and_refuses_bad_names_first(
+    tmp_path, files, cli
+):
+    gold, a, b = files
+    config = ner_config(tmp_path / "ner.cfg", "spacy.NER.v2", tmp_path / "unused.json")
+    out = tmp_path / "fixes.json"
+    done = cli(
+        "evaluate", gold, a, b, "--write-examples", out, "--examples-for", config,
+        "--examples-limit", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "spacy.NER.v2" in done.stderr and "--examples" in done.stderr
+    [example] = json.loads(out.read_text())
+    assert example == {
+        "text": "Angela Merkel visited Paris.",
+        "entities": {"PERSON": ["Angela Merkel"], "LOC": ["Paris"]},
+    }
+    refused = cli("evaluate", gold, a, b, "--write-examples", tmp_path / "fixes.txt")
+    assert refused.returncode == 1 and ".json, .jsonl or .yml" in refused.stderr
+    assert refused.stdout == ""  # before the work
 
 
 def test_a_ranked_queue_is_evaluated_in_its_own_order(files, tmp_path):

@@ -35,9 +35,9 @@ from .categories import CategoryVote, vote_of
 from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
 from .errors import DisagreeError
 from .evidence import Reliability, Version
+from .fewshot import CorrectedExample
 from .kinds import TaskKind
 from .labels import LabelMap
-from .outputs import check_outputs, write_atomic
 from .prodigy import ProdigyTask, read_prodigy_tasks
 from .scoring import DEFAULT_MIN_CONFIDENCE, first_record, model_names, queue_order, unsure
 from .target_scorers import NEEDS_SCORES, all_target_scorers
@@ -135,7 +135,7 @@ class EvaluationReport:
     triage: dict[str, TriageQuality]
     error_kinds: ErrorKinds | None
     inputs: list[str] = field(default_factory=list)  # every file read: gold, predictions
-    fewshot: list[dict[str, Any]] = field(default_factory=list)  # see `fewshot_limit`
+    fewshot: list[CorrectedExample] = field(default_factory=list)  # see `fewshot_limit`
     # model -> ranking -> how well it finds the examples where *that* model is wrong
     triage_by_model: dict[str, dict[str, TriageQuality]] = field(default_factory=dict)
     model_errors: dict[str, int] = field(default_factory=dict)  # examples each model gets wrong
@@ -455,7 +455,7 @@ def evaluate_files(
     gold LOC and model GPE meet as LOCATION. `llm` names the model whose mistakes are analysed
     for prompt feedback (default: the last file). `ranked`: a queue written by `diff`, whose
     order is evaluated as it stands. `fewshot_limit`: keep that many gold-corrected
-    disagreements as few-shot examples (`fewshot_examples`) in `report.fewshot`.
+    disagreements, the LLM's mistakes first, in `report.fewshot` (see `fewshot`).
 
     Per model, the triage also ranks by each target scorer with that model as the target
     (`diff --target`; `uncertainty` where the model's file has beam scores), beside the
@@ -498,7 +498,7 @@ def evaluate_files(
     kinds = ErrorKinds(models[llm_index])
     # The `fewshot_limit` best few-shot candidates: the LLM's mistakes first, then input order.
     # Keys are negated, so the heap's root is the worst one kept, dropped when a better comes.
-    fewshot: list[tuple[int, int, dict[str, Any]]] = []
+    fewshot: list[tuple[int, int, CorrectedExample]] = []
 
     for example in align_files(paths, ["gold", *models], stats, kind=kind):
         gold, predictions = example.tasks[0], example.tasks[1:]
@@ -554,7 +554,7 @@ def evaluate_files(
         _count_error_kinds(kinds, gold, g, sets[llm_index])
         if fewshot_limit and differences:
             llm_right = sets[llm_index] == g
-            item = fewshot_example(gold.text, g, sets[llm_index])
+            item = CorrectedExample.of(gold.text, g, sets[llm_index])
             heapq.heappush(fewshot, (-int(llm_right), -position, item))
             if len(fewshot) > fewshot_limit:
                 heapq.heappop(fewshot)
@@ -680,43 +680,3 @@ def _count_error_kinds(
             else:
                 words = difference.describe(text, ["gold", kinds.model])
             kinds.examples[kind_key].append(words)
-
-
-def fewshot_example(text: str, gold: set[SpanKey], llm: set[SpanKey]) -> dict[str, Any]:
-    """One gold-corrected example in spacy-llm's NER.v3 few-shot shape (`text`, `spans` with
-    `is_entity`, `label`, `reason`): gold spans are the entities; the LLM's spans that gold
-    does not have become `is_entity: false`, so the prompt shows the model its own mistakes."""
-    spans = [
-        {
-            "text": text[s:e],
-            "is_entity": True,
-            "label": label,
-            "reason": f"is a {label} (annotated)",
-        }
-        for s, e, label in sorted(gold)
-    ]
-    gold_boundaries = {(gs, ge) for gs, ge, _ in gold}
-    spans += [
-        {
-            "text": text[s:e],
-            "is_entity": False,
-            "label": label,
-            "reason": f"is not a {label} here (an annotator rejected it)",
-        }
-        for s, e, label in sorted(llm - gold)
-        if (s, e) not in gold_boundaries
-    ]
-    return {"text": text, "spans": spans}
-
-
-def write_fewshot_examples(
-    report: EvaluationReport, output: str | Path, *, overwrite: bool = False
-) -> int:
-    """Write the report's few-shot examples (`evaluate_files(fewshot_limit=N)`: the
-    disagreements, the LLM's own mistakes first) as YAML for `spacy.FewShotReader.v1`, whole
-    or not at all; how many."""
-    import srsly  # only this output needs YAML
-
-    check_outputs({"--write-examples": output}, report.inputs)
-    write_atomic(output, srsly.yaml_dumps(report.fewshot).encode("utf-8"), overwrite=overwrite)
-    return len(report.fewshot)

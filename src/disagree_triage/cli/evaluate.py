@@ -61,7 +61,18 @@ def evaluate_cli(
     write_examples: str | None = typer.Option(
         None,
         "--write-examples",
-        help="Write gold-corrected disagreements as NER.v3 few-shot examples (YAML).",
+        help="Write gold-corrected disagreements, the LLM's mistakes first, as few-shot examples "
+        "for predict --examples (.json, .jsonl or .yml).",
+    ),
+    examples_for: str | None = typer.Option(
+        None,
+        "--examples-for",
+        metavar="CONFIG",
+        help="The LLM config (or saved pipeline) that will read the examples: they are written "
+        "in its task's format (disagree.NER.v1, spacy.NER.v1-v3). Default: disagree.NER.v1's.",
+    ),
+    examples_limit: int = typer.Option(
+        20, "--examples-limit", min=1, help="At most this many examples (a prompt holds them all)."
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the report as JSON on stdout instead of tables."
@@ -78,14 +89,19 @@ def evaluate_cli(
         disagree evaluate gold.jsonl out-spacy.jsonl out-llm.jsonl
         --gold-ner LOC:LOCATION,ORG:ORGANISATION,PERSON
     """
-    from ..evaluate import evaluate_files, write_fewshot_examples
+    from ..evaluate import evaluate_files
+    from ..fewshot import DEFAULT_TASK, check_examples_path, task_of, write_examples_file
     from ..outputs import check_file_output
 
+    inputs = [gold, *predictions, *([ranked] if ranked else [])]
     with user_errors():
         import_code(code)
+        task = DEFAULT_TASK
         if write_examples:  # refused before the work, not after
-            inputs = [gold, *predictions, *([ranked] if ranked else [])]
+            check_examples_path(write_examples)
             check_file_output("--write-examples", write_examples, inputs, overwrite=overwrite)
+            if examples_for:
+                task = task_of(examples_for)
         report = evaluate_files(
             gold,
             predictions,
@@ -94,18 +110,25 @@ def evaluate_cli(
             labels=labels,
             llm=llm,
             ranked=ranked,
-            fewshot_limit=20 if write_examples else 0,
+            fewshot_limit=examples_limit if write_examples else 0,
             min_confidence=min_confidence,
         )
         written = None
         if write_examples:
-            written = write_fewshot_examples(report, write_examples, overwrite=overwrite)
+            written = write_examples_file(
+                report.fewshot, write_examples, task=task, inputs=inputs, overwrite=overwrite
+            )
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print_report(report)
     if written is not None:
-        err_console().print(clean(f"wrote {written} few-shot examples to {write_examples}"))
+        err_console().print(
+            clean(
+                f"wrote {written} few-shot examples ({task}) to {write_examples}; use them with "
+                f"predict CONFIG ... --examples {write_examples}"
+            )
+        )
 
 
 def _triage_table(title: str, rankings: dict[str, TriageQuality], figure: str) -> Table:

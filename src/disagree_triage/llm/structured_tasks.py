@@ -177,10 +177,13 @@ class StructuredNERTask(NERTask):
     ) -> typing.Iterable[typing.Tuple[typing.Iterable[Any], typing.Iterable[Doc]]]:  # noqa: UP006
         for prompts, shards in super().generate_prompts(docs, context_length):
             shards = list(shards)
-            yield [
-                SchemaPrompt(prompt, self.answer_schema(shard))
-                for prompt, shard in zip(prompts, shards, strict=True)
-            ], shards
+            yield (
+                [
+                    SchemaPrompt(prompt, self.answer_schema(shard))
+                    for prompt, shard in zip(prompts, shards, strict=True)
+                ],
+                shards,
+            )
 
     def answer_schema(self, shard: Doc) -> dict[str, Any]:
         texts = word_sequences(shard, self._max_span_tokens) if self._spans_from_text else None
@@ -252,7 +255,7 @@ def make_structured_ner(
     or any of spacy-llm's NER formats (e.g. through spacy.FewShotReader.v1)."""
     labels_list = split_labels(labels)
     if not labels_list:
-        raise DisagreeError("disagree.NER.v1: name the labels, e.g. labels = [\"PERSON\", \"ORG\"]")
+        raise DisagreeError('disagree.NER.v1: name the labels, e.g. labels = ["PERSON", "ORG"]')
     if max_span_tokens < 1:
         raise DisagreeError(f"disagree.NER.v1: max_span_tokens must be >= 1, not {max_span_tokens}")
     raw = examples() if callable(examples) else examples
@@ -360,7 +363,7 @@ def make_structured_textcat(
     (`text`, `answer`: a category, or several separated by commas)."""
     labels_list = split_labels(labels)
     if not labels_list:
-        raise DisagreeError("disagree.TextCat.v1: name the categories, e.g. labels = [\"NEWS\"]")
+        raise DisagreeError('disagree.TextCat.v1: name the categories, e.g. labels = ["NEWS"]')
     raw = examples() if callable(examples) else examples
     return StructuredTextCatTask(
         parse_responses=parse_textcat_responses,
