@@ -7,24 +7,31 @@
 `.env` in the working directory is loaded first (or `env_file`), so a config can name
 `api_key_env = "OPENAI_API_KEY"` and the key never appears in a config or on a command line.
 Configs may refer to files beside them as `${paths.config_dir}/...`: it is set to the config's
-own folder. A pipeline that would store a secret (a key in `headers`, a password in `base_url`)
-is never saved.
+own folder. Those files (a prompt template, few-shot examples) are read when the pipeline is
+assembled and their content put in its config, so a saved pipeline is self-contained: it can be
+moved, and the config's folder with it. `labels=` and `examples=` (`--labels`, `--examples`)
+replace the LLM task's own. A pipeline that would store a secret (a key in `headers`, a
+password in `base_url`) is never saved.
 """
 
 from __future__ import annotations
 
+import configparser
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
 from spacy import util
 from spacy.language import Language
-from thinc.api import ConfigValidationError
+from thinc.api import Config, ConfigValidationError
 
-from .errors import DisagreeError
+from .errors import DisagreeError, DisagreeWarning
 from .llm import register_backends
+from .pipeline import LLM_FACTORY, config_problem, first_line, readable_llm_warnings
 from .redaction import holds_secret
 
 
@@ -54,12 +61,21 @@ def assemble_pipeline(
     config_path: str | Path,
     overrides: dict[str, Any] | None = None,
     *,
+    labels: str | Sequence[str] | None = None,
+    examples: str | Path | None = None,
     env_file: str | Path | None = None,
 ) -> Language:
-    """Build (and initialise) the pipeline a spacy-llm config describes. No LLM is called."""
+    """Build (and initialise) the pipeline a spacy-llm config describes. No LLM is called.
+
+    `labels` (a list, or comma-separated) and `examples` (a file of few-shot examples in JSON,
+    YAML or JSONL, as spacy-llm's FewShotReader reads it) replace the task's own in every
+    `llm` component. The files the config reads (a template, examples) are read now and put in
+    the pipeline's config, so that a saved pipeline needs nothing beside it.
+    """
     path = Path(config_path)
     if not path.is_file():
         raise DisagreeError(f"{path}: config file not found")
+    label_list = parse_labels(labels)
     load_env(env_file)
     register_backends()
     all_overrides = dict(overrides or {})
@@ -68,20 +84,165 @@ def assemble_pipeline(
         if "paths" in config and "config_dir" in config["paths"]:
             all_overrides.setdefault("paths.config_dir", str(path.parent.resolve()))
         config = util.load_config(path, overrides=all_overrides, interpolate=False)
-        nlp = util.load_model_from_config(config, auto_fill=True)
-        nlp.initialize()
+        set_llm_tasks(config, path, labels=label_list, examples=examples)
+        inline_llm_files(config, path)
+        with readable_llm_warnings():
+            nlp = util.load_model_from_config(config, auto_fill=True)
+            nlp.initialize()
     except ConfigValidationError as err:
-        # `errors` lists what failed validation; a bad ${...} substitution has only `desc`.
-        problems = "; ".join(
-            f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in err.errors or []
+        raise DisagreeError(f"{path}: invalid config ({config_problem(err)})") from None
+    except (OSError, ValueError, ImportError) as err:  # ImportError: an unknown nlp.lang
+        raise DisagreeError(f"{path}: can't assemble the pipeline ({first_line(err)})") from None
+    return nlp
+
+
+def parse_labels(labels: str | Sequence[str] | None) -> list[str] | None:
+    """`--labels PERSON,ORGANISATION` as a list, each label once, in the order given.
+
+    >>> parse_labels("PERSON, ORGANISATION,PERSON")
+    ['PERSON', 'ORGANISATION']
+    """
+    if labels is None:
+        return None
+    given = labels.split(",") if isinstance(labels, str) else list(labels)
+    found = list(dict.fromkeys(label.strip() for label in given if label.strip()))
+    if not found:
+        raise DisagreeError("--labels: name at least one label, e.g. --labels PERSON,ORGANISATION")
+    return found
+
+
+def llm_component_names(config: dict[str, Any]) -> list[str]:
+    """The config's spacy-llm components (factory "llm")."""
+    components = config.get("components") or {}
+    return [
+        name
+        for name, block in components.items()
+        if isinstance(block, dict) and block.get("factory") == LLM_FACTORY
+    ]
+
+
+def set_llm_tasks(
+    config: dict[str, Any],
+    config_path: str | Path,
+    *,
+    labels: list[str] | None = None,
+    examples: str | Path | None = None,
+) -> None:
+    """Give the task of every `llm` component these `labels` and the few-shot examples of the
+    file `examples`, in place, where they are given."""
+    if labels is None and examples is None:
+        return
+    names = llm_component_names(config)
+    if not names:
+        options = " and ".join(
+            option
+            for option, value in (("--labels", labels), ("--examples", examples))
+            if value is not None
         )
         raise DisagreeError(
-            f"{path}: invalid config ({problems or err.desc or err.title})"
+            f"{config_path}: {options} set the task of a spacy-llm component (factory = "
+            f'"llm"), and the config has none (components: '
+            f"{', '.join(config.get('components') or {}) or 'none'})"
+        )
+    example_list = None
+    if examples is not None:
+        read = read_llm_file(FEWSHOT_READER, examples, "--examples")
+        example_list = _storable(read, FEWSHOT_READER, examples)
+    for name in names:
+        task = config["components"][name].setdefault("task", {})
+        if labels is not None:
+            task["labels"] = list(labels)
+        if example_list is not None:
+            task["examples"] = example_list
+
+
+# spacy-llm's file readers, by the name a config gives them. `inline_llm_files` reads what
+# they name with spacy-llm's own functions, so a file means the same inline as it did on disk.
+FILE_READER = "spacy.FileReader.v1"  # a template: its text
+FEWSHOT_READER = "spacy.FewShotReader.v1"  # few-shot examples: a list of dicts
+
+
+def read_llm_file(reader: str, file: str | Path, where: str) -> Any:
+    """What spacy-llm's `reader` makes of `file`, read now; `where` says who named the file,
+    for the one-line error (the config and setting, or an option)."""
+    from spacy_llm.registry import fewshot_reader, file_reader
+
+    path = Path(file)
+    if not path.is_file():
+        raise DisagreeError(f"{where}: {path}: file not found")
+    try:
+        if reader == FILE_READER:
+            return file_reader(path)
+        return list(fewshot_reader(path)())
+    except UnicodeDecodeError as err:
+        raise DisagreeError(f"{where}: {path}: not UTF-8 text (byte {err.start + 1})") from None
+    except OSError as err:
+        raise DisagreeError(f"{where}: {path}: can't read it ({first_line(err)})") from None
+    except ValueError:
+        # FewShotReader's own messages run to three sentences and quote the absolute path.
+        raise DisagreeError(
+            f"{where}: {path}: expected few-shot examples, a list of objects in JSON, YAML or JSONL"
         ) from None
-    except (OSError, ValueError, ImportError) as err:  # ImportError: an unknown nlp.lang
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DisagreeError(f"{path}: can't assemble the pipeline ({first})") from None
-    return nlp
+
+
+def inline_llm_files(config: Config, config_path: str | Path) -> None:
+    """Put in `config` (not interpolated) what its spacy-llm file readers read, in place: a
+    template's text, a list of examples. A pipeline saved from it then holds them and names no
+    file; `paths.config_dir` is cleared when nothing uses it any more.
+
+    A text that a config.cfg can't hold as it is (confection reads `${...}` in any text as a
+    variable, and mangles some other `$` sequences) stays a reader of its file, by its absolute
+    path: a saved pipeline then still reads that file (assemble_to_disk says so)."""
+    resolved = config.interpolate()  # the paths as the readers would see them
+    for where, reader, file in _llm_file_readers(resolved.get("components") or {}, "components"):
+        value = _storable(read_llm_file(reader, file, f"{config_path}: {where}"), reader, file)
+        *parents, key = where.split(".")
+        node: dict[str, Any] = config
+        for part in parents:
+            node = node[part]
+        node[key] = value
+    paths = config.get("paths") or {}
+    if paths.get("config_dir") is not None and "${paths.config_dir}" not in config.to_str():
+        paths["config_dir"] = None
+
+
+def llm_files_read(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The files a (resolved) config's components still read when they are built: (setting,
+    path) for each spacy-llm file reader."""
+    found = _llm_file_readers(config.get("components") or {}, "components")
+    return [(where, file) for where, _, file in found]
+
+
+def _llm_file_readers(node: dict[str, Any], prefix: str) -> Iterator[tuple[str, str, str]]:
+    """(dotted setting, reader, path) for each spacy-llm file reader block under `node`."""
+    for key, value in node.items():
+        if not isinstance(value, dict):
+            continue
+        where = f"{prefix}.{key}"
+        if value.get("@misc") in (FILE_READER, FEWSHOT_READER) and "path" in value:
+            yield where, value["@misc"], str(value["path"])
+        else:
+            yield from _llm_file_readers(value, where)
+
+
+def _storable(value: Any, reader: str, file: str | Path) -> Any:
+    """`value` as a config setting: itself, or where a config.cfg would not give it back as it
+    is, the reader of its file by absolute path."""
+    if _survives_config(value):
+        return value
+    return {"@misc": reader, "path": str(Path(file).resolve())}
+
+
+def _survives_config(value: Any) -> bool:
+    """Whether `value` comes back unchanged from a config.cfg written and read twice (spaCy
+    writes and reads it when the pipeline is built, saved and loaded)."""
+    try:
+        text = Config({"x": {"v": value}}).to_str()
+        again = Config().from_str(text)
+        twice = Config().from_str(again.to_str())
+        return bool(again["x"]["v"] == value and twice["x"]["v"] == value)
+    except (ValueError, configparser.Error, ConfigValidationError):
+        return False
 
 
 def assemble_to_disk(
@@ -89,14 +250,26 @@ def assemble_to_disk(
     output_dir: str | Path,
     overrides: dict[str, Any] | None = None,
     *,
+    labels: str | Sequence[str] | None = None,
+    examples: str | Path | None = None,
     env_file: str | Path | None = None,
     overwrite: bool = False,
 ) -> Language:
-    """Build the pipeline and save it to `output_dir`: a new or empty folder, or (`overwrite`)
-    a pipeline saved before, which is replaced only once the new one is complete."""
+    """Build the pipeline (see `assemble_pipeline`) and save it to `output_dir`: a new or empty
+    folder, or (`overwrite`) a pipeline saved before, which is replaced only once the new one
+    is complete."""
     out = Path(output_dir)
     _check_output_dir(out, overwrite)
-    nlp = assemble_pipeline(config_path, overrides, env_file=env_file)
+    nlp = assemble_pipeline(
+        config_path, overrides, labels=labels, examples=examples, env_file=env_file
+    )
+    for where, file in llm_files_read(nlp.config):
+        warnings.warn(
+            f"{where}: {file} holds text that a config.cfg can't keep as it is (a '$' "
+            "sequence), so the saved pipeline still reads that file: keep it where it is",
+            DisagreeWarning,
+            stacklevel=2,
+        )
     secrets = secret_settings(nlp.config)
     if secrets:
         raise DisagreeError(

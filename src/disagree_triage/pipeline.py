@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import ast
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import spacy
 from spacy.language import Language
+from thinc.api import ConfigValidationError
 
-from .errors import DisagreeError
+from .errors import DisagreeError, DisagreeWarning, intercept_warnings
 
 INSTALL_HINT = (
     "install one with `python -m spacy download en_core_web_md` (offline: "
@@ -22,30 +29,171 @@ _CATS_FACTORIES = {"textcat", "textcat_multilabel"}
 LLM_FACTORY = "llm"
 
 
-def load_pipeline(model: str | Path) -> Language:
+def load_pipeline(
+    model: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    labels: str | Sequence[str] | None = None,
+    examples: str | Path | None = None,
+) -> Language:
     """Load an installed pipeline package (by name), a pipeline directory, or a spacy-llm
-    `config.cfg` (assembled on the fly, `.env` loaded first)."""
+    `config.cfg` (assembled on the fly, `.env` loaded first). `overrides`, `labels` and
+    `examples` change how a config is assembled (see `assemble_pipeline`), so they need one."""
+    check_config_options(model, overrides=overrides, labels=labels, examples=examples)
     name = str(model)
     path = Path(name)
     if path.suffix == ".cfg":
         from .assemble import assemble_pipeline  # spacy-llm is imported only when needed
 
-        return assemble_pipeline(path)
+        return assemble_pipeline(path, overrides, labels=labels, examples=examples)
     from .llm import register_backends
 
     register_backends()  # a saved LLM pipeline names our models
 
-    if path.exists() and not path.is_dir():
+    if not path.exists():
+        try:
+            with readable_llm_warnings():
+                return spacy.load(name)
+        except OSError:
+            raise DisagreeError(
+                f"can't find the pipeline {name!r}: it is neither an installed package nor a "
+                f"directory; {INSTALL_HINT}"
+            ) from None
+    if not path.is_dir():
         raise DisagreeError(f"{path}: expected a pipeline directory or an installed package name")
+    if not (path / "config.cfg").is_file():
+        raise DisagreeError(f"{path}: not a spaCy pipeline directory (it has no config.cfg)")
+    # The folder is a pipeline: whatever fails now is a part of it, and the message says which
+    # (an OSError here was once reported as "not a pipeline directory", even for a template
+    # file that an old pipeline's config.cfg named and that had been moved).
     try:
-        return spacy.load(path if path.exists() else name)
-    except OSError as err:
-        if path.exists():
-            raise DisagreeError(f"{path}: not a spaCy pipeline directory ({err})") from None
-        raise DisagreeError(
-            f"can't find the pipeline {name!r}: it is neither an installed package nor a "
-            f"directory; {INSTALL_HINT}"
-        ) from None
+        with readable_llm_warnings():
+            return spacy.load(path)
+    except ConfigValidationError as err:
+        raise DisagreeError(f"{path}: can't load the pipeline ({config_problem(err)})") from None
+    except (OSError, ValueError, ImportError) as err:
+        missing = _missing_file(err)
+        if missing is not None and path.resolve() not in missing.parents:
+            raise DisagreeError(
+                f"{path}: can't load the pipeline: its config.cfg reads {missing}, which does "
+                "not exist (moved or deleted?); put it back, or assemble the pipeline again: "
+                "that keeps what the file holds inside the pipeline"
+            ) from None
+        raise DisagreeError(f"{path}: can't load the pipeline ({first_line(err)})") from None
+
+
+# spacy-llm's FewShotReader says a file is missing with a ValueError.
+_NO_SUCH_EXAMPLES = re.compile(r"Specified file path: (.+?) doesn't exist")
+
+
+def _missing_file(err: Exception) -> Path | None:
+    """The absolute path of the file whose absence `err` reports, if it reports one."""
+    if isinstance(err, FileNotFoundError) and err.filename:
+        missing = Path(err.filename)
+    elif isinstance(err, ValueError) and (match := _NO_SUCH_EXAMPLES.search(str(err))):
+        missing = Path(match.group(1))
+    else:
+        return None
+    return missing if missing.is_absolute() else None
+
+
+def check_config_options(
+    model: str | Path | Language,
+    *,
+    overrides: dict[str, Any] | None = None,
+    labels: str | Sequence[str] | None = None,
+    examples: str | Path | None = None,
+) -> None:
+    """Refuse config overrides, labels and examples for a model that is not a `.cfg`: they
+    change how a config is assembled, and a saved or loaded pipeline is assembled already."""
+    if not isinstance(model, Language) and Path(str(model)).suffix == ".cfg":
+        return
+    given = {
+        option: example
+        for option, value, example in (
+            ("--labels", labels, "--labels A,B"),
+            ("--examples", examples, "--examples FILE"),
+            ("config overrides", overrides or None, "--section.key value"),
+        )
+        if value is not None
+    }
+    if not given:
+        return
+    name = model.meta.get("name", "?") if isinstance(model, Language) else str(model)
+    raise DisagreeError(
+        f"{' and '.join(given)}: only for a spacy-llm config (.cfg), and {name!r} is a pipeline "
+        f"already assembled; pass its config instead, or assemble it again with them "
+        f"(disagree assemble CONFIG OUTPUT_DIR {' '.join(given.values())})"
+    )
+
+
+def first_line(err: BaseException | str) -> str:
+    """An exception's (or a text's) first line; an exception's type where it says nothing."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def config_problem(err: ConfigValidationError) -> str:
+    """What a ConfigValidationError says, in one line: its `errors` list what failed
+    validation; a bad ${...} substitution has only `desc`."""
+    problems = "; ".join(
+        f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in err.errors or []
+    )
+    return problems or first_line(err.desc or err.title or "invalid config")
+
+
+# spacy-llm's warning when a task's few-shot examples name labels the task lacks (its stock
+# NER and SpanCat tasks then leave those entities out of the prompt, and drop an example left
+# with none). It is four sentences on several lines; we say the same in one.
+_UNKNOWN_EXAMPLE_LABELS = re.compile(
+    r"Examples contain labels that are not specified in the task configuration\. .*?"
+    r"following labels: (\[.*?\])\. Labels in examples missing from the task "
+    r"configuration: (\[.*?\])\.",
+    re.DOTALL,
+)
+
+
+def example_labels_warning(message: str) -> str | None:
+    """Our one line for spacy-llm's warning about examples with labels the task lacks (None
+    for any other message).
+
+    >>> line = example_labels_warning(
+    ...     "Examples contain labels that are not specified in the task configuration. The "
+    ...     "latter contains the following labels: ['ORG', 'PERSON']. Labels in examples "
+    ...     "missing from the task configuration: ['DATE', 'GPE']. Please ensure ...")
+    >>> print(line.replace("; ", ";\\n"))
+    examples name DATE, GPE, which are not among the labels ORG, PERSON;
+    their entities are left out of the prompt
+    """
+    match = _UNKNOWN_EXAMPLE_LABELS.search(message)
+    if match is None:
+        return None
+    try:
+        labels, missing = (ast.literal_eval(group) for group in match.groups())
+    except (ValueError, SyntaxError):
+        return None
+    one = len(missing) == 1
+    return (
+        f"examples name {', '.join(map(str, missing))}, which {'is' if one else 'are'} not "
+        f"among the labels {', '.join(map(str, labels))}; {'its' if one else 'their'} entities "
+        "are left out of the prompt"
+    )
+
+
+@contextmanager
+def readable_llm_warnings() -> Iterator[None]:
+    """Raise spacy-llm's warnings that we can say in one line (`example_labels_warning`) as
+    that line, a DisagreeWarning; every other warning passes on as it came."""
+
+    def take(w: warnings.WarningMessage) -> bool:
+        line = example_labels_warning(str(w.message))
+        if line is None:
+            return False
+        warnings.warn(line, DisagreeWarning, stacklevel=2)
+        return True
+
+    with intercept_warnings(take):
+        yield
 
 
 def llm_classifies(pipe: object) -> bool:

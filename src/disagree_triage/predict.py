@@ -10,7 +10,7 @@ entities, or `choice` for categories (`textcat=`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -22,7 +22,7 @@ from spacy.tokens import Doc
 from .beam import DEFAULT_BEAM_WIDTH, BeamScorer
 from .compare import SpanKey
 from .corpus import rereadable, text_validator
-from .errors import DisagreeError, InputError
+from .errors import DisagreeError, InputError, collect_warnings
 from .jsonl import (
     STDIO,
     InvalidLines,
@@ -37,6 +37,7 @@ from .llm.checks import check_doc, llm_components
 from .llm.failures import BackendStats
 from .outputs import check_outputs
 from .pipeline import (
+    check_config_options,
     entity_components,
     entity_labels,
     load_pipeline,
@@ -242,6 +243,9 @@ def predict_file(
     save_io: bool = False,
     scores: bool = False,
     beam_width: int = DEFAULT_BEAM_WIDTH,
+    overrides: dict[str, Any] | None = None,
+    labels: str | Sequence[str] | None = None,
+    examples: str | Path | None = None,
     on_start: Callable[[PredictSummary], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PredictSummary:
@@ -250,6 +254,8 @@ def predict_file(
     map in `ner`'s syntax (an empty string keeps every category). `threshold`: the score at
     which a category counts as accepted when a text can have several. `scores`: give each entity
     of a spaCy `ner` its probability under beam search of `beam_width` (see `beam.py`).
+    `overrides`, `labels` and `examples` apply when `model` is a spacy-llm config (see
+    `assemble_pipeline`); what assembling it warns about is in the summary's `warnings`.
 
     The input is validated completely before anything is written, so bad input never leaves a
     half-written output. Output lands under its final name only when complete; an interrupted run
@@ -262,6 +268,7 @@ def predict_file(
     textcat_map = _label_map(textcat or None, "--textcat")
     if resume and overwrite:
         raise DisagreeError("--resume and --overwrite exclude each other")
+    check_config_options(model, overrides=overrides, labels=labels, examples=examples)
     if beam_width < 1:
         raise DisagreeError(f"--beam-width {beam_width}: must be at least 1")
     if resume and str(output_path) == STDIO:
@@ -271,7 +278,12 @@ def predict_file(
     summary = PredictSummary(input=display_name(input_path), output=display_name(output_path))
     with rereadable(input_path) as source:
         # The pipeline first: its max_length is part of what makes a text valid.
-        nlp = model if isinstance(model, Language) else load_pipeline(model)
+        with collect_warnings() as load_warnings:
+            nlp = (
+                model
+                if isinstance(model, Language)
+                else load_pipeline(model, overrides=overrides, labels=labels, examples=examples)
+            )
         # A pipeline that only classifies predicts categories, --textcat or not.
         classify = textcat is not None or (
             ner is None and not entity_components(nlp) and bool(textcat_components(nlp))
@@ -284,6 +296,7 @@ def predict_file(
         else:
             label_map = ner_map
             nlp, summary.warnings = prepare_ner_pipeline(nlp, label_map)
+        summary.warnings[:0] = load_warnings
         beam = None
         if scores:
             beam = None if classify else BeamScorer.of_pipeline(nlp, beam_width)

@@ -146,6 +146,21 @@ SKIP_INVALID_OPTION = typer.Option(
     False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
 )
 OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Replace existing output files.")
+# What a spacy-llm config's task is told: `predict` (with a .cfg) and `assemble` carry both.
+LABELS_OPTION = typer.Option(
+    None,
+    "--labels",
+    help="Labels for the LLM task, comma-separated (e.g. PERSON,ORGANISATION,LOCATION), "
+    "instead of the config's.",
+)
+EXAMPLES_OPTION = typer.Option(
+    None,
+    "--examples",
+    help="Few-shot examples for the LLM task instead of the config's: a JSON, YAML or JSONL "
+    "file in the task's format.",
+)
+# Extra `--section.key value` arguments reach the command as ctx.args (config_overrides).
+OVERRIDES_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def split_names(names: str | None) -> list[str] | None:
@@ -190,6 +205,8 @@ def config_overrides(args: list[str]) -> dict[str, Any]:
     """Extra arguments `--section.key value` (or `--section.key=value`) as spaCy reads them,
     e.g. {"components.llm.model.model": "gpt-4o-mini"}. spaCy's parser raises a click error
     for `--x` and prints to stdout and exits for a stray value; here both are a DisagreeError."""
+    if not args:
+        return {}  # spacy.cli costs a second to import
     from spacy.cli._util import parse_config_overrides  # spaCy is imported only here
 
     position = 0

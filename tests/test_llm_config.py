@@ -1,0 +1,351 @@
+"""What a spacy-llm config becomes: assembled pipelines that hold the files their config read
+(issue 15, part 3), and the LLM task's labels, few-shot examples and config overrides from the
+command line of `assemble` and `predict` (part 4). Real configs (configs/local.cfg and copies of
+it), real spaCy and spacy-llm; the prompt is checked on the assembled task, or as a scripted
+OpenAI-compatible server receives it, and once end to end with the embedded local model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+import spacy
+from thinc.api import Config
+
+from conftest import ROOT, SM, assert_valid_ner_manual, needs_llama, read_lines
+from disagree_triage import load_pipeline, predict_file
+from disagree_triage.assemble import assemble_pipeline, assemble_to_disk
+from disagree_triage.errors import DisagreeError, collect_warnings
+from llm_servers import GOOD, FaultServer, Reply, write_corpus
+
+CONFIGS = ROOT / "configs"
+LOCAL_FILES = ("local.cfg", "local-ner.jinja", "local-ner-examples.json")
+TEMPLATE = (CONFIGS / "local-ner.jinja").read_text(encoding="utf-8")
+EXAMPLES = json.loads((CONFIGS / "local-ner-examples.json").read_text(encoding="utf-8"))
+
+# Few-shot examples in the three formats spacy-llm's FewShotReader reads. LOCATION is not among
+# the labels the tests ask for (PERSON, ORGANISATION), so its entities leave the prompt.
+MY_EXAMPLES = [
+    {"text": "Ada Lovelace wrote to Babbage & Co.",
+     "entities": {"PERSON": ["Ada Lovelace"], "ORGANISATION": ["Babbage & Co."]}},
+    {"text": "The IMF met in Paris for $5 billion.",
+     "entities": {"ORGANISATION": ["IMF"], "LOCATION": ["Paris"]}},
+]  # fmt: skip
+
+
+def write_examples(folder: Path, suffix: str, examples: list[dict] = MY_EXAMPLES) -> Path:
+    path = folder / f"my-examples{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(examples), encoding="utf-8")
+    elif suffix == ".jsonl":
+        path.write_text("".join(json.dumps(e) + "\n" for e in examples), encoding="utf-8")
+    else:
+        import srsly
+
+        srsly.write_yaml(path, examples)
+    return path
+
+
+def copy_local_configs(folder: Path) -> Path:
+    """A copy of configs/local.cfg and the two files it reads; returns the config."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in LOCAL_FILES:
+        shutil.copy(CONFIGS / name, folder / name)
+    return folder / "local.cfg"
+
+
+def server_config(folder: Path, base_url: str) -> Path:
+    """configs/local.cfg's task (template and examples read from files beside it) with the
+    scripted server as its model, so the prompt can be read as the server receives it."""
+    copy_local_configs(folder)
+    text = (folder / "local.cfg").read_text(encoding="utf-8")
+    task = text[: text.index("[components.llm.model]")]
+    model = {
+        "@llm_models": "disagree.OpenAICompatible.v1",
+        "model": "test-model",
+        "base_url": base_url,
+        "api_key_env": None,
+        "max_retries": 0,
+        "timeout": 5,
+        "context_length": 4096,
+        "cache_path": str(folder / "responses.sqlite"),
+    }
+    lines = [f"{key} = {json.dumps(value)}" for key, value in model.items()]
+    path = folder / "server.cfg"
+    path.write_text(task + "[components.llm.model]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def task_of(nlp):
+    return nlp.get_pipe("llm")._task
+
+
+def prompt_examples(nlp) -> list[dict]:
+    return [{"text": e.text, "entities": e.entities} for e in task_of(nlp).prompt_examples]
+
+
+def kept_by_spacy_llm(examples: list[dict], labels: set[str]) -> list[dict]:
+    """What spacy-llm's NER task keeps of `examples`: each example's entities of `labels`, and
+    only the examples left with some (its check_label_consistency)."""
+    kept = []
+    for example in examples:
+        entities = {k: v for k, v in example["entities"].items() if k in labels}
+        if entities:
+            kept.append({"text": example["text"], "entities": entities})
+    return kept
+
+
+# --- part 3: a saved pipeline holds the files its config read ----------------------------
+
+
+def assemble_then_remove_configs(tmp_path: Path) -> Path:
+    configs = tmp_path / "my-configs"
+    pipeline = tmp_path / "pipeline"
+    assemble_to_disk(copy_local_configs(configs), pipeline)
+    saved = (pipeline / "config.cfg").read_text(encoding="utf-8")
+    assert str(configs) not in saved and "my-configs" not in saved
+    assert "spacy.FileReader.v1" not in saved and "spacy.FewShotReader.v1" not in saved
+    shutil.rmtree(configs)
+    moved = tmp_path / "elsewhere" / "renamed"
+    moved.parent.mkdir()
+    pipeline.rename(moved)
+    return moved
+
+
+def test_assembled_pipeline_holds_its_template_and_examples(tmp_path):
+    pipeline = assemble_then_remove_configs(tmp_path)
+    nlp = load_pipeline(pipeline)
+    task = task_of(nlp)
+    assert task._template == TEMPLATE
+    assert prompt_examples(nlp) == kept_by_spacy_llm(EXAMPLES, set(task.labels))
+    assert len(task.prompt_examples) == 2  # the example without entities is spacy-llm's to drop
+    assert Config().from_disk(pipeline / "config.cfg")["paths"]["config_dir"] is None
+
+
+@needs_llama
+def test_moved_pipeline_predicts_with_the_embedded_model(tmp_path):
+    pipeline = assemble_then_remove_configs(tmp_path)
+    corpus = write_corpus(tmp_path, 2)
+    out = tmp_path / "out.jsonl"
+    summary = predict_file(pipeline, corpus, out, annotator="llm", save_io=True)
+    tasks = read_lines(out)
+    assert summary.written == 2 and summary.backends[0].requests == 2
+    for task in tasks:
+        assert_valid_ner_manual(task, {"PERSON", "ORGANISATION", "DATE"})
+        prompt = task["llm_io"]["llm"]["prompt"]
+        assert "Text: Angela Merkel met the board of Siemens on Monday." in str(prompt)
+
+
+@pytest.mark.parametrize(
+    ("missing", "setting"),
+    [
+        ("local-ner.jinja", "components.llm.task.template"),
+        ("local-ner-examples.json", "components.llm.task.examples"),
+    ],
+)
+def test_a_missing_file_names_the_config_and_the_file(tmp_path, missing, setting):
+    config = copy_local_configs(tmp_path / "configs")
+    (config.parent / missing).unlink()
+    with pytest.raises(DisagreeError) as caught:
+        assemble_pipeline(config)
+    message = str(caught.value)
+    assert message == f"{config}: {setting}: {config.parent / missing}: file not found"
+
+
+@pytest.mark.parametrize(
+    ("setting", "reader", "name"),
+    [
+        ("template", "spacy.FileReader.v1", "local-ner.jinja"),
+        ("examples", "spacy.FewShotReader.v1", "local-ner-examples.json"),
+    ],
+)
+def test_an_old_pipeline_whose_file_moved_says_so(tmp_path, setting, reader, name):
+    # Pipelines assembled before part 3 name their config's files: "not a spaCy pipeline
+    # directory" was the message when one of those files had gone.
+    pipeline = tmp_path / "old-pipeline"
+    assemble_to_disk(CONFIGS / "local.cfg", pipeline)
+    config = Config().from_disk(pipeline / "config.cfg", interpolate=False)
+    gone = tmp_path / "gone" / name
+    config["components"]["llm"]["task"][setting] = {"@misc": reader, "path": str(gone)}
+    config.to_disk(pipeline / "config.cfg")
+    with pytest.raises(DisagreeError) as caught:
+        load_pipeline(pipeline)
+    assert str(caught.value).startswith(
+        f"{pipeline}: can't load the pipeline: its config.cfg reads {gone}, which does not exist"
+    )
+    assert "\n" not in str(caught.value)
+
+
+def test_a_folder_without_config_is_not_a_pipeline(tmp_path):
+    with pytest.raises(DisagreeError, match="not a spaCy pipeline directory .it has no config"):
+        load_pipeline(tmp_path)
+
+
+def test_dollar_text_survives_and_text_a_config_cant_hold_stays_a_file(tmp_path):
+    config = copy_local_configs(tmp_path / "configs")
+    # '$5' is ordinary text; '${' is what a config.cfg reads as a variable.
+    (config.parent / "local-ner.jinja").write_text(TEMPLATE + "Costs: $5, ${not a variable}\n")
+    pipeline = tmp_path / "pipeline"
+    examples = write_examples(tmp_path, ".json")
+    with collect_warnings() as messages:
+        assemble_to_disk(config, pipeline, labels="PERSON,ORGANISATION,LOCATION", examples=examples)
+    (message,) = messages
+    template = (config.parent / "local-ner.jinja").resolve()
+    assert message.startswith(f"components.llm.task.template: {template} holds text")
+    nlp = load_pipeline(pipeline)
+    assert task_of(nlp)._template.endswith("Costs: $5, ${not a variable}\n")
+    assert "$5 billion" in prompt_examples(nlp)[1]["text"]  # inline, '$' and all
+    assert "my-examples" not in (pipeline / "config.cfg").read_text()
+
+
+# --- part 4: --labels, --examples and overrides --------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml", ".jsonl"])
+def test_labels_and_examples_set_the_task(tmp_path, suffix):
+    examples = write_examples(tmp_path, suffix)
+    with collect_warnings() as messages:
+        nlp = assemble_pipeline(
+            CONFIGS / "local.cfg", labels="PERSON,ORGANISATION", examples=examples
+        )
+    task = task_of(nlp)
+    assert set(task.labels) == {"PERSON", "ORGANISATION"}
+    assert prompt_examples(nlp) == kept_by_spacy_llm(MY_EXAMPLES, {"PERSON", "ORGANISATION"})
+    assert messages == [
+        "examples name LOCATION, which is not among the labels ORGANISATION, PERSON; its "
+        "entities are left out of the prompt"
+    ]
+
+
+def test_examples_that_fit_the_labels_warn_nothing(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with collect_warnings() as messages:
+            assemble_pipeline(CONFIGS / "local.cfg", labels=["PERSON", "ORGANISATION", "DATE"])
+    assert messages == []
+    assert not [w for w in caught if "Examples contain labels" in str(w.message)]
+
+
+def test_labels_need_an_llm_component(tmp_path):
+    config = tmp_path / "plain.cfg"
+    config.write_text(
+        '[nlp]\nlang = "en"\npipeline = ["sentencizer"]\n[components]\n'
+        '[components.sentencizer]\nfactory = "sentencizer"\n'
+    )
+    with pytest.raises(DisagreeError, match=r"plain.cfg: --labels set the task of a spacy-llm"):
+        assemble_pipeline(config, labels="PERSON")
+
+
+def test_bad_examples_files_are_one_line_errors(tmp_path, cli):
+    missing = tmp_path / "nope.json"
+    run = cli("predict", CONFIGS / "local.cfg", "-", "-", "--examples", missing, input="")
+    assert run.returncode == 1
+    assert run.stderr.strip() == f"error: --examples: {missing}: file not found"
+    not_a_list = tmp_path / "dict.json"
+    not_a_list.write_text('{"text": "one example, not a list"}')
+    with pytest.raises(DisagreeError, match="expected few-shot examples, a list of objects"):
+        assemble_pipeline(CONFIGS / "local.cfg", examples=not_a_list)
+
+
+def test_config_options_need_a_config(tmp_path, cli):
+    corpus = write_corpus(tmp_path, 1)
+    out = tmp_path / "out.jsonl"
+    run = cli("predict", SM, corpus, out, "--components.llm.model.max_tokens", "16")
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(
+        f"error: config overrides: only for a spacy-llm config (.cfg), and '{SM}'"
+    )
+    assert "disagree assemble CONFIG OUTPUT_DIR --section.key value" in line
+    run = cli("predict", SM, corpus, out, "--labels", "PERSON")
+    assert run.returncode == 1 and "--labels: only for a spacy-llm config" in run.stderr
+    with pytest.raises(DisagreeError, match="--examples: only for a spacy-llm config"):
+        predict_file(spacy.blank("en"), corpus, out, examples=write_examples(tmp_path, ".json"))
+    assert not out.exists()
+
+
+def test_assemble_cli_labels_examples_and_one_warning(tmp_path, disagree_cmd):
+    # A real process: the warning spacy-llm raises would reach its stderr as it is.
+    pipeline = tmp_path / "pipeline"
+    examples = write_examples(tmp_path, ".yaml")
+    result = subprocess.run(
+        disagree_cmd
+        + ["assemble", str(CONFIGS / "local.cfg"), str(pipeline), "--labels",
+           "PERSON,ORGANISATION", "--examples", str(examples),
+           "--components.llm.model.max_tokens", "16"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == (
+        "warning: examples name LOCATION, which is not among the labels ORGANISATION, "
+        "PERSON; its entities are left out of the prompt"
+    )
+    assert lines[1].startswith("saved pipeline (llm)") and len(lines) == 2
+    saved = Config().from_disk(pipeline / "config.cfg")
+    assert saved["components"]["llm"]["task"]["labels"] == ["PERSON", "ORGANISATION"]
+    assert saved["components"]["llm"]["task"]["examples"] == MY_EXAMPLES
+    assert saved["components"]["llm"]["model"]["max_tokens"] == 16
+
+
+def test_predict_cli_labels_examples_and_override_reach_the_prompt(tmp_path, cli):
+    with FaultServer(lambda n, body: Reply(content=GOOD)) as server:
+        config = server_config(tmp_path / "configs", server.base_url)
+        corpus = write_corpus(tmp_path, 2)
+        out = tmp_path / "out.jsonl"
+        run = cli(
+            "predict", config, corpus, out, "--save-io", "--labels", "PERSON,ORGANISATION",
+            "--examples", write_examples(tmp_path, ".jsonl"),
+            "--components.llm.model.max_tokens", "16",
+        )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert warned == [
+        "warning: examples name LOCATION, which is not among the labels ORGANISATION, PERSON; "
+        "its entities are left out of the prompt"
+    ]
+    assert [body["max_tokens"] for body in server.bodies] == [16, 16]
+    prompt = json.dumps(server.bodies[0])
+    assert "Labels: ORGANISATION, PERSON." in prompt
+    assert "Ada Lovelace wrote to Babbage & Co." in prompt and "Tim Cook" not in prompt
+    # The second example keeps only its ORGANISATION: no LOCATION line, Paris unmarked.
+    assert "Paris for $5 billion.\\nORGANISATION: IMF\\nPERSON:\\n\\nText:" in prompt
+    tasks = read_lines(out)
+    assert [s["label"] for s in tasks[0]["spans"]] == ["ORGANISATION"]
+
+
+def test_predict_file_reports_dropped_labels_once(tmp_path):
+    with FaultServer(lambda n, body: Reply(content=GOOD)) as server:
+        config = server_config(tmp_path / "configs", server.base_url)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary = predict_file(
+                config, write_corpus(tmp_path, 2), tmp_path / "o.jsonl", labels="PERSON,DATE"
+            )
+    assert summary.warnings == [
+        "examples name ORGANISATION, which is not among the labels DATE, PERSON; its entities "
+        "are left out of the prompt"
+    ]
+    assert not [w for w in caught if "Examples contain labels" in str(w.message)]
+
+
+@needs_llama
+def test_predict_local_cfg_with_labels_and_examples_end_to_end(tmp_path, cli):
+    corpus = write_corpus(tmp_path, 2)
+    out = tmp_path / "out.jsonl"
+    run = cli(
+        "predict", CONFIGS / "local.cfg", corpus, out, "--labels", "PERSON,ORGANISATION",
+        "--examples", write_examples(tmp_path, ".json"), "--annot-name", "llm",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("warning: examples name LOCATION") == 1
+    tasks = read_lines(out)
+    assert len(tasks) == 2
+    for task in tasks:
+        assert_valid_ner_manual(task, {"PERSON", "ORGANISATION"})
+        assert "llm_error" not in task.get("meta", {})
