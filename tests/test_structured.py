@@ -207,8 +207,8 @@ def test_examples_in_every_format_and_unknown_labels_dropped_with_one_warning():
         warnings.simplefilter("always")
         task = ner_task(examples=examples)
     assert [str(w.message) for w in caught if w.category is ExamplesLabelWarning] == [
-        "the few-shot examples name LOC, GPE, which are not among the labels DATE, "
-        "ORGANISATION, PERSON; those entities are left out of the prompt"
+        "examples name LOC, GPE, which are not among the labels DATE, ORGANISATION, PERSON; "
+        "their entities are left out of the prompt"
     ]
     [([prompt], _)] = list(task.generate_prompts([NLP("x")]))
     # all four examples are shown, the last two with an empty answer
@@ -444,3 +444,37 @@ def test_unreadable_json_answers_are_recorded(tmp_path):
     errors = [t.get("meta", {}).get("llm_error") for t in read_lines(out)]
     assert "unparseable JSON" in errors[0] and "no JSON" in errors[1] and errors[2] is None
     assert sum(summary.llm_problems.values()) == 2
+
+
+def test_labels_and_examples_from_the_command_line_reach_the_schema_and_prompt(tmp_path):
+    examples = tmp_path / "fixes.json"
+    examples.write_text(
+        json.dumps(
+            [
+                {"text": "Kew is in London.", "spans": [{"text": "London", "label": "LOCATION"}]},
+                {"text": "Sony fell.", "spans": [{"text": "Sony", "label": "ORG"}]},
+            ]
+        )
+    )
+    with FaultServer(lambda n, body: Reply(content=GOOD_JSON)) as server:
+        config = write_config(tmp_path, server.base_url, task=STRUCTURED, api_key_env=None)
+        summary = predict_file(
+            config,
+            write_corpus(tmp_path, 2),
+            tmp_path / "out.jsonl",
+            labels=["PERSON", "LOCATION"],
+            examples=examples,
+        )
+        body = server.bodies[0]
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["entities"]["items"]["properties"]["label"]["enum"] == [
+        "LOCATION",
+        "PERSON",
+    ]
+    prompt = body["messages"][0]["content"]
+    assert '{"text": "London", "label": "LOCATION"}' in prompt and "Sony fell." in prompt
+    assert [w for w in summary.warnings if "examples name" in w] == [
+        "examples name ORG, which is not among the labels LOCATION, PERSON; its entities are "
+        "left out of the prompt"
+    ]
+    assert summary.entities == {}  # the server's ORGANISATION is not a label any more

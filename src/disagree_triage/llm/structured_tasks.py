@@ -44,7 +44,7 @@ from spacy_llm.tasks.util.sharding import make_shard_mapper
 from spacy_llm.ty import FewshotExample
 from spacy_llm.util import split_labels
 
-from ..errors import DisagreeError
+from ..errors import DisagreeError, DisagreeWarning
 from .structured import (
     SchemaPrompt,
     locate,
@@ -97,7 +97,7 @@ Text: {{ text }}
 Answer:"""
 
 
-class ExamplesLabelWarning(UserWarning):
+class ExamplesLabelWarning(DisagreeWarning):
     """Few-shot examples named labels outside the task's set; their entities were left out."""
 
 
@@ -155,10 +155,11 @@ def _check_example_labels(task: StructuredNERTask) -> list[StructuredNERExample]
                 dropped[span.label] = None
         kept.append(StructuredNERExample(text=example.text, spans=spans))
     if dropped:
+        one = len(dropped) == 1
         warnings.warn(
-            f"the few-shot examples name {', '.join(dropped)}, which "
-            f"{'is' if len(dropped) == 1 else 'are'} not among the labels "
-            f"{', '.join(task.label_dict.values())}; those entities are left out of the prompt",
+            f"examples name {', '.join(dropped)}, which {'is' if one else 'are'} not among the "
+            f"labels {', '.join(task.label_dict.values())}; {'its' if one else 'their'} "
+            "entities are left out of the prompt",
             ExamplesLabelWarning,
             stacklevel=2,
         )
