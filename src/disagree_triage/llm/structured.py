@@ -30,23 +30,35 @@ MAX_ENTITIES = 24
 MAX_SPAN_CHARS = 100
 
 
+# The shapes of an answer (`SchemaPrompt.shape`): entities as a list of {text, label}, entities
+# as one list of texts per label, or categories.
+LIST, BY_LABEL, CATEGORIES = "entities", "by_label", "categories"
+
+
 class SchemaPrompt(str):
-    """A prompt string that carries the JSON schema its answer must follow."""
+    """A prompt string that carries the JSON schema its answer must follow, and its shape."""
 
     json_schema: dict[str, Any]
+    shape: str
 
-    def __new__(cls, text: str, json_schema: dict[str, Any]) -> SchemaPrompt:
+    def __new__(cls, text: str, json_schema: dict[str, Any], shape: str = LIST) -> SchemaPrompt:
         prompt = super().__new__(cls, text)
         prompt.json_schema = json_schema
+        prompt.shape = shape
         return prompt
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickled with its schema (nlp.pipe n_process > 1)
-        return (SchemaPrompt, (str(self), self.json_schema))
+        return (SchemaPrompt, (str(self), self.json_schema, self.shape))
 
 
 def schema_of(prompt: str) -> dict[str, Any] | None:
     """The JSON schema a prompt's answer must follow, or None for a free-text prompt."""
     return getattr(prompt, "json_schema", None)
+
+
+def shape_of(prompt: str) -> str | None:
+    """The shape of the answer a prompt asks for (LIST, BY_LABEL, CATEGORIES), or None."""
+    return getattr(prompt, "shape", None)
 
 
 def ner_schema(labels: Sequence[str], span_texts: Sequence[str] | None = None) -> dict[str, Any]:
@@ -74,6 +86,25 @@ def ner_schema(labels: Sequence[str], span_texts: Sequence[str] | None = None) -
     }
 
 
+def ner_by_label_schema(
+    labels: Sequence[str], span_texts: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The schema of an NER answer with one list of texts per label, every label present in
+    the set's order: a model then considers each label in turn, as spacy-llm's NER.v2 format
+    ("LABEL: a, b" per line) makes it, which small models need (with a single list they give
+    nearly every entity the first label they think of)."""
+    text: dict[str, Any] = {"type": "string", "maxLength": MAX_SPAN_CHARS}
+    if span_texts is not None:
+        text = {"type": "string", "enum": list(span_texts)}
+    per_label = {"type": "array", "maxItems": MAX_ENTITIES // 2, "items": text}
+    return {
+        "type": "object",
+        "properties": {label: per_label for label in labels},
+        "required": list(labels),
+        "additionalProperties": False,
+    }
+
+
 def textcat_schema(labels: Sequence[str], exclusive: bool) -> dict[str, Any]:
     """The schema of a classification answer: one category (or null) when they exclude each
     other, else a list of categories."""
@@ -92,8 +123,16 @@ def textcat_schema(labels: Sequence[str], exclusive: bool) -> dict[str, Any]:
     }
 
 
-def ner_answer_json(spans: Iterable[tuple[str, str]]) -> str:
-    """An answer as the model should write it (few-shot examples are rendered with this)."""
+def ner_answer_json(
+    spans: Iterable[tuple[str, str]], shape: str = LIST, labels: Sequence[str] = ()
+) -> str:
+    """An answer as the model should write it (few-shot examples are rendered with this);
+    BY_LABEL lists every one of `labels`, in order."""
+    if shape == BY_LABEL:
+        by_label: dict[str, list[str]] = {label: [] for label in labels}
+        for text, label in spans:
+            by_label.setdefault(label, []).append(text)
+        return json.dumps(by_label, ensure_ascii=False)
     entities = [{"text": text, "label": label} for text, label in spans]
     return json.dumps({NER_KEY: entities}, ensure_ascii=False)
 
@@ -176,11 +215,23 @@ def _entity_list(value: Any) -> list[Any] | None:
         for key in (NER_KEY, "spans", "entity", "ents"):
             if isinstance(value.get(key), list):
                 return value[key]
+        if value and all(_texts(v) is not None for v in value.values()):
+            # one list of texts per label: {"PERSON": ["Tim Cook"], "ORG": []}
+            return [{"text": t, "label": k} for k, v in value.items() for t in _texts(v) or ()]
         lists = [v for v in value.values() if isinstance(v, list)]
         if len(lists) == 1:
             return lists[0]
         if _entity_pair(value) is not None:  # a single entity, not in a list
             return [value]
+    return None
+
+
+def _texts(value: Any) -> list[str] | None:
+    """A label's texts in a by-label answer: a list of strings (or one string)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
     return None
 
 
@@ -195,7 +246,23 @@ def _entity_pair(item: Any) -> tuple[str, str] | None:
     return None
 
 
+_LABEL_LIST = re.compile(rf'({_JSON_STRING})\s*:\s*\[((?:\s*{_JSON_STRING}\s*,?)*)')
+_STRING = re.compile(_JSON_STRING)
+
+
+def _salvage_by_label(response: str) -> list[tuple[str, str]]:
+    """The complete texts of a by-label answer cut short, as (text, label)."""
+    found = []
+    for match in _LABEL_LIST.finditer(response):
+        label = json.loads(match.group(1))
+        for text in _STRING.findall(match.group(2)):
+            found.append((json.loads(text), label))
+    return found
+
+
 def _salvage_entities(response: str) -> list[tuple[str, str]]:
+    if not _ENTITY.search(response) and _LABEL_LIST.search(response):
+        return _salvage_by_label(response)
     found = []
     for match in _ENTITY.finditer(response):
         first_key, first, second_key, second = match.groups()
@@ -207,25 +274,22 @@ def _salvage_entities(response: str) -> list[tuple[str, str]]:
     return found
 
 
-def is_ner_schema(schema: dict[str, Any]) -> bool:
-    return NER_KEY in schema.get("properties", {})
-
-
-def repeats_an_entity(partial: str) -> bool:
-    """Whether an NER answer being written already lists a text twice: small models under a
-    grammar go on repeating one entity until max_tokens, and nothing after a repeat is new."""
-    seen: set[str] = set()
-    for text, _ in _salvage_entities(partial):
-        key = " ".join(text.lower().split())
+def repeats_an_entity(partial: str, shape: str = LIST) -> bool:
+    """Whether an NER answer being written already lists a text twice (BY_LABEL: twice under
+    one label): small models under a grammar go on repeating one entity until max_tokens, and
+    nothing after a repeat is new."""
+    seen: set[tuple[str, str]] = set()
+    for text, label in _salvage_entities(partial):
+        key = (" ".join(text.lower().split()), label if shape == BY_LABEL else "")
         if key in seen:
             return True
         seen.add(key)
     return False
 
 
-def close_ner_answer(partial: str) -> str:
+def close_ner_answer(partial: str, shape: str = LIST, labels: Sequence[str] = ()) -> str:
     """A valid NER answer from one cut short (at max_tokens, or at a repeat): its complete
-    entities, each text once."""
+    entities, each text once (BY_LABEL: every one of `labels` present)."""
     seen: set[str] = set()
     kept = []
     for text, label in _salvage_entities(partial):
@@ -233,7 +297,7 @@ def close_ner_answer(partial: str) -> str:
         if key not in seen:
             seen.add(key)
             kept.append((text, label))
-    return " " + ner_answer_json(kept)
+    return " " + ner_answer_json(kept, shape, labels)
 
 
 def _snippet(response: str) -> str:

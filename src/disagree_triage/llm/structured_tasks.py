@@ -46,9 +46,13 @@ from spacy_llm.util import split_labels
 
 from ..errors import DisagreeError, DisagreeWarning
 from .structured import (
+    BY_LABEL,
+    CATEGORIES,
+    LIST,
     SchemaPrompt,
     locate,
     ner_answer_json,
+    ner_by_label_schema,
     ner_schema,
     read_json,
     read_ner_answer,
@@ -63,8 +67,13 @@ Find the named entities in the text. Labels: {{ labels|join(", ") }}.
 - {{ label }}: {{ definition }}
 {%- endfor %}
 {%- endif %}
+{%- if by_label %}
+Answer with JSON, a list of the words copied from the text for each label: \
+{ {%- for label in labels %}"{{ label }}": []{% if not loop.last %}, {% endif %}{% endfor -%} }.
+{%- else %}
 Answer with JSON: {"entities": [{"text": "words copied from the text", "label": "one of the \
 labels"}]}; {"entities": []} when there is none.
+{%- endif %}
 {%- for example in examples %}
 
 Text: {{ example.text }}
@@ -167,9 +176,17 @@ def _check_example_labels(task: StructuredNERTask) -> list[StructuredNERExample]
 
 
 class StructuredNERTask(NERTask):
-    def __init__(self, *args: Any, spans_from_text: bool, max_span_tokens: int, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        spans_from_text: bool,
+        max_span_tokens: int,
+        answer_shape: str = LIST,
+        **kwargs: Any,
+    ):
         self._spans_from_text = spans_from_text
         self._max_span_tokens = max_span_tokens
+        self._answer_shape = answer_shape
         super().__init__(*args, **kwargs)
 
     # spacy-llm tells a sharding task by this exact return annotation (typing.Tuple).
@@ -180,7 +197,7 @@ class StructuredNERTask(NERTask):
             shards = list(shards)
             yield (
                 [
-                    SchemaPrompt(prompt, self.answer_schema(shard))
+                    SchemaPrompt(prompt, self.answer_schema(shard), self._answer_shape)
                     for prompt, shard in zip(prompts, shards, strict=True)
                 ],
                 shards,
@@ -188,24 +205,38 @@ class StructuredNERTask(NERTask):
 
     def answer_schema(self, shard: Doc) -> dict[str, Any]:
         texts = word_sequences(shard, self._max_span_tokens) if self._spans_from_text else None
-        return ner_schema(list(self._label_dict.values()), texts)
+        make = ner_by_label_schema if self._answer_shape == BY_LABEL else ner_schema
+        return make(list(self._label_dict.values()), texts)
 
     def _get_prompt_data(
         self, shard: Doc, i_shard: int, i_doc: int, n_shards: int
     ) -> dict[str, Any]:
+        labels = list(self._label_dict.values())
         examples = [
-            {"text": eg.text, "answer": ner_answer_json((s.text, s.label) for s in eg.spans)}
+            {
+                "text": eg.text,
+                "answer": ner_answer_json(
+                    ((s.text, s.label) for s in eg.spans), self._answer_shape, labels
+                ),
+            }
             for eg in self._prompt_examples
         ]
         return {
-            "labels": list(self._label_dict.values()),
+            "labels": labels,
             "label_definitions": self._label_definitions,
             "examples": examples,
+            "by_label": self._answer_shape == BY_LABEL,
         }
 
     @property
     def _cfg_keys(self) -> list[str]:
-        return [*super()._cfg_keys, "_spans_from_text", "_max_span_tokens", "_single_match"]
+        return [
+            *super()._cfg_keys,
+            "_spans_from_text",
+            "_max_span_tokens",
+            "_single_match",
+            "_answer_shape",
+        ]
 
 
 def parse_ner_responses(
@@ -251,12 +282,19 @@ def make_structured_ner(
     single_match: bool = False,
     spans_from_text: bool = False,
     max_span_tokens: int = 6,
+    answer_shape: str = LIST,
 ) -> StructuredNERTask:
     """NER with JSON answers. `labels` as a list or comma-separated; `examples` in our format
-    or any of spacy-llm's NER formats (e.g. through spacy.FewShotReader.v1)."""
+    or any of spacy-llm's NER formats (e.g. through spacy.FewShotReader.v1). `answer_shape`
+    "entities": {"entities": [{"text", "label"}]}; "by_label": {"LABEL": ["text", ...]} with
+    every label, which leads small models through the labels one by one."""
     labels_list = split_labels(labels)
     if not labels_list:
         raise DisagreeError('disagree.NER.v1: name the labels, e.g. labels = ["PERSON", "ORG"]')
+    if answer_shape not in (LIST, BY_LABEL):
+        raise DisagreeError(
+            f"disagree.NER.v1: answer_shape must be {LIST} or {BY_LABEL}, not {answer_shape!r}"
+        )
     if max_span_tokens < 1:
         raise DisagreeError(f"disagree.NER.v1: max_span_tokens must be >= 1, not {max_span_tokens}")
     raw = examples() if callable(examples) else examples
@@ -278,6 +316,7 @@ def make_structured_ner(
         check_label_consistency=_check_example_labels,
         spans_from_text=spans_from_text,
         max_span_tokens=max_span_tokens,
+        answer_shape=answer_shape,
     )
 
 
@@ -287,7 +326,7 @@ class StructuredTextCatTask(TextCatTask):
     ) -> typing.Iterable[typing.Tuple[typing.Iterable[Any], typing.Iterable[Doc]]]:  # noqa: UP006
         schema = textcat_schema(list(self._label_dict.values()), self.single_answer)
         for prompts, shards in super().generate_prompts(docs, context_length):
-            yield [SchemaPrompt(prompt, schema) for prompt in prompts], shards
+            yield [SchemaPrompt(prompt, schema, CATEGORIES) for prompt in prompts], shards
 
     @property
     def single_answer(self) -> bool:
