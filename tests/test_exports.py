@@ -5,6 +5,7 @@ Label Studio tasks imported into a real Label Studio server."""
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -374,8 +375,6 @@ def test_real_sm_against_md_in_both_formats(nyt_sm_md, tmp_path):
 
 @pytest.fixture(scope="module")
 def label_studio(tmp_path_factory):
-    import os
-
     from labelstudio_server import VERSION, LabelStudioServer, executable
 
     command = executable()
