@@ -6,9 +6,9 @@ annotation queue.
     ...                      output="ranked.jsonl", agreements="agree.jsonl")
 
 Data flows one way: align (align.py) -> score (scoring.py, with compare.py and the scorers)
--> rank (here) -> write (prodigy/write.py). Ranking needs every score before the first line can
-be written, so each queued example's task is spooled to a temporary file and only its sort key
-and offset stay in memory.
+-> rank (here) -> write (the `--format`'s writer in exports/: Prodigy, Label Studio, doccano).
+Ranking needs every score before the first line can be written, so each queued example's
+records are spooled to a temporary file and only its sort key and offset stay in memory.
 """
 
 from __future__ import annotations
@@ -19,23 +19,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from .align import AlignedExample, FileStats, align_files
 from .errors import DisagreeError
 from .evidence import Reliability
+from .exports import get_queue_format
 from .jsonl import JsonlWriter, dumps_line
 from .kinds import TaskKind
 from .outputs import check_outputs
-from .prefill import MAJORITY, PREFILLS, prefilled
-from .prodigy.write import (
-    agreement_task,
-    exclusive,
-    queue_meta,
-    queue_task,
-    review_tasks,
-    with_rank,
-)
+from .prefill import MAJORITY, PREFILLS
+from .prodigy.write import agreement_task
 from .scoring import (
     DEFAULT_MIN_CONFIDENCE,
     ScoredExample,
@@ -45,9 +39,7 @@ from .scoring import (
     rank_key,
 )
 
-QUEUE, REVIEW = "queue", "review"
-# "ner_manual" / "choice": the queue's names by kind of task, kept as aliases.
-FORMATS = (QUEUE, REVIEW, "ner_manual", "choice")
+QUEUE = "queue"
 MISSING_CHOICES = ("include", "skip")
 
 
@@ -74,6 +66,7 @@ class DiffSummary:
     calibration: Reliability | None = None
     annotated: int = 0  # examples of --calibrate's file left out of the queue
     split: dict[str, tuple[str, int]] = field(default_factory=dict)  # model -> (path, examples)
+    companions: dict[str, str] = field(default_factory=dict)  # option -> path written
 
     @property
     def label_gaps(self) -> dict[str, list[str]]:
@@ -87,28 +80,6 @@ class DiffSummary:
         }
 
 
-def queued_tasks(
-    scoring: Scoring, scored: ScoredExample, output_format: str, prefill: str
-) -> list[dict[str, Any]]:
-    """The lines one disagreeing example adds to the queue: one task to annotate, or with
-    `output_format="review"` one version per model."""
-    example = scored.example
-    meta = queue_meta(scoring.details(scored), next(t for t in example.tasks if t).meta)
-    if output_format == REVIEW:
-        return review_tasks(example, scoring.kind, scoring.models, meta)
-    models = scoring.models
-    preferred = models.index(prefill) if prefill in models else None
-    if scoring.kind is TaskKind.CHOICE:
-        votes = [frozenset(t.accept or ()) if t else None for t in example.tasks]
-        chosen = prefilled(
-            prefill, models, votes, categories=True, exclusive=exclusive(example.tasks)
-        )
-    else:
-        spans = [frozenset(t.span_keys) if t else None for t in example.tasks]
-        chosen = prefilled(prefill, models, spans, categories=False)
-    return [queue_task(example, scoring.kind, meta, chosen, preferred=preferred)]
-
-
 def diff_files(
     paths: Sequence[str | Path],
     *,
@@ -120,6 +91,7 @@ def diff_files(
     calibrate: str | Path | None = None,
     split_by_model: str | Path | None = None,
     output_format: str = QUEUE,
+    labelstudio_config: str | Path | None = None,
     prefill: str = MAJORITY,
     top: int | None = None,
     min_score: float | None = None,
@@ -132,33 +104,39 @@ def diff_files(
     """Rank the examples of two or more prediction files by disagreement.
 
     Writes the disagreeing examples, highest `scorer` value first, to `output` as ner_manual tasks
-    (choice tasks for categories), or with `output_format="review"` one version per model; and
-    the examples on which every model agrees exactly to `agreements`. `scorer` defaults to
-    span_f1 for entities and total_variation for categories. Ties go to the example with more
-    differences, then to the earlier one in the input, so the same inputs always give
-    byte-identical outputs. `prefill`: see `prefill.py`.
+    (choice tasks for categories), or with `output_format="review"` one version per model, or
+    for another tool (`"labelstudio"`, its config to `labelstudio_config`; `"doccano"`; see
+    exports/); and the examples on which every model agrees exactly to `agreements` (Prodigy
+    JSONL whatever the format). `scorer` defaults to span_f1 for entities and total_variation
+    for categories. Ties go to the example with more differences, then to the earlier one in
+    the input, so the same inputs always give byte-identical outputs. `prefill`: see
+    `prefill.py`.
 
     `target`: rank by how likely that model is wrong (target_scorers.py, default scorer
     error_probability). An agreement that a model with beam scores (`predict --scores`) is
     unsure of (a span below `min_confidence`, a near miss above 1 − it) is held back from
     `agreements` and queued. `calibrate`: annotated examples (a Prodigy export, a gold file)
     from which each model's reliability is counted (evidence.py); they are left out of the
-    queue. `split_by_model`: a folder that gets one queue per model, `MODEL.jsonl`, of the
-    examples on which that model is the likely wrong one, its most likely errors first.
+    queue. `split_by_model`: a folder that gets one queue per model, `MODEL.jsonl` (`.json`
+    for Label Studio), of the examples on which that model is the likely wrong one, its most
+    likely errors first.
     `output=None` writes no single queue.
     """
-    if output_format not in FORMATS:
-        raise DisagreeError(f"--format {output_format!r}: choose one of {', '.join(FORMATS)}")
+    format_class = get_queue_format(output_format)
     if missing not in MISSING_CHOICES:
         raise DisagreeError(f"--missing {missing!r}: choose one of {', '.join(MISSING_CHOICES)}")
     scoring = Scoring.for_files(paths, names, scorer, target=target, min_confidence=min_confidence)
     models = scoring.models
     scoring.blame = bool(calibrate or split_by_model)
-    split_paths = _split_paths(split_by_model, models)
+    queue_format = format_class(scoring, prefill)
+    split_paths = _split_paths(split_by_model, models, queue_format.suffix)
     outputs = {"--output": output, "--agreements": agreements, **split_paths}
+    companions = queue_format.companions(
+        output, split_by_model, {"--labelstudio-config": labelstudio_config}
+    )
     inputs = [*paths, *([calibrate] if calibrate else [])]
-    check_outputs(outputs, inputs)
-    for path in outputs.values():  # refuse before reading anything
+    check_outputs({**outputs, **companions}, inputs)
+    for path in [*outputs.values(), *companions.values()]:  # refuse before reading anything
         if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
             JsonlWriter.check(path, overwrite=overwrite, resumable=False)
     if calibrate is not None and scoring.kind is not TaskKind.NER:
@@ -185,18 +163,24 @@ def diff_files(
         made_folder = Path(split_by_model)
         made_folder.mkdir()
 
+    written: list[Path] = []  # companion files this run wrote: removed again if it fails
+
     def discard_all() -> None:
         for opened in writers.values():
             opened.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
+        for path in written:
+            path.unlink(missing_ok=True)
         if made_folder is not None and not any(made_folder.iterdir()):
             made_folder.rmdir()
 
     try:
         for option, path in outputs.items():
-            if path:
+            if path and option == "--agreements":  # Prodigy's JSONL, whatever the --format
                 writers[option] = JsonlWriter(
                     path, overwrite=overwrite, flush_each_write=False, resumable=False
                 )
+            elif path:
+                writers[option] = queue_format.open(path, overwrite=overwrite)
     except BaseException:
         discard_all()
         raise
@@ -225,8 +209,8 @@ def diff_files(
                     continue
                 if min_score is not None and scored.score < min_score:
                     continue
-                tasks = queued_tasks(scoring, scored, output_format, prefill)
-                data = b"".join(dumps_line(t) for t in tasks)
+                records = queue_format.records(scored)
+                data = b"".join(dumps_line(r) for r in records)
                 queue.append((rank_key(scored, seq), spooled, len(data)))
                 if per_model:
                     errors = scored.model_errors
@@ -237,11 +221,16 @@ def diff_files(
                 spooled += len(data)
             check_overlap(paths, summary.total + summary.annotated, summary.missing)
             summary.queued = len(queue)
+            rank = queue_format.with_rank
             if writer is not None:
-                summary.written = _write_ranked(spool, queue, writer, top)
+                summary.written = _write_ranked(spool, queue, writer, top, rank)
             for model, entries in per_model.items():
-                _write_ranked(spool, entries, writers[model], top)
+                _write_ranked(spool, entries, writers[model], top, rank)
                 summary.split[model] = (str(split_paths[model]), len(entries[:top]))
+        labels = sorted(set().union(*(s.labels for s in stats)))
+        queue_format.write_companions(companions, labels, overwrite=overwrite)
+        written.extend(companions.values())
+        summary.companions = {option: str(path) for option, path in companions.items()}
         for opened in writers.values():
             opened.commit()
     except BaseException:
@@ -255,8 +244,10 @@ def _write_ranked(
     entries: list[tuple[tuple[float, int, int], int, int]],
     writer: JsonlWriter,
     top: int | None,
+    with_rank: Callable[[bytes, int], bytes],
 ) -> int:
-    """Write the spooled tasks of `entries` in rank order, each with its rank; lines written."""
+    """Write the spooled records of `entries` in rank order, each with its rank; lines
+    written."""
     entries.sort()
     written = 0
     for rank, (_, offset, length) in enumerate(entries[:top], start=1):
@@ -305,8 +296,11 @@ def calibrate_on(
     return Reliability.fit(observations, scoring.models), hashes
 
 
-def _split_paths(folder: str | Path | None, models: Sequence[str]) -> dict[str, Path]:
-    """MODEL.jsonl in `folder` per model (names made safe for a file name); {} without one."""
+def _split_paths(
+    folder: str | Path | None, models: Sequence[str], suffix: str = ".jsonl"
+) -> dict[str, Path]:
+    """MODEL.jsonl (MODEL`suffix`) in `folder` per model (names made safe for a file name);
+    {} without one."""
     if folder is None:
         return {}
     if str(folder) == "-":
@@ -319,7 +313,7 @@ def _split_paths(folder: str | Path | None, models: Sequence[str]) -> dict[str, 
     paths: dict[str, Path] = {}
     for model in models:
         safe = re.sub(r"[^\w.-]+", "_", model).strip("._") or "model"
-        path = root / f"{safe}.jsonl"
+        path = root / f"{safe}{suffix}"
         if path in paths.values():
             raise DisagreeError(
                 f"--split-by-model: models {model!r} and another give the file name {path.name}"

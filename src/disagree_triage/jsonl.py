@@ -371,3 +371,35 @@ class JsonlWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class JsonArrayWriter(JsonlWriter):
+    """A JSON array written as JSONL is: one element per line, into `OUTPUT.partial`, renamed
+    when complete; so a file that some tool imports whole (Label Studio's tasks) is there
+    whole or not at all. The brackets and commas are added around the lines it is given.
+    """
+
+    def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:
+        super().__init__(path, overwrite=overwrite, flush_each_write=False, resumable=False)
+        self._elements = 0
+        assert self._stream is not None
+        self._stream.write(b"[")
+
+    def write_line(self, line: bytes) -> None:
+        self.write_lines([line])
+
+    def write_lines(self, lines: Sequence[bytes]) -> int:
+        joined = []
+        for line in lines:
+            joined.append(b",\n" if self._elements else b"\n")
+            joined.append(line.rstrip(b"\n"))
+            self._elements += 1
+        super().write_lines(joined)
+        return len(lines)
+
+    def commit(self) -> None:
+        if self._stream is not None:
+            self._stream.write(b"\n]\n")
+            if self.to_stdout:
+                self._stream.flush()
+        super().commit()

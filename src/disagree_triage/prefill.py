@@ -24,8 +24,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .compare import SpanKey, SpanSet
+from .kinds import TaskKind
+
+if TYPE_CHECKING:
+    from .align import AlignedExample
 
 MAJORITY, UNION, NONE = "majority", "union", "none"
 PREFILLS = (MAJORITY, UNION, NONE)
@@ -110,3 +115,19 @@ def prefilled(
     if categories:
         return sorted(own)  # type: ignore[return-value]
     return non_overlapping(list(own))  # type: ignore[arg-type]
+
+
+def prefilled_answer(
+    prefill: str, models: Sequence[str], example: AlignedExample, kind: TaskKind
+) -> list[SpanKey] | list[str]:
+    """What `prefill` shows on one aligned example, whatever tool the queue is for: span keys
+    for entities, option ids for categories."""
+    from .prodigy.write import exclusive
+
+    if kind is TaskKind.CHOICE:
+        votes = [frozenset(t.accept or ()) if t else None for t in example.tasks]
+        return prefilled(
+            prefill, models, votes, categories=True, exclusive=exclusive(example.tasks)
+        )
+    spans = [frozenset(t.span_keys) if t else None for t in example.tasks]
+    return prefilled(prefill, models, spans, categories=False)

@@ -69,14 +69,21 @@ def diff_cli(
     output_format: str = typer.Option(
         "queue",
         "--format",
-        help="queue: one task per example (ner_manual, or choice for categories); review: one "
-        "version per model, for prodigy review.",
+        help="queue: one Prodigy task per example (ner_manual, or choice for categories); "
+        "review: one version per model, for prodigy review; labelstudio: a JSON array of Label "
+        "Studio tasks, one prediction per model; doccano: doccano's JSONL, prefilled.",
+    ),
+    labelstudio_config: str | None = typer.Option(
+        None,
+        "--labelstudio-config",
+        help="With --format labelstudio: where to write the labelling config the tasks need "
+        "(default: beside the output, OUTPUT-STEM.labelstudio.xml).",
     ),
     prefill: str = typer.Option(
         "majority",
         "--prefill",
-        help="What the queue shows pre-highlighted: majority (what more than half the models "
-        "found), union, none, or a model's name.",
+        help="What the queue (and doccano's) shows pre-highlighted: majority (what more than "
+        "half the models found), union, none, or a model's name.",
     ),
     top: int | None = typer.Option(
         None, "--top", min=1, help="Keep only the N highest-scoring examples."
@@ -101,6 +108,8 @@ def diff_cli(
     Example:
 
         disagree diff out-spacy.jsonl out-llm.jsonl --output ranked.jsonl --agreements agree.jsonl
+
+        disagree diff out-spacy.jsonl out-llm.jsonl --format labelstudio --output tasks.json
     """
     from ..diff import diff_files
 
@@ -120,6 +129,7 @@ def diff_cli(
                 calibrate=calibrate,
                 split_by_model=split_by_model,
                 output_format=output_format,
+                labelstudio_config=labelstudio_config,
                 prefill=prefill,
                 top=top,
                 min_score=min_score,
@@ -152,6 +162,8 @@ def print_summary(summary: DiffSummary, output: str | None, console: Console | N
         )
     for model, (path, n) in summary.split.items():
         table.add_row(f"likely wrong: {model} → {path}", f"{n:,} examples")
+    for option, path in summary.companions.items():
+        table.add_row(f"{option.lstrip('-')} → {path}", "written")
     if summary.agreements_written:
         table.add_row("agreements written", f"{summary.agreements_written:,}")
     if summary.kind is TaskKind.CHOICE:
