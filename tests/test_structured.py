@@ -478,3 +478,40 @@ def test_labels_and_examples_from_the_command_line_reach_the_schema_and_prompt(t
         "left out of the prompt"
     ]
     assert summary.entities == {}  # the server's ORGANISATION is not a label any more
+
+
+def test_by_label_answers_list_every_label_and_are_read_back():
+    task = ner_task(
+        answer_shape="by_label",
+        examples=[
+            {"text": "Apple hired Tim Cook.", "spans": [{"text": "Tim Cook", "label": "PERSON"}]}
+        ],
+    )
+    [([prompt], _)] = list(task.generate_prompts([NLP("Sony fell.")]))
+    assert 'Answer: {"DATE": [], "ORGANISATION": [], "PERSON": ["Tim Cook"]}' in prompt
+    schema = schema_of(prompt)
+    assert schema["required"] == ["DATE", "ORGANISATION", "PERSON"]
+    by_label = '{"DATE": [], "ORGANISATION": ["Sony", "Apple"], "PERSON": ["Apple"]}'
+    assert parse("Apple bought Sony.", by_label, answer_shape="by_label") == [
+        ("Apple", "ORGANISATION"),
+        ("Sony", "ORGANISATION"),
+    ]
+    assert json_answer_problem(by_label, LABELS) is None
+
+
+def test_answers_cut_short_are_closed_and_repeats_detected_per_shape():
+    from disagree_triage.llm.structured import close_ner_answer, repeats_an_entity
+
+    cut = (
+        ' {"entities": [{"text": "Sony", "label": "ORGANISATION"}, '
+        '{"text": "Sony", "label": "DATE"}, {"te'
+    )
+    assert repeats_an_entity(cut)
+    assert close_ner_answer(cut) == ' {"entities": [{"text": "Sony", "label": "ORGANISATION"}]}'
+    labels = ["DATE", "ORGANISATION", "PERSON"]
+    cut = ' {"DATE": ["Monday"], "ORGANISATION": ["Sony", "Mond'
+    assert not repeats_an_entity(cut, "by_label")  # another label may list a text again
+    assert repeats_an_entity(' {"DATE": ["Monday", "Monday",', "by_label")
+    assert close_ner_answer(cut, "by_label", labels) == (
+        ' {"DATE": ["Monday"], "ORGANISATION": ["Sony"], "PERSON": []}'
+    )
