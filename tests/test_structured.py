@@ -515,3 +515,22 @@ def test_answers_cut_short_are_closed_and_repeats_detected_per_shape():
     assert close_ner_answer(cut, "by_label", labels) == (
         ' {"DATE": ["Monday"], "ORGANISATION": ["Sony"], "PERSON": []}'
     )
+
+
+def test_word_sequences_leave_out_what_the_grammar_cannot_quote():
+    texts = word_sequences(NLP('he set the " clear " signal for José 🎉 a\\b'), 6)
+    assert not [t for t in texts if '"' in t or "\\" in t]
+    assert "signal for José 🎉" in texts
+
+
+@needs_llama
+def test_quotes_accents_and_emoji_under_the_copy_grammar(tmp_path):
+    """A quote in a text once made llama.cpp's grammar unparseable, and the process died."""
+    corpus = tmp_path / "corpus.jsonl"
+    texts = ['He set the " clear " signal for José at Siemens 🎉.', "Tab\there, back\\slash Apple."]
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    out = tmp_path / "out.jsonl"
+    summary = predict_file(local_config(tmp_path, spans_from_text=True), corpus, out)
+    assert summary.written == 2 and summary.backends[0].constrained == 2
+    for task in read_lines(out):
+        assert "llm_error" not in task.get("meta", {})

@@ -323,17 +323,23 @@ def locate(
     return []
 
 
+# Characters JSON escapes: llama-cpp-python's grammar converter escapes them twice inside an
+# enum, and llama.cpp then fails on the grammar (the process dies). A word sequence holding one
+# (a quote, a backslash, a line break or tab) is left out of the enum; entities rarely do.
+_UNQUOTABLE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
 def word_sequences(doc: Doc, max_tokens: int) -> list[str]:
     """The distinct texts of `doc`'s token sequences of up to `max_tokens` tokens that neither
-    start nor end with punctuation and hold no line break: what an answer's `text` may be when
-    the schema holds the model to copying from the text."""
+    start nor end with punctuation and hold no quote, backslash or line break: what an answer's
+    `text` may be when the schema holds the model to copying from the text."""
     found: dict[str, None] = {}
     for start, first in enumerate(doc):
         if first.is_punct or first.is_space:
             continue
         for end in range(start, min(start + max_tokens, len(doc))):
             last = doc[end]
-            if last.is_space or "\n" in last.text:
+            if last.is_space or _UNQUOTABLE.search(last.text_with_ws):
                 break
             if not last.is_punct:
                 found[doc[start : end + 1].text] = None
