@@ -18,6 +18,7 @@ entity, so that it stays valid JSON; the run's table counts them.
 import atexit
 import importlib.resources
 import json
+import os
 import re
 import threading
 import typing
@@ -74,7 +75,9 @@ def StoppingCriteriaList(criteria: list[Any]) -> Any:  # noqa: N802  (llama_cpp'
 
 
 def load_llama(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> Any:
-    """One llama_cpp.Llama per (file, settings) per process."""
+    """One llama_cpp.Llama per (file, settings) per process. `n_threads` None: every core
+    (llama-cpp-python's own default is half of them: SmolLM2 then runs 1.5x slower on 2 cores)."""
+    n_threads = n_threads or os.cpu_count() or 1
     key = (str(path), n_ctx, n_threads, seed)
     with _load_lock:
         if key not in _loaded:
@@ -115,13 +118,15 @@ class _RepeatStop:
         self.llm = llm
         self.shape = shape
         self.start: int | None = None  # where the answer begins in input_ids
+        self.fired = False
 
     def __call__(self, input_ids: Any, logits: Any) -> bool:
         if self.start is None:
             self.start = len(input_ids)
             return False
         written = self.llm.detokenize(list(input_ids[self.start :])).decode("utf-8", "ignore")
-        return repeats_an_entity(written, self.shape)
+        self.fired = repeats_an_entity(written, self.shape)
+        return self.fired
 
 
 def _cut_short(result: dict[str, Any]) -> bool:
@@ -197,6 +202,7 @@ class LlamaCppModel:
         ner_shape = shape_of(prompt) if grammar is not None else None
         ner_shape = ner_shape if ner_shape in (LIST, BY_LABEL) else None
         self.stats.add(requests=1, constrained=int(grammar is not None))
+        repeat = None
         if self.mode == "chat":
             result = llm.create_chat_completion(
                 messages=[{"role": "user", "content": str(prompt)}],
@@ -208,9 +214,8 @@ class LlamaCppModel:
             )
             answer = result["choices"][0]["message"]["content"] or ""
         else:
-            stop_at_repeat = None
-            if ner_shape is not None:
-                stop_at_repeat = StoppingCriteriaList([_RepeatStop(llm, ner_shape)])
+            repeat = _RepeatStop(llm, ner_shape) if ner_shape is not None else None
+            stop_at_repeat = StoppingCriteriaList([repeat]) if repeat is not None else None
             result = llm.create_completion(
                 str(prompt),
                 temperature=self.temperature,
@@ -221,7 +226,9 @@ class LlamaCppModel:
                 stopping_criteria=stop_at_repeat,
             )
             answer = result["choices"][0]["text"]
-        if ner_shape is not None and _cut_short(result):
+        # Stopped at a repeat (its text then ends with the repeated item's "}"), or cut short.
+        stopped = self.mode == "completion" and repeat is not None and repeat.fired
+        if ner_shape is not None and (stopped or _cut_short(result)):
             labels = schema.get("required", []) if schema else []
             answer = close_ner_answer(answer, ner_shape, labels)
             self.stats.add(cut_short=1)
