@@ -1,6 +1,6 @@
 """What a spacy-llm config becomes: assembled pipelines that hold the files their config read
 (issue 15, part 3), and the LLM task's labels, few-shot examples and config overrides from the
-command line of `assemble` and `predict` (part 4). Real configs (configs/local-v2.cfg and copies of
+command line of `assemble` and `predict` (part 4). Real configs (configs/local.cfg and copies of
 it), real spaCy and spacy-llm; the prompt is checked on the assembled task, or as a scripted
 OpenAI-compatible server receives it, and once end to end with the embedded local model."""
 
@@ -23,7 +23,7 @@ from disagree_triage.errors import DisagreeError, collect_warnings
 from llm_servers import GOOD, FaultServer, Reply, write_corpus
 
 CONFIGS = ROOT / "configs"
-LOCAL_FILES = ("local-v2.cfg", "local-ner-v2.jinja", "local-ner-v2-examples.json")
+LOCAL_FILES = ("local.cfg", "local-ner-v2.jinja", "local-ner-v2-examples.json")
 TEMPLATE = (CONFIGS / "local-ner-v2.jinja").read_text(encoding="utf-8")
 EXAMPLES = json.loads((CONFIGS / "local-ner-v2-examples.json").read_text(encoding="utf-8"))
 
@@ -51,18 +51,18 @@ def write_examples(folder: Path, suffix: str, examples: list[dict] = MY_EXAMPLES
 
 
 def copy_local_configs(folder: Path) -> Path:
-    """A copy of configs/local-v2.cfg and the two files it reads; returns the config."""
+    """A copy of configs/local.cfg and the two files it reads; returns the config."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in LOCAL_FILES:
         shutil.copy(CONFIGS / name, folder / name)
-    return folder / "local-v2.cfg"
+    return folder / "local.cfg"
 
 
 def server_config(folder: Path, base_url: str) -> Path:
-    """configs/local-v2.cfg's task (template and examples read from files beside it) with the
+    """configs/local.cfg's task (template and examples read from files beside it) with the
     scripted server as its model, so the prompt can be read as the server receives it."""
     copy_local_configs(folder)
-    text = (folder / "local-v2.cfg").read_text(encoding="utf-8")
+    text = (folder / "local.cfg").read_text(encoding="utf-8")
     task = text[: text.index("[components.llm.model]")]
     model = {
         "@llm_models": "disagree.OpenAICompatible.v1",
@@ -167,7 +167,7 @@ def test_an_old_pipeline_whose_file_moved_says_so(tmp_path, setting, reader, nam
     # Pipelines assembled before part 3 name their config's files: "not a spaCy pipeline
     # directory" was the message when one of those files had gone.
     pipeline = tmp_path / "old-pipeline"
-    assemble_to_disk(CONFIGS / "local-v2.cfg", pipeline)
+    assemble_to_disk(CONFIGS / "local.cfg", pipeline)
     config = Config().from_disk(pipeline / "config.cfg", interpolate=False)
     gone = tmp_path / "gone" / name
     config["components"]["llm"]["task"][setting] = {"@misc": reader, "path": str(gone)}
@@ -210,7 +210,7 @@ def test_labels_and_examples_set_the_task(tmp_path, suffix):
     examples = write_examples(tmp_path, suffix)
     with collect_warnings() as messages:
         nlp = assemble_pipeline(
-            CONFIGS / "local-v2.cfg", labels="PERSON,ORGANISATION", examples=examples
+            CONFIGS / "local.cfg", labels="PERSON,ORGANISATION", examples=examples
         )
     task = task_of(nlp)
     assert set(task.labels) == {"PERSON", "ORGANISATION"}
@@ -225,7 +225,7 @@ def test_examples_that_fit_the_labels_warn_nothing(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with collect_warnings() as messages:
-            assemble_pipeline(CONFIGS / "local-v2.cfg", labels=["PERSON", "ORGANISATION", "DATE"])
+            assemble_pipeline(CONFIGS / "local.cfg", labels=["PERSON", "ORGANISATION", "DATE"])
     assert messages == []
     assert not [w for w in caught if "Examples contain labels" in str(w.message)]
 
@@ -242,13 +242,13 @@ def test_labels_need_an_llm_component(tmp_path):
 
 def test_bad_examples_files_are_one_line_errors(tmp_path, cli):
     missing = tmp_path / "nope.json"
-    run = cli("predict", CONFIGS / "local-v2.cfg", "-", "-", "--examples", missing, input="")
+    run = cli("predict", CONFIGS / "local.cfg", "-", "-", "--examples", missing, input="")
     assert run.returncode == 1
     assert run.stderr.strip() == f"error: --examples: {missing}: file not found"
     not_a_list = tmp_path / "dict.json"
     not_a_list.write_text('{"text": "one example, not a list"}')
     with pytest.raises(DisagreeError, match="expected few-shot examples, a list of objects"):
-        assemble_pipeline(CONFIGS / "local-v2.cfg", examples=not_a_list)
+        assemble_pipeline(CONFIGS / "local.cfg", examples=not_a_list)
 
 
 def test_config_options_need_a_config(tmp_path, cli):
@@ -274,7 +274,7 @@ def test_assemble_cli_labels_examples_and_one_warning(tmp_path, disagree_cmd):
     examples = write_examples(tmp_path, ".yaml")
     result = subprocess.run(
         disagree_cmd
-        + ["assemble", str(CONFIGS / "local-v2.cfg"), str(pipeline), "--labels",
+        + ["assemble", str(CONFIGS / "local.cfg"), str(pipeline), "--labels",
            "PERSON,ORGANISATION", "--examples", str(examples),
            "--components.llm.model.max_tokens", "16"],
         capture_output=True,
@@ -335,7 +335,7 @@ def test_predict_file_reports_dropped_labels_once(tmp_path):
 
 
 @needs_llama
-@pytest.mark.parametrize("config", ["local.cfg", "local-v2.cfg"])
+@pytest.mark.parametrize("config", ["local.cfg", "local.cfg"])
 def test_predict_local_cfg_with_labels_and_examples_end_to_end(tmp_path, cli, config):
     corpus = write_corpus(tmp_path, 2)
     out = tmp_path / "out.jsonl"
@@ -352,13 +352,15 @@ def test_predict_local_cfg_with_labels_and_examples_end_to_end(tmp_path, cli, co
         assert "llm_error" not in task.get("meta", {})
 
 
-def test_the_shipped_local_cfg_assembles_into_a_self_contained_pipeline(tmp_path, monkeypatch):
+def test_the_shipped_local_json_cfg_assembles_into_a_self_contained_pipeline(
+    tmp_path, monkeypatch
+):
     pipeline = tmp_path / "llm-local"
-    assemble_to_disk(CONFIGS / "local.cfg", pipeline)
+    assemble_to_disk(CONFIGS / "local-json.cfg", pipeline)
     saved = (pipeline / "config.cfg").read_text(encoding="utf-8")
-    assert str(CONFIGS) not in saved and "local-ner-examples.json" not in saved
+    assert str(CONFIGS) not in saved and "local-json-examples.json" not in saved
     monkeypatch.chdir(tmp_path)  # far from configs/
     task = load_pipeline(pipeline).get_pipe("llm")._task
-    shipped = json.loads((CONFIGS / "local-ner-examples.json").read_text(encoding="utf-8"))
+    shipped = json.loads((CONFIGS / "local-json-examples.json").read_text(encoding="utf-8"))
     assert [e.text for e in task.prompt_examples] == [e["text"] for e in shipped]
     assert task._spans_from_text is True and "ORGANISATION" in task._label_definitions

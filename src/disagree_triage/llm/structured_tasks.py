@@ -19,7 +19,8 @@ so examples written for spacy-llm's tasks work unchanged.
 
 With `spans_from_text`, an NER schema lists the text's own word sequences (up to
 `max_span_tokens` tokens) as the only values `text` may take: under a grammar a model can then
-only copy from the text, never invent or misspell an entity.
+only copy from the text, never invent or misspell an entity. Texts with more than
+MAX_COPY_CHOICES such sequences get a free `text`: llama.cpp's grammar is too slow on them.
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ Answer: {{ example.answer }}
 
 Text: {{ text }}
 Answer:"""
+
+
+# llama.cpp checks every token of the vocabulary against every alternative of an enum at each
+# step: with a long text's ~500 word sequences, one answer took minutes (SmolLM2, 2 cores). A
+# text with more sequences than this is answered with a free `text` (still under the grammar).
+MAX_COPY_CHOICES = 150
 
 
 class ExamplesLabelWarning(DisagreeWarning):
@@ -205,6 +212,8 @@ class StructuredNERTask(NERTask):
 
     def answer_schema(self, shard: Doc) -> dict[str, Any]:
         texts = word_sequences(shard, self._max_span_tokens) if self._spans_from_text else None
+        if texts is not None and len(texts) > MAX_COPY_CHOICES:
+            texts = None  # a long text: see MAX_COPY_CHOICES
         make = ner_by_label_schema if self._answer_shape == BY_LABEL else ner_schema
         return make(list(self._label_dict.values()), texts)
 
