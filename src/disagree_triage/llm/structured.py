@@ -215,14 +215,14 @@ def _entity_list(value: Any) -> list[Any] | None:
         for key in (NER_KEY, "spans", "entity", "ents"):
             if isinstance(value.get(key), list):
                 return value[key]
+        if _entity_pair(value) is not None:  # a single entity, not in a list
+            return [value]
         if value and all(_texts(v) is not None for v in value.values()):
             # one list of texts per label: {"PERSON": ["Tim Cook"], "ORG": []}
             return [{"text": t, "label": k} for k, v in value.items() for t in _texts(v) or ()]
         lists = [v for v in value.values() if isinstance(v, list)]
         if len(lists) == 1:
             return lists[0]
-        if _entity_pair(value) is not None:  # a single entity, not in a list
-            return [value]
     return None
 
 
