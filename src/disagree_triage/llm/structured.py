@@ -246,7 +246,7 @@ def _entity_pair(item: Any) -> tuple[str, str] | None:
     return None
 
 
-_LABEL_LIST = re.compile(rf'({_JSON_STRING})\s*:\s*\[((?:\s*{_JSON_STRING}\s*,?)*)')
+_LABEL_LIST = re.compile(rf"({_JSON_STRING})\s*:\s*\[((?:\s*{_JSON_STRING}\s*,?)*)")
 _STRING = re.compile(_JSON_STRING)
 
 
@@ -274,13 +274,18 @@ def _salvage_entities(response: str) -> list[tuple[str, str]]:
     return found
 
 
+def same_text(text: str) -> str:
+    """What two answered texts share when they name the same entity: case and spacing aside."""
+    return " ".join(text.lower().split())
+
+
 def repeats_an_entity(partial: str, shape: str = LIST) -> bool:
     """Whether an NER answer being written already lists a text twice (BY_LABEL: twice under
     one label): small models under a grammar go on repeating one entity until max_tokens, and
     nothing after a repeat is new."""
     seen: set[tuple[str, str]] = set()
     for text, label in _salvage_entities(partial):
-        key = (" ".join(text.lower().split()), label if shape == BY_LABEL else "")
+        key = (same_text(text), label if shape == BY_LABEL else "")
         if key in seen:
             return True
         seen.add(key)
@@ -293,7 +298,7 @@ def close_ner_answer(partial: str, shape: str = LIST, labels: Sequence[str] = ()
     seen: set[str] = set()
     kept = []
     for text, label in _salvage_entities(partial):
-        key = " ".join(text.lower().split())
+        key = same_text(text)
         if key not in seen:
             seen.add(key)
             kept.append((text, label))

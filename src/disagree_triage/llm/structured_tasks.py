@@ -57,6 +57,7 @@ from .structured import (
     ner_schema,
     read_json,
     read_ner_answer,
+    same_text,
     textcat_schema,
     word_sequences,
 )
@@ -261,9 +262,9 @@ def parse_ner_responses(
                 known = task.label_dict.get(task.normalizer(label))
                 # A text answered twice keeps its first label: small models repeat an entity
                 # under each label in turn.
-                if known is None or " ".join(text.lower().split()) in seen:
+                if known is None or same_text(text) in seen:
                     continue
-                seen.add(" ".join(text.lower().split()))
+                seen.add(same_text(text))
                 for start, end in locate(
                     shard.text,
                     text,
