@@ -116,7 +116,12 @@ class BatchServer:
         try:
             if method == "POST" and path == "/v1/files":
                 return self.send(handler, 200, self.upload(handler.headers["Content-Type"], raw))
-            if method == "GET" and len(parts) == 4 and parts[1] == "files" and parts[3] == "content":
+            if (
+                method == "GET"
+                and len(parts) == 4
+                and parts[1] == "files"
+                and parts[3] == "content"
+            ):
                 content = self.contents.get(parts[2])
                 if content is None:
                     return self.send(handler, 404, {"error": {"message": "No such File object"}})
@@ -284,9 +289,7 @@ class BatchServer:
         }
 
 
-def _line(
-    request_id: str, custom_id: str, response: dict[str, Any] | None, error: Any
-) -> str:
+def _line(request_id: str, custom_id: str, response: dict[str, Any] | None, error: Any) -> str:
     line = {"id": request_id, "custom_id": custom_id, "response": response, "error": error}
     return json.dumps(line) + "\n"
 

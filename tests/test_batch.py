@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -168,6 +170,34 @@ def test_a_wrong_key_is_one_clear_error_without_the_key(tmp_path, monkeypatch, c
     assert "POST http://127.0.0.1" in result.stderr and "rejected the API key" in result.stderr
     assert "WRONG" not in result.stderr
     assert server.calls == ["POST /v1/files"]
+
+
+def test_a_server_without_the_batch_api(tmp_path, api_key, cli):
+    class NotFound(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"detail": "Not Found"}'
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = write_config(tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}/v1")
+        corpus = write_corpus(tmp_path, 3)
+        result = cli("predict", config, corpus, tmp_path / "out.jsonl", "--batch", "submit")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.returncode == 1
+    assert "HTTP 404: this server has no Batch API" in result.stderr
+    assert "--batch file PATH" in result.stderr and "Traceback" not in result.stderr
 
 
 # --- vLLM: --batch file PATH, then --batch collect --batch-output OUT ---------------------

@@ -307,6 +307,14 @@ def _pipeline(
                 f"{type(component.backend).__name__}; batch jobs go through "
                 "disagree.OpenAICompatible.v1 only"
             )
+        cache = getattr(nlp.get_pipe(component.name), "_cache", None)
+        if getattr(cache, "_path", None) is not None:
+            # It would keep the recording pass's empty answers, and serve them at collect.
+            raise DisagreeError(
+                f"--batch: the LLM component {component.name!r} has spacy-llm's own cache on "
+                f"([components.{component.name}.cache] path); set that path to null: our "
+                "response cache (on by default) keeps every answer"
+            )
         backends[component.name] = component.backend
     if not backends:
         raise DisagreeError(
@@ -581,14 +589,14 @@ class BatchClient:
             files={"file": (name, data, "application/jsonl")},
             data={"purpose": "batch"},
         )
-        return str(self._json(response, "/files")["id"])
+        return str(self._json(response, "/files", "file")["id"])
 
     def create(self, file_id: str) -> dict[str, Any]:
         body = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h"}
-        return self._json(self._call("POST", "/batches", json=body), "/batches")
+        return self._json(self._call("POST", "/batches", json=body), "/batches", "batch")
 
     def retrieve(self, batch_id: str) -> dict[str, Any]:
-        return self._json(self._call("GET", f"/batches/{batch_id}"), "/batches")
+        return self._json(self._call("GET", f"/batches/{batch_id}"), "/batches", "batch")
 
     def lines(self, file_id: str) -> Iterator[str]:
         response = self._call("GET", f"/files/{file_id}/content", stream=True)
@@ -596,15 +604,18 @@ class BatchClient:
             for line in response.iter_lines(decode_unicode=False):
                 yield line.decode("utf-8", errors="replace")
 
-    def _json(self, response: requests.Response, path: str) -> dict[str, Any]:
+    def _json(self, response: requests.Response, path: str, kind: str) -> dict[str, Any]:
+        """The answer's object: a dict with an id, of the `object` type expected where the
+        server says (a server without the Batch API may answer 200 with something else)."""
         try:
             data = response.json()
-            if isinstance(data, dict) and "id" in data:
-                return data
         except ValueError:
-            pass
+            data = None
+        if isinstance(data, dict) and "id" in data and data.get("object", kind) == kind:
+            return data
         raise LLMSetupError(
-            f"{safe_url(self.backend.base_url)}{path}: the answer is not a batch API object"
+            f"{safe_url(self.backend.base_url)}{path}: the answer is not a {kind} object of "
+            "the Batch API; does this server have it? (for vLLM: --batch file PATH)"
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
