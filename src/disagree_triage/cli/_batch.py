@@ -98,7 +98,7 @@ def batch_cli(
         table.add_row("failed lines read", f"{summary.failed:,}")
     table.add_row("state", summary.state)
     console.print(table)
-    if mode == "collect":
+    if summary.predict is not None:  # collect
         print_summary(summary.predict, console)
         problems = sum(summary.predict.llm_problems.values())
         if problems:

@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -49,6 +49,9 @@ from .openai_compatible import (
     parse_retry_after,
     safe_url,
 )
+
+if TYPE_CHECKING:
+    from ..predict import PredictSummary
 
 ENDPOINT = "/v1/chat/completions"
 # OpenAI's limits on one batch's input file.
@@ -127,7 +130,7 @@ class BatchSummary:
     jobs: list[BatchJob] = field(default_factory=list)  # created (submit) or read (collect)
     answered: int = 0  # collect: request lines with an answer
     failed: int = 0  # collect: request lines with an error
-    predict: Any = None  # collect: the PredictSummary of writing OUTPUT
+    predict: PredictSummary | None = None  # collect: what writing OUTPUT did
 
 
 def state_path(output_path: str | Path) -> Path:
