@@ -320,6 +320,21 @@ def test_vllm_request_file_and_runner_output(tmp_path, cli):
     assert "1 records have meta.llm_error" in result.stderr
 
 
+def test_batch_file_path_among_config_overrides():
+    from disagree_triage.cli._batch import request_file_argument
+
+    assert request_file_argument(["r.jsonl"]) == ("r.jsonl", [])
+    assert request_file_argument(["--components.llm.model.max_tokens", "32", "r.jsonl"]) == (
+        "r.jsonl",
+        ["--components.llm.model.max_tokens", "32"],
+    )
+    assert request_file_argument(["--a.b=1", "r.jsonl", "--c.d", "x"]) == (
+        "r.jsonl",
+        ["--a.b=1", "--c.d", "x"],
+    )
+    assert request_file_argument(["--a.b", "1"]) == (None, ["--a.b", "1"])
+
+
 def test_request_files_split_at_the_limits():
     lines = [b"x" * 10 + b"\n"] * 7
     assert [len(c) for c in batch.split_requests(lines, 3, 10_000)] == [3, 3, 1]

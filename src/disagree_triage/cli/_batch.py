@@ -8,7 +8,15 @@ from typing import Any
 import typer
 
 from ..errors import DisagreeError
-from ._util import clean, config_overrides, err_console, safe_table, tables_console, user_errors
+from ._util import (
+    clean,
+    config_overrides,
+    err_console,
+    safe_table,
+    tables_console,
+    user_errors,
+    warn,
+)
 
 BATCH_HELP = (
     "Send the LLM's prompts as a batch job instead of live requests: 'submit' uploads them to "
@@ -48,7 +56,7 @@ def batch_cli(
 ) -> None:
     """Run one `--batch` step and print what it did."""
     from ..llm.batch import MODES, BatchNotDone, collect, submit
-    from .predict import print_summary
+    from .predict import print_summary, progress_bar
 
     with user_errors():
         if mode not in MODES:
@@ -61,7 +69,24 @@ def batch_cli(
         if batch_outputs and mode != "collect":
             raise DisagreeError("--batch-output goes with --batch collect")
         overrides = config_overrides(args)
-        common = dict(overrides=overrides, labels=labels, examples=examples, **options)
+        # The bar of each predict pass: recording the prompts (submit, file), writing OUTPUT.
+        progress = progress_bar()
+        bar = progress.add_task("predict", total=None)
+
+        def on_start(predicted: Any) -> None:
+            for warning in predicted.warnings:
+                warn(warning)
+            progress.reset(bar, total=predicted.total)
+            progress.start()
+
+        common = dict(
+            overrides=overrides,
+            labels=labels,
+            examples=examples,
+            on_start=on_start,
+            on_progress=lambda n: progress.advance(bar, n),
+            **options,
+        )
         try:
             if mode == "collect":
                 summary = collect(
@@ -82,8 +107,11 @@ def batch_cli(
                     **common,
                 )
         except BatchNotDone as err:
+            progress.stop()
             err_console().print(clean(f"not finished: {err}"))
             raise typer.Exit(NOT_DONE_EXIT) from None
+        finally:
+            progress.stop()
     console = tables_console()
     table = safe_table(title=f"predict --batch {mode}: {output_path}", show_header=False)
     if mode != "collect":

@@ -129,7 +129,9 @@ def predict_cli(
     batch: str | None = typer.Option(
         None, "--batch", metavar="submit|collect|file PATH", help=BATCH_HELP
     ),
-    batch_output: list[Path] = typer.Option([], "--batch-output", help=BATCH_OUTPUT_HELP),
+    batch_output: list[Path] = typer.Option(
+        [], "--batch-output", metavar="OUT", help=BATCH_OUTPUT_HELP
+    ),
 ) -> None:
     """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config and write one
     Prodigy task per text: ner_manual, or choice with --textcat.
