@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ._batch import BATCH_HELP, BATCH_OUTPUT_HELP, batch_cli
 from ._util import (
     EXAMPLES_OPTION,
     LABELS_OPTION,
@@ -125,6 +126,12 @@ def predict_cli(
     skip_invalid: bool = SKIP_INVALID_OPTION,
     labels: str | None = LABELS_OPTION,
     examples: Path | None = EXAMPLES_OPTION,
+    batch: str | None = typer.Option(
+        None, "--batch", metavar="submit|collect|file PATH", help=BATCH_HELP
+    ),
+    batch_output: list[Path] = typer.Option(
+        [], "--batch-output", metavar="OUT", help=BATCH_OUTPUT_HELP
+    ),
 ) -> None:
     """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config and write one
     Prodigy task per text: ner_manual, or choice with --textcat.
@@ -148,6 +155,34 @@ def predict_cli(
     if resume and overwrite:
         warn("--resume and --overwrite exclude each other", "error:")
         raise typer.Exit(2)
+    if batch is not None or batch_output:
+        if resume:
+            warn("--batch and --resume exclude each other: collect again instead", "error:")
+            raise typer.Exit(2)
+        options = dict(
+            ner=ner,
+            textcat=textcat,
+            threshold=threshold,
+            annotator=annot_name,
+            batch_size=batch_size,
+            skip_invalid=skip_invalid,
+            save_io=save_io,
+            scores=scores,
+            beam_width=beam_width,
+        )
+        batch_cli(
+            batch or "collect",
+            ctx.args,
+            model,
+            input_path,
+            output_path,
+            batch_outputs=batch_output,
+            overwrite=overwrite,
+            labels=labels,
+            examples=examples,
+            options=options,
+        )
+        return
     progress = progress_bar()
     progress_task = progress.add_task("predict", total=None)
 
@@ -241,6 +276,8 @@ def print_backends(summary: PredictSummary, console: Console) -> None:
         table = safe_table(title=f"LLM backend {name}", show_header=False)
         table.add_row("requests sent", f"{stats.requests:,}")
         table.add_row("answered from cache", f"{stats.cached:,}")
+        if stats.batched:
+            table.add_row("answered by the batch job", f"{stats.batched:,}")
         table.add_row("retries", f"{stats.retries:,}")
         table.add_row("failed after retries", f"{stats.failures:,}")
         if stats.capped_waits:

@@ -9,6 +9,9 @@ and two tasks in its `llm_tasks` registry (`structured_tasks`): `disagree.NER.v1
 `disagree.TextCat.v1`, whose answers are JSON that both backends can constrain to a schema
 (`structured`).
 
+`batch` sends `predict`'s prompts for `disagree.OpenAICompatible.v1` as a batch job instead
+(OpenAI's Batch API, or a request file for vLLM's `run-batch`) and reads the answers back.
+
 Both cache responses (`response_cache`) keyed on everything that changes the answer, and mark a
 request that finally failed (`failures`) so that predict records it instead of "no entities".
 They are also declared as entry points, so `spacy.load` finds them without importing us.

@@ -36,6 +36,7 @@ class BackendStats:
     model: str
     requests: int = 0  # sent to the server or model (retries not counted)
     cached: int = 0
+    batched: int = 0  # answers read from a batch job's output (`predict --batch collect`)
     retries: int = 0
     failures: int = 0
     capped_waits: int = 0  # Retry-After waits cut to the backend's cap (e.g. `inf`)

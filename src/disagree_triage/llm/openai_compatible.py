@@ -36,6 +36,7 @@ import re
 import threading
 import time
 import typing
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,10 +209,18 @@ class OpenAICompatibleModel:
     max_tokens: int | None = None
     prompt_price_per_million: float | None = None
     completion_price_per_million: float | None = None
+    # The Batch API's prices (OpenAI: half the live ones), for the estimate of `--batch collect`;
+    # None: the live prices.
+    batch_prompt_price_per_million: float | None = None
+    batch_completion_price_per_million: float | None = None
     cache_path: str | None = None
     context_length: int | None = None
     structured_output: str | None = "json_schema"  # or "json_object"; None sends no schema
     stats: BackendStats = field(init=False)
+    # Set by `batch` only (never from a config): answers a prompt that is not in the cache
+    # instead of a request (key, prompt) -> answer, to record it for a batch job or to serve
+    # the job's answer. No request is sent while it is set.
+    offline: Callable[[str, str], str] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._register_secrets()
@@ -278,6 +287,8 @@ class OpenAICompatibleModel:
         """Answer every prompt, up to `max_concurrency` at once, in input order."""
         if not prompts:
             return []
+        if self.offline is not None:  # a batch job: no request, so no key, no concurrency
+            return [self._complete(p) for p in prompts]
         self._api_key()  # a missing key stops the run before any request
         if self._gone.is_set():
             # Called again after the server was taken for gone (a notebook's next run): it
@@ -304,14 +315,20 @@ class OpenAICompatibleModel:
 
     # --- one prompt ----------------------------------------------------------------------------
 
-    def _complete(self, prompt: str) -> str:
+    def answer_key(self, prompt: str) -> str:
+        """The response cache's key for `prompt` (also a batch request's `custom_id`)."""
         schema = schema_of(prompt) if self.structured_output else None
         settings = {**self._settings, "schema": schema} if schema is not None else self._settings
-        key = cache_key("openai-compatible", self.model, settings, prompt)
+        return cache_key("openai-compatible", self.model, settings, prompt)
+
+    def _complete(self, prompt: str) -> str:
+        key = self.answer_key(prompt)
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.add(cached=1)
             return cached
+        if self.offline is not None:
+            return self.offline(key, prompt)
         self.stats.add(requests=1)
         attempt = 0
         while True:
@@ -401,13 +418,23 @@ class OpenAICompatibleModel:
             )
         return key
 
-    def _request(self, prompt: str) -> str:
-        headers = {"Content-Type": "application/json", **self.headers}
+    def auth_headers(self) -> dict[str, str]:
+        """The configured headers and the key's header: for chat requests and the Batch API."""
+        headers = dict(self.headers)
         key = self._api_key()
         if key:
             headers[self.api_key_header] = (
                 f"Bearer {key}" if self.api_key_header.lower() == "authorization" else key
             )
+        return headers
+
+    def schema_form(self, prompt: str) -> str | None:
+        """How `prompt`'s answer schema is sent (`response_format`), None when it is not."""
+        return self.structured_output if schema_of(prompt) is not None else None
+
+    def request_body(self, prompt: str) -> dict[str, Any]:
+        """The chat-completions body for `prompt`: the one builder of live requests and of the
+        lines of a batch job's request file (`batch`)."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "user", "content": str(prompt)}],
@@ -416,10 +443,14 @@ class OpenAICompatibleModel:
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
         schema = schema_of(prompt)
-        form = self.structured_output if schema is not None else None
-        if form is not None:
-            body["response_format"] = response_format(form, schema)  # type: ignore[arg-type]
-        response = self._post(body, headers)
+        if schema is not None and self.structured_output is not None:
+            body["response_format"] = response_format(self.structured_output, schema)
+        return body
+
+    def _request(self, prompt: str) -> str:
+        headers = {"Content-Type": "application/json", **self.auth_headers()}
+        form = self.schema_form(prompt)
+        response = self._post(self.request_body(prompt), headers)
         status = response.status_code
         # A refusal names the field: vLLM and OpenAI answer 400, FastAPI servers 422, and
         # llama-cpp-python's server a 500 that quotes its validation error.
@@ -453,7 +484,7 @@ class OpenAICompatibleModel:
         if not isinstance(content, str):
             raise _RetryableError("the server's answer has no text content")
         self._reached.set()
-        self._count_usage(data.get("usage"))
+        self.count_usage(data.get("usage"))
         return redact(content)  # a proxy may echo the key into the answer: never store it
 
     def _post(self, body: dict[str, Any], headers: dict[str, str]) -> requests.Response:
@@ -500,7 +531,9 @@ class OpenAICompatibleModel:
                 else refused
             )
 
-    def _count_usage(self, usage: Any) -> None:
+    def count_usage(self, usage: Any, *, batch: bool = False) -> None:
+        """Add an answer's `usage` to the stats, with its cost at the live prices, or at the
+        batch prices for an answer of a batch job (the live ones where those are not set)."""
         if not isinstance(usage, dict):
             return
         prompt_tokens = _token_count(usage.get("prompt_tokens"))
@@ -509,13 +542,19 @@ class OpenAICompatibleModel:
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
         }
-        if (
-            self.prompt_price_per_million is not None
-            or self.completion_price_per_million is not None
-        ):
+        prompt_price, completion_price = (
+            self.prompt_price_per_million,
+            self.completion_price_per_million,
+        )
+        if batch:
+            if self.batch_prompt_price_per_million is not None:
+                prompt_price = self.batch_prompt_price_per_million
+            if self.batch_completion_price_per_million is not None:
+                completion_price = self.batch_completion_price_per_million
+        if prompt_price is not None or completion_price is not None:
             counts["cost"] = (
-                prompt_tokens * (self.prompt_price_per_million or 0.0)
-                + completion_tokens * (self.completion_price_per_million or 0.0)
+                prompt_tokens * (prompt_price or 0.0)
+                + completion_tokens * (completion_price or 0.0)
             ) / 1_000_000
         self.stats.add(**counts)
 
@@ -598,6 +637,8 @@ def make_openai_compatible(
     max_tokens: int | None = None,
     prompt_price_per_million: float | None = None,
     completion_price_per_million: float | None = None,
+    batch_prompt_price_per_million: float | None = None,
+    batch_completion_price_per_million: float | None = None,
     cache: bool = True,
     cache_path: str | None = None,
     context_length: int | None = None,
@@ -611,7 +652,8 @@ def make_openai_compatible(
     to retry_after_max seconds (a longer Retry-After, `inf` included, is cut to it and counted).
     `structured_output`: how a task's JSON schema is sent (json_schema, json_object), or false
     to send none.
-    Prices are per million tokens, for the cost estimate at the end of a run. `cache_path`
+    Prices are per million tokens, for the cost estimate at the end of a run; the batch prices
+    for answers of a batch job (`predict --batch`; unset: the live prices). `cache_path`
     defaults to ~/.cache/disagree/responses.sqlite.
     """
     return OpenAICompatibleModel(
@@ -630,6 +672,8 @@ def make_openai_compatible(
         max_tokens=max_tokens,
         prompt_price_per_million=prompt_price_per_million,
         completion_price_per_million=completion_price_per_million,
+        batch_prompt_price_per_million=batch_prompt_price_per_million,
+        batch_completion_price_per_million=batch_completion_price_per_million,
         cache_path=(cache_path or str(default_cache_path())) if cache else None,
         context_length=context_length,
         structured_output=(
