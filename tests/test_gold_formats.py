@@ -296,7 +296,7 @@ BAD = [
     (
         "ls.json",
         _ls_with(lambda t: t[2]["data"].pop("text")),
-        "ls.json, field '[2].data.text': missing",
+        "ls.json, field '[2].data.text': missing (the text is read from data.text",
     ),
     (
         "ls.json",
@@ -519,3 +519,11 @@ def test_label_studio_round_trip(label_studio, tmp_path, cli):
     (doc,) = load_docs(tmp_path / "gold.spacy")
     assert [(e.text, e.label_) for e in doc.ents] == [
         ("José Núñez", "PERSON"), ("São Paulo", "GPE"), ("Monday", "DATE")]  # fmt: skip
+
+
+def test_cli_lists_convert(cli):
+    result = cli("--help")
+    assert any(
+        "convert" in line and "Turn annotated examples into a spaCy DocBin" in line
+        for line in result.stdout.splitlines()
+    )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .docbin import DEFAULT_LANG, SUFFIX, DocBinSummary, DocBinWriter
 from .errors import DisagreeError, InputError
-from .imports import AUTO, ImportStats, check_format, detect_format, read_annotations
+from .imports import AUTO, ImportStats, read_annotations, resolve_format
 from .kinds import TaskKind
 from .labels import LabelMap
 from .outputs import check_file_output
@@ -60,7 +60,7 @@ def convert_file(
     if Path(output).suffix != SUFFIX:
         raise DisagreeError(f"{output}: convert writes a spaCy DocBin; name it ….spacy")
     check_file_output("OUTPUT", output, [input_path], overwrite=overwrite)
-    fmt = detect_format(input_path) if check_format(input_format) == AUTO else input_format
+    fmt = resolve_format(input_path, input_format)
     label_map = LabelMap.parse(labels)
     imported = None if fmt == "prodigy" else ImportStats(str(input_path), fmt)
     tasks: list[ProdigyTask] = []

@@ -93,8 +93,11 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def _resolved(path: str | Path, fmt: str) -> str:
-    return detect_format(path) if check_format(fmt) == AUTO else fmt
+def resolve_format(path: str | Path, fmt: str) -> str:
+    """`fmt`, checked; for `auto`, the format of the file (`detect_format`)."""
+    if check_format(fmt) != AUTO:
+        return fmt
+    return PRODIGY if str(path) == "-" else detect_format(path)  # stdin: as before
 
 
 def foreign_records(path: str | Path, fmt: str, stats: ImportStats) -> Iterator[dict[str, Any]]:
@@ -117,7 +120,7 @@ def read_annotations(
 ) -> Iterator[ProdigyTask]:
     """The tasks of an annotated export of any supported tool, as ProdigyTasks. For foreign
     formats they are all accepted answers (`stats`, if given, counts what was left out)."""
-    fmt = _resolved(path, fmt)
+    fmt = resolve_format(path, fmt)
     if fmt == PRODIGY:
         return read_prodigy_tasks(path, invalid=invalid)
     counted = stats if stats is not None else ImportStats(str(path), fmt)
@@ -134,7 +137,7 @@ def prodigy_file(path: str | Path, fmt: str = AUTO) -> Iterator[tuple[Path, Impo
     ImportStats say what the conversion left out (None for Prodigy files).
 
     An export without a single usable annotation is an error here, with its own name."""
-    fmt = _resolved(path, fmt)
+    fmt = resolve_format(path, fmt)
     if fmt == PRODIGY:
         yield Path(path), None
         return
@@ -163,4 +166,5 @@ __all__ = [
     "detect_format",
     "prodigy_file",
     "read_annotations",
+    "resolve_format",
 ]

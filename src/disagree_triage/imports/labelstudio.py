@@ -114,7 +114,12 @@ def _full_records(tasks: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
         data = task.get("data")
         if not isinstance(data, dict):
             raise RecordError("expected an object", field=f"{where}.data")
-        text = text_of(data.get(TEXT_NAME), f"{where}.data.{TEXT_NAME}")
+        if TEXT_NAME not in data:
+            raise RecordError(
+                "missing (the text is read from data.text, the value $text of the <Text> tag)",
+                field=f"{where}.data.{TEXT_NAME}",
+            )
+        text = text_of(data[TEXT_NAME], f"{where}.data.{TEXT_NAME}")
         key = next((k for k in _ANNOTATION_KEYS if k in task), _ANNOTATION_KEYS[0])
         annotations = array_of(task.get(key) or [], f"{where}.{key}")
         found = _latest(annotations, f"{where}.{key}")
