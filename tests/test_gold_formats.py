@@ -13,7 +13,7 @@ import pytest
 from conftest import find, write_predictions
 from disagree_triage import diff_files
 from disagree_triage.convert import convert_file
-from disagree_triage.errors import DisagreeError
+from disagree_triage.errors import DisagreeError, InputError
 from disagree_triage.evaluate import evaluate_files
 from disagree_triage.exports.doccano import utf16_spans
 from disagree_triage.imports import ImportStats, detect_format, read_annotations
@@ -224,6 +224,65 @@ def test_categories_from_each_tool(tmp_path):
         assert [list(t.accept or ()) for t in tasks] == accepted, path
 
 
+def test_doccano_json_export_of_categories(tmp_path):
+    """doccano's JSON export (an array) of a text classification project: read through the
+    flat-record reader, its `label` a list of category names."""
+    texts = ["Whisk the eggs 🥚.", "Rates rose again."]
+    records = [{"id": 1, "text": texts[0], "label": ["FOOD"], "Comments": []},
+               {"id": 2, "text": texts[1], "label": [], "Comments": []}]  # fmt: skip
+    path = write_json(tmp_path / "doccano.json", records)
+    tasks = list(read_annotations(path))
+    assert [(t.text, t.kind.value, t.accept) for t in tasks] == [
+        (texts[0], "choice", ("FOOD",)), (texts[1], "choice", ())]  # fmt: skip
+
+
+def write_choice_predictions(path: Path, name: str, accepted: dict[str, list[str]]) -> Path:
+    """Choice tasks as predict --textcat writes them (without cats)."""
+    options = [{"id": c, "text": c} for c in ("FOOD", "NEWS", "SPORT")]
+    records = [{"text": t, "options": options, "accept": a, "_annotator_id": name,
+                "answer": "accept"} for t, a in accepted.items()]  # fmt: skip
+    return write_jsonl(path, records)
+
+
+CAT_TEXTS = ["Whisk the eggs 🥚.", "Rates rose again.", "Chef wins the cup."]
+
+
+def test_evaluate_categories_from_a_labelstudio_export(tmp_path):
+    gold = [
+        {"id": i, "data": {"text": t}, "annotations": [{"id": i, "was_cancelled": False,
+         "created_at": "2026-11-26T09:00:00Z", "result": [{"from_name": "label",
+         "to_name": "text", "type": "choices", "value": {"choices": [c]}}]}]}
+        for i, (t, c) in enumerate(zip(CAT_TEXTS, ["FOOD", "NEWS", "SPORT"], strict=True))
+    ]  # fmt: skip
+    path = write_json(tmp_path / "cats.json", gold)
+    model = write_choice_predictions(
+        tmp_path / "m.jsonl", "m", dict(zip(CAT_TEXTS, [["FOOD"], ["NEWS"], ["FOOD"]], strict=True))
+    )
+    report = evaluate_files(path, [model])
+    assert report.kind.value == "choice"
+    (scores,) = report.scores
+    assert scores.accuracy == pytest.approx(2 / 3)
+    assert (scores.exact.tp, scores.exact.fp, scores.exact.fn) == (2, 1, 1)
+    assert scores.per_label["SPORT"].support == 1 and scores.per_label["SPORT"].tp == 0
+
+
+def test_diff_writes_agreed_categories_as_doc_cats(tmp_path):
+    a = write_choice_predictions(
+        tmp_path / "a.jsonl", "a", dict(zip(CAT_TEXTS, [["FOOD"], ["NEWS"], ["FOOD"]], strict=True))
+    )
+    b = write_choice_predictions(
+        tmp_path / "b.jsonl",
+        "b",
+        dict(zip(CAT_TEXTS, [["FOOD"], ["SPORT"], ["FOOD"]], strict=True)),
+    )
+    out = tmp_path / "agree.spacy"
+    summary = diff_files([a, b], output=tmp_path / "q.jsonl", agreements=out)
+    assert summary.agreements_written == 2
+    docs = load_docs(out)
+    assert [d.text for d in docs] == [CAT_TEXTS[0], CAT_TEXTS[2]]
+    assert [d.cats for d in docs] == [{"FOOD": 1.0, "NEWS": 0.0, "SPORT": 0.0}] * 2
+
+
 # --- evaluate and diff --calibrate read them -------------------------------------------------
 
 
@@ -375,6 +434,13 @@ def test_unknown_gold_format_is_refused(exports, tmp_path):
     a = write_predictions(tmp_path / "a.jsonl", "model", PRED)
     with pytest.raises(DisagreeError, match="--gold-format 'argilla': choose one of"):
         evaluate_files(exports["prodigy"], [a], gold_format="argilla")
+    with pytest.raises(DisagreeError, match="--gold-format doccano: says what --calibrate's"):
+        diff_files([a, a], names=["x", "y"], output=None, calibrate_format="doccano")
+    # Told the wrong tool, the reader says what it misses.
+    with pytest.raises(DisagreeError, match="doccano.jsonl: no record has 'spans'"):
+        evaluate_files(exports["doccano"], [a], gold_format="prodigy")
+    with pytest.raises(InputError, match="gold.jsonl, line 2: invalid JSON .* not JSONL"):
+        evaluate_files(exports["prodigy"], [a], gold_format="labelstudio")
 
 
 # --- .spacy: diff --agreements and convert ---------------------------------------------------

@@ -145,6 +145,9 @@ def diff_files(
     for path in [*outputs.values(), *companions.values()]:  # refuse before reading anything
         if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
             JsonlWriter.check(path, overwrite=overwrite, resumable=False)
+    if calibrate is None and calibrate_format != AUTO:
+        raise DisagreeError(f"--gold-format {calibrate_format}: says what --calibrate's file is; "
+                            "give --calibrate FILE too")  # fmt: skip
     if calibrate is not None and scoring.kind is not TaskKind.NER:
         raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
     if prefill not in (*PREFILLS, *models):

@@ -81,4 +81,7 @@ def load_json(path: str | Path) -> Any:
     except orjson.JSONDecodeError as err:
         if not data.strip():
             raise InputError(p, None, "empty file") from None
-        raise InputError(p, err.lineno, f"invalid JSON ({err.msg} at column {err.colno})") from None
+        problem = f"invalid JSON ({err.msg} at column {err.colno})"
+        if "after document" in err.msg:  # one value a line: JSONL, not one JSON document
+            problem += "; this reads one JSON document (an array), not JSONL"
+        raise InputError(p, err.lineno, problem) from None

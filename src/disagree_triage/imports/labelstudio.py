@@ -179,7 +179,9 @@ def _kind_of_min(records: list[Any]) -> TaskKind:
     for record in records:
         value = record.get(FROM_NAME) if isinstance(record, dict) else None
         if isinstance(value, list) and value:
-            return TaskKind.NER
+            # A list of names: categories as doccano's JSON export of a text classification
+            # project has them (Label Studio's own JSON-MIN never writes one).
+            return TaskKind.CHOICE if isinstance(value[0], str) else TaskKind.NER
         if isinstance(value, (str, dict)):
             return TaskKind.CHOICE
     return TaskKind.NER
@@ -220,6 +222,8 @@ def _min_records(records: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
                 answer += _spans(region, text, f"{here}[{k}]")
         elif isinstance(value, str):
             answer = [label_of(value, here)]
+        elif isinstance(value, list):
+            answer = [label_of(c, f"{here}[{n}]") for n, c in enumerate(value)]
         else:
             answer = _choices(value, here)
         stats.annotated += 1
