@@ -9,6 +9,9 @@
    best of --repeat; the ratio to the Prodigy gold (goal: <= 2, the conversion is one pass).
 3. `convert_file` of the Label Studio export to `.spacy`: docs a second, bytes a doc, and how
    many entities the blank English tokeniser had to contract or drop.
+4. `diff --agreements agree.spacy` against `--agreements agree.jsonl`: the gold as one model
+   and a copy missing every fifth text's first entity as the other (so most texts agree),
+   best of --repeat each; the ratio is what tokenising and the DocBin cost.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from disagree_triage import diff_files
 from disagree_triage.convert import convert_file
 from disagree_triage.evaluate import evaluate_files
 from disagree_triage.exports.doccano import utf16_spans
@@ -99,6 +103,32 @@ def main() -> None:
             f"{docbin.adjusted:,} contracted, {docbin.misaligned:,} inside one token, "
             f"{docbin.overlapping:,} overlapping"
         )
+
+        other = folder / "other.jsonl"
+        with other.open("w", encoding="utf-8") as out:
+            for i, line in enumerate(args.gold.read_text(encoding="utf-8").splitlines()):
+                record = json.loads(line)
+                if i % 5 == 0 and record.get("spans"):
+                    record["spans"] = record["spans"][1:]
+                out.write(json.dumps(record) + "\n")
+        times = {}
+        for suffix in (".jsonl", ".spacy"):
+            seconds, summary = best_of(
+                args.repeat,
+                lambda s=suffix: diff_files(
+                    [args.gold, other],
+                    names=["gold", "other"],
+                    output=folder / "q.jsonl",
+                    agreements=folder / f"agree{s}",
+                    overwrite=True,
+                ),
+            )
+            times[suffix] = seconds
+            size = (folder / f"agree{suffix}").stat().st_size
+            agreed = summary.agreements_written  # type: ignore[attr-defined]
+            print(f"  diff --agreements agree{suffix:<6} {seconds:6.3f} s, {agreed:,} agreements, "
+                  f"{size / agreed:,.0f} bytes each")  # fmt: skip
+        print(f"  ratio .spacy / .jsonl: {times['.spacy'] / times['.jsonl']:.2f}")
 
 
 if __name__ == "__main__":
