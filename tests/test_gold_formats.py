@@ -593,3 +593,42 @@ def test_cli_lists_convert(cli):
         "convert" in line and "Turn annotated examples into a spaCy DocBin" in line
         for line in result.stdout.splitlines()
     )
+
+
+def test_label_studio_round_trip_of_categories(label_studio, tmp_path, cli):
+    """Categories the same way: Label Studio's JSON-MIN writes one chosen category as a plain
+    string, several as {"choices": [...]}; both read as the annotator chose."""
+    a = write_choice_predictions(
+        tmp_path / "a.jsonl",
+        "a",
+        dict(zip(CAT_TEXTS, [["FOOD"], ["NEWS"], ["SPORT"]], strict=True)),
+    )
+    b = write_choice_predictions(
+        tmp_path / "b.jsonl", "b", dict(zip(CAT_TEXTS, [["NEWS"], ["FOOD"], ["FOOD"]], strict=True))
+    )
+    queue = tmp_path / "cats.json"
+    diff_files([a, b], output=queue, output_format="labelstudio")
+    config = (tmp_path / "cats.labelstudio.xml").read_text()
+    project = label_studio.project("gold categories", config.replace('"single"', '"multiple"'))
+    label_studio.import_tasks(project, json.loads(queue.read_text(encoding="utf-8")))
+    stored = {t["data"]["text"]: t["id"] for t in label_studio.tasks(project)}
+    chosen = {CAT_TEXTS[0]: ["FOOD"], CAT_TEXTS[1]: ["NEWS", "SPORT"], CAT_TEXTS[2]: ["SPORT"]}
+    for text, categories in chosen.items():
+        value = {"choices": categories}
+        label_studio.annotate(stored[text], [{"from_name": "label", "to_name": "text",
+                                             "type": "choices", "value": value}])  # fmt: skip
+    for export_type in ("JSON", "JSON_MIN"):
+        path = write_json(
+            tmp_path / f"{export_type}.json", label_studio.export(project, export_type)
+        )
+        got = {t.text: list(t.accept or ()) for t in read_annotations(path)}
+        assert got == chosen, export_type
+        result = cli("evaluate", path, a, b, "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        # a: FOOD right, NEWS of NEWS+SPORT, SPORT right: 3 tp, 0 fp, 1 fn; b: nothing right.
+        assert report["scores"]["a"]["exact"] == pytest.approx(
+            {"p": 1.0, "r": 0.75, "f": 6 / 7, "tp": 3, "fp": 0, "fn": 1, "support": 4}
+        ), export_type
+        assert report["scores"]["a"]["accuracy"] == pytest.approx(2 / 3)
+        assert report["scores"]["b"]["exact"]["tp"] == 0
