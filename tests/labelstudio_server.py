@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,17 @@ class LabelStudioServer:
                 return sorted(found, key=lambda task: task["id"])
             page += 1
 
+    def annotate(self, task: int, result: list[dict[str, Any]], **fields: Any) -> int:
+        """Create an annotation of a task, as an annotator's Submit does; its id."""
+        body = {"result": result, **fields}
+        return int(self.api("POST", f"/api/tasks/{task}/annotations/", body)["id"])
+
+    def export(self, project: int, export_type: str = "JSON", *, all_tasks: bool = False) -> Any:
+        """The project's export, as the Export button downloads it (JSON, JSON_MIN, ...): the
+        annotated tasks (cancelled annotations too); every task with `all_tasks`."""
+        query = f"exportType={export_type}&download_all_tasks={str(all_tasks).lower()}"
+        return self.api("GET", f"/api/projects/{project}/export?{query}")
+
     def editor_highlights(self, project: int, task: int, model: str) -> list[str]:
         """The text Label Studio's own editor highlights for `model`'s prediction of a task,
         region by region: the project prelabels new annotations with that model's
@@ -213,3 +225,21 @@ class LabelStudioServer:
             finally:
                 browser.close()
         return texts
+
+
+def started(folder: Path) -> Iterator[LabelStudioServer]:
+    """A started server for a test fixture to yield; the test is skipped (failed, where
+    DISAGREE_REQUIRE_LABEL_STUDIO=1, as in tests/run.sh) when there is no Label Studio."""
+    import pytest
+
+    command = executable()
+    if command is None or not command.exists():
+        reason = (
+            f"no Label Studio: set {ENV_VAR} to a label-studio executable, or run "
+            f"bash .ci/labelstudio-venv.sh (installs label-studio=={VERSION} into .ls-venv)"
+        )
+        if os.environ.get("DISAGREE_REQUIRE_LABEL_STUDIO") == "1":
+            raise AssertionError(reason)
+        pytest.skip(reason)
+    with LabelStudioServer(command, folder) as server:
+        yield server

@@ -39,6 +39,9 @@ _EXPORTS = {
     "ScoredExample": "scoring",
     "EvaluationReport": "evaluate",
     "evaluate_files": "evaluate",
+    "ConvertSummary": "convert",
+    "convert_file": "convert",
+    "read_annotations": "imports",
 }
 
 __all__ = [
@@ -50,17 +53,20 @@ __all__ = [
     "PredictSummary",
     "ProdigyTask",
     "Report",
+    "ConvertSummary",
     "ScoredExample",
     "Scoring",
     "TaskKind",
     "build_report",
     "components_for_ner",
+    "convert_file",
     "diff_files",
     "evaluate_files",
     "input_hash",
     "load_pipeline",
     "predict_file",
     "predict_tasks",
+    "read_annotations",
     "read_prodigy_tasks",
     "task_hash",
 ]
@@ -80,9 +86,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from .convert import ConvertSummary, convert_file
     from .diff import DiffSummary, diff_files
     from .errors import DisagreeError, InputError
     from .evaluate import EvaluationReport, evaluate_files
+    from .imports import read_annotations
     from .kinds import TaskKind
     from .labels import LabelMap
     from .pipeline import components_for_ner, load_pipeline

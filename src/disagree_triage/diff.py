@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .align import AlignedExample, FileStats, align_files
+from .docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
 from .errors import DisagreeError
 from .evidence import Reliability
 from .exports import get_queue_format
+from .imports import AUTO, prodigy_file
 from .jsonl import JsonlWriter, dumps_line
 from .kinds import TaskKind
 from .outputs import check_outputs
@@ -67,6 +69,7 @@ class DiffSummary:
     annotated: int = 0  # examples of --calibrate's file left out of the queue
     split: dict[str, tuple[str, int]] = field(default_factory=dict)  # model -> (path, examples)
     companions: dict[str, str] = field(default_factory=dict)  # option -> path written
+    agreements_docbin: DocBinSummary | None = None  # --agreements X.spacy: what went in
 
     @property
     def label_gaps(self) -> dict[str, list[str]]:
@@ -89,6 +92,7 @@ def diff_files(
     target: str | None = None,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     calibrate: str | Path | None = None,
+    calibrate_format: str = AUTO,
     split_by_model: str | Path | None = None,
     output_format: str = QUEUE,
     labelstudio_config: str | Path | None = None,
@@ -96,6 +100,7 @@ def diff_files(
     top: int | None = None,
     min_score: float | None = None,
     agreements: str | Path | None = None,
+    lang: str = DEFAULT_LANG,
     missing: str = "include",
     skip_invalid: bool = False,
     overwrite: bool = False,
@@ -107,19 +112,20 @@ def diff_files(
     (choice tasks for categories), or with `output_format="review"` one version per model, or
     for another tool (`"labelstudio"`, its config to `labelstudio_config`; `"doccano"`; see
     exports/); and the examples on which every model agrees exactly to `agreements` (Prodigy
-    JSONL whatever the format). `scorer` defaults to span_f1 for entities and total_variation
-    for categories. Ties go to the example with more differences, then to the earlier one in
-    the input, so the same inputs always give byte-identical outputs. `prefill`: see
-    `prefill.py`.
+    JSONL whatever the format; a spaCy DocBin, tokenised by the blank `lang` pipeline, when its
+    name ends in `.spacy`, see docbin.py). `scorer` defaults to span_f1 for entities and
+    total_variation for categories. Ties go to the example with more differences, then to the
+    earlier one in the input, so the same inputs always give byte-identical outputs.
+    `prefill`: see `prefill.py`.
 
     `target`: rank by how likely that model is wrong (target_scorers.py, default scorer
     error_probability). An agreement that a model with beam scores (`predict --scores`) is
     unsure of (a span below `min_confidence`, a near miss above 1 − it) is held back from
     `agreements` and queued. `calibrate`: annotated examples (a Prodigy export, a gold file)
     from which each model's reliability is counted (evidence.py); they are left out of the
-    queue. `split_by_model`: a folder that gets one queue per model, `MODEL.jsonl` (`.json`
-    for Label Studio), of the examples on which that model is the likely wrong one, its most
-    likely errors first.
+    queue; `calibrate_format` says which tool's export it is (imports/). `split_by_model`: a
+    folder that gets one queue per model, `MODEL.jsonl` (`.json` for Label Studio), of the
+    examples on which that model is the likely wrong one, its most likely errors first.
     `output=None` writes no single queue.
     """
     format_class = get_queue_format(output_format)
@@ -139,6 +145,9 @@ def diff_files(
     for path in [*outputs.values(), *companions.values()]:  # refuse before reading anything
         if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
             JsonlWriter.check(path, overwrite=overwrite, resumable=False)
+    if calibrate is None and calibrate_format != AUTO:
+        raise DisagreeError(f"--gold-format {calibrate_format}: says what --calibrate's file is; "
+                            "give --calibrate FILE too")  # fmt: skip
     if calibrate is not None and scoring.kind is not TaskKind.NER:
         raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
     if prefill not in (*PREFILLS, *models):
@@ -149,7 +158,9 @@ def diff_files(
     summary = DiffSummary(models, stats, scoring.scorer, scoring.kind, target=target)
     annotated: set[int] = set()
     if calibrate is not None:
-        scoring.reliability, annotated = calibrate_on(calibrate, paths, scoring, skip_invalid)
+        scoring.reliability, annotated = calibrate_on(
+            calibrate, paths, scoring, skip_invalid, calibrate_format
+        )
         summary.calibration = scoring.reliability
     queue: list[tuple[tuple[float, int, int], int, int]] = []  # (rank key, offset, length)
     per_model: dict[str, list[tuple[tuple[float, int, int], int, int]]] = {
@@ -165,7 +176,11 @@ def diff_files(
 
     written: list[Path] = []  # companion files this run wrote: removed again if it fails
 
+    agree_writer: JsonlWriter | DocBinWriter | None = None
+
     def discard_all() -> None:
+        if agree_writer is not None:
+            agree_writer.discard()
         for opened in writers.values():
             opened.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
         for path in written:
@@ -176,16 +191,18 @@ def diff_files(
     try:
         for option, path in outputs.items():
             if path and option == "--agreements":  # Prodigy's JSONL, whatever the --format
-                writers[option] = JsonlWriter(
-                    path, overwrite=overwrite, flush_each_write=False, resumable=False
-                )
+                if is_docbin_path(path):
+                    agree_writer = DocBinWriter(path, lang=lang, overwrite=overwrite)
+                else:
+                    agree_writer = JsonlWriter(
+                        path, overwrite=overwrite, flush_each_write=False, resumable=False
+                    )
             elif path:
                 writers[option] = queue_format.open(path, overwrite=overwrite)
     except BaseException:
         discard_all()
         raise
     writer = writers.get("--output")
-    agree_writer = writers.get("--agreements")
     try:
         with tempfile.TemporaryFile() as spool:
             spooled = 0  # bytes written to the spool so far
@@ -202,7 +219,7 @@ def diff_files(
                 _count(summary, scored)
                 if scored.agrees:
                     if agree_writer is not None:
-                        agree_writer.write_line(dumps_line(agreement_task(example, models)))
+                        agree_writer.write_many([agreement_task(example, models)])
                         summary.agreements_written += 1
                     continue
                 if example.missing_models and missing == "skip":
@@ -233,6 +250,10 @@ def diff_files(
         summary.companions = {option: str(path) for option, path in companions.items()}
         for opened in writers.values():
             opened.commit()
+        if agree_writer is not None:
+            agree_writer.commit()
+            if isinstance(agree_writer, DocBinWriter):
+                summary.agreements_docbin = agree_writer.summary
     except BaseException:
         discard_all()
         raise
@@ -270,24 +291,27 @@ def calibrate_on(
     paths: Sequence[str | Path],
     scoring: Scoring,
     skip_invalid: bool = False,
+    annotated_format: str = AUTO,
 ) -> tuple[Reliability, set[int]]:
     """Each model's reliability counted on the accepted examples of `annotated_path` (a Prodigy
-    export, a gold file) that the prediction files share, and their input hashes."""
+    export, a gold file, a Label Studio or doccano export: `annotated_format`, see imports/)
+    that the prediction files share, and their input hashes."""
     names = ["annotated", *scoring.models]
     if "annotated" in scoring.models:
         names[0] = "annotated (--calibrate)"
     stats = [FileStats(str(p), n) for p, n in zip([annotated_path, *paths], names, strict=True)]
     observations = []
     hashes: set[int] = set()
-    for example in align_files(
-        [annotated_path, *paths], names, stats, kind=TaskKind.NER, skip_invalid=skip_invalid
-    ):
-        gold, tasks = example.tasks[0], example.tasks[1:]
-        if gold is None or any(t is None for t in tasks):
-            continue
-        hashes.add(example.input_hash)
-        versions = scoring.versions(AlignedExample.of(example.input_hash, example.text, tasks))
-        observations.append((versions, frozenset(gold.span_keys)))
+    with prodigy_file(annotated_path, annotated_format) as (read_path, _):
+        for example in align_files(
+            [read_path, *paths], names, stats, kind=TaskKind.NER, skip_invalid=skip_invalid
+        ):
+            gold, tasks = example.tasks[0], example.tasks[1:]
+            if gold is None or any(t is None for t in tasks):
+                continue
+            hashes.add(example.input_hash)
+            versions = scoring.versions(AlignedExample.of(example.input_hash, example.text, tasks))
+            observations.append((versions, frozenset(gold.span_keys)))
     if not observations:
         raise DisagreeError(
             f"{annotated_path}: --calibrate found no accepted annotation of a text that every "

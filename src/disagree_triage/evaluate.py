@@ -36,6 +36,7 @@ from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
 from .errors import DisagreeError
 from .evidence import Reliability, Version
 from .fewshot import CorrectedExample
+from .imports import AUTO, prodigy_file
 from .kinds import TaskKind
 from .labels import LabelMap
 from .prodigy import ProdigyTask, read_prodigy_tasks
@@ -446,6 +447,7 @@ def evaluate_files(
     seed: int = 0,
     fewshot_limit: int = 0,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    gold_format: str = AUTO,
 ) -> EvaluationReport:
     """Score every prediction file against `gold_path` (only `accept` answers of gold count).
 
@@ -461,20 +463,59 @@ def evaluate_files(
     (`diff --target`; `uncertainty` where the model's file has beam scores), beside the
     disagreement scorers and a seeded random order. Agreements that a model with beam scores
     is unsure of (`min_confidence`, as diff) are counted as held back, not as agreements.
+
+    `gold_format`: `prodigy`, `labelstudio` (JSON or JSON-MIN export) or `doccano` (JSONL
+    export); `auto` tells them apart (see imports/).
     """
+    with prodigy_file(gold_path, gold_format) as (gold_read, imported):
+        report = _evaluate(
+            gold_path,
+            gold_read,
+            prediction_paths,
+            names=names,
+            gold_labels=gold_labels,
+            labels=labels,
+            llm=llm,
+            ranked=ranked,
+            seed=seed,
+            fewshot_limit=fewshot_limit,
+            min_confidence=min_confidence,
+        )
+    note = imported.describe() if imported is not None else None
+    if note:
+        report.warnings.insert(0, note)
+    return report
+
+
+def _evaluate(
+    gold_path: str | Path,
+    gold_read: Path,
+    prediction_paths: Sequence[str | Path],
+    *,
+    names: Sequence[str] | None,
+    gold_labels: str | None,
+    labels: str | None,
+    llm: str | None,
+    ranked: str | Path | None,
+    seed: int,
+    fewshot_limit: int,
+    min_confidence: float,
+) -> EvaluationReport:
+    """evaluate_files on `gold_read`, the gold as Prodigy JSONL; `gold_path` names it."""
     if not prediction_paths:
         raise DisagreeError("evaluate needs at least one prediction file")
     models = model_names(prediction_paths, names)
     llm_index = _llm_index(models, llm)
     gold_map = LabelMap.parse(gold_labels, option="--gold-ner")
     pred_map = LabelMap.parse(labels)
-    paths = [gold_path, *prediction_paths]
-    kind = TaskKind.of_record(first_record(Path(gold_path)))
+    paths = [gold_read, *prediction_paths]
+    shown = [gold_path, *prediction_paths]  # what the user named: in messages and the report
+    kind = TaskKind.of_record(first_record(gold_read))
     if fewshot_limit and kind is TaskKind.CHOICE:
         raise DisagreeError(
             f"{gold_path}: holds choice tasks; --write-examples writes NER few-shot examples"
         )
-    stats = [FileStats(str(p), name) for p, name in zip(paths, ["gold", *models], strict=True)]
+    stats = [FileStats(str(p), name) for p, name in zip(shown, ["gold", *models], strict=True)]
     tallies = [_Tally() for _ in models]
     registered = kind.scorers() if len(models) >= 2 else {}
     targeted = all_target_scorers() if registered and kind is TaskKind.NER else {}
@@ -609,7 +650,7 @@ def evaluate_files(
         scores=[t.scores(n, kind, examples) for n, t in zip(models, tallies, strict=True)],
         triage=triage,
         error_kinds=kinds,
-        inputs=[str(p) for p in paths],
+        inputs=[str(p) for p in shown],
         triage_by_model=triage_by_model if values else {},
         model_errors={m: sum(col) for m, col in zip(models, model_errors, strict=True)},
         agreements=agreements,

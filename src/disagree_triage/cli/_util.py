@@ -146,6 +146,17 @@ SKIP_INVALID_OPTION = typer.Option(
     False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
 )
 OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Replace existing output files.")
+# Annotated exports read back (imports/): evaluate's GOLD, diff's --calibrate, convert's INPUT.
+GOLD_FORMAT_OPTION = typer.Option(
+    "auto",
+    "--gold-format",
+    help="The annotated file's tool: prodigy (JSONL), labelstudio (JSON or JSON-MIN export), "
+    "doccano (JSONL export), or auto (told apart by the file).",
+)
+# Writing .spacy files (docbin.py): the blank pipeline whose tokeniser makes the Docs.
+LANG_OPTION = typer.Option(
+    "en", "--lang", help="With a .spacy output: the language of the blank spaCy tokeniser."
+)
 # What a spacy-llm config's task is told: `predict` (with a .cfg) and `assemble` carry both.
 LABELS_OPTION = typer.Option(
     None,

@@ -10,6 +10,8 @@ from ..compare import CONFLICT_WORDS
 from ..kinds import TaskKind
 from ._util import (
     CODE_OPTION,
+    GOLD_FORMAT_OPTION,
+    LANG_OPTION,
     MIN_CONFIDENCE_OPTION,
     NAMES_OPTION,
     OVERWRITE_OPTION,
@@ -62,9 +64,10 @@ def diff_cli(
     calibrate: str | None = typer.Option(
         None,
         "--calibrate",
-        help="Annotated examples (prodigy db-out, or gold): learn how often each model is "
-        "right from them, re-rank the rest; they leave the queue.",
+        help="Annotated examples (prodigy db-out, a Label Studio or doccano export, or gold): "
+        "learn how often each model is right from them, re-rank the rest; they leave the queue.",
     ),
+    calibrate_format: str = GOLD_FORMAT_OPTION,
     min_confidence: float = MIN_CONFIDENCE_OPTION,
     output_format: str = typer.Option(
         "queue",
@@ -92,8 +95,12 @@ def diff_cli(
         None, "--min-score", help="Keep only examples scoring at least X."
     ),
     agreements: str | None = typer.Option(
-        None, "--agreements", help="Also write the examples all models agree on, answer 'accept'."
+        None,
+        "--agreements",
+        help="Also write the examples all models agree on, answer 'accept'; a name ending in "
+        ".spacy writes a spaCy DocBin for spacy train.",
     ),
+    lang: str = LANG_OPTION,
     missing: str = typer.Option(
         "include",
         "--missing",
@@ -127,6 +134,7 @@ def diff_cli(
                 target=target,
                 min_confidence=min_confidence,
                 calibrate=calibrate,
+                calibrate_format=calibrate_format,
                 split_by_model=split_by_model,
                 output_format=output_format,
                 labelstudio_config=labelstudio_config,
@@ -134,6 +142,7 @@ def diff_cli(
                 top=top,
                 min_score=min_score,
                 agreements=agreements,
+                lang=lang,
                 missing=missing,
                 skip_invalid=skip_invalid,
                 overwrite=overwrite,
@@ -221,3 +230,6 @@ def print_summary(summary: DiffSummary, output: str | None, console: Console | N
     for f in summary.files:
         for error in f.invalid.errors[:5]:
             warn(str(error), "skipped:")
+    if summary.agreements_docbin is not None:
+        for line in summary.agreements_docbin.warnings():
+            warn(f"--agreements {summary.agreements_docbin.path}: {line}")

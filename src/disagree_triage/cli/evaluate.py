@@ -10,6 +10,7 @@ import typer
 from ..kinds import TaskKind
 from ._util import (
     CODE_OPTION,
+    GOLD_FORMAT_OPTION,
     MIN_CONFIDENCE_OPTION,
     NAMES_OPTION,
     OVERWRITE_OPTION,
@@ -34,12 +35,15 @@ if TYPE_CHECKING:
 @app.command("evaluate")
 def evaluate_cli(
     gold: str = typer.Argument(
-        ..., help="Gold annotations: a Prodigy export (only accept answers count)."
+        ...,
+        help="Gold annotations: a Prodigy export (only accept answers count), or a Label "
+        "Studio (JSON, JSON-MIN) or doccano (JSONL) export.",
     ),
     predictions: list[str] = typer.Argument(
         ..., metavar="PRED...", help="Prediction files, one per model."
     ),
     names: str | None = NAMES_OPTION,
+    gold_format: str = GOLD_FORMAT_OPTION,
     gold_labels: str | None = typer.Option(
         None,
         "--gold-ner",
@@ -112,6 +116,7 @@ def evaluate_cli(
             ranked=ranked,
             fewshot_limit=examples_limit if write_examples else 0,
             min_confidence=min_confidence,
+            gold_format=gold_format,
         )
         written = None
         if write_examples:

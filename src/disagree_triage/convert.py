@@ -1,0 +1,104 @@
+"""convert: an annotated export (Prodigy, Label Studio, doccano) as a `.spacy` file for training.
+
+    >>> from disagree_triage.convert import convert_file
+    >>> summary = convert_file(  # doctest: +SKIP
+    ...     "export.json", "train.spacy", labels="ORG:ORGANISATION,PERSON")
+    >>> summary.docbin.docs  # doctest: +SKIP
+
+Only accepted answers become Docs (a Prodigy `reject` / `ignore` does not; a Label Studio task
+without an annotation does not, see imports/); a text annotated twice is kept once, its first
+version. `labels` is predict's label map (`ORG:ORGANISATION,PERSON`: rename ORG, keep PERSON,
+drop the rest), for entities or categories. How spans meet tokens: docbin.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .docbin import DEFAULT_LANG, SUFFIX, DocBinSummary, DocBinWriter
+from .errors import DisagreeError, InputError
+from .imports import AUTO, ImportStats, read_annotations, resolve_format
+from .kinds import TaskKind
+from .labels import LabelMap
+from .outputs import check_file_output
+from .prodigy import ProdigyTask
+
+
+@dataclass
+class ConvertSummary:
+    input: str
+    output: str
+    format: str
+    kind: TaskKind
+    read: int = 0  # records (or tasks) read
+    not_accepted: int = 0  # reject / ignore answers: left out
+    duplicates: int = 0  # a text seen again: its first version kept
+    imported: ImportStats | None = None
+    docbin: DocBinSummary = field(default_factory=lambda: DocBinSummary(""))
+
+    def warnings(self) -> list[str]:
+        said = []
+        if self.imported is not None and self.imported.describe():
+            said.append(str(self.imported.describe()))
+        if self.duplicates:
+            said.append(f"{self.duplicates:,} texts annotated more than once: the first kept")
+        return said + self.docbin.warnings()
+
+
+def convert_file(
+    input_path: str | Path,
+    output: str | Path,
+    *,
+    input_format: str = AUTO,
+    labels: str | None = None,
+    lang: str = DEFAULT_LANG,
+    overwrite: bool = False,
+) -> ConvertSummary:
+    """Write the accepted annotations of `input_path` to `output` (`.spacy`), with the label
+    map `labels` applied; the output appears whole or not at all."""
+    if Path(output).suffix != SUFFIX:
+        raise DisagreeError(f"{output}: convert writes a spaCy DocBin; name it ….spacy")
+    check_file_output("OUTPUT", output, [input_path], overwrite=overwrite)
+    fmt = resolve_format(input_path, input_format)
+    label_map = LabelMap.parse(labels)
+    imported = None if fmt == "prodigy" else ImportStats(str(input_path), fmt)
+    tasks: list[ProdigyTask] = []
+    seen: set[int] = set()
+    summary = ConvertSummary(str(input_path), str(output), fmt, TaskKind.NER, imported=imported)
+    for task in read_annotations(input_path, fmt, stats=imported):
+        summary.read += 1
+        if tasks and task.kind is not tasks[0].kind:
+            raise InputError(
+                input_path,
+                task.line if fmt != "labelstudio" else None,
+                f"a {task.kind.value} task in a file of {tasks[0].kind.value} tasks (its first "
+                "record); convert one kind of task per file",
+            )
+        if task.answer is not None and task.answer != "accept":
+            summary.not_accepted += 1
+            continue
+        if task.input_hash in seen:
+            summary.duplicates += 1
+            continue
+        seen.add(task.input_hash)
+        tasks.append(task)
+    if not tasks:
+        raise DisagreeError(f"{input_path}: no accepted annotation to convert")
+    summary.kind = tasks[0].kind
+    categories: set[str] = set()
+    if summary.kind is TaskKind.CHOICE:
+        for task in tasks:  # every category of the file, so each Doc names its negatives
+            offered = [o.get("id") for o in task.record.get("options") or () if isinstance(o, dict)]
+            for category in [*(task.accept or ()), *map(str, offered)]:
+                target = label_map(category)
+                if target is not None:
+                    categories.add(target)
+    writer = DocBinWriter(
+        output, lang=lang, label_map=label_map, categories=sorted(categories), overwrite=overwrite
+    )
+    for task in tasks:
+        writer.add(task)
+    writer.commit()
+    summary.docbin = writer.summary
+    return summary
