@@ -142,9 +142,12 @@ def diff_files(
     )
     inputs = [*paths, *([calibrate] if calibrate else [])]
     check_outputs({**outputs, **companions}, inputs)
-    for path in [*outputs.values(), *companions.values()]:  # refuse before reading anything
+    for option, path in [*outputs.items(), *companions.items()]:  # refuse before any reading
         if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
-            JsonlWriter.check(path, overwrite=overwrite, resumable=False)
+            if option == "--agreements" or option in companions:
+                JsonlWriter.check(path, overwrite=overwrite, resumable=False)
+            else:
+                queue_format.check(path, overwrite=overwrite)
     if calibrate is None and calibrate_format != AUTO:
         raise DisagreeError(f"--gold-format {calibrate_format}: says what --calibrate's file is; "
                             "give --calibrate FILE too")  # fmt: skip
