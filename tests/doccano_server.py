@@ -68,6 +68,9 @@ class DoccanoServer:
             "SECRET_KEY": secrets.token_hex(32),
             "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
             "MEDIA_ROOT": str(folder / "media"),
+            # The import queue in a database of its own: sharing the app's SQLite file, the
+            # worker's polling locked out the import's own writes now and then.
+            "CELERY_BROKER_URL": f"sqla+sqlite:///{folder / 'queue.sqlite3'}",
             "HTTP_PROXY": refuse,
             "HTTPS_PROXY": refuse,
             "http_proxy": refuse,
@@ -272,3 +275,60 @@ class DoccanoServer:
         names = {t["id"]: t["text"] for t in self.api("GET", f"/v1/projects/{project}/{types}")}
         found = self.api("GET", f"/v1/projects/{project}/examples/{example}/{kind}")
         return [{**label, "name": names[label["label"]]} for label in found]
+
+    def annotator_highlights(self, project: int, page: int) -> list[str]:
+        """The text doccano's own annotator underlines as entities on a page (an example) of a
+        sequence-labelling project, entity by entity: Debian's Chromium logs in and opens it as
+        a user would, and the characters under each entity's line are read off the drawing.
+        Requests to any host but the server are refused."""
+        from conftest import CHROMIUM_ARGS, chromium
+
+        sync_playwright, browser_path = chromium()
+        base = self.base_url
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                context.route(
+                    "**/*",
+                    lambda route: (
+                        route.continue_()
+                        if route.request.url.startswith(base + "/")
+                        else route.abort()
+                    ),
+                )
+                page_ = context.new_page()
+                page_.goto(f"{base}/auth")
+                page_.fill("input[name=username]", self.user)
+                page_.fill("input[name=password]", self.password)
+                page_.keyboard.press("Enter")
+                page_.wait_for_url(lambda url: "/auth" not in url, timeout=60_000)
+                page_.goto(f"{base}/projects/{project}/sequence-labeling?page={page}")
+                page_.wait_for_selector(
+                    "svg g > text[id] ~ g line", state="attached", timeout=60_000
+                )
+                page_.wait_for_timeout(500)  # every entity drawn
+                # Each row of the drawing is a <text> and one <g> per entity with a <line>
+                # under it; a character is under the line when its middle is.
+                texts: list[str] = page_.evaluate(
+                    """() => {
+                      const found = [];
+                      for (const text of document.querySelectorAll('svg g > text[id]')) {
+                        const chars = text.textContent;
+                        for (const line of text.parentElement.querySelectorAll('line')) {
+                          const x1 = +line.getAttribute('x1'), x2 = +line.getAttribute('x2');
+                          let under = '';
+                          for (let i = 0; i < text.getNumberOfChars(); i++) {
+                            const box = text.getExtentOfChar(i);
+                            const middle = box.x + box.width / 2;
+                            if (middle > x1 && middle < x2) under += chars[i];
+                          }
+                          found.push(under);
+                        }
+                      }
+                      return found;
+                    }"""
+                )
+            finally:
+                browser.close()
+        return texts

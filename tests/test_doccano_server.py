@@ -4,6 +4,7 @@ spans and categories are read back through its REST API."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -78,6 +79,21 @@ def test_doccano_imports_entities_with_emoji_and_accents_where_we_put_them(docca
         "São Paulo",
         "Monday",
     ]
+    # What its annotator draws: each entity's line under that entity's characters.
+    page = [e["text"] for e in stored].index(text) + 1
+    assert doccano.annotator_highlights(project, page) == ["José", "Zürich", "São Paulo", "Monday"]
+    page = [e["text"] for e in stored].index(ending) + 1
+    assert doccano.annotator_highlights(project, page) == ["Zoë"]
+    # The same entities in Python's offsets (code points) would be drawn shifted after 🎉.
+    python = tmp_path / "code-points.jsonl"
+    spans = [[s["start"], s["end"], s["label"]] for s in a[text]]
+    python.write_text(json.dumps({"text": text, "label": spans}, ensure_ascii=False) + "\n")
+    other = doccano.project("code points", "SequenceLabeling")
+    assert doccano.import_file(other, python, "SequenceLabeling") == []
+    drawn = doccano.annotator_highlights(other, 1)
+    assert len(drawn) == 4
+    for entity, under in zip(["José", "Zürich", "São Paulo", "Monday"], drawn, strict=True):
+        assert under.strip() != entity
     (zoe,) = doccano.labels(project, by_text[ending]["id"], "spans")
     assert (zoe["start_offset"], zoe["end_offset"]) == (13, 16)  # past len(ending), 14
     assert utf16_slice(ending, 13, 16) == "Zoë"
