@@ -6,6 +6,12 @@ bash .ci/venv.sh models,local,server,test
 # Label Studio, for the tests that import diff's Label Studio tasks into a real server.
 bash .ci/labelstudio-venv.sh
 export DISAGREE_REQUIRE_LABEL_STUDIO=1  # here a missing Label Studio fails the test instead of skipping it
+# The argilla SDK, for the test that reads diff's Argilla dataset folders with its classes.
+bash .ci/argilla-venv.sh
+export DISAGREE_REQUIRE_ARGILLA=1  # here a missing SDK fails the test instead of skipping it
+# doccano, for the test that imports diff's doccano JSONL into a real server.
+bash .ci/doccano-venv.sh
+export DISAGREE_REQUIRE_DOCCANO=1  # here a missing doccano fails the test instead of skipping it
 # The HTML report is checked in a real headless browser: Debian's Chromium, driven by Playwright.
 if ! command -v chromium >/dev/null 2>&1; then
   sudo=""

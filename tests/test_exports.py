@@ -325,8 +325,8 @@ def test_existing_outputs_are_refused_before_any_work(pair, tmp_path):
         )
     with pytest.raises(DisagreeError, match="--labelstudio-config goes with another --format"):
         diff_files(pair, output=tmp_path / "z.jsonl", labelstudio_config=tmp_path / "z.xml")
-    with pytest.raises(DisagreeError, match="--format 'argilla': choose one of .*doccano"):
-        diff_files(pair, output=tmp_path / "w.jsonl", output_format="argilla")
+    with pytest.raises(DisagreeError, match="--format 'brat': choose one of .*doccano"):
+        diff_files(pair, output=tmp_path / "w.jsonl", output_format="brat")
     assert not any(p.name[0] in "xyzw" for p in tmp_path.iterdir())
 
 

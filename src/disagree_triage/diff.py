@@ -110,13 +110,13 @@ def diff_files(
 
     Writes the disagreeing examples, highest `scorer` value first, to `output` as ner_manual tasks
     (choice tasks for categories), or with `output_format="review"` one version per model, or
-    for another tool (`"labelstudio"`, its config to `labelstudio_config`; `"doccano"`; see
-    exports/); and the examples on which every model agrees exactly to `agreements` (Prodigy
-    JSONL whatever the format; a spaCy DocBin, tokenised by the blank `lang` pipeline, when its
-    name ends in `.spacy`, see docbin.py). `scorer` defaults to span_f1 for entities and
-    total_variation for categories. Ties go to the example with more differences, then to the
-    earlier one in the input, so the same inputs always give byte-identical outputs.
-    `prefill`: see `prefill.py`.
+    for another tool (`"labelstudio"`, its config to `labelstudio_config`; `"doccano"`;
+    `"argilla"`, `output` a dataset folder; see exports/); and the examples on which every
+    model agrees exactly to `agreements` (Prodigy JSONL whatever the format; a spaCy DocBin,
+    tokenised by the blank `lang` pipeline, when its name ends in `.spacy`, see docbin.py).
+    `scorer` defaults to span_f1 for entities and total_variation for categories. Ties go to
+    the example with more differences, then to the earlier one in the input, so the same inputs
+    always give byte-identical outputs. `prefill`: see `prefill.py`.
 
     `target`: rank by how likely that model is wrong (target_scorers.py, default scorer
     error_probability). An agreement that a model with beam scores (`predict --scores`) is
@@ -124,8 +124,9 @@ def diff_files(
     `agreements` and queued. `calibrate`: annotated examples (a Prodigy export, a gold file)
     from which each model's reliability is counted (evidence.py); they are left out of the
     queue; `calibrate_format` says which tool's export it is (imports/). `split_by_model`: a
-    folder that gets one queue per model, `MODEL.jsonl` (`.json` for Label Studio), of the
-    examples on which that model is the likely wrong one, its most likely errors first.
+    folder that gets one queue per model, `MODEL.jsonl` (`.json` for Label Studio, a folder
+    MODEL for Argilla), of the examples on which that model is the likely wrong one, its most
+    likely errors first.
     `output=None` writes no single queue.
     """
     format_class = get_queue_format(output_format)
@@ -142,9 +143,12 @@ def diff_files(
     )
     inputs = [*paths, *([calibrate] if calibrate else [])]
     check_outputs({**outputs, **companions}, inputs)
-    for path in [*outputs.values(), *companions.values()]:  # refuse before reading anything
+    for option, path in [*outputs.items(), *companions.items()]:  # refuse before any reading
         if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
-            JsonlWriter.check(path, overwrite=overwrite, resumable=False)
+            if option == "--agreements" or option in companions:
+                JsonlWriter.check(path, overwrite=overwrite, resumable=False)
+            else:
+                queue_format.check(path, overwrite=overwrite)
     if calibrate is None and calibrate_format != AUTO:
         raise DisagreeError(f"--gold-format {calibrate_format}: says what --calibrate's file is; "
                             "give --calibrate FILE too")  # fmt: skip

@@ -74,7 +74,8 @@ def diff_cli(
         "--format",
         help="queue: one Prodigy task per example (ner_manual, or choice for categories); "
         "review: one version per model, for prodigy review; labelstudio: a JSON array of Label "
-        "Studio tasks, one prediction per model; doccano: doccano's JSONL, prefilled.",
+        "Studio tasks, one prediction per model; doccano: doccano's JSONL, prefilled; argilla: an "
+        "Argilla 2.x dataset folder (--output FOLDER), prefilled, every model's in metadata.",
     ),
     labelstudio_config: str | None = typer.Option(
         None,
@@ -117,6 +118,8 @@ def diff_cli(
         disagree diff out-spacy.jsonl out-llm.jsonl --output ranked.jsonl --agreements agree.jsonl
 
         disagree diff out-spacy.jsonl out-llm.jsonl --format labelstudio --output tasks.json
+
+        disagree diff out-spacy.jsonl out-llm.jsonl --format argilla --output queue-folder
     """
     from ..diff import diff_files
 

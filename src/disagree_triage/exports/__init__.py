@@ -2,7 +2,9 @@
 
 - `queue` / `review`: Prodigy (prodigy.py over prodigy/write.py);
 - `labelstudio`: Label Studio tasks with one prediction per model, and their labelling config;
-- `doccano`: doccano's JSONL, prefilled.
+- `doccano`: doccano's JSONL, prefilled;
+- `argilla`: an Argilla 2.x dataset folder (`rg.Dataset.from_disk`), the prefilled version
+  suggested, every model's in the metadata.
 
     >>> from disagree_triage.exports import get_queue_format
     >>> get_queue_format("labelstudio").suffix
@@ -11,7 +13,7 @@
 A format of your own: subclass `QueueFormat` and `queue_formats.register("name", func=Cls)`.
 """
 
-from . import doccano, labelstudio, prodigy  # noqa: F401  (each registers its formats)
+from . import argilla, doccano, labelstudio, prodigy  # noqa: F401  (each registers its formats)
 from .base import QueueFormat, get_queue_format, queue_formats
 
 __all__ = ["QueueFormat", "get_queue_format", "queue_formats"]

@@ -46,6 +46,10 @@ class QueueFormat:
         """One serialised record of `records` with its rank filled in."""
         raise NotImplementedError
 
+    def check(self, path: str | Path, *, overwrite: bool) -> None:
+        """Whether `open` may write `path`, checked before any work (see JsonlWriter.check)."""
+        JsonlWriter.check(path, overwrite=overwrite, resumable=False)
+
     def open(self, path: str | Path, *, overwrite: bool) -> JsonlWriter:
         """The writer of one queue file ('-': stdout), written whole or not at all."""
         return JsonlWriter(path, overwrite=overwrite, flush_each_write=False, resumable=False)

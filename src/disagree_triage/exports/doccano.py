@@ -12,7 +12,9 @@ Offsets: doccano's annotator (v-annotator) counts in the browser's UTF-16 code u
 the project counts grapheme clusters as one character (off by default). A character beyond
 U+FFFF (most emoji) is one code point in Python and two code units there, so every offset after
 one is shifted by the number of such characters before it. Import into a project created
-without "Count grapheme clusters as one character".
+without "Count grapheme clusters as one character". tests/test_doccano_server.py checks this in
+a real doccano 1.8.4: its server stores offsets as given, its annotator draws these on the
+entities' own characters, and code-point offsets shifted.
 """
 
 from __future__ import annotations
