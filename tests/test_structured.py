@@ -11,7 +11,7 @@ import warnings
 import pytest
 import spacy
 
-from conftest import EXAMPLES, assert_valid_ner_manual, needs_llama, read_lines
+from conftest import EXAMPLES, ROOT, assert_valid_ner_manual, needs_llama, read_lines
 from disagree_triage import predict_file
 from disagree_triage.errors import DisagreeError
 from disagree_triage.llm.checks import json_answer_problem, json_textcat_problem
@@ -534,3 +534,41 @@ def test_quotes_accents_and_emoji_under_the_copy_grammar(tmp_path):
     assert summary.written == 2 and summary.backends[0].constrained == 2
     for task in read_lines(out):
         assert "llm_error" not in task.get("meta", {})
+
+
+@needs_llama
+def test_grammar_check_answers_as_the_grammar_sampler_does():
+    """GrammarCheck tests the model's best tokens instead of the whole vocabulary: the answers
+    must be the ones llama.cpp's grammar sampler gives (each from a fresh state, so that no
+    reused prefix changes a logit), on the shipped structured config's prompts."""
+    from disagree_triage.llm.llamacpp import (
+        GrammarCheck,
+        LogitsProcessorList,
+        grammar_for,
+        load_llama,
+    )
+    from disagree_triage.pipeline import load_pipeline
+
+    nlp = load_pipeline(ROOT / "configs" / "local-json.cfg")
+    component = nlp.get_pipe("llm")
+    model = component._model
+    texts = [json.loads(line)["text"] for line in (EXAMPLES / "news.jsonl").open()][:2]
+    texts.append('He set the " clear " signal for José at Siemens 🎉 in March.')
+    docs = [nlp.make_doc(text) for text in texts]
+    prompts = [p for item in component._task.generate_prompts(docs) for p in item[0]]
+    llm = load_llama(model.model_path, model.n_ctx, model.n_threads, model.seed)
+    settings = {"temperature": 0.0, "max_tokens": model.max_tokens, "stop": model.stop or None}
+    steps = 0
+    for prompt in prompts:
+        grammar = grammar_for(schema_of(prompt))
+        llm.reset()
+        expected = llm.create_completion(str(prompt), grammar=grammar, **settings)
+        check = GrammarCheck(llm, grammar)
+        llm.reset()
+        got = llm.create_completion(
+            str(prompt), logits_processor=LogitsProcessorList([check]), **settings
+        )
+        steps += check.steps
+        check.close()
+        assert got["choices"][0]["text"] == expected["choices"][0]["text"]
+    assert steps > 3 * len(prompts)  # it really chose the tokens

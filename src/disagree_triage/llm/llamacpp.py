@@ -16,8 +16,10 @@ entity, so that it stays valid JSON; the run's table counts them.
 """
 
 import atexit
+import ctypes
 import importlib.resources
 import json
+import math
 import os
 import re
 import threading
@@ -45,6 +47,8 @@ _loaded: dict[tuple[str, int, int | None, int], Any] = {}
 _load_lock = threading.Lock()
 _grammars: dict[str, Any] = {}  # schema JSON -> LlamaGrammar; a prompt's schema repeats
 _ROOT_RULE = re.compile(r"^root ::=", re.MULTILINE)
+# llama.cpp's llama_token_data (id, logit, p), for masking a whole vocabulary at once
+_TOKEN_DATA = [("id", "<i4"), ("logit", "<f4"), ("p", "<f4")]
 
 
 @atexit.register
@@ -72,6 +76,12 @@ def StoppingCriteriaList(criteria: list[Any]) -> Any:  # noqa: N802  (llama_cpp'
     from llama_cpp import StoppingCriteriaList as Criteria
 
     return Criteria(criteria)
+
+
+def LogitsProcessorList(processors: list[Any]) -> Any:  # noqa: N802  (llama_cpp's class)
+    from llama_cpp import LogitsProcessorList as Processors
+
+    return Processors(processors)
 
 
 def load_llama(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> Any:
@@ -127,6 +137,83 @@ class _RepeatStop:
         written = self.llm.detokenize(list(input_ids[self.start :])).decode("utf-8", "ignore")
         self.fired = repeats_an_entity(written, self.shape)
         return self.fired
+
+
+class GrammarCheck:
+    """Greedy decoding under a grammar, checking the model's choice instead of the vocabulary.
+
+    llama-cpp-python puts the grammar in the sampler chain, where it tests every one of the
+    vocabulary's tokens (49,152 for SmolLM2) against the grammar at every step: with a large
+    grammar (a copy enum of 150 word sequences) that costs more than the model. At temperature 0
+    only the best allowed token matters, and most of the time the model's own best token is
+    allowed: so test that one, then the next best few, and only when none is allowed mask the
+    whole vocabulary (llama.cpp's own sampler does the same: `common_sampler_sample`'s
+    grammar-last path). The token chosen is the one the grammar sampler would choose.
+
+    A llama_cpp logits processor: called with the tokens so far and the next token's logits;
+    the tokens sampled since the last call are fed to the grammar first.
+    """
+
+    TOP = 16  # best tokens tested one by one before the whole vocabulary is masked
+
+    def __init__(self, llm: Any, grammar: Any) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self._sampler = llama_cpp.llama_sampler_init_grammar(
+            llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+        )
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self._one_array = llama_cpp.llama_token_data_array(
+            data=self._one, size=1, selected=-1, sorted=False
+        )
+        self._start: int | None = None  # where the answer begins in input_ids
+        self._fed = 0  # answer tokens fed to the grammar
+        self.steps = self.masked = 0
+
+    def close(self) -> None:
+        if self._sampler is not None:
+            self._lib.llama_sampler_free(self._sampler)
+            self._sampler = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def allows(self, token: int) -> bool:
+        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0  # type: ignore[assignment]
+        self._one_array.size, self._one_array.selected = 1, -1
+        self._lib.llama_sampler_apply(self._sampler, ctypes.byref(self._one_array))
+        return bool(self._one[0].logit != -math.inf)
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        import numpy as np
+
+        if self._start is None:
+            self._start = len(input_ids)
+        while self._start + self._fed < len(input_ids):
+            self._lib.llama_sampler_accept(self._sampler, int(input_ids[self._start + self._fed]))
+            self._fed += 1
+        self.steps += 1
+        top = np.argpartition(-logits, self.TOP)[: self.TOP]
+        for token in top[np.argsort(-logits[top], kind="stable")]:
+            if self.allows(int(token)):
+                if token == int(np.argmax(logits)):
+                    return logits  # the model's own choice: greedy picks it
+                chosen = np.full_like(logits, -np.inf)
+                chosen[token] = logits[token]
+                return chosen
+        self.masked += 1
+        data = np.zeros(len(logits), dtype=_TOKEN_DATA)
+        data["id"] = np.arange(len(logits))
+        data["logit"] = logits
+        array = self._lib.llama_token_data_array(
+            data=data.ctypes.data_as(self._lib.llama_token_data_p),
+            size=len(logits),
+            selected=-1,
+            sorted=False,
+        )
+        self._lib.llama_sampler_apply(self._sampler, ctypes.byref(array))
+        return data["logit"].copy()
 
 
 def _cut_short(result: dict[str, Any]) -> bool:
@@ -202,32 +289,20 @@ class LlamaCppModel:
         ner_shape = shape_of(prompt) if grammar is not None else None
         ner_shape = ner_shape if ner_shape in (LIST, BY_LABEL) else None
         self.stats.add(requests=1, constrained=int(grammar is not None))
-        repeat = None
-        if self.mode == "chat":
-            result = llm.create_chat_completion(
-                messages=[{"role": "user", "content": str(prompt)}],
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                stop=self.stop or None,
-                seed=self.seed,
-                grammar=grammar,
-            )
-            answer = result["choices"][0]["message"]["content"] or ""
-        else:
-            repeat = _RepeatStop(llm, ner_shape) if ner_shape is not None else None
-            stop_at_repeat = StoppingCriteriaList([repeat]) if repeat is not None else None
-            result = llm.create_completion(
-                str(prompt),
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                stop=self.stop or None,
-                seed=self.seed,
-                grammar=grammar,
-                stopping_criteria=stop_at_repeat,
-            )
-            answer = result["choices"][0]["text"]
+        # At temperature 0 the grammar checks the model's choice (GrammarCheck: the same answer,
+        # far fewer grammar tests); sampling needs the whole allowed vocabulary (llama's own).
+        check = GrammarCheck(llm, grammar) if grammar is not None and not self.temperature else None
+        constraint: dict[str, Any] = (
+            {"logits_processor": LogitsProcessorList([check])}
+            if check is not None
+            else {"grammar": grammar}
+        )
+        try:
+            result, answer, stopped = self._generate(llm, prompt, ner_shape, constraint)
+        finally:
+            if check is not None:
+                check.close()
         # Stopped at a repeat (its text then ends with the repeated item's "}"), or cut short.
-        stopped = self.mode == "completion" and repeat is not None and repeat.fired
         if ner_shape is not None and (stopped or _cut_short(result)):
             labels = schema.get("required", []) if schema else []
             answer = close_ner_answer(answer, ner_shape, labels)
@@ -239,6 +314,32 @@ class LlamaCppModel:
         )
         self.cache.put(key, answer)
         return str(answer)
+
+    def _generate(
+        self, llm: Any, prompt: str, ner_shape: str | None, constraint: dict[str, Any]
+    ) -> tuple[dict[str, Any], str, bool]:
+        """llama.cpp's result, its answer, and whether a repeated entity stopped it."""
+        if self.mode == "chat":
+            result = llm.create_chat_completion(
+                messages=[{"role": "user", "content": str(prompt)}],
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                stop=self.stop or None,
+                seed=self.seed,
+                **constraint,
+            )
+            return result, result["choices"][0]["message"]["content"] or "", False
+        repeat = _RepeatStop(llm, ner_shape) if ner_shape is not None else None
+        result = llm.create_completion(
+            str(prompt),
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stop=self.stop or None,
+            seed=self.seed,
+            stopping_criteria=StoppingCriteriaList([repeat]) if repeat is not None else None,
+            **constraint,
+        )
+        return result, result["choices"][0]["text"], repeat is not None and repeat.fired
 
 
 @registry.llm_models("disagree.LlamaCpp.v1")
