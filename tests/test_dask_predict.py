@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MD, NER_MAP, assert_valid_ner_manual, read_lines, shared_file
+from conftest import (
+    EXAMPLES,
+    MD,
+    NER_MAP,
+    assert_valid_ner_manual,
+    needs_llama,
+    read_lines,
+    shared_file,
+)
 from disagree_triage import DisagreeError, predict_file
 from disagree_triage.jsonl import read_jsonl
 
@@ -236,3 +244,41 @@ def test_cli_local_cluster(tmp_path, cli):
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == expected.read_bytes()
     assert "docs written" in result.stdout and "120" in result.stdout
+
+
+@needs_llama
+@pytest.mark.skipif(
+    importlib.util.find_spec("uvicorn") is None, reason="pip install -e '.[server]'"
+)
+def test_an_llm_config_on_workers_shares_the_response_cache(tmp_path, cluster):
+    """llama.cpp's real server on 127.0.0.1: the workers ask it (each with its own
+    concurrency) and fill one response cache, from which a plain run then answers every text,
+    writing the same bytes."""
+    from disagree_triage.llm.llamacpp import bundled_model_path
+    from llm_servers import LlamaCppServer, write_config
+
+    address, _ = cluster
+    source = tmp_path / "corpus.jsonl"
+    source.write_text("".join((EXAMPLES / "news.jsonl").read_text().splitlines(True)[:6]))
+    with LlamaCppServer(bundled_model_path()) as server:
+        config = write_config(
+            tmp_path,
+            server.base_url,
+            model="smollm2",
+            api_key_env=None,
+            max_tokens=48,
+            timeout=60,
+            max_concurrency=2,
+        )
+        out = tmp_path / "out.jsonl"
+        summary = dask_predict.predict_file_dask(
+            config, source, out, dask=address, partitions=3, annotator="llm"
+        )
+    stats = summary.backends[0]
+    assert stats.requests == 6 and stats.failures == 0 and stats.completion_tokens > 0
+    again = tmp_path / "again.jsonl"
+    plain_summary = predict_file(config, source, again, annotator="llm")  # server gone
+    assert plain_summary.backends[0].cached == 6 and plain_summary.backends[0].requests == 0
+    assert out.read_bytes() == again.read_bytes()
+    for task in read_lines(out):
+        assert_valid_ner_manual(task, {"PERSON", "ORGANISATION", "DATE"})

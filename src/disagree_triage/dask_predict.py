@@ -59,6 +59,7 @@ from .jsonl import (
     partial_path,
     read_jsonl,
 )
+from .llm.checks import llm_components
 from .llm.failures import BackendStats
 from .outputs import check_outputs
 from .pipeline import check_config_options, load_pipeline
@@ -256,6 +257,8 @@ def predict_partition(
     piece = ""
     try:
         loaded = _pipeline(options)
+        # A worker's backend counts across the partitions it predicts: report this one's share.
+        before = {s.backend + s.model: _stats_fields(s) for s in _backend_stats(loaded.nlp)}
         with (
             _part_lock(Path(parts) / part.name),
             tempfile.TemporaryDirectory(prefix="disagree-dask-") as tmp,
@@ -285,8 +288,25 @@ def predict_partition(
         dict(summary.entities),
         dict(summary.categories),
         dict(summary.llm_problems),
-        [_stats_fields(stats) for stats in summary.backends],
+        [_delta(_stats_fields(s), before.get(s.backend + s.model)) for s in summary.backends],
     )
+
+
+def _backend_stats(nlp: Language) -> list[BackendStats]:
+    return [c.backend.stats for c in llm_components(nlp) if hasattr(c.backend, "stats")]
+
+
+def _delta(after: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """The counts of `after` less those of `before` (the same backend's, earlier)."""
+    if before is None:
+        return after
+    delta = dict(after)
+    for name, value in after.items():
+        if name == "cost" and value is not None:
+            delta[name] = value - (before[name] or 0.0)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            delta[name] = value - before[name]
+    return delta
 
 
 @contextmanager
