@@ -545,8 +545,9 @@ def predict_file_dask(
         _check_all(client, options, source, plan, summary)
         if on_start is not None:
             on_start(summary)
-        if overwrite and parts.exists():
-            shutil.rmtree(parts)  # the input is valid: only now is the old run's work dropped
+        if overwrite:  # the input is valid: only now is the old runs' work dropped
+            shutil.rmtree(parts, ignore_errors=True)
+            partial_path(output).unlink(missing_ok=True)
         parts.mkdir(exist_ok=True)
         _save_plan(parts, source, plan)
         _predict_all(client, options, source, plan, parts, summary, on_progress)
@@ -587,10 +588,19 @@ def _check_all(
     """Validate every partition; raise the error of the first bad line of the whole input."""
     n = len(plan)
     futures = client.map(check_partition, [options] * n, [str(source)] * n, plan, pure=False)
-    results = client.gather(futures)
+    from distributed import KilledWorker
+
+    try:
+        results = client.gather(futures)
+    except KilledWorker:
+        raise DisagreeError(
+            f"{summary.input}: a Dask worker died while checking the input, and so did the ones "
+            "that tried again; nothing was written"
+        ) from None
     failures = [r for r in results if isinstance(r, _Failure)]
     if failures:
-        first = min(failures, key=lambda f: (f.path is None, f.line or 0))
+        # As without Dask: a pipeline that does not load first, then the first bad line.
+        first = min(failures, key=lambda f: (f.path is not None, f.line or 0))
         raise first.error(str(source), summary.input)
     for result in results:
         summary.total += result.total
