@@ -140,6 +140,53 @@ def test_skip_invalid_names_the_lines_of_the_whole_file(tmp_path, cluster):
     )
 
 
+def _kill_a_worker_part_way(client, parts: Path, run) -> list[BaseException]:
+    """Start `run` (a predict on `client`'s cluster) in a thread, SIGKILL a worker process as
+    soon as a part is half-written, and return what `run` raised."""
+    pid = next(iter(client.run(os.getpid).values()))
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run()
+        except BaseException as err:  # noqa: BLE001 - handed to the test's thread
+            failed.append(err)
+
+    def half_written() -> bool:
+        try:
+            return any(p.stat().st_size for p in parts.glob("*.partial"))
+        except FileNotFoundError:  # renamed as we looked: complete
+            return False
+
+    driver = threading.Thread(target=target)
+    driver.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not half_written():
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    driver.join(300)
+    assert not driver.is_alive()
+    return failed
+
+
+def test_a_worker_killed_part_way_is_replaced_and_its_part_continued(tmp_path, cluster):
+    """Dask runs the dead worker's partition again elsewhere: the new attempt continues the
+    half-written part, and the output is still the plain run's, without --resume."""
+    address, client = cluster
+    source = corpus(tmp_path, 1500)
+    expected = plain(tmp_path, source)
+    out = tmp_path / "out.jsonl"
+    failed = _kill_a_worker_part_way(
+        client,
+        dask_predict.parts_dir(out),
+        lambda: dask_predict.predict_file_dask(
+            MD, source, out, dask=address, partitions=6, ner=NER_MAP, batch_size=8
+        ),
+    )
+    assert failed == []
+    assert out.read_bytes() == expected.read_bytes()
+
+
 def test_a_worker_killed_part_way_then_resume_gives_the_same_bytes(tmp_path):
     source = corpus(tmp_path, 1500)
     expected = plain(tmp_path, source)
@@ -148,31 +195,13 @@ def test_a_worker_killed_part_way_then_resume_gives_the_same_bytes(tmp_path):
     # No retry: the kill stops the run, as a dead machine would once Dask's retries are spent.
     with _cluster(allowed_failures=0) as running, distributed.Client(running) as client:
         address = running.scheduler_address
-        pids = client.run(os.getpid)
-        failed: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                dask_predict.predict_file_dask(
-                    MD, source, out, dask=address, partitions=6, ner=NER_MAP, batch_size=8
-                )
-            except BaseException as err:  # noqa: BLE001 - handed to the test's thread
-                failed.append(err)
-
-        def half_written() -> bool:
-            try:
-                return any(p.stat().st_size for p in parts.glob("*.partial"))
-            except FileNotFoundError:  # renamed as we looked: complete
-                return False
-
-        driver = threading.Thread(target=run)
-        driver.start()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not half_written():
-            time.sleep(0.02)
-        os.kill(next(iter(pids.values())), signal.SIGKILL)
-        driver.join(180)
-        assert not driver.is_alive()
+        failed = _kill_a_worker_part_way(
+            client,
+            parts,
+            lambda: dask_predict.predict_file_dask(
+                MD, source, out, dask=address, partitions=6, ner=NER_MAP, batch_size=8
+            ),
+        )
         assert len(failed) == 1 and isinstance(failed[0], DisagreeError), failed
         assert "died" in str(failed[0]) and "--resume" in str(failed[0])
         assert not out.exists() and parts.is_dir()
