@@ -93,10 +93,10 @@ def main() -> None:
         sys.exit(f"corpus not found: {args.corpus} (it lies in ../shared/data beside the repo)")
 
     import spacy
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from disagree_triage import predict_file
-    from disagree_triage.dask_predict import predict_file_dask
+    from disagree_triage.dask_predict import local_cluster, predict_file_dask
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -126,15 +126,7 @@ def main() -> None:
                 f"dask {address} (cold):     {words / cold:10,.0f} words/s ({cold:.1f} s): "
                 f"{plain / cold:.2f}x; output byte-identical: {same}"
             )
-            with (
-                LocalCluster(
-                    n_workers=args.workers,
-                    threads_per_worker=1,
-                    host="127.0.0.1",
-                    dashboard_address=":0",
-                ) as cluster,
-                Client(cluster) as client,
-            ):
+            with local_cluster(args.workers) as cluster, Client(cluster) as client:
                 running = cluster.scheduler_address
                 warm_up = folder / "warm-up.jsonl"
                 predict_file_dask(args.model, corpus, warm_up, dask=running, **options)

@@ -34,15 +34,12 @@ pytestmark = pytest.mark.skipif(
 LABELS = {"ORGANISATION", "PERSON", "DATE"}
 
 
-def _cluster(**scheduler_kwargs: object) -> distributed.LocalCluster:
-    return distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=":0",
-        scheduler_kwargs=scheduler_kwargs or None,
-    )
+def _cluster(**scheduler_config: object) -> distributed.LocalCluster:
+    """Two worker processes on 127.0.0.1, as `--dask local:2` starts them."""
+    import dask
+
+    with dask.config.set({f"distributed.scheduler.{k}": v for k, v in scheduler_config.items()}):
+        return dask_predict.local_cluster(2)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +190,7 @@ def test_a_worker_killed_part_way_then_resume_gives_the_same_bytes(tmp_path):
     out = tmp_path / "out.jsonl"
     parts = dask_predict.parts_dir(out)
     # No retry: the kill stops the run, as a dead machine would once Dask's retries are spent.
-    with _cluster(allowed_failures=0) as running, distributed.Client(running) as client:
+    with _cluster(**{"allowed-failures": 0}) as running, distributed.Client(running) as client:
         address = running.scheduler_address
         failed = _kill_a_worker_part_way(
             client,

@@ -67,7 +67,7 @@ from .predict import PredictSummary, _label_map, predict_file
 from .tasks import TextcatSpec
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, LocalCluster
     from spacy.language import Language
 
 PART_BYTES = 64 << 20  # a partition at most this big by default: a resumed run redoes less
@@ -414,15 +414,36 @@ def _on_line_starts(path: Path, ranges: list[LineRange]) -> bool:
     return True
 
 
+def local_cluster(n_workers: int) -> LocalCluster:
+    """A LocalCluster of `n_workers` processes of one thread each (spaCy holds the GIL for
+    most of its work) on 127.0.0.1, quiet, its HTTP server on a free port (the default 8787
+    may be held by another cluster)."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    # Dask sets MALLOC_TRIM_THRESHOLD_ in its workers to give memory back sooner; glibc then
+    # maps and unmaps every large array anew, and spaCy's batches cost ~15 % more CPU.
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
+
+
 @contextmanager
 def dask_client(address: str) -> Iterator[Client]:
     """A Client of `address`: `local` (a LocalCluster of one worker process per core),
     `local:N` (N processes), or a running scheduler (`tcp://host:8786`)."""
     try:
-        import logging
-
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise DisagreeError(
             "--dask needs dask and distributed: pip install 'disagree-triage[dask]'"
@@ -431,22 +452,7 @@ def dask_client(address: str) -> Iterator[Client]:
         count = address.partition(":")[2]
         if count and not (count.isdigit() and int(count) >= 1):
             raise DisagreeError(f"--dask {address}: expected local:N with N a number of workers")
-        n_workers = int(count) if count else os.cpu_count() or 1
-        # Dask sets MALLOC_TRIM_THRESHOLD_ in its workers to give memory back sooner; glibc
-        # then maps and unmaps every large array anew, and spaCy's batches cost ~15 % more CPU.
-        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-        # One thread per worker process: spaCy holds the GIL for most of its work.
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-            cluster = LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                # Its HTTP server on a free port: the default 8787 may be held by another one.
-                dashboard_address=":0",
-                silence_logs=logging.ERROR,
-            )
+        cluster = local_cluster(int(count) if count else os.cpu_count() or 1)
         try:
             with Client(cluster) as client:
                 yield client
