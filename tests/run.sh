@@ -2,7 +2,7 @@
 # Install everything the tests need into ./.venv, then lint, type-check and run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/venv.sh models,local,server,test
+bash .ci/venv.sh models,local,server,test,dask
 # Label Studio, for the tests that import diff's Label Studio tasks into a real server.
 bash .ci/labelstudio-venv.sh
 export DISAGREE_REQUIRE_LABEL_STUDIO=1  # here a missing Label Studio fails the test instead of skipping it

@@ -341,3 +341,15 @@ def test_request_files_split_at_the_limits():
     assert [len(c) for c in batch.split_requests(lines, 100, 25)] == [2, 2, 2, 1]
     with pytest.raises(batch.DisagreeError, match="over the 5 bytes"):
         list(batch.split_requests(lines, 100, 5))
+
+
+def test_batch_refuses_dask_and_resume(tmp_path, cli):
+    """A batch job's answers come from the provider: --dask would have nothing to do, and
+    --resume's place is taken by collecting again. Both are refused before anything is sent."""
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")  # never contacted
+    corpus = write_corpus(tmp_path, 2)
+    out = tmp_path / "out.jsonl"
+    for extra, words in ((["--dask", "local:1"], "--dask"), (["--resume"], "--resume")):
+        result = cli("predict", config, corpus, out, "--batch", "submit", *extra)
+        assert result.returncode == 2 and words in result.stderr and "exclude" in result.stderr
+    assert not list(tmp_path.glob("out*"))

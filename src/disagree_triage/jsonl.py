@@ -68,7 +68,28 @@ def check_input_file(path: str | Path) -> Path:
     return p
 
 
-def _raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+@dataclass(frozen=True)
+class LineRange:
+    """The lines of a file from byte `start` (a line's first byte) up to byte `end` (just after
+    a newline, or the file's end); the first of them is line `first_line` of the whole file,
+    so errors name the line a user's editor shows. One partition of an input (dask_predict)."""
+
+    start: int
+    end: int
+    first_line: int = 1
+
+
+def _raw_lines(path: str | Path, lines: LineRange | None = None) -> Iterator[tuple[int, bytes]]:
+    if lines is not None:
+        with check_input_file(path).open("rb") as ranged:
+            ranged.seek(lines.start)
+            left = lines.end - lines.start
+            for number, raw in enumerate(ranged, start=lines.first_line):
+                if left <= 0:
+                    return
+                left -= len(raw)
+                yield number, raw
+        return
     if str(path) == STDIO:
         stream: IO[bytes] = sys.stdin.buffer
         yield from enumerate(stream, start=1)
@@ -151,15 +172,17 @@ def read_records(
     convert: Callable[[dict[str, Any], int], T],
     *,
     invalid: InvalidLines | None = None,
+    lines: LineRange | None = None,
 ) -> Iterator[T]:
     """Yield `convert(object, line)` for each object of a JSONL file.
 
     A bad line — unparseable, or one `convert` rejects with RecordError — raises InputError
     naming file, line and field; unless `invalid` is given, in which case the error is recorded
     there and the line skipped (`--skip-invalid`). Blank lines are ignored, as in srsly.
+    `lines` reads only that range of the file.
     """
     name = display_name(path)
-    for line, raw in _raw_lines(path):
+    for line, raw in _raw_lines(path, lines):
         try:
             data = parse_line(raw, line)
             if data is None:
@@ -176,6 +199,7 @@ def read_jsonl(
     *,
     validate: Validator | None = None,
     invalid: InvalidLines | None = None,
+    lines: LineRange | None = None,
 ) -> Iterator[JsonlRecord]:
     """Yield the objects of a JSONL file with their line numbers (see `read_records`)."""
 
@@ -184,7 +208,7 @@ def read_jsonl(
             validate(data)
         return JsonlRecord(line, data)
 
-    return read_records(path, convert, invalid=invalid)
+    return read_records(path, convert, invalid=invalid, lines=lines)
 
 
 def dumps_line(record: dict[str, Any]) -> bytes:

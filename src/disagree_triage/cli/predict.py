@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,6 +109,19 @@ def predict_cli(
     ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per nlp.pipe batch."),
     n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes for nlp.pipe."),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        metavar="ADDRESS",
+        help="Predict on a Dask cluster: local (a worker process per core), local:N, or a "
+        "scheduler's address (tcp://host:8786). Parts go to OUTPUT.parts/, then are joined.",
+    ),
+    partitions: int | None = typer.Option(
+        None,
+        "--partitions",
+        min=1,
+        help="With --dask: byte ranges the input is split into (default 4 per worker).",
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -159,6 +174,10 @@ def predict_cli(
         if resume:
             warn("--batch and --resume exclude each other: collect again instead", "error:")
             raise typer.Exit(2)
+        if dask is not None:
+            # a batch job's requests are answered by the provider: no worker has work to do
+            warn("--batch and --dask exclude each other", "error:")
+            raise typer.Exit(2)
         options = dict(
             ner=ner,
             textcat=textcat,
@@ -194,8 +213,13 @@ def predict_cli(
 
     with user_errors():
         overrides = config_overrides(ctx.args)
+        run: Callable[..., PredictSummary] = predict_file
+        if dask is not None:
+            from ..dask_predict import predict_file_dask
+
+            run = partial(predict_file_dask, dask=dask, partitions=partitions)
         try:
-            summary = predict_file(
+            summary = run(
                 model,
                 input_path,
                 output_path,
@@ -219,11 +243,19 @@ def predict_cli(
             )
         except KeyboardInterrupt:
             progress.stop()
-            partial = Path(f"{output_path}.partial")
-            if output_path != STDIO and partial.exists() and partial.stat().st_size:
+            partial_output = Path(f"{output_path}.partial")
+            parts = Path(f"{output_path}.parts")
+            if dask is not None and parts.is_dir():
                 err_console().print(
                     clean(
-                        f"interrupted: finished records are kept in {partial}; rerun with "
+                        f"interrupted: finished parts are kept in {parts}; rerun with --resume "
+                        "to continue"
+                    )
+                )
+            elif output_path != STDIO and partial_output.exists() and partial_output.stat().st_size:
+                err_console().print(
+                    clean(
+                        f"interrupted: finished records are kept in {partial_output}; rerun with "
                         "--resume to continue"
                     )
                 )
