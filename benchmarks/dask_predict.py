@@ -10,6 +10,9 @@ Reads ../shared/data/corpora/wikinews_sentences.jsonl. Prints:
   with 2 workers on 2 cores), and whether the two outputs are byte-identical (they must be);
 - the same on the cluster once started and its workers' pipelines loaded (a long-lived
   cluster reached by `tcp://`): what the workers themselves give;
+- N plain processes started together, each predicting 1/N of the corpus with no Dask at all
+  (pipeline loads included, as in the cold run): the most N processes give on this machine,
+  and the share of it --dask reaches;
 - the driver's peak RSS (getrusage of its own process; the workers are other processes) for
   a corpus of --small and of --large records (the corpus repeated, numbered to keep every
   text unique), each run in a fresh process: goal, the same at both sizes.
@@ -38,6 +41,45 @@ if __name__ == "__main__":
     assert summary.written == summary.total, summary
     print(summary.total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
+
+# One plain predict_file over a slice of the corpus: N of these started together, sharing
+# nothing, are the most N processes can give on this machine (the ceiling for --dask local:N).
+SLICE = """
+import sys
+from disagree_triage import predict_file
+predict_file(sys.argv[1], sys.argv[2], sys.argv[3], batch_size=int(sys.argv[4]))
+"""
+
+
+def independent_processes(model: str, corpus: Path, n: int, batch_size: int) -> float:
+    """Seconds for `n` plain processes, each predicting 1/n of `corpus`, started together."""
+    lines = corpus.read_bytes().splitlines(True)
+    size = -(-len(lines) // n)
+    slices = []
+    for i in range(n):
+        part = corpus.with_name(f"slice-{i}.jsonl")
+        part.write_bytes(b"".join(lines[i * size : (i + 1) * size]))
+        slices.append(part)
+    start = time.perf_counter()
+    running = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SLICE,
+                model,
+                str(part),
+                str(part.with_suffix(".out")),
+                str(batch_size),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for part in slices
+    ]
+    if any(process.wait() for process in running):
+        sys.exit("a slice process failed")
+    return time.perf_counter() - start
 
 
 def timed(run: Callable[[], object]) -> float:
@@ -139,6 +181,13 @@ def main() -> None:
             print(
                 f"dask, running cluster:  {words / warm:10,.0f} words/s ({warm:.1f} s): "
                 f"{plain / warm:.2f}x; output byte-identical: {same}"
+            )
+            ceiling = independent_processes(args.model, corpus, args.workers, args.batch_size)
+            print(
+                f"{args.workers} plain processes, 1/{args.workers} of the corpus each, no Dask: "
+                f"{words / ceiling:10,.0f} words/s ({ceiling:.1f} s): {plain / ceiling:.2f}x "
+                f"(this machine's ceiling); dask cold reaches {ceiling / cold:.0%} of it, a "
+                f"running cluster {ceiling / warm:.0%}"
             )
             # CPU time does not depend on what else the machine runs: the work the workers did
             # against the plain run's says what N idle cores would give (N x this ratio).
