@@ -432,8 +432,8 @@ def test_a_bad_export_is_one_clear_error(tmp_path, cli, name, content, message):
 
 def test_unknown_gold_format_is_refused(exports, tmp_path):
     a = write_predictions(tmp_path / "a.jsonl", "model", PRED)
-    with pytest.raises(DisagreeError, match="--gold-format 'argilla': choose one of"):
-        evaluate_files(exports["prodigy"], [a], gold_format="argilla")
+    with pytest.raises(DisagreeError, match="--gold-format 'brat': choose one of"):
+        evaluate_files(exports["prodigy"], [a], gold_format="brat")
     with pytest.raises(DisagreeError, match="--gold-format doccano: says what --calibrate's"):
         diff_files([a, a], names=["x", "y"], output=None, calibrate_format="doccano")
     # Told the wrong tool, the reader says what it misses.

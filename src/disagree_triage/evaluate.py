@@ -464,8 +464,8 @@ def evaluate_files(
     disagreement scorers and a seeded random order. Agreements that a model with beam scores
     is unsure of (`min_confidence`, as diff) are counted as held back, not as agreements.
 
-    `gold_format`: `prodigy`, `labelstudio` (JSON or JSON-MIN export) or `doccano` (JSONL
-    export); `auto` tells them apart (see imports/).
+    `gold_format`: `prodigy`, `labelstudio` (JSON or JSON-MIN export), `doccano` (JSONL
+    export) or `argilla` (a dataset folder); `auto` tells them apart (see imports/).
     """
     with prodigy_file(gold_path, gold_format) as (gold_read, imported):
         report = _evaluate(

@@ -151,7 +151,8 @@ GOLD_FORMAT_OPTION = typer.Option(
     "auto",
     "--gold-format",
     help="The annotated file's tool: prodigy (JSONL), labelstudio (JSON or JSON-MIN export), "
-    "doccano (JSONL export), or auto (told apart by the file).",
+    "doccano (JSONL export), argilla (a dataset folder from to_disk), or auto (told apart by "
+    "the file).",
 )
 # Writing .spacy files (docbin.py): the blank pipeline whose tokeniser makes the Docs.
 LANG_OPTION = typer.Option(

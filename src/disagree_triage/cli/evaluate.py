@@ -37,7 +37,7 @@ def evaluate_cli(
     gold: str = typer.Argument(
         ...,
         help="Gold annotations: a Prodigy export (only accept answers count), or a Label "
-        "Studio (JSON, JSON-MIN) or doccano (JSONL) export.",
+        "Studio (JSON, JSON-MIN) or doccano (JSONL) export, or an Argilla dataset folder.",
     ),
     predictions: list[str] = typer.Argument(
         ..., metavar="PRED...", help="Prediction files, one per model."

@@ -1,4 +1,5 @@
-"""Annotated exports of other tools read back as gold: Label Studio and doccano, beside Prodigy.
+"""Annotated exports of other tools read back as gold: Label Studio, doccano and Argilla, beside
+Prodigy.
 
 What `diff --format labelstudio|doccano` sends out (exports/) comes back here once annotated:
 each reader turns a tool's export into the Prodigy records the rest of disagree reads (an
@@ -13,9 +14,12 @@ Formats (`--gold-format`, `auto` by default):
 - `prodigy`: Prodigy JSONL (`prodigy db-out`, or a file `predict` wrote);
 - `labelstudio`: a Label Studio export, JSON (tasks with `annotations`) or JSON-MIN (one flat
   object per annotation), told apart by their shape (labelstudio.py);
-- `doccano`: doccano's JSONL export, sequence labelling or text classification (doccano.py).
+- `doccano`: doccano's JSONL export, sequence labelling or text classification (doccano.py);
+- `argilla`: an Argilla 2.x dataset folder that `dataset.to_disk` wrote, its submitted
+  responses (argilla.py).
 
-`auto` decides from the file: a `.json` file or a JSON array is Label Studio's; a JSONL file
+`auto` decides from the file: a folder with `.argilla/settings.json` (or the `records.json` in
+one) is Argilla's; a `.json` file or a JSON array is Label Studio's; a JSONL file
 whose first record has a list `label` (or `entities`) and no `spans`, `accept` or `options` is
 doccano's; any other JSONL is Prodigy's.
 
@@ -38,7 +42,8 @@ from ..jsonl import InvalidLines, check_input_file, dumps_line, parse_line
 from ..prodigy import ProdigyTask, parse_task, read_prodigy_tasks
 
 AUTO, PRODIGY, LABELSTUDIO, DOCCANO = "auto", "prodigy", "labelstudio", "doccano"
-FORMATS = (AUTO, PRODIGY, LABELSTUDIO, DOCCANO)
+ARGILLA = "argilla"
+FORMATS = (AUTO, PRODIGY, LABELSTUDIO, DOCCANO, ARGILLA)
 # Keys only a Prodigy record has (doccano's records have `text` and `label`, nothing of these).
 _PRODIGY_KEYS = ("spans", "accept", "options", "tokens", "answer", "_input_hash", "_task_hash")
 
@@ -64,7 +69,12 @@ class ImportStats:
 
 
 def detect_format(path: str | Path) -> str:
-    """`labelstudio`, `doccano` or `prodigy`, from the file's first bytes and first record."""
+    """`argilla` for a dataset folder; else `labelstudio`, `doccano` or `prodigy`, from the
+    file's first bytes and first record."""
+    from .argilla import is_dataset_folder
+
+    if is_dataset_folder(path):
+        return ARGILLA
     p = check_input_file(path)
     with p.open("rb") as stream:
         head = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -101,7 +111,11 @@ def resolve_format(path: str | Path, fmt: str) -> str:
 
 
 def foreign_records(path: str | Path, fmt: str, stats: ImportStats) -> Iterator[dict[str, Any]]:
-    """The accepted Prodigy records of a Label Studio or doccano export."""
+    """The accepted Prodigy records of a Label Studio, doccano or Argilla export."""
+    if fmt == ARGILLA:
+        from .argilla import argilla_records
+
+        return argilla_records(path, stats)
     if fmt == LABELSTUDIO:
         from .labelstudio import labelstudio_records
 
@@ -156,6 +170,7 @@ def prodigy_file(path: str | Path, fmt: str = AUTO) -> Iterator[tuple[Path, Impo
 
 
 __all__ = [
+    "ARGILLA",
     "AUTO",
     "DOCCANO",
     "FORMATS",
