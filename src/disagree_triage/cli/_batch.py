@@ -15,7 +15,6 @@ from ._util import (
     safe_table,
     tables_console,
     user_errors,
-    warn,
 )
 
 BATCH_HELP = (
@@ -56,7 +55,7 @@ def batch_cli(
 ) -> None:
     """Run one `--batch` step and print what it did."""
     from ..llm.batch import MODES, BatchNotDone, collect, submit
-    from .predict import print_summary, progress_bar
+    from .predict import PredictProgress, print_summary
 
     with user_errors():
         if mode not in MODES:
@@ -70,21 +69,13 @@ def batch_cli(
             raise DisagreeError("--batch-output goes with --batch collect")
         overrides = config_overrides(args)
         # The bar of each predict pass: recording the prompts (submit, file), writing OUTPUT.
-        progress = progress_bar()
-        bar = progress.add_task("predict", total=None)
-
-        def on_start(predicted: Any) -> None:
-            for warning in predicted.warnings:
-                warn(warning)
-            progress.reset(bar, total=predicted.total)
-            progress.start()
-
+        progress = PredictProgress()
         common = dict(
             overrides=overrides,
             labels=labels,
             examples=examples,
-            on_start=on_start,
-            on_progress=lambda n: progress.advance(bar, n),
+            on_start=progress.on_start,
+            on_progress=progress.on_progress,
             **options,
         )
         try:

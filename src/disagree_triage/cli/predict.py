@@ -68,6 +68,27 @@ def progress_bar() -> Progress:
     )
 
 
+class PredictProgress:
+    """predict's bar and the callbacks that drive it: (re)started when a pass over the input
+    knows its total, after its warnings are printed (`--batch` makes two passes)."""
+
+    def __init__(self) -> None:
+        self.bar = progress_bar()
+        self._task = self.bar.add_task("predict", total=None)
+
+    def on_start(self, summary: PredictSummary) -> None:
+        for warning in summary.warnings:
+            warn(warning)
+        self.bar.reset(self._task, total=summary.total)
+        self.bar.start()
+
+    def on_progress(self, n: int) -> None:
+        self.bar.advance(self._task, n)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
 @app.command("predict", context_settings=OVERRIDES_SETTINGS)
 def predict_cli(
     ctx: typer.Context,
@@ -202,14 +223,7 @@ def predict_cli(
             options=options,
         )
         return
-    progress = progress_bar()
-    progress_task = progress.add_task("predict", total=None)
-
-    def on_start(summary: PredictSummary) -> None:
-        for warning in summary.warnings:
-            warn(warning)
-        progress.update(progress_task, total=summary.total)
-        progress.start()
+    progress = PredictProgress()
 
     with user_errors():
         overrides = config_overrides(ctx.args)
@@ -238,8 +252,8 @@ def predict_cli(
                 overrides=overrides,
                 labels=labels,
                 examples=examples,
-                on_start=on_start,
-                on_progress=lambda n: progress.advance(progress_task, n),
+                on_start=progress.on_start,
+                on_progress=progress.on_progress,
             )
         except KeyboardInterrupt:
             progress.stop()
