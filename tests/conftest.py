@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import spacy
@@ -37,6 +38,21 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data {path} is absent (it lies in ../shared/data beside the repo)")
     return path
+
+
+def installed(env_var: str, default: Path) -> Path | None:
+    """A tool the tests run: the path `env_var` names, else `default` if it exists."""
+    named = os.environ.get(env_var)
+    if named:
+        return Path(named)
+    return default if default.exists() else None
+
+
+def missing(reason: str, require_var: str) -> NoReturn:
+    """Skip a test whose tool is absent; fail it where `require_var`=1 (tests/run.sh sets it)."""
+    if os.environ.get(require_var) == "1":
+        raise AssertionError(reason)
+    pytest.skip(reason)
 
 
 def _pipeline(name: str) -> Language:

@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from conftest import installed
 from llm_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +40,7 @@ PROJECT_TYPES = {
 
 def executable() -> Path | None:
     """The `doccano` command to test against, or None when there is none."""
-    named = os.environ.get(ENV_VAR)
-    if named:
-        return Path(named)
-    local = ROOT / ".doccano-venv" / "bin" / "doccano"
-    return local if local.exists() else None
+    return installed(ENV_VAR, ROOT / ".doccano-venv" / "bin" / "doccano")
 
 
 class DoccanoError(AssertionError):

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from conftest import installed, missing
 from llm_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +33,7 @@ START_TIMEOUT = 300  # a fresh database is migrated first: about a minute on 2 c
 
 def executable() -> Path | None:
     """The `label-studio` command to test against, or None when there is none."""
-    named = os.environ.get(ENV_VAR)
-    if named:
-        return Path(named)
-    local = ROOT / ".ls-venv" / "bin" / "label-studio"
-    return local if local.exists() else None
+    return installed(ENV_VAR, ROOT / ".ls-venv" / "bin" / "label-studio")
 
 
 class LabelStudioError(AssertionError):
@@ -230,16 +227,12 @@ class LabelStudioServer:
 def started(folder: Path) -> Iterator[LabelStudioServer]:
     """A started server for a test fixture to yield; the test is skipped (failed, where
     DISAGREE_REQUIRE_LABEL_STUDIO=1, as in tests/run.sh) when there is no Label Studio."""
-    import pytest
-
     command = executable()
     if command is None or not command.exists():
-        reason = (
+        missing(
             f"no Label Studio: set {ENV_VAR} to a label-studio executable, or run "
-            f"bash .ci/labelstudio-venv.sh (installs label-studio=={VERSION} into .ls-venv)"
+            f"bash .ci/labelstudio-venv.sh (installs label-studio=={VERSION} into .ls-venv)",
+            "DISAGREE_REQUIRE_LABEL_STUDIO",
         )
-        if os.environ.get("DISAGREE_REQUIRE_LABEL_STUDIO") == "1":
-            raise AssertionError(reason)
-        pytest.skip(reason)
     with LabelStudioServer(command, folder) as server:
         yield server

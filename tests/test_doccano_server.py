@@ -5,11 +5,10 @@ spans and categories are read back through its REST API."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from conftest import find, read_lines, write_predictions
+from conftest import find, missing, read_lines, write_predictions
 from disagree_triage import diff_files
 from test_exports import C1, C2, C3, CATS, EMOJI_TEXT, FOOD, utf16_slice, write_choices
 
@@ -20,13 +19,11 @@ def doccano(tmp_path_factory):
 
     command = executable()
     if command is None or not command.exists():
-        reason = (
+        missing(
             f"no doccano: set DISAGREE_DOCCANO to a doccano executable, or run "
-            f"bash .ci/doccano-venv.sh (installs doccano=={VERSION} into .doccano-venv)"
+            f"bash .ci/doccano-venv.sh (installs doccano=={VERSION} into .doccano-venv)",
+            "DISAGREE_REQUIRE_DOCCANO",
         )
-        if os.environ.get("DISAGREE_REQUIRE_DOCCANO") == "1":
-            raise AssertionError(reason)
-        pytest.skip(reason)
     with DoccanoServer(command, tmp_path_factory.mktemp("doccano")) as server:
         yield server
 

@@ -5,7 +5,6 @@ Label Studio tasks imported into a real Label Studio server."""
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -375,19 +374,9 @@ def test_real_sm_against_md_in_both_formats(nyt_sm_md, tmp_path):
 
 @pytest.fixture(scope="module")
 def label_studio(tmp_path_factory):
-    from labelstudio_server import VERSION, LabelStudioServer, executable
+    from labelstudio_server import started
 
-    command = executable()
-    if command is None or not command.exists():
-        reason = (
-            f"no Label Studio: set DISAGREE_LABEL_STUDIO to a label-studio executable, or run "
-            f"bash .ci/labelstudio-venv.sh (installs label-studio=={VERSION} into .ls-venv)"
-        )
-        if os.environ.get("DISAGREE_REQUIRE_LABEL_STUDIO") == "1":
-            raise AssertionError(reason)
-        pytest.skip(reason)
-    with LabelStudioServer(command, tmp_path_factory.mktemp("label-studio")) as server:
-        yield server
+    yield from started(tmp_path_factory.mktemp("label-studio"))
 
 
 def test_label_studio_imports_every_prediction(label_studio, tmp_path):
