@@ -335,7 +335,7 @@ def test_predict_file_reports_dropped_labels_once(tmp_path):
 
 
 @needs_llama
-@pytest.mark.parametrize("config", ["local.cfg", "local.cfg"])
+@pytest.mark.parametrize("config", ["local.cfg", "local-json.cfg"])
 def test_predict_local_cfg_with_labels_and_examples_end_to_end(tmp_path, cli, config):
     corpus = write_corpus(tmp_path, 2)
     out = tmp_path / "out.jsonl"
