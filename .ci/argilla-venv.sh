@@ -6,12 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=2.8.0  # also in tests/test_argilla.py
-python=${PYTHON:-python3}
-if compgen -G ".argilla-venv/lib/python3*/site-packages/argilla-${version}.dist-info" >/dev/null \
-  && [ -x .argilla-venv/bin/python ]; then
-  exit 0
-fi
-if [ ! -x .argilla-venv/bin/python ]; then
-  "$python" -m venv .argilla-venv
-fi
-.argilla-venv/bin/python -m pip install --quiet --disable-pip-version-check "argilla==${version}" requests
+exec bash .ci/tool-venv.sh .argilla-venv argilla "$version" python "argilla==${version}" requests

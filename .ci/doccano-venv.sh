@@ -8,13 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=1.8.4  # also in tests/doccano_server.py
-python=${PYTHON:-python3}
-if compgen -G ".doccano-venv/lib/python3*/site-packages/doccano-${version}.dist-info" >/dev/null \
-  && [ -x .doccano-venv/bin/doccano ]; then
-  exit 0
-fi
-if [ ! -x .doccano-venv/bin/python ]; then
-  "$python" -m venv .doccano-venv
-fi
-.doccano-venv/bin/python -m pip install --quiet --disable-pip-version-check \
+exec bash .ci/tool-venv.sh .doccano-venv doccano "$version" doccano \
   "doccano==${version}" "numpy<2" "marshmallow<4"
