@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -31,7 +32,7 @@ from llm_servers import FaultServer, Reply, write_ner_config  # noqa: E402
 ANSWER = "ORGANISATION: Apple\nPERSON:\nDATE:"
 
 
-def config(folder: Path, name: str, model: dict[str, object]) -> Path:
+def config(folder: Path, name: str, model: dict[str, Any]) -> Path:
     return write_ner_config(folder / f"{name}.cfg", model)
 
 
@@ -63,11 +64,11 @@ def main() -> None:
         stock = config(
             folder,
             "stock",
-            [
-                '@llm_models = "spacy.GPT-4.v3"',
-                'name = "gpt-4"',
-                f'endpoint = "{server.base_url}/chat/completions"',
-            ],
+            {
+                "@llm_models": "spacy.GPT-4.v3",
+                "name": "gpt-4",
+                "endpoint": f"{server.base_url}/chat/completions",
+            },
         )
         before = server.count
         stock_speed = run(stock, texts, batch_size=64)
@@ -82,14 +83,14 @@ def main() -> None:
             ours = config(
                 folder,
                 f"ours-{c}",
-                [
-                    '@llm_models = "disagree.OpenAICompatible.v1"',
-                    'model = "bench"',
-                    f'base_url = "{server.base_url}"',
-                    f"max_concurrency = {c}",
-                    f'cache_path = "{cache}-{c}"',
-                    "context_length = 4096",
-                ],
+                {
+                    "@llm_models": "disagree.OpenAICompatible.v1",
+                    "model": "bench",
+                    "base_url": server.base_url,
+                    "max_concurrency": c,
+                    "cache_path": f"{cache}-{c}",
+                    "context_length": 4096,
+                },
             )
             speed = run(ours, texts, batch_size=64)
             results[c] = (ours, speed)
