@@ -26,9 +26,7 @@ from typing import Any
 RESET = "reset"  # close the connection without answering
 
 
-def write_ner_config(
-    path: Path, model: dict[str, Any], task: dict[str, Any] | None = None
-) -> Path:
+def write_ner_config(path: Path, model: dict[str, Any], task: dict[str, Any] | None = None) -> Path:
     """A spacy-llm NER pipeline config (PERSON, ORGANISATION, DATE) with `model` as the
     [components.llm.model] block, e.g. {"@llm_models": "disagree.OpenAICompatible.v1", ...};
     the task is NER.v2 unless `task` gives the [components.llm.task] block."""
@@ -112,6 +110,15 @@ class FaultServer:
                     server.bodies.append(body)
                     server.headers_seen.append(dict(self.headers))
                     server.times.append(time.monotonic())
+                answered = False
+
+                def answer() -> None:  # no longer in flight: its answer is on its way
+                    nonlocal answered
+                    if not answered:
+                        answered = True
+                        with server.lock:
+                            server.in_flight -= 1
+
                 try:
                     reply = server.script(number, body)
                     if reply == RESET:
@@ -120,6 +127,9 @@ class FaultServer:
                         return
                     assert isinstance(reply, Reply)
                     time.sleep(reply.delay)
+                    # Counted out before the answer is written: the client may send its next
+                    # request the moment it has read it, before this thread would get here.
+                    answer()
                     if reply.raw is not None:
                         self.wfile.write(reply.raw)
                         self.wfile.flush()
@@ -139,8 +149,7 @@ class FaultServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    answer()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
