@@ -302,7 +302,10 @@ def plot(results: dict[str, Any], ks: list[int], path: Path) -> None:
     for ax, (name, found) in zip(axes[0], results.items(), strict=True):
         for strategy, by_k in curves(found, ks).items():
             style = "--" if strategy == "random" else "-"
-            line = ax.plot(ks, [mean(by_k[k]) for k in ks], style, marker="o", label=strategy)
+            color = f"C{['random', *STRATEGIES].index(strategy)}"  # the same in every panel
+            line = ax.plot(
+                ks, [mean(by_k[k]) for k in ks], style, marker="o", label=strategy, color=color
+            )
             xs = [k for k in ks for _ in by_k[k]]
             ys = [g for k in ks for g, _ in by_k[k].values()]
             ax.scatter(xs, ys, s=10, alpha=0.35, color=line[0].get_color())

