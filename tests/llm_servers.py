@@ -263,6 +263,22 @@ def write_config(
     )
 
 
+def write_server_config(
+    tmp_path: Path, server: LlamaCppServer, task: dict[str, Any] | None = None, **model: object
+) -> Path:
+    """write_config for the real llama.cpp server: its model alias, no key, a small model's
+    answer length, time enough for a CPU, two requests at once."""
+    settings: dict[str, object] = {
+        "model": "smollm2",
+        "api_key_env": None,
+        "max_tokens": 48,
+        "timeout": 60,
+        "max_concurrency": 2,
+        **model,
+    }
+    return write_config(tmp_path, server.base_url, task, **settings)
+
+
 def write_corpus(tmp_path: Path, n: int) -> Path:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(

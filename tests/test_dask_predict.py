@@ -18,7 +18,8 @@ from conftest import (
     MD,
     NER_MAP,
     assert_valid_ner_manual,
-    needs_llama,
+    first_lines,
+    needs_llama_server,
     read_lines,
     shared_file,
 )
@@ -272,30 +273,18 @@ def test_cli_local_cluster(tmp_path, cli):
     assert "docs written" in result.stdout and "120" in result.stdout
 
 
-@needs_llama
-@pytest.mark.skipif(
-    importlib.util.find_spec("uvicorn") is None, reason="pip install -e '.[server]'"
-)
+@needs_llama_server
 def test_an_llm_config_on_workers_shares_the_response_cache(tmp_path, cluster):
     """llama.cpp's real server on 127.0.0.1: the workers ask it (each with its own
     concurrency) and fill one response cache, from which a plain run then answers every text,
     writing the same bytes."""
     from disagree_triage.llm.llamacpp import bundled_model_path
-    from llm_servers import LlamaCppServer, write_config
+    from llm_servers import LlamaCppServer, write_server_config
 
     address, _ = cluster
-    source = tmp_path / "corpus.jsonl"
-    source.write_text("".join((EXAMPLES / "news.jsonl").read_text().splitlines(True)[:6]))
+    source = first_lines(EXAMPLES / "news.jsonl", 6, tmp_path / "corpus.jsonl")
     with LlamaCppServer(bundled_model_path()) as server:
-        config = write_config(
-            tmp_path,
-            server.base_url,
-            model="smollm2",
-            api_key_env=None,
-            max_tokens=48,
-            timeout=60,
-            max_concurrency=2,
-        )
+        config = write_server_config(tmp_path, server)
         out = tmp_path / "out.jsonl"
         summary = dask_predict.predict_file_dask(
             config, source, out, dask=address, partitions=3, annotator="llm"

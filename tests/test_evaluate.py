@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import MD, SM, shared_file
+from conftest import (
+    MD,
+    SM,
+    first_lines,
+    shared_file,
+)
 from disagree_triage import predict_file
 from disagree_triage.assemble import assemble_pipeline
 from disagree_triage.evaluate import (
@@ -292,8 +297,7 @@ def test_cli_tables_go_to_stdout_and_examples_are_refused_over_a_file(files, tmp
 def test_real_gold_files(relative, tmp_path, load_fresh):
     # The first 600 annotated texts of each real gold file: enough for every figure below
     # (reading whole files is test_prodigy_reader's), a third of the time.
-    gold = tmp_path / "gold.jsonl"
-    gold.write_text("".join(shared_file(relative).read_text().splitlines(True)[:600]))
+    gold = first_lines(shared_file(relative), 600, tmp_path / "gold.jsonl")
     preds = []
     for name, model in (("spacy-sm", SM), ("spacy-md", MD)):
         path = tmp_path / f"{name}.jsonl"

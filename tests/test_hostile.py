@@ -17,7 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, NER_MAP, SM, T_LABEL, find, read_lines, write_predictions
+from conftest import (
+    EXAMPLES,
+    NER_MAP,
+    SM,
+    T_LABEL,
+    find,
+    first_lines,
+    read_lines,
+    write_predictions,
+)
 from disagree_triage import diff_files, predict_file
 from disagree_triage.errors import DisagreeError, InputError
 from disagree_triage.jsonl import partial_path
@@ -125,8 +134,7 @@ def test_a_text_over_max_length_is_named_in_validation(tmp_path, load_fresh):
 
 
 def test_resume_refuses_records_that_are_not_in_the_input(tmp_path, load_fresh):
-    corpus = tmp_path / "c.jsonl"
-    corpus.write_text("".join(NEWS.read_text().splitlines(True)[:5]))
+    corpus = first_lines(NEWS, 5, tmp_path / "c.jsonl")
     out = tmp_path / "o.jsonl"
     predict_file(load_fresh(SM), corpus, out, annotator="sm")
     other = tmp_path / "other.jsonl"
@@ -159,8 +167,7 @@ def test_resume_refuses_records_that_are_not_in_the_input(tmp_path, load_fresh):
 def test_resume_asks_again_for_what_the_llm_failed_on_and_keeps_input_order(tmp_path, load_fresh):
     """A record marked with meta.llm_error (the server died mid-run) is not done: --resume
     predicts it again and the output ends as an uninterrupted run writes it."""
-    corpus = tmp_path / "c.jsonl"
-    corpus.write_text("".join(NEWS.read_text().splitlines(True)[:8]))
+    corpus = first_lines(NEWS, 8, tmp_path / "c.jsonl")
     reference = tmp_path / "reference.jsonl"
     predict_file(load_fresh(SM), corpus, reference, annotator="sm")
     lines = reference.read_text().splitlines(True)
@@ -497,7 +504,7 @@ def test_resume_after_the_input_changed_order_writes_the_new_order(tmp_path, loa
     done = tmp_path / "done.jsonl"
     predict_file(load_fresh(SM), NEWS, done, annotator="sm")
     out = tmp_path / "o.jsonl"
-    partial_path(out).write_text("".join(done.read_text().splitlines(True)[:10]))
+    first_lines(done, 10, partial_path(out))
     predict_file(load_fresh(SM), reversed_corpus, out, annotator="sm", resume=True)
     assert out.read_bytes() == reference.read_bytes()
 
@@ -506,12 +513,12 @@ def test_resume_refuses_signed_and_unsigned_records_mixed(tmp_path, load_fresh):
     signed = tmp_path / "signed.jsonl"
     predict_file(load_fresh(SM), NEWS, signed, annotator="sm")
     out = tmp_path / "o.jsonl"
-    partial_path(out).write_text("".join(signed.read_text().splitlines(True)[:5]))
+    first_lines(signed, 5, partial_path(out))
     with pytest.raises(DisagreeError, match="written for annotator 'sm', not none"):
         predict_file(load_fresh(SM), NEWS, out, resume=True)
     unsigned = tmp_path / "unsigned.jsonl"
     predict_file(load_fresh(SM), NEWS, unsigned)
     other = tmp_path / "p.jsonl"
-    partial_path(other).write_text("".join(unsigned.read_text().splitlines(True)[:5]))
+    first_lines(unsigned, 5, partial_path(other))
     with pytest.raises(DisagreeError, match=r"annotator none \(no --annot-name\), not 'sm'"):
         predict_file(load_fresh(SM), NEWS, other, annotator="sm", resume=True)

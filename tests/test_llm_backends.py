@@ -3,7 +3,6 @@ produce on demand), a real llama.cpp server, and disagree.LlamaCpp.v1 in-process
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import subprocess
@@ -12,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, assert_valid_ner_manual, needs_llama, read_lines
+from conftest import (
+    EXAMPLES,
+    assert_valid_ner_manual,
+    first_lines,
+    needs_llama,
+    needs_llama_server,
+    read_lines,
+)
 from disagree_triage import predict_file
 from disagree_triage.assemble import assemble_pipeline
 from disagree_triage.errors import DisagreeError
@@ -30,6 +36,7 @@ from llm_servers import (
     write_config,
     write_corpus,
     write_ner_config,
+    write_server_config,
 )
 
 
@@ -328,25 +335,13 @@ def test_embedded_llamacpp_through_local_cfg(tmp_path):
     assert again.read_bytes() == out.read_bytes()
 
 
-@needs_llama
-@pytest.mark.skipif(
-    importlib.util.find_spec("uvicorn") is None, reason="pip install -e '.[server]'"
-)
+@needs_llama_server
 def test_real_llama_cpp_server_through_openai_compatible(tmp_path):
     from disagree_triage.llm.llamacpp import bundled_model_path
 
     with LlamaCppServer(bundled_model_path()) as server:
-        config = write_config(
-            tmp_path,
-            server.base_url,
-            model="smollm2",
-            api_key_env=None,
-            max_tokens=48,
-            timeout=60,
-            max_concurrency=2,
-        )
-        corpus = tmp_path / "corpus.jsonl"
-        corpus.write_text("".join((EXAMPLES / "news.jsonl").read_text().splitlines(True)[:6]))
+        config = write_server_config(tmp_path, server)
+        corpus = first_lines(EXAMPLES / "news.jsonl", 6, tmp_path / "corpus.jsonl")
         out = tmp_path / "out.jsonl"
         summary = predict_file(config, corpus, out, annotator="llm-server", save_io=True)
     tasks = read_lines(out)

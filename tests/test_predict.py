@@ -16,6 +16,7 @@ from conftest import (
     NER_MAP,
     SM,
     assert_valid_ner_manual,
+    first_lines,
     read_lines,
     shared_file,
 )
@@ -223,8 +224,7 @@ def test_cli_refuses_to_overwrite_without_flag(tmp_path, cli):
 
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, disagree_cmd, cli, load_fresh):
     sentences = shared_file("corpora/wikinews_sentences.jsonl")
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(sentences.read_text(encoding="utf-8").splitlines(True)[:800]))
+    corpus = first_lines(sentences, 800, tmp_path / "corpus.jsonl")
     reference = tmp_path / "reference.jsonl"
     predict_file(load_fresh(SM), corpus, reference, ner=NER_MAP, annotator="sm", batch_size=4)
 
@@ -283,7 +283,7 @@ def test_resume_with_duplicate_texts_never_duplicates(tmp_path, load_fresh):
     out = tmp_path / "o.jsonl"
     full = tmp_path / "full.jsonl"
     predict_file(load_fresh(SM), corpus, full)
-    partial_path(out).write_text("".join(full.read_text().splitlines(True)[:2]))
+    first_lines(full, 2, partial_path(out))
     progress: list[int] = []
     summary = predict_file(load_fresh(SM), corpus, out, resume=True, on_progress=progress.append)
     assert summary.already_done == 2 and summary.written == 2

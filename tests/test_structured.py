@@ -4,14 +4,21 @@ server through response_format) and a scripted server that refuses response_form
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 
 import pytest
 import spacy
 
-from conftest import EXAMPLES, ROOT, assert_valid_ner_manual, needs_llama, read_lines
+from conftest import (
+    EXAMPLES,
+    ROOT,
+    assert_valid_ner_manual,
+    first_lines,
+    needs_llama,
+    needs_llama_server,
+    read_lines,
+)
 from disagree_triage import predict_file
 from disagree_triage.errors import DisagreeError
 from disagree_triage.llm.checks import json_answer_problem, json_textcat_problem
@@ -36,6 +43,7 @@ from llm_servers import (
     write_config,
     write_corpus,
     write_ner_config,
+    write_server_config,
 )
 
 NLP = spacy.blank("en")
@@ -303,9 +311,7 @@ def local_config(tmp_path, model=None, **task):
 
 
 def first_news(tmp_path, n):
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join((EXAMPLES / "news.jsonl").read_text().splitlines(True)[:n]))
-    return corpus
+    return first_lines(EXAMPLES / "news.jsonl", n, tmp_path / "corpus.jsonl")
 
 
 @needs_llama
@@ -333,10 +339,7 @@ def test_llama_cpp_without_the_grammar_is_unconstrained(tmp_path):
     assert summary.backends[0].constrained == 0 and summary.backends[0].requests == 2
 
 
-@needs_llama
-@pytest.mark.skipif(
-    importlib.util.find_spec("uvicorn") is None, reason="pip install -e '.[server]'"
-)
+@needs_llama_server
 def test_real_llama_cpp_server_refuses_json_schema_and_takes_json_object(tmp_path):
     """llama-cpp-python's server validates response_format as text/json_object only, so
     OpenAI's json_schema form is refused (an HTTP 500 that quotes the validation error): the
@@ -345,15 +348,8 @@ def test_real_llama_cpp_server_refuses_json_schema_and_takes_json_object(tmp_pat
     from disagree_triage.llm.llamacpp import bundled_model_path
 
     with LlamaCppServer(bundled_model_path()) as server:
-        config = write_config(
-            tmp_path,
-            server.base_url,
-            task={**STRUCTURED, "spans_from_text": True},
-            model="smollm2",
-            api_key_env=None,
-            max_tokens=96,
-            timeout=60,
-            max_concurrency=2,
+        config = write_server_config(
+            tmp_path, server, task={**STRUCTURED, "spans_from_text": True}, max_tokens=96
         )
         out = tmp_path / "out.jsonl"
         summary = predict_file(config, first_news(tmp_path, 4), out, save_io=True)

@@ -14,7 +14,12 @@ import spacy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import SM, needs_llama, read_lines
+from conftest import (
+    SM,
+    first_lines,
+    needs_llama,
+    read_lines,
+)
 from disagree_triage import diff_files, input_hash, predict_file, task_hash
 from disagree_triage.categories import CategoryVote
 from disagree_triage.errors import DisagreeError, InputError
@@ -470,8 +475,7 @@ def test_textcat_openai_cfg_builds_offline_and_talks_to_a_real_server(data, tmp_
     from disagree_triage.llm.llamacpp import bundled_model_path
     from llm_servers import LlamaCppServer
 
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(data["corpus"].read_text().splitlines(True)[:4]))
+    corpus = first_lines(data["corpus"], 4, tmp_path / "corpus.jsonl")
     with LlamaCppServer(bundled_model_path()) as server:
         overrides = {
             "components.llm.model.base_url": server.base_url,
