@@ -8,10 +8,11 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 import spacy
@@ -265,3 +266,25 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@contextmanager
+def loopback_page(base_url: str) -> Iterator[Any]:
+    """A Chromium page (1400×900) that may load only `base_url`'s pages: a request to any
+    other host is refused. For tests that open a real server's own UI on 127.0.0.1."""
+    sync_playwright, executable = chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            context.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if route.request.url.startswith(base_url + "/")
+                    else route.abort()
+                ),
+            )
+            yield context.new_page()
+        finally:
+            browser.close()

@@ -22,10 +22,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conftest import installed
+from conftest import installed, missing
 from llm_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,54 +279,51 @@ class DoccanoServer:
         sequence-labelling project, entity by entity: Debian's Chromium logs in and opens it as
         a user would, and the characters under each entity's line are read off the drawing.
         Requests to any host but the server are refused."""
-        from conftest import CHROMIUM_ARGS, chromium
+        from conftest import loopback_page
 
-        sync_playwright, browser_path = chromium()
         base = self.base_url
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 900})
-                context.route(
-                    "**/*",
-                    lambda route: (
-                        route.continue_()
-                        if route.request.url.startswith(base + "/")
-                        else route.abort()
-                    ),
-                )
-                page_ = context.new_page()
-                page_.goto(f"{base}/auth")
-                page_.fill("input[name=username]", self.user)
-                page_.fill("input[name=password]", self.password)
-                page_.keyboard.press("Enter")
-                page_.wait_for_url(lambda url: "/auth" not in url, timeout=60_000)
-                page_.goto(f"{base}/projects/{project}/sequence-labeling?page={page}")
-                page_.wait_for_selector(
-                    "svg g > text[id] ~ g line", state="attached", timeout=60_000
-                )
-                page_.wait_for_timeout(500)  # every entity drawn
-                # Each row of the drawing is a <text> and one <g> per entity with a <line>
-                # under it; a character is under the line when its middle is.
-                texts: list[str] = page_.evaluate(
-                    """() => {
-                      const found = [];
-                      for (const text of document.querySelectorAll('svg g > text[id]')) {
-                        const chars = text.textContent;
-                        for (const line of text.parentElement.querySelectorAll('line')) {
-                          const x1 = +line.getAttribute('x1'), x2 = +line.getAttribute('x2');
-                          let under = '';
-                          for (let i = 0; i < text.getNumberOfChars(); i++) {
-                            const box = text.getExtentOfChar(i);
-                            const middle = box.x + box.width / 2;
-                            if (middle > x1 && middle < x2) under += chars[i];
-                          }
-                          found.push(under);
-                        }
+        with loopback_page(base) as page_:
+            page_.goto(f"{base}/auth")
+            page_.fill("input[name=username]", self.user)
+            page_.fill("input[name=password]", self.password)
+            page_.keyboard.press("Enter")
+            page_.wait_for_url(lambda url: "/auth" not in url, timeout=60_000)
+            page_.goto(f"{base}/projects/{project}/sequence-labeling?page={page}")
+            page_.wait_for_selector("svg g > text[id] ~ g line", state="attached", timeout=60_000)
+            page_.wait_for_timeout(500)  # every entity drawn
+            # Each row of the drawing is a <text> and one <g> per entity with a <line>
+            # under it; a character is under the line when its middle is.
+            texts: list[str] = page_.evaluate(
+                """() => {
+                  const found = [];
+                  for (const text of document.querySelectorAll('svg g > text[id]')) {
+                    const chars = text.textContent;
+                    for (const line of text.parentElement.querySelectorAll('line')) {
+                      const x1 = +line.getAttribute('x1'), x2 = +line.getAttribute('x2');
+                      let under = '';
+                      for (let i = 0; i < text.getNumberOfChars(); i++) {
+                        const box = text.getExtentOfChar(i);
+                        const middle = box.x + box.width / 2;
+                        if (middle > x1 && middle < x2) under += chars[i];
                       }
-                      return found;
-                    }"""
-                )
-            finally:
-                browser.close()
+                      found.push(under);
+                    }
+                  }
+                  return found;
+                }"""
+            )
         return texts
+
+
+def started(folder: Path) -> Iterator[DoccanoServer]:
+    """A started server for a test fixture to yield; the test is skipped (failed, where
+    DISAGREE_REQUIRE_DOCCANO=1, as in tests/run.sh) when there is no doccano."""
+    command = executable()
+    if command is None or not command.exists():
+        missing(
+            f"no doccano: set {ENV_VAR} to a doccano executable, or run "
+            f"bash .ci/doccano-venv.sh (installs doccano=={VERSION} into .doccano-venv)",
+            "DISAGREE_REQUIRE_DOCCANO",
+        )
+    with DoccanoServer(command, folder) as server:
+        yield server

@@ -179,48 +179,34 @@ class LabelStudioServer:
         region by region: the project prelabels new annotations with that model's
         prediction, and Debian's Chromium opens the task as a user would. Requests to any
         host but the server are refused."""
-        from conftest import CHROMIUM_ARGS, chromium
-
-        sync_playwright, browser_path = chromium()
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+        from conftest import loopback_page
 
         self.api("PATCH", f"/api/projects/{project}",
                  {"model_version": model, "show_collab_predictions": True})  # fmt: skip
         base = self.base_url
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 900})
-                context.route(
-                    "**/*",
-                    lambda route: (
-                        route.continue_()
-                        if route.request.url.startswith(base + "/")
-                        else route.abort()
-                    ),
-                )
-                page = context.new_page()
-                page.goto(f"{base}/user/login/")
-                page.fill("input[name=email]", self.user)
-                page.fill("input[name=password]", self.password)
-                page.click("button[type=submit]")
-                page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
-                # A user's first visit to a project's Data Manager makes its first tab and
-                # opens the task without the prediction; the second visit shows it.
-                for attempt in range(3):
-                    page.goto(f"{base}/projects/{project}/data?task={task}")
-                    try:
-                        page.wait_for_selector(".htx-highlight", state="attached", timeout=60_000)
-                        break
-                    except PlaywrightTimeout:
-                        if attempt == 2:
-                            raise
-                page.wait_for_timeout(500)  # every region of the prediction drawn
-                texts: list[str] = page.eval_on_selector_all(
-                    ".htx-highlight", "marks => marks.map(m => m.textContent)"
-                )
-            finally:
-                browser.close()
+        with loopback_page(base) as page:
+            # imported once loopback_page has checked that Playwright is there (or skipped)
+            from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+            page.goto(f"{base}/user/login/")
+            page.fill("input[name=email]", self.user)
+            page.fill("input[name=password]", self.password)
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
+            # A user's first visit to a project's Data Manager makes its first tab and
+            # opens the task without the prediction; the second visit shows it.
+            for attempt in range(3):
+                page.goto(f"{base}/projects/{project}/data?task={task}")
+                try:
+                    page.wait_for_selector(".htx-highlight", state="attached", timeout=60_000)
+                    break
+                except PlaywrightTimeout:
+                    if attempt == 2:
+                        raise
+            page.wait_for_timeout(500)  # every region of the prediction drawn
+            texts: list[str] = page.eval_on_selector_all(
+                ".htx-highlight", "marks => marks.map(m => m.textContent)"
+            )
         return texts
 
 

@@ -8,24 +8,16 @@ import json
 
 import pytest
 
-from conftest import find, missing, read_lines, write_predictions
+from conftest import find, read_lines, write_predictions
 from disagree_triage import diff_files
 from test_exports import C1, C2, C3, CATS, EMOJI_TEXT, FOOD, utf16_slice, write_choices
 
 
 @pytest.fixture(scope="module")
 def doccano(tmp_path_factory):
-    from doccano_server import VERSION, DoccanoServer, executable
+    from doccano_server import started
 
-    command = executable()
-    if command is None or not command.exists():
-        missing(
-            f"no doccano: set DISAGREE_DOCCANO to a doccano executable, or run "
-            f"bash .ci/doccano-venv.sh (installs doccano=={VERSION} into .doccano-venv)",
-            "DISAGREE_REQUIRE_DOCCANO",
-        )
-    with DoccanoServer(command, tmp_path_factory.mktemp("doccano")) as server:
-        yield server
+    yield from started(tmp_path_factory.mktemp("doccano"))
 
 
 def test_doccano_imports_entities_with_emoji_and_accents_where_we_put_them(doccano, tmp_path):
