@@ -115,17 +115,11 @@ class PredictOptions:
         return json.dumps(asdict(self), sort_keys=True, default=str)
 
     def predict_kwargs(self) -> dict[str, Any]:
-        return {
-            "ner": self.ner,
-            "textcat": self.textcat,
-            "threshold": self.threshold,
-            "annotator": self.annotator,
-            "batch_size": self.batch_size,
-            "skip_invalid": self.skip_invalid,
-            "save_io": self.save_io,
-            "scores": self.scores,
-            "beam_width": self.beam_width,
-        }
+        """predict_file's keyword arguments: every option but those the pipeline's load takes."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in LOAD_OPTIONS}
+
+
+LOAD_OPTIONS = ("model", "overrides", "labels", "examples")  # for load_pipeline, in _pipeline
 
 
 # --- on the workers -----------------------------------------------------------------------
