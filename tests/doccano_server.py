@@ -188,8 +188,11 @@ class DoccanoServer:
             with urllib.request.urlopen(request, timeout=120) as answer:
                 content = answer.read()
         except urllib.error.HTTPError as err:
+            # A 500's page says nothing: the server's own log says why.
+            log = f"\nserver log:\n{self.output()[-3000:]}" if err.code >= 500 else ""
             raise DoccanoError(
-                f"{method} {path}: HTTP {err.code}: {err.read().decode(errors='replace')[:2000]}"
+                f"{method} {path}: HTTP {err.code}: "
+                f"{err.read().decode(errors='replace')[:2000]}{log}"
             ) from None
         try:
             return json.loads(content or b"null")
