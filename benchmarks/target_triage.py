@@ -63,6 +63,16 @@ def predictions(gold: Path, folder: Path, llm_config: Path = LLM_CONFIG) -> list
     return [md, llm, sm]
 
 
+def limited_gold(gold: Path, limit: int | None, folder: Path) -> Path:
+    """`gold` itself, or with `limit` a copy of its first `limit` lines in `folder`."""
+    if not limit:
+        return gold
+    limited = folder / gold.name
+    with gold.open(encoding="utf-8") as lines:
+        limited.write_text("".join(lines.readlines()[:limit]), encoding="utf-8")
+    return limited
+
+
 def gold_sets(gold: Path, gold_map: str) -> dict[str, frozenset[tuple[int, int, str]]]:
     """Each accepted gold text's spans under the map (the first version of a repeated text)."""
     label_map = LabelMap.parse(gold_map)
@@ -140,12 +150,7 @@ def main() -> None:
         folder = args.predictions or tmp
         folder.mkdir(parents=True, exist_ok=True)
         for name in args.files:
-            gold, gold_map = GOLD / name, FILES[name]
-            if args.limit:
-                limited = tmp / name
-                with gold.open(encoding="utf-8") as lines:
-                    limited.write_text("".join(lines.readlines()[: args.limit]), encoding="utf-8")
-                gold = limited
+            gold, gold_map = limited_gold(GOLD / name, args.limit, tmp), FILES[name]
             *preds, sm = predictions(gold, folder, args.llm_config)
             report = evaluate_files(gold, preds, names=list(MODELS), gold_labels=gold_map)
             third = evaluate_files(gold, [*preds, sm], names=[*MODELS, "spacy-sm"],

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import spacy
-from target_triage import FILES, GOLD, MD_MAP, gold_sets, predictions
+from target_triage import FILES, GOLD, MD_MAP, gold_sets, limited_gold, predictions
 
 from disagree_triage import predict_file
 from disagree_triage.evaluate import roc_auc, top_size
@@ -174,13 +174,7 @@ def main() -> None:
         folder = args.predictions or tmp
         folder.mkdir(parents=True, exist_ok=True)
         for name, gold_map in FILES.items():
-            gold = GOLD / name
-            if args.limit:
-                limited = tmp / name
-                with gold.open(encoding="utf-8") as lines:
-                    limited.write_text("".join(lines.readlines()[: args.limit]), encoding="utf-8")
-                gold = limited
-            examples = read_examples(gold, gold_map, folder)
+            examples = read_examples(limited_gold(GOLD / name, args.limit, tmp), gold_map, folder)
             if name == "wikigold.jsonl":
                 parts[f"wikigold dev ({len(examples[:DEV])})"] = examples[:DEV]
                 parts[f"wikigold rest ({len(examples[DEV:])})"] = examples[DEV:]

@@ -41,12 +41,14 @@ def shared_file(relative: str) -> Path:
     return path
 
 
-def installed(env_var: str, default: Path) -> Path | None:
-    """A tool the tests run: the path `env_var` names, else `default` if it exists."""
+def installed(env_var: str, default: Path, reason: str, require_var: str) -> Path:
+    """A tool the tests run: the path `env_var` names, else `default`. Where that path does
+    not exist, the test is skipped with `reason`, or failed where `require_var`=1."""
     named = os.environ.get(env_var)
-    if named:
-        return Path(named)
-    return default if default.exists() else None
+    path = Path(named) if named else default
+    if not path.exists():
+        missing(reason, require_var)
+    return path
 
 
 def missing(reason: str, require_var: str) -> NoReturn:

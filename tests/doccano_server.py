@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conftest import installed, missing
+from conftest import installed
 from llm_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +37,6 @@ PROJECT_TYPES = {
     "SequenceLabeling": "SequenceLabelingProject",
     "DocumentClassification": "TextClassificationProject",
 }
-
-
-def executable() -> Path | None:
-    """The `doccano` command to test against, or None when there is none."""
-    return installed(ENV_VAR, ROOT / ".doccano-venv" / "bin" / "doccano")
 
 
 class DoccanoError(AssertionError):
@@ -321,12 +316,12 @@ class DoccanoServer:
 def started(folder: Path) -> Iterator[DoccanoServer]:
     """A started server for a test fixture to yield; the test is skipped (failed, where
     DISAGREE_REQUIRE_DOCCANO=1, as in tests/run.sh) when there is no doccano."""
-    command = executable()
-    if command is None or not command.exists():
-        missing(
-            f"no doccano: set {ENV_VAR} to a doccano executable, or run "
-            f"bash .ci/doccano-venv.sh (installs doccano=={VERSION} into .doccano-venv)",
-            "DISAGREE_REQUIRE_DOCCANO",
-        )
+    command = installed(
+        ENV_VAR,
+        ROOT / ".doccano-venv" / "bin" / "doccano",
+        f"no doccano: set {ENV_VAR} to a doccano executable, or run "
+        f"bash .ci/doccano-venv.sh (installs doccano=={VERSION} into .doccano-venv)",
+        "DISAGREE_REQUIRE_DOCCANO",
+    )
     with DoccanoServer(command, folder) as server:
         yield server

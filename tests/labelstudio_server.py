@@ -22,18 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conftest import installed, missing
+from conftest import installed
 from llm_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "DISAGREE_LABEL_STUDIO"
 VERSION = "1.23.2"  # what .ci/labelstudio-venv.sh installs
 START_TIMEOUT = 300  # a fresh database is migrated first: about a minute on 2 cores
-
-
-def executable() -> Path | None:
-    """The `label-studio` command to test against, or None when there is none."""
-    return installed(ENV_VAR, ROOT / ".ls-venv" / "bin" / "label-studio")
 
 
 class LabelStudioError(AssertionError):
@@ -213,12 +208,12 @@ class LabelStudioServer:
 def started(folder: Path) -> Iterator[LabelStudioServer]:
     """A started server for a test fixture to yield; the test is skipped (failed, where
     DISAGREE_REQUIRE_LABEL_STUDIO=1, as in tests/run.sh) when there is no Label Studio."""
-    command = executable()
-    if command is None or not command.exists():
-        missing(
-            f"no Label Studio: set {ENV_VAR} to a label-studio executable, or run "
-            f"bash .ci/labelstudio-venv.sh (installs label-studio=={VERSION} into .ls-venv)",
-            "DISAGREE_REQUIRE_LABEL_STUDIO",
-        )
+    command = installed(
+        ENV_VAR,
+        ROOT / ".ls-venv" / "bin" / "label-studio",
+        f"no Label Studio: set {ENV_VAR} to a label-studio executable, or run "
+        f"bash .ci/labelstudio-venv.sh (installs label-studio=={VERSION} into .ls-venv)",
+        "DISAGREE_REQUIRE_LABEL_STUDIO",
+    )
     with LabelStudioServer(command, folder) as server:
         yield server

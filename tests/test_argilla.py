@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, T_LABEL, find, installed, missing, read_lines, write_predictions
+from conftest import ROOT, T_LABEL, find, installed, read_lines, write_predictions
 from disagree_triage import diff_files
 from disagree_triage.errors import DisagreeError
 from disagree_triage.exports.argilla import property_name
@@ -253,14 +253,13 @@ def test_split_by_model_and_cli(pair, tmp_path, cli):
 
 @pytest.fixture(scope="module")
 def argilla_python() -> Path:
-    python = installed("DISAGREE_ARGILLA_PYTHON", ROOT / ".argilla-venv" / "bin" / "python")
-    if python is None or not python.exists():
-        missing(
-            f"no argilla SDK: set DISAGREE_ARGILLA_PYTHON to a Python with argilla installed, or "
-            f"run bash .ci/argilla-venv.sh (argilla=={ARGILLA_VERSION} into .argilla-venv)",
-            "DISAGREE_REQUIRE_ARGILLA",
-        )
-    return python
+    return installed(
+        "DISAGREE_ARGILLA_PYTHON",
+        ROOT / ".argilla-venv" / "bin" / "python",
+        f"no argilla SDK: set DISAGREE_ARGILLA_PYTHON to a Python with argilla installed, or "
+        f"run bash .ci/argilla-venv.sh (argilla=={ARGILLA_VERSION} into .argilla-venv)",
+        "DISAGREE_REQUIRE_ARGILLA",
+    )
 
 
 def sdk_read(python: Path, folder: Path) -> dict:
