@@ -4,8 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
+extras=${1:-models}
 if [ ! -x .venv/bin/python ]; then
+  echo "Creating ./.venv ($("$python" --version))" >&2
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${1:-models}]"
+# The embedded LLM's llama.cpp first, built portably (see the script), so that the extra's
+# `llama-cpp-python` requirement is already met when pip reads it and pip never builds its own.
+case ",$extras," in
+  *,local,* | *,server,*) bash .ci/llama-cpp.sh .venv ;;
+esac
+echo "Installing disagree-triage[$extras] into ./.venv (spaCy, en_core_web_md: a minute or two the first time)" >&2
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
