@@ -153,18 +153,11 @@ def _library_dir(package: str) -> str | None:
 
 def explain(crash: NativeCrash, partial: Path | None) -> str:
     """One line: which library crashed, the signal, the likely cause, the fix, what is kept."""
-    name = signal.Signals(crash.signal).name
-    what = f"{name} ({CRASH_SIGNALS[crash.signal]})"
+    number = signal.Signals(crash.signal)
+    what = f"{number.name} ({CRASH_SIGNALS[number]})"
     if crash.package == "llama_cpp":
         library = f"llama.cpp ({crash.library_dir})"
-        if crash.signal == signal.SIGILL:
-            cause = (
-                "it was compiled for instructions this CPU does not run (llama-cpp-python builds "
-                "with -march=native; a VM may advertise AVX-512 or AMX it cannot execute)"
-            )
-        else:
-            cause = "a fault inside llama.cpp: a damaged GGUF file, or a build for another CPU"
-        fix = f"rebuild it portably: {_rebuild_command()}"
+        cause, fix = _llama_cause_and_fix(crash.signal)
     elif crash.package is not None:
         library = f"native code of the package {crash.package} ({crash.library_dir})"
         cause = "a bug or a build for another CPU in that package"
@@ -181,23 +174,36 @@ def explain(crash: NativeCrash, partial: Path | None) -> str:
     return f"error: {library} crashed with {what}: {cause}; {fix}{kept}"
 
 
-def _rebuild_command() -> str:
-    """The set-up script when this is a clone (an editable install), else pip by hand. A venv
-    that already holds the script's portable build crashed on a CPU older than its baseline."""
+def _llama_cause_and_fix(number: int) -> tuple[str, str]:
+    """Why llama.cpp died and what to run: the set-up script when this is a clone (an editable
+    install), pip by hand otherwise. A venv that already holds the script's portable build
+    (its record is there) died on a CPU older than that build's baseline."""
     from importlib.metadata import PackageNotFoundError, version
 
     script = Path(__file__).resolve().parents[3] / ".ci" / "llama-cpp.sh"
-    if (Path(sys.prefix) / BUILD_RECORD).is_file():
+    run_script = f"bash {script if script.is_file() else '.ci/llama-cpp.sh'} {sys.prefix}"
+    portable = (Path(sys.prefix) / BUILD_RECORD).is_file()
+    if number != signal.SIGILL:
+        cause = "a fault inside llama.cpp: a damaged GGUF model file, or a build for another CPU"
+    elif portable:
+        cause = (
+            "it was compiled for instructions this CPU does not run (this venv holds the "
+            "portable build, which needs AVX2, FMA, F16C and BMI2)"
+        )
         flags = "-DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF"
-        where = script if script.is_file() else ".ci/llama-cpp.sh"
-        return f"this CPU lacks AVX2: DISAGREE_LLAMA_CMAKE_ARGS='{flags}' bash {where} {sys.prefix}"
+        return cause, f"rebuild it without them: DISAGREE_LLAMA_CMAKE_ARGS='{flags}' {run_script}"
+    else:
+        cause = (
+            "it was compiled for instructions this CPU does not run (llama-cpp-python builds "
+            "with -march=native; a VM may advertise AVX-512 or AMX it cannot execute)"
+        )
     if script.is_file():
-        return f"bash {script} {sys.prefix}"
+        return cause, f"rebuild it portably: {run_script}"
     try:
         installed = version("llama-cpp-python")
     except PackageNotFoundError:
         installed = "0.3.36"
-    return PORTABLE_REBUILD.format(version=installed)
+    return cause, f"rebuild it portably: {PORTABLE_REBUILD.format(version=installed)}"
 
 
 def output_partial(argv: list[str], command_name: str) -> Path | None:
