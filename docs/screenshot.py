@@ -1,4 +1,5 @@
-"""The README's screenshot of the example report: the top of examples/output/report.html.
+"""The example report's screenshots, for the README and docs/report.md: the top of
+examples/output/report.html.
 
     bash examples/run.sh && .venv/bin/python docs/screenshot.py
 

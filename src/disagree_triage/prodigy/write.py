@@ -10,7 +10,7 @@ Four kinds of line leave disagree, all built by the functions below:
 - one version per model of a disagreement, for `prodigy review` (`review_tasks`);
 - an agreement, accepted for everyone (`agreement_task`).
 
-Hashes follow one scheme for all of them (README, "Hash scheme"):
+Hashes follow one scheme for all of them (docs/formats.md, "Hash scheme"):
 
 - `_input_hash` = signed 32-bit MurmurHash3 (seed 0) of the canonical JSON `{"text": TEXT}`
   (keys sorted, no ASCII escaping, compact separators): the same text always gets the same
