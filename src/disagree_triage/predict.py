@@ -9,6 +9,7 @@ entities, or `choice` for categories (`textcat=`).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -246,6 +247,7 @@ def predict_file(
     overrides: dict[str, Any] | None = None,
     labels: str | Sequence[str] | None = None,
     examples: str | Path | None = None,
+    limit: int | None = None,
     on_start: Callable[[PredictSummary], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PredictSummary:
@@ -256,6 +258,9 @@ def predict_file(
     of a spaCy `ner` its probability under beam search of `beam_width` (see `beam.py`).
     `overrides`, `labels` and `examples` apply when `model` is a spacy-llm config (see
     `assemble_pipeline`); what assembling it warns about is in the summary's `warnings`.
+    `limit` predicts the first `limit` valid texts only (a trial run; `resume` extends it later).
+    `on_progress(n)` is told of `n` more texts done: per LLM answer where the pipeline has an
+    LLM (a batch of prompts takes minutes), else per written batch.
 
     The input is validated completely before anything is written, so bad input never leaves a
     half-written output. Output lands under its final name only when complete; an interrupted run
@@ -271,6 +276,8 @@ def predict_file(
     check_config_options(model, overrides=overrides, labels=labels, examples=examples)
     if beam_width < 1:
         raise DisagreeError(f"--beam-width {beam_width}: must be at least 1")
+    if limit is not None and limit < 1:
+        raise DisagreeError(f"--limit {limit}: must be at least 1")
     if resume and str(output_path) == STDIO:
         raise DisagreeError("--resume needs an output file, not stdout ('-')")
     check_outputs({"OUTPUT": output_path}, [input_path])
@@ -306,8 +313,13 @@ def predict_file(
         validate = text_validator(nlp.max_length)
         invalid = InvalidLines() if skip_invalid else None
         expected: Counter[int] = Counter()  # input hash -> copies, for --resume's checks
+
+        def records(invalid: InvalidLines | None) -> Iterator[JsonlRecord]:
+            # --limit: the first texts only, and only they are validated (a trial of a big file)
+            return islice(read_jsonl(source, validate=validate, invalid=invalid), limit)
+
         try:
-            for record in read_jsonl(source, validate=validate, invalid=invalid):
+            for record in records(invalid):
                 summary.total += 1
                 if resume:
                     expected[input_hash(record.data["text"])] += 1
@@ -321,7 +333,7 @@ def predict_file(
         summary.components = list(nlp.pipe_names)
 
         def input_hashes() -> Iterator[int]:
-            for record in read_jsonl(source, validate=validate, invalid=InvalidLines()):
+            for record in records(InvalidLines()):
                 yield input_hash(record.data["text"])
 
         state = (
@@ -334,8 +346,7 @@ def predict_file(
         with JsonlWriter(output_path, resume=resume, overwrite=overwrite) as writer:
             if on_start is not None:
                 on_start(summary)
-            records = read_jsonl(source, validate=validate, invalid=InvalidLines())
-            todo = _skip_done(records, done, summary)
+            todo = _skip_done(records(InvalidLines()), done, summary)
             tasks = predict_tasks(
                 nlp,
                 todo,
@@ -351,15 +362,9 @@ def predict_file(
             summary.backends = [
                 c.backend.stats for c in llm_components(nlp) if hasattr(c.backend, "stats")
             ]
-            reported = 0  # records reported to on_progress: written + found done by --resume
-
-            def report() -> None:
-                nonlocal reported
-                current = summary.written + summary.already_done
-                if on_progress is not None and current > reported:
-                    on_progress(current - reported)
-                reported = current
-
+            progress = _Progress(summary, on_progress)
+            for stats in summary.backends:
+                stats.on_answer = progress.answered
             try:
                 for batch in _batched(tasks, batch_size):
                     writer.write_many(batch)
@@ -369,17 +374,50 @@ def predict_file(
                             summary.categories.update(task["accept"])
                         else:
                             summary.entities.update(span["label"] for span in task["spans"])
-                    report()
-                report()  # records skipped after the last batch
+                    progress.written()
+                progress.written()  # records skipped after the last batch
             except BaseException:
                 if not summary.written and not state.records:
                     writer.discard()  # nothing to resume: don't block the next run
                 raise
+            finally:
+                for stats in summary.backends:
+                    stats.on_answer = None
             if state.reorder:  # redone records were appended, or the input's order changed
                 writer.flush()
                 restore_input_order(partial_path(Path(output_path)), input_hashes())
             writer.commit()
     return summary
+
+
+class _Progress:
+    """Texts done, told to `on_progress` as they come: written (and found done by --resume),
+    and, between two writes, LLM answers (a batch of 64 prompts can take minutes, and spacy-llm
+    returns none of it before the last). Never more than the input's total, never backwards."""
+
+    def __init__(self, summary: PredictSummary, on_progress: Callable[[int], None] | None):
+        self.summary = summary
+        self.on_progress = on_progress
+        self.reported = 0
+        self.answers = 0  # since the last write: a backend may answer from several threads
+        self._lock = threading.Lock()
+
+    def answered(self) -> None:
+        with self._lock:
+            self.answers += 1
+            self._report()
+
+    def written(self) -> None:
+        with self._lock:
+            self.answers = 0  # now counted among the written
+            self._report()
+
+    def _report(self) -> None:
+        done = self.summary.written + self.summary.already_done
+        current = min(done + self.answers, max(self.summary.total, done))
+        if self.on_progress is not None and current > self.reported:
+            self.on_progress(current - self.reported)
+        self.reported = max(self.reported, current)
 
 
 def _no_beam(nlp: Language, classify: bool) -> str:

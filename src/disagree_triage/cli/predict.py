@@ -45,6 +45,7 @@ def progress_bar() -> Progress:
         Task,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
     from rich.text import Text
 
@@ -63,6 +64,8 @@ def progress_bar() -> Progress:
         MofNCompleteColumn(),
         DocsPerSecond(),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
         console=err_console(),
         transient=False,
     )
@@ -75,8 +78,10 @@ class PredictProgress:
     def __init__(self) -> None:
         self.bar = progress_bar()
         self._task = self.bar.add_task("predict", total=None)
+        self.summary: PredictSummary | None = None  # the run's, for the interrupt message
 
     def on_start(self, summary: PredictSummary) -> None:
+        self.summary = summary
         for warning in summary.warnings:
             warn(warning)
         self.bar.reset(self._task, total=summary.total)
@@ -168,6 +173,13 @@ def predict_cli(
     batch_output: list[Path] = typer.Option(
         [], "--batch-output", metavar="OUT", help=BATCH_OUTPUT_HELP
     ),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        help="Predict the first N texts only: a trial before the whole corpus (--resume later "
+        "extends the output to all of it).",
+    ),
 ) -> None:
     """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config and write one
     Prodigy task per text: ner_manual, or choice with --textcat.
@@ -190,6 +202,9 @@ def predict_cli(
 
     if resume and overwrite:
         warn("--resume and --overwrite exclude each other", "error:")
+        raise typer.Exit(2)
+    if limit is not None and (dask is not None or batch is not None or batch_output):
+        warn("--limit is for a trial run in this process: not with --dask or --batch", "error:")
         raise typer.Exit(2)
     if batch is not None or batch_output:
         if resume:
@@ -232,6 +247,8 @@ def predict_cli(
             from ..dask_predict import predict_file_dask
 
             run = partial(predict_file_dask, dask=dask, partitions=partitions)
+        elif limit is not None:
+            run = partial(predict_file, limit=limit)
         try:
             summary = run(
                 model,
@@ -257,28 +274,38 @@ def predict_cli(
             )
         except KeyboardInterrupt:
             progress.stop()
-            partial_output = Path(f"{output_path}.partial")
-            parts = Path(f"{output_path}.parts")
-            if dask is not None and parts.is_dir():
-                err_console().print(
-                    clean(
-                        f"interrupted: finished parts are kept in {parts}; rerun with --resume "
-                        "to continue"
-                    )
-                )
-            elif output_path != STDIO and partial_output.exists() and partial_output.stat().st_size:
-                err_console().print(
-                    clean(
-                        f"interrupted: finished records are kept in {partial_output}; rerun with "
-                        "--resume to continue"
-                    )
-                )
-            else:
-                err_console().print("interrupted: nothing was written")
+            err_console().print(clean(interrupted_message(output_path, dask, progress.summary)))
             raise typer.Exit(130) from None
         finally:
             progress.stop()
     print_summary(summary, tables_console(output_path))
+
+
+def interrupted_message(output_path: str, dask: str | None, summary: PredictSummary | None) -> str:
+    """What an interrupted run kept: finished records (or Dask parts), and the LLM answers in
+    its response cache, which a rerun reuses even when no record was finished."""
+    partial_output = Path(f"{output_path}.partial")
+    parts = Path(f"{output_path}.parts")
+    if dask is not None and parts.is_dir():
+        kept = f"finished parts are kept in {parts}"
+    elif output_path != STDIO and partial_output.exists() and partial_output.stat().st_size:
+        kept = f"finished records are kept in {partial_output}"
+    else:
+        kept = "no record was finished"
+    backends = summary.backends if summary is not None else []
+    # answered by the model in this run, not failed: what the cache gained
+    cached = sum(stats.answers - stats.cached - stats.failures for stats in backends)
+    caches = sorted({stats.cache_path for stats in backends if stats.cache_path})
+    if cached and caches:
+        kept += (
+            f"; {cached:,} new LLM answers are kept in the response cache ({', '.join(caches)}), "
+            "so a rerun does not ask for them again"
+        )
+    if kept == "no record was finished":
+        return "interrupted: nothing was written"
+    finished = not kept.startswith("no record")
+    resume = "rerun with --resume to continue" if finished else "rerun the same command"
+    return f"interrupted: {kept}; {resume}"
 
 
 def print_summary(summary: PredictSummary, console: Console | None = None) -> None:

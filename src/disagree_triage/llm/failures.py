@@ -9,6 +9,7 @@ The reason is redacted (see `redaction`): it ends up in the output file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Lock
 
@@ -36,6 +37,7 @@ class BackendStats:
     model: str
     requests: int = 0  # sent to the server or model (retries not counted)
     cached: int = 0
+    answers: int = 0  # come back, from the model, the cache or as a failure
     batched: int = 0  # answers read from a batch job's output (`predict --batch collect`)
     retries: int = 0
     failures: int = 0
@@ -46,7 +48,16 @@ class BackendStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None  # when per-token prices are configured
+    cache_path: str | None = None  # the response cache: what an interrupted run keeps
+    # Called once per answer (fresh, cached or failed): predict's progress per text, since
+    # spacy-llm hands a backend a whole batch of prompts and returns only when all are answered.
+    on_answer: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     _lock: Lock = field(default_factory=Lock, repr=False, compare=False)
+
+    def answered(self) -> None:
+        self.add(answers=1)
+        if self.on_answer is not None:
+            self.on_answer()
 
     def add(self, **counts: float) -> None:
         with self._lock:

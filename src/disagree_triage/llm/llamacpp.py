@@ -257,7 +257,7 @@ class LlamaCppModel:
             raise DisagreeError(
                 f"disagree.LlamaCpp.v1: mode must be completion or chat, not {self.mode!r}"
             )
-        self.stats = BackendStats("llama.cpp", self.model_path.name)
+        self.stats = BackendStats("llama.cpp", self.model_path.name, cache_path=self.cache_path)
         self.cache = ResponseCache(self.cache_path)
         self._settings = {
             "mode": self.mode,
@@ -276,6 +276,11 @@ class LlamaCppModel:
         return [[self.complete(prompt) for prompt in doc_prompts] for doc_prompts in prompts]
 
     def complete(self, prompt: str) -> str:
+        answer = self._complete(prompt)
+        self.stats.answered()
+        return answer
+
+    def _complete(self, prompt: str) -> str:
         schema = schema_of(prompt) if self.structured_output else None
         settings = {**self._settings, "schema": schema} if schema is not None else self._settings
         key = cache_key("llama.cpp", self.model_path.name, settings, prompt)

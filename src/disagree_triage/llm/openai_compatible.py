@@ -238,7 +238,7 @@ class OpenAICompatibleModel:
         if problem is not None:
             raise DisagreeError(f"disagree.OpenAICompatible.v1: {redact(problem)}")
         self.base_url = self.base_url.rstrip("/")
-        self.stats = BackendStats("openai-compatible", self.model)
+        self.stats = BackendStats("openai-compatible", self.model, cache_path=self.cache_path)
         self.cache = ResponseCache(self.cache_path)
         self._local = threading.local()
         self._reached = threading.Event()  # set after the first answer from the server
@@ -288,7 +288,7 @@ class OpenAICompatibleModel:
         if not prompts:
             return []
         if self.offline is not None:  # a batch job: no request, so no key, no concurrency
-            return [self._complete(p) for p in prompts]
+            return [self._answer(p) for p in prompts]
         self._api_key()  # a missing key stops the run before any request
         if self._gone.is_set():
             # Called again after the server was taken for gone (a notebook's next run): it
@@ -299,7 +299,7 @@ class OpenAICompatibleModel:
         if not self._reached.is_set():
             # The first request goes alone: if the server is unreachable, the key wrong or the
             # model unknown, one clear error comes before a burst of identical ones.
-            first = self._complete(prompts[0])
+            first = self._answer(prompts[0])
             rest = prompts[1:]
             return [first, *self._complete_many(rest)]
         return self._complete_many(prompts)
@@ -309,9 +309,9 @@ class OpenAICompatibleModel:
             return []
         workers = min(self.max_concurrency, len(prompts))
         if workers == 1:
-            return [self._complete(p) for p in prompts]
+            return [self._answer(p) for p in prompts]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="disagree-llm") as pool:
-            return list(pool.map(self._complete, prompts))
+            return list(pool.map(self._answer, prompts))
 
     # --- one prompt ----------------------------------------------------------------------------
 
@@ -320,6 +320,11 @@ class OpenAICompatibleModel:
         schema = schema_of(prompt) if self.structured_output else None
         settings = {**self._settings, "schema": schema} if schema is not None else self._settings
         return cache_key("openai-compatible", self.model, settings, prompt)
+
+    def _answer(self, prompt: str) -> str:
+        answer = self._complete(prompt)
+        self.stats.answered()
+        return answer
 
     def _complete(self, prompt: str) -> str:
         key = self.answer_key(prompt)
