@@ -84,8 +84,10 @@ def test_labelstudio_ranks_as_the_queue_does_with_every_models_version(pair, tmp
         assert "score" not in region  # these files carry no confidence
     ids = [r["id"] for p in label["predictions"] for r in p["result"]]
     assert len(set(ids)) == len(ids)
-    # Without confidences, a prediction's score is the example's.
-    assert a["score"] == b["score"] == label["data"]["disagreement_score"]
+    # Without confidences a prediction has no score: the example's disagreement score is no
+    # model's confidence, and stays in data under its own name.
+    assert "score" not in a and "score" not in b
+    assert label["data"]["disagreement_score"] == 0.5
     missing = exported[3]
     assert [p["model_version"] for p in missing["predictions"]] == ["model-a"]
     # The labelling config, beside the tasks, offers every label any model used.
@@ -110,8 +112,9 @@ def test_labelstudio_prediction_scores_come_from_the_models_confidence(tmp_path)
     (task,) = read_array(out)
     md, llm = task["predictions"]
     assert [r.get("score") for r in md["result"]] == [0.9, 0.6]
-    assert md["score"] == pytest.approx(0.75)
-    assert llm["score"] == task["data"]["disagreement_score"]
+    assert md["score"] == pytest.approx(0.75)  # its own spans' mean, not the example's
+    assert "score" not in llm  # the LLM gave no confidence: none is made up for it
+    assert task["data"]["disagreement_score"] == pytest.approx(1 / 3, abs=1e-6)  # span_f1
 
 
 def test_labelstudio_config_path_stdout_top_and_split_by_model(pair, tmp_path, cli):
@@ -411,7 +414,11 @@ def test_label_studio_imports_every_prediction(label_studio, tmp_path):
         assert sorted(got) == ["llm", "spacy-md"]
         for prediction in sent["predictions"]:
             back = got[prediction["model_version"]]
-            assert back["score"] == pytest.approx(prediction["score"])
+            # A model's own confidence, or none (Label Studio stores null for it).
+            if "score" in prediction:
+                assert back["score"] == pytest.approx(prediction["score"])
+            else:
+                assert back.get("score") is None
             assert back["result"] == prediction["result"]
             for region in back["result"]:
                 value = region["value"]

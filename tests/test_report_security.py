@@ -154,10 +154,16 @@ def ner_files(folder: Path, pay: Payloads) -> list[Path]:
         text = template.format(pay(where, kind))
         a[text], b[text] = [entity(text, "Acme", "ORG")], []
 
-    def records(spans: dict[str, list[dict[str, Any]]], name: str | None) -> list[dict]:
+    # B's answers failed on every other text: the page counts them per model (by name).
+    failed = {**meta, "llm_error": pay("meta.llm_error", "SCRIPT", shown=False)}
+
+    def records(
+        spans: dict[str, list[dict[str, Any]]], name: str | None, fails: bool = False
+    ) -> list[dict]:
         out = []
-        for text in a:
-            record: dict[str, Any] = {"text": text, "spans": spans.get(text, []), "meta": meta}
+        for i, text in enumerate(a):
+            said = failed if fails and i % 2 else meta
+            record: dict[str, Any] = {"text": text, "spans": spans.get(text, []), "meta": said}
             if name is not None:
                 record["_annotator_id"] = name
             out.append(dict(record, answer="accept"))
@@ -165,7 +171,7 @@ def ner_files(folder: Path, pay: Payloads) -> list[Path]:
 
     return [
         write_jsonl(folder / "a.jsonl", records(a, name_a)),
-        write_jsonl(folder / "b.jsonl", records(b, name_b)),
+        write_jsonl(folder / "b.jsonl", records(b, name_b, fails=True)),
         write_jsonl(c_path, records({}, None)),
     ]
 
@@ -223,8 +229,11 @@ def pages(tmp_path_factory) -> dict[str, Page]:
         pay.page = kind
         name = pay(f"scorer name ({kind})", "IMG" if kind == "ner" else "STYLE")
         paths = [str(p) for p in make_files(folder / kind, pay)]
+        # NER: ranked by a model's likely mistakes (its name in the words saying so).
+        first = json.loads(Path(paths[1]).read_text(encoding="utf-8").splitlines()[0])
+        target = first["_annotator_id"] if kind == "ner" else None
         with registered(registry, name, scorer):
-            report = build_report(paths, scorer=name)
+            report = build_report(paths, scorer=name, target=target)
             path = folder / f"{kind}.html"
             write_html(report, path)
         on_page = [p for p in pay.placements if p.page == kind]

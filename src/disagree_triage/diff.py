@@ -33,7 +33,11 @@ from .outputs import check_outputs
 from .prefill import MAJORITY, PREFILLS
 from .prodigy.write import agreement_task
 from .scoring import (
+    AGREEMENT,
     DEFAULT_MIN_CONFIDENCE,
+    QUEUE_FAILED,
+    FailedAnswers,
+    QueuePolicy,
     ScoredExample,
     Scoring,
     check_overlap,
@@ -42,7 +46,6 @@ from .scoring import (
 )
 
 QUEUE = "queue"
-MISSING_CHOICES = ("include", "skip")
 
 
 @dataclass
@@ -70,6 +73,9 @@ class DiffSummary:
     split: dict[str, tuple[str, int]] = field(default_factory=dict)  # model -> (path, examples)
     companions: dict[str, str] = field(default_factory=dict)  # option -> path written
     agreements_docbin: DocBinSummary | None = None  # --agreements X.spacy: what went in
+    llm_failures: str = QUEUE_FAILED  # --llm-failures: what was done with them
+    failed: FailedAnswers = field(default_factory=FailedAnswers)  # on a failed LLM answer
+    ranked_by: str = ""  # Scoring.ranked_by, in words
 
     @property
     def label_gaps(self) -> dict[str, list[str]]:
@@ -102,6 +108,7 @@ def diff_files(
     agreements: str | Path | None = None,
     lang: str = DEFAULT_LANG,
     missing: str = "include",
+    llm_failures: str = QUEUE_FAILED,
     skip_invalid: bool = False,
     overwrite: bool = False,
     on_progress: Callable[[int], None] | None = None,
@@ -128,10 +135,13 @@ def diff_files(
     MODEL for Argilla), of the examples on which that model is the likely wrong one, its most
     likely errors first.
     `output=None` writes no single queue.
+
+    `llm_failures`: an example where a model's LLM answer failed (`meta.llm_error`) is never
+    written to `agreements`; "queue" queues it as its scores rank it (a failed answer reads as
+    no entities), its `meta.llm_failed` naming the models; "leave-out" writes it nowhere.
     """
     format_class = get_queue_format(output_format)
-    if missing not in MISSING_CHOICES:
-        raise DisagreeError(f"--missing {missing!r}: choose one of {', '.join(MISSING_CHOICES)}")
+    policy = QueuePolicy(missing, llm_failures, min_score)
     scoring = Scoring.for_files(paths, names, scorer, target=target, min_confidence=min_confidence)
     models = scoring.models
     scoring.blame = bool(calibrate or split_by_model)
@@ -149,22 +159,16 @@ def diff_files(
                 JsonlWriter.check(path, overwrite=overwrite, resumable=False)
             else:
                 queue_format.check(path, overwrite=overwrite)
-    if calibrate is None and calibrate_format != AUTO:
-        raise DisagreeError(f"--gold-format {calibrate_format}: says what --calibrate's file is; "
-                            "give --calibrate FILE too")  # fmt: skip
-    if calibrate is not None and scoring.kind is not TaskKind.NER:
-        raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
+    check_calibrate(scoring, calibrate, calibrate_format)
     if prefill not in (*PREFILLS, *models):
         raise DisagreeError(
             f"--prefill {prefill!r}: choose {', '.join(PREFILLS)} or a model: {', '.join(models)}"
         )
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
-    summary = DiffSummary(models, stats, scoring.scorer, scoring.kind, target=target)
-    annotated: set[int] = set()
+    summary = DiffSummary(models, stats, scoring.scorer, scoring.kind, target=target,
+                          llm_failures=llm_failures, ranked_by=scoring.ranked_by)  # fmt: skip
+    annotated = calibrated(scoring, calibrate, calibrate_format, paths, skip_invalid)
     if calibrate is not None:
-        scoring.reliability, annotated = calibrate_on(
-            calibrate, paths, scoring, skip_invalid, calibrate_format
-        )
         summary.calibration = scoring.reliability
     queue: list[tuple[tuple[float, int, int], int, int]] = []  # (rank key, offset, length)
     per_model: dict[str, list[tuple[tuple[float, int, int], int, int]]] = {
@@ -221,14 +225,14 @@ def diff_files(
                     continue
                 scored = scoring.score(example)
                 _count(summary, scored)
-                if scored.agrees:
+                route = policy.route(scored)
+                summary.failed.count(scored, route)
+                if route == AGREEMENT:
                     if agree_writer is not None:
                         agree_writer.write_many([agreement_task(example, models)])
                         summary.agreements_written += 1
                     continue
-                if example.missing_models and missing == "skip":
-                    continue
-                if min_score is not None and scored.score < min_score:
+                if route is None:
                     continue
                 records = queue_format.records(scored)
                 data = b"".join(dumps_line(r) for r in records)
@@ -236,7 +240,8 @@ def diff_files(
                 if per_model:
                     errors = scored.model_errors
                     for model in likely_wrong_models(scored):
-                        key = queue_order(errors[model], len(scored.differences), seq)
+                        # no evidence on a failed answer's "agreement": it ranks last, at 0
+                        key = queue_order(errors.get(model, 0.0), len(scored.differences), seq)
                         per_model[model].append((key, spooled, len(data)))
                 spool.write(data)
                 spooled += len(data)
@@ -284,10 +289,38 @@ def _write_ranked(
 
 def likely_wrong_models(scored: ScoredExample) -> list[str]:
     """The models whose queue an example joins with --split-by-model: on each difference the
-    most likely wrong one; on a held-back agreement, the model that is unsure."""
+    most likely wrong one; on a held-back agreement, the model that is unsure; on an agreement
+    resting on a failed LLM answer, the model whose answer failed."""
     if not scored.differences:
-        return list(scored.unsure_models)
+        return list(dict.fromkeys([*scored.unsure_models, *scored.llm_failed]))
     return sorted({model for item in scored.likely_wrong for model in item["likely_wrong"]})
+
+
+def check_calibrate(scoring: Scoring, calibrate: object, calibrate_format: str) -> None:
+    """--calibrate and --gold-format make sense together, on entities; checked before work."""
+    if calibrate is None and calibrate_format != AUTO:
+        raise DisagreeError(f"--gold-format {calibrate_format}: says what --calibrate's file is; "
+                            "give --calibrate FILE too")  # fmt: skip
+    if calibrate is not None and scoring.kind is not TaskKind.NER:
+        raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
+
+
+def calibrated(
+    scoring: Scoring,
+    calibrate: str | Path | None,
+    calibrate_format: str,
+    paths: Sequence[str | Path],
+    skip_invalid: bool = False,
+) -> set[int]:
+    """With a `calibrate` file, each model's reliability learnt from it into `scoring` (the
+    target scorers rank by it); the input hashes of its examples, which leave the queue."""
+    check_calibrate(scoring, calibrate, calibrate_format)
+    if calibrate is None:
+        return set()
+    scoring.reliability, annotated = calibrate_on(
+        calibrate, paths, scoring, skip_invalid, calibrate_format
+    )
+    return annotated
 
 
 def calibrate_on(

@@ -38,10 +38,22 @@ from itertools import combinations
 from .align import FileStats, align_files
 from .categories import vote_of
 from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
+from .diff import calibrated
 from .errors import DisagreeError
+from .imports import AUTO
 from .kinds import TaskKind
 from .prodigy import ProdigyTask
-from .scoring import ScoredExample, Scoring, check_overlap, rank_key
+from .scoring import (
+    DEFAULT_MIN_CONFIDENCE,
+    QUEUE_FAILED,
+    QUEUED,
+    FailedAnswers,
+    QueuePolicy,
+    ScoredExample,
+    Scoring,
+    check_overlap,
+    rank_key,
+)
 
 NONE = None  # the "none" row / column of a confusion matrix
 
@@ -100,7 +112,12 @@ class Report:
     pattern_examples: dict[str, tuple[str, str]] = field(default_factory=dict)  # span, text
     alone: dict[str, Counter[str]] = field(default_factory=dict)  # model -> span text -> count
     top_by_scorer: dict[str, list[RankedExample]] = field(default_factory=dict)
-    examples: list[RankedExample] = field(default_factory=list)  # top K by `scorer`
+    examples: list[RankedExample] = field(default_factory=list)  # top K, as diff's queue
+    target: str | None = None
+    ranked_by: str = ""  # Scoring.ranked_by: what comes first, in words
+    failed: FailedAnswers = field(default_factory=FailedAnswers)  # on a failed LLM answer
+    llm_failures: str = QUEUE_FAILED  # --llm-failures: queued (ranked) or left out
+    annotated: int = 0  # examples of --calibrate's file, left out of the ranking
 
     @property
     def agreeing(self) -> int:
@@ -257,6 +274,12 @@ def build_report(
     *,
     names: Sequence[str] | None = None,
     scorer: str | None = None,
+    target: str | None = None,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    calibrate: str | None = None,
+    calibrate_format: str = AUTO,
+    missing: str = "include",
+    llm_failures: str = QUEUE_FAILED,
     top: int = 50,
     top_per_scorer: int = 5,
     skip_invalid: bool = False,
@@ -264,20 +287,28 @@ def build_report(
 ) -> Report:
     """Read two or more prediction files once and count where and how the models disagree.
 
-    `top`: how many examples to keep, highest `scorer` value first, ranked as `diff` ranks its
-    queue (texts missing from some file included); `top_per_scorer`: the same for every
-    registered scorer, for the "which scorer ranks what" view.
+    `top`: how many examples to keep, first what `diff` with the same `scorer`, `target`,
+    `min_confidence`, `calibrate`, `missing` and `llm_failures` queues first (the same code
+    ranks both); `top_per_scorer`: the same for every registered scorer, for the "which scorer
+    ranks what" view. The counts cover every text, those of `calibrate` included.
     """
     if top < 0:
         raise DisagreeError(f"--top {top}: must be 0 or more")
-    scoring = Scoring.for_files(paths, names, scorer, command="report")
+    policy = QueuePolicy(missing, llm_failures)
+    scoring = Scoring.for_files(
+        paths, names, scorer, command="report", target=target, min_confidence=min_confidence
+    )
+    annotated = calibrated(scoring, calibrate, calibrate_format, paths, skip_invalid)
     models = scoring.models
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
-    report = Report(models, stats, scoring.scorer, top, scoring.kind)
+    report = Report(models, stats, scoring.scorer, top, scoring.kind, target=target,
+                    ranked_by=scoring.ranked_by, llm_failures=llm_failures)  # fmt: skip
     report.confusion = {(a, b): Counter() for a, b in combinations(models, 2)}
     report.alone = {name: Counter() for name in models}
     queue = _TopK(top)
-    per_scorer = {name: _TopK(top_per_scorer, name) for name in scoring.registered}
+    per_scorer = {
+        name: _TopK(top_per_scorer, name) for name in [*scoring.registered, *scoring.targeted]
+    }
 
     aligned = align_files(paths, models, stats, kind=scoring.kind, skip_invalid=skip_invalid)
     for seq, example in enumerate(aligned):
@@ -293,7 +324,12 @@ def build_report(
             _count_agreement(report, span_sets)
             _count_confusion(report, span_sets)
             _count_patterns(report, example.text, scored.differences, models)
-        if scored.agrees:
+        if example.input_hash in annotated:
+            report.annotated += 1
+            continue
+        route = policy.route(scored)  # what diff does with it
+        report.failed.count(scored, route)
+        if route != QUEUED:
             continue
         queue.offer(seq, scored)
         for name, value in scored.scores.items():

@@ -103,14 +103,20 @@ def _overview(report: Report) -> str:
         ("missing from some file", report.missing),
     ]
     cells = "".join(f"<tr><th>{as_html(k)}</th><td>{v:,}</td></tr>" for k, v in rows)
+    if report.failed.examples:  # they read as "no entities": say how many rest on one
+        described = report.failed.describe(report.llm_failures)
+        cells += f"<tr><th>on a failed LLM answer</th><td>{as_html(described)}</td></tr>"
     cells += (
         f"<tr><th>{report.kind.unit_singular} agreement</th><td>"
         f"{percent(report.overall.answer_share)} "
         f"({report.overall.answers_agreed:,} of {report.overall.answers:,})</td></tr>"
         f"<tr><th>example agreement</th><td>{percent(report.overall.example_share)}</td></tr>"
     )
+    failed = report.failed.by_model
     files = "".join(
-        f"<li><b>{as_html(f.name)}</b>: {as_html(f.path)} ({f.used:,} records used)</li>"
+        f"<li><b>{as_html(f.name)}</b>: {as_html(f.path)} ({f.used:,} records used"
+        + (f", {failed[f.name]:,} failed LLM answers" if failed[f.name] else "")
+        + ")</li>"
         for f in report.files
     )
     return f'<table class="overview">{cells}</table><ul class="files">{files}</ul>'
@@ -340,7 +346,8 @@ def render_html(report: Report) -> str:
 <title>disagree report: {as_html(title)}</title><style>{STYLE}</style></head>
 <body><main>
 <h1>disagree report: {as_html(title)}</h1>
-<p class="muted">Ranked by <b>{as_html(report.scorer)}</b>.</p>
+<p class="muted" id="ranked-by">Top examples: <b>{as_html(report.ranked_by)}</b>, as
+disagree diff with these options queues them.</p>
 <p class="legend">{legend}</p>
 <div class="top"><section id="overview"><h2>Overview</h2>{_overview(report)}
 <p class="muted">Differences by kind: {as_html(kinds) or "none"}</p></section>

@@ -53,11 +53,20 @@ class ScoredExample:
     # The versions and their reliability: set where the run says who is likely wrong
     # (a target, or Scoring.blame), on entity examples that are not safe agreements.
     evidence: Evidence | None = None
+    # The models whose answer here failed (`meta.llm_error`): read as "no entities" for the
+    # scores (which measured best for the ranking), never as an answer anyone agreed with.
+    llm_failed: tuple[str, ...] = ()
 
     @property
     def agrees(self) -> bool:
-        """Every model found the same, and no model is unsure of it: safe to accept."""
-        return not self.differences and not self.example.missing_models and not self.held_back
+        """Every model found the same, no model is unsure of it, and every model answered:
+        safe to accept."""
+        return (
+            not self.differences
+            and not self.example.missing_models
+            and not self.held_back
+            and not self.llm_failed
+        )
 
     # Cached: the queue's meta and --split-by-model both read them.
     @cached_property
@@ -92,6 +101,79 @@ def rank_key(
     """`queue_order` of a scored example, by the run's scorer or `scorer`."""
     score = scored.score if scorer is None else scored.scores[scorer]
     return queue_order(score, len(scored.differences), position)
+
+
+MISSING_CHOICES = ("include", "skip")  # --missing: texts absent from some file
+QUEUE_FAILED, LEAVE_OUT = "queue", "leave-out"
+LLM_FAILURE_CHOICES = (QUEUE_FAILED, LEAVE_OUT)  # --llm-failures
+AGREEMENT, QUEUED = "agreement", "queued"  # where `QueuePolicy.route` sends an example
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """Which scored examples are safe agreements, which are queued and which are left out.
+
+    diff writes what it routes; report ranks what it routes, with `rank_key`, so that report's
+    top examples are diff's queue. An example resting on a failed LLM answer is never an
+    agreement: `llm_failures` "queue" queues it (ranked as its scores say), "leave-out" drops it.
+
+        >>> QueuePolicy(llm_failures="leave-out").llm_failures
+        'leave-out'
+    """
+
+    missing: str = "include"
+    llm_failures: str = QUEUE_FAILED
+    min_score: float | None = None
+
+    def __post_init__(self) -> None:
+        for option, value, choices in (
+            ("--missing", self.missing, MISSING_CHOICES),
+            ("--llm-failures", self.llm_failures, LLM_FAILURE_CHOICES),
+        ):
+            if value not in choices:
+                raise DisagreeError(f"{option} {value!r}: choose one of {', '.join(choices)}")
+
+    def route(self, scored: ScoredExample) -> str | None:
+        """AGREEMENT (accept it), QUEUED (annotate it) or None (leave it out)."""
+        if scored.llm_failed and self.llm_failures == LEAVE_OUT:
+            return None
+        if scored.agrees:
+            return AGREEMENT
+        if scored.example.missing_models and self.missing == "skip":
+            return None
+        if self.min_score is not None and scored.score < self.min_score:
+            return None
+        return QUEUED
+
+
+@dataclass
+class FailedAnswers:
+    """The examples that rest on a failed LLM answer (a record with `meta.llm_error`)."""
+
+    examples: int = 0
+    agreements: int = 0  # of them, those on which every model gave the same spans
+    queued: int = 0
+    by_model: Counter[str] = field(default_factory=Counter)  # model -> its failed answers
+
+    def count(self, scored: ScoredExample, route: str | None) -> None:
+        if not scored.llm_failed:
+            return
+        self.examples += 1
+        self.by_model.update(scored.llm_failed)
+        self.agreements += not scored.differences and not scored.example.missing_models
+        self.queued += route == QUEUED
+
+    def per_model(self) -> str:
+        """`llm 38, gpt 2`: each model's failed answers, most first."""
+        return ", ".join(f"{model} {n:,}" for model, n in self.by_model.most_common())
+
+    def describe(self, llm_failures: str) -> str:
+        """How many, whose, and what `--llm-failures` did with them, in words."""
+        would_be = f"{self.agreements:,} would-be agreements"
+        counts = f"{self.examples:,} ({self.per_model()}; {would_be})"
+        if llm_failures == LEAVE_OUT:
+            return f"{counts}: left out of queue and agreements (--llm-failures leave-out)"
+        return f"{counts}: {self.queued:,} queued, never agreements (--llm-failures queue)"
 
 
 @dataclass
@@ -192,7 +274,20 @@ class Scoring:
     def score(self, example: AlignedExample) -> ScoredExample:
         """Differences and every registered scorer's value, over the models that have the text;
         with a target, the target scorers' too. An agreement that a model with beam scores is
-        unsure of is held back (`held_back` says why) and scored like a disagreement."""
+        unsure of is held back (`held_back` says why) and scored like a disagreement. A model
+        whose LLM answer failed is named in `llm_failed`; its spans (none) are scored as they
+        are, so the ranking is the same with or without the failure noted."""
+        scored = self._score(example)
+        failed = tuple(
+            name
+            for name, task in zip(self.models, example.tasks, strict=True)
+            if task is not None and task.llm_failed
+        )
+        if failed:
+            scored.llm_failed = failed
+        return scored
+
+    def _score(self, example: AlignedExample) -> ScoredExample:
         tasks = example.tasks
         keys = [t.span_keys for t in tasks if t is not None]
         agree = all(k == keys[0] for k in keys[1:])
@@ -251,6 +346,15 @@ class Scoring:
             words.append(f"not in the file of: {', '.join(missing)}")
         return words
 
+    @property
+    def ranked_by(self) -> str:
+        """What comes first in the queue, in words, with the options that say so:
+        "spacy-md's likely mistakes first (--target spacy-md, --scorer error_probability)"."""
+        if self.target is not None:
+            name = self.models[self.target]
+            return f"{name}'s likely mistakes first (--target {name}, --scorer {self.scorer})"
+        return f"the largest disagreements first (--scorer {self.scorer})"
+
     def details(self, scored: ScoredExample) -> dict[str, Any]:
         """What a queued task says about itself in `meta`: the score, the scorer, every
         scorer's value and the differences in words."""
@@ -262,6 +366,8 @@ class Scoring:
         details["differences"] = self.describe(scored)
         if scored.held_back:
             details["held_back"] = scored.held_back
+        if scored.llm_failed:  # why an annotator sees an example the models "agree" on
+            details["llm_failed"] = list(scored.llm_failed)
         if scored.evidence is not None:
             details["model_errors"] = {
                 name: round(value, 3) for name, value in scored.model_errors.items()

@@ -128,6 +128,31 @@ MIN_CONFIDENCE_OPTION = typer.Option(
     help="An agreement is accepted only if every model with --scores gives each of its spans "
     "at least this and no near miss above 1 minus this; others are held back (queued).",
 )
+# What orders the queue, beside --scorer and --min-confidence: diff and report carry them alike,
+# so that report's top examples are diff's queue.
+TARGET_OPTION = typer.Option(
+    None,
+    "--target",
+    help="Rank by how likely this model is wrong (its confidence, the others' votes); "
+    "default scorer then error_probability.",
+)
+CALIBRATE_OPTION = typer.Option(
+    None,
+    "--calibrate",
+    help="Annotated examples (prodigy db-out, a Label Studio or doccano export, or gold): "
+    "learn how often each model is right from them, re-rank the rest; they leave the queue.",
+)
+MISSING_OPTION = typer.Option(
+    "include",
+    "--missing",
+    help="Texts absent from some files: include them in the queue, or skip them.",
+)
+LLM_FAILURES_OPTION = typer.Option(
+    "queue",
+    "--llm-failures",
+    help="Examples where an LLM answer failed (meta.llm_error) are never agreements. queue: "
+    "keep them in the queue, meta.llm_failed naming the model; leave-out: drop them.",
+)
 SCORER_OPTION = typer.Option(
     None,
     "--scorer",

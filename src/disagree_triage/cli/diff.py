@@ -9,14 +9,18 @@ import typer
 from ..compare import CONFLICT_WORDS
 from ..kinds import TaskKind
 from ._util import (
+    CALIBRATE_OPTION,
     CODE_OPTION,
     GOLD_FORMAT_OPTION,
     LANG_OPTION,
+    LLM_FAILURES_OPTION,
     MIN_CONFIDENCE_OPTION,
+    MISSING_OPTION,
     NAMES_OPTION,
     OVERWRITE_OPTION,
     SCORER_OPTION,
     SKIP_INVALID_OPTION,
+    TARGET_OPTION,
     app,
     clean,
     import_code,
@@ -49,24 +53,14 @@ def diff_cli(
     ),
     names: str | None = NAMES_OPTION,
     scorer: str | None = SCORER_OPTION,
-    target: str | None = typer.Option(
-        None,
-        "--target",
-        help="Rank by how likely this model is wrong (its confidence, the others' votes); "
-        "default scorer then error_probability.",
-    ),
+    target: str | None = TARGET_OPTION,
     split_by_model: str | None = typer.Option(
         None,
         "--split-by-model",
         help="Folder to write one queue per model, MODEL.jsonl: the examples where it is the "
         "likely wrong one (local model: training data; LLM: prompt fixes).",
     ),
-    calibrate: str | None = typer.Option(
-        None,
-        "--calibrate",
-        help="Annotated examples (prodigy db-out, a Label Studio or doccano export, or gold): "
-        "learn how often each model is right from them, re-rank the rest; they leave the queue.",
-    ),
+    calibrate: str | None = CALIBRATE_OPTION,
     calibrate_format: str = GOLD_FORMAT_OPTION,
     min_confidence: float = MIN_CONFIDENCE_OPTION,
     output_format: str = typer.Option(
@@ -102,11 +96,8 @@ def diff_cli(
         ".spacy writes a spaCy DocBin for spacy train.",
     ),
     lang: str = LANG_OPTION,
-    missing: str = typer.Option(
-        "include",
-        "--missing",
-        help="Texts absent from some files: include them in the queue, or skip them.",
-    ),
+    missing: str = MISSING_OPTION,
+    llm_failures: str = LLM_FAILURES_OPTION,
     code: str | None = CODE_OPTION,
     skip_invalid: bool = SKIP_INVALID_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
@@ -147,6 +138,7 @@ def diff_cli(
                 agreements=agreements,
                 lang=lang,
                 missing=missing,
+                llm_failures=llm_failures,
                 skip_invalid=skip_invalid,
                 overwrite=overwrite,
                 on_progress=advance,
@@ -164,10 +156,16 @@ def print_summary(summary: DiffSummary, output: str | None, console: Console | N
     if held:
         reasons = ", ".join(f"{n:,} {reason}" for reason, n in summary.held_back.most_common())
         table.add_row("  of them held back (queued)", f"{held:,}: {reasons}")
+    failed = summary.failed
+    if failed.agreements:
+        table.add_row("  of them on a failed LLM answer", f"{failed.agreements:,}: not accepted")
     table.add_row("models disagree", f"{summary.disagreeing:,}")
     table.add_row("missing from some files", f"{summary.missing:,}")
     if summary.annotated:
         table.add_row("annotated (--calibrate), left out", f"{summary.annotated:,}")
+    if failed.examples:
+        described = failed.describe(summary.llm_failures)
+        table.add_row("on a failed LLM answer (meta.llm_error)", described)
     if output:
         table.add_row(
             f"queued → {output}", f"{summary.written:,} lines (of {summary.queued:,} examples)"
@@ -183,10 +181,7 @@ def print_summary(summary: DiffSummary, output: str | None, console: Console | N
     else:
         for conflict, count in summary.by_conflict.most_common():
             table.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
-    ranked_by = summary.scorer
-    if summary.target:
-        ranked_by += f" (target: {summary.target})"
-    table.add_row("ranked by", ranked_by)
+    table.add_row("ranked by", summary.ranked_by)
     for label, count in summary.by_label.most_common():
         table.add_row(f"  differences on {label}", f"{count:,}")
     console.print(table)
@@ -223,6 +218,12 @@ def print_summary(summary: DiffSummary, output: str | None, console: Console | N
         )
         for reason in summary.held_back_examples[:5]:
             warn(reason, "held back:")
+    if failed.examples:
+        warn(
+            f"{failed.examples:,} examples rest on a failed LLM answer (meta.llm_error: "
+            f"{failed.per_model()}); none went to the agreements file. `predict --resume` "
+            "asks the LLM again for them"
+        )
     for name, labels in summary.label_gaps.items():
         warn(
             f"{name} never uses {', '.join(labels)}, which another model does: every such "

@@ -9,11 +9,17 @@ import typer
 from ..compare import CONFLICT_WORDS
 from ..errors import DisagreeError
 from ._util import (
+    CALIBRATE_OPTION,
     CODE_OPTION,
+    GOLD_FORMAT_OPTION,
+    LLM_FAILURES_OPTION,
+    MIN_CONFIDENCE_OPTION,
+    MISSING_OPTION,
     NAMES_OPTION,
     OVERWRITE_OPTION,
     SCORER_OPTION,
     SKIP_INVALID_OPTION,
+    TARGET_OPTION,
     app,
     clean,
     err_console,
@@ -44,6 +50,12 @@ def report_cli(
     ),
     names: str | None = NAMES_OPTION,
     scorer: str | None = SCORER_OPTION,
+    target: str | None = TARGET_OPTION,
+    min_confidence: float = MIN_CONFIDENCE_OPTION,
+    calibrate: str | None = CALIBRATE_OPTION,
+    calibrate_format: str = GOLD_FORMAT_OPTION,
+    missing: str = MISSING_OPTION,
+    llm_failures: str = LLM_FAILURES_OPTION,
     patterns: int = typer.Option(15, "--patterns", min=1, help="Disagreement patterns to list."),
     code: str | None = CODE_OPTION,
     skip_invalid: bool = SKIP_INVALID_OPTION,
@@ -52,9 +64,14 @@ def report_cli(
     """Show where and how the models disagree: agreement per label, label confusion, the most
     frequent disagreements, and what each scorer ranks first. Tables go to stdout.
 
+    The top examples are those `disagree diff` queues first given the same ranking options
+    (--scorer, --target, --min-confidence, --calibrate, --missing, --llm-failures).
+
     Example:
 
         disagree report out-spacy.jsonl out-llm.jsonl --html report.html
+
+        disagree report out-spacy.jsonl out-llm.jsonl --target spacy-md --html report.html
     """
     from ..outputs import check_file_output
     from ..report import build_report
@@ -71,6 +88,12 @@ def report_cli(
                 files,
                 names=split_names(names),
                 scorer=scorer,
+                target=target,
+                min_confidence=min_confidence,
+                calibrate=calibrate,
+                calibrate_format=calibrate_format,
+                missing=missing,
+                llm_failures=llm_failures,
                 top=top,
                 skip_invalid=skip_invalid,
                 on_progress=advance,
@@ -95,6 +118,11 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     overview.add_row("all models agree", f"{report.agreeing:,}")
     overview.add_row("models disagree", f"{report.disagreeing:,}")
     overview.add_row("missing from some file", f"{report.missing:,}")
+    if report.failed.examples:
+        described = report.failed.describe(report.llm_failures)
+        overview.add_row("on a failed LLM answer (meta.llm_error)", described)
+    if report.annotated:
+        overview.add_row("annotated (--calibrate), not ranked", f"{report.annotated:,}")
     o = report.overall
     unit = report.kind.unit
     overview.add_row(
@@ -107,6 +135,7 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     )
     for conflict, count in report.by_conflict.most_common():
         overview.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
+    overview.add_row("top examples", report.ranked_by)
     console.print(overview)
 
     labels = safe_table(title="agreement per label")

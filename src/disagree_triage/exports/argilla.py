@@ -18,8 +18,9 @@
 Argilla takes one suggestion per question: the prefilled version (`--prefill`, as in the
 Prodigy queue) is the suggestion, its `agent` says which; every model's own version is in the
 metadata (`model_NAME`), beside the scores. `rank` (integer) and every numeric score (float)
-are declared metadata properties, so the UI sorts and filters on them; `likely_wrong` and
-`scorer` are terms properties; the rest (the differences, the input's meta) is extra metadata.
+are declared metadata properties, so the UI sorts and filters on them; `likely_wrong`,
+`llm_failed` and `scorer` are terms properties; the rest (the differences, the input's meta) is
+extra metadata.
 The record id is the input hash, so annotations exported later map back to the corpus.
 
 The layout is written here with plain JSON (what `Settings.to_json`, `DatasetModel.model_dump`
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 FIELD, QUESTION = "text", "label"  # the names the settings and the records share
 CONFIG_DIR = ".argilla"  # what the SDK's DiskImportExportMixin reads
 RECORDS, SETTINGS, DATASET = "records.json", "settings.json", "dataset.json"
-TERMS = ("scorer", "target", "likely_wrong")  # string fields worth filtering on
+TERMS = ("scorer", "target", "likely_wrong", "llm_failed")  # string fields worth filtering on
 _RANK_PREFIX = b'{"metadata":{"rank":'
 _NULLS = {"id": None, "inserted_at": None, "updated_at": None}  # what a new resource has
 

@@ -98,7 +98,8 @@ def flat_fields(details: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str
     """A queued example's `Scoring.details` and its input's `meta` as one flat mapping of
     plain values, for tools that sort and filter on top-level fields (Label Studio's Data
     Manager, doccano's metadata): `score` is `disagreement_score`, the differences one string
-    (a line each), `likely_wrong` the models named, nested mappings flattened with `_`
+    (a line each), `likely_wrong` and `llm_failed` the models named, nested mappings flattened
+    with `_`
     (`model_errors_llm`). Details win over input fields of the same name.
 
         >>> flat_fields({"score": 0.5, "differences": ["a", "b"]}, {"src": {"id": 3}})
@@ -113,6 +114,8 @@ def flat_fields(details: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str
         elif key == "likely_wrong":
             models = {model for item in value for model in item["likely_wrong"]}
             fields["likely_wrong"] = ", ".join(sorted(models))
+        elif key == "llm_failed":
+            fields["llm_failed"] = ", ".join(value)
         else:
             _flatten(fields, key, value)
     for key, value in meta.items():

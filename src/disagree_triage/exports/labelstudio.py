@@ -15,7 +15,8 @@ One task per queued example, in a JSON array (what Label Studio's import takes):
 `likely_wrong`, the input's own meta). An annotator opens a task with one model's prediction
 and corrects it; every model's answer stays beside it. A prediction's `score` is the model's
 own confidence where its file gives one (the mean of its spans' `score` from
-`predict --scores`; of its chosen categories' `cats`), else the example's disagreement score.
+`predict --scores`; of its chosen categories' `cats`), and absent where it gives none: the
+example's disagreement score is `data.disagreement_score`, never a model's confidence.
 Label Studio counts `start`/`end` of a Text tag in Unicode code points, as Python does (since
 label-studio-frontend#308 it converts the browser's UTF-16 offsets), so offsets go as they are.
 
@@ -62,7 +63,6 @@ class LabelStudioTasks(QueueFormat):
         example = scored.example
         details = self.scoring.details(scored)
         data: dict[str, Any] = {"rank": 0, "text": example.text}
-        score = details["score"]
         for key, value in flat_fields(details, input_meta(example)).items():
             data.setdefault(key, value)
         choice = self.scoring.kind is TaskKind.CHOICE
@@ -70,7 +70,7 @@ class LabelStudioTasks(QueueFormat):
             self.options.update(dict.fromkeys(union_options(example.tasks)))
             self.multiple = self.multiple or not exclusive(example.tasks)
         predictions = [
-            prediction(i, name, task, example.text, score, choice=choice)
+            prediction(i, name, task, example.text, choice=choice)
             for i, (name, task) in enumerate(zip(self.scoring.models, example.tasks, strict=True))
             if task is not None
         ]
@@ -118,9 +118,10 @@ class LabelStudioTasks(QueueFormat):
 
 
 def prediction(
-    index: int, name: str, task: ProdigyTask, text: str, score: float, *, choice: bool
+    index: int, name: str, task: ProdigyTask, text: str, *, choice: bool
 ) -> dict[str, Any]:
-    """One model's version of an example as a Label Studio prediction."""
+    """One model's version of an example as a Label Studio prediction, with the model's own
+    confidence as its `score` where the model gave one (Label Studio takes none as well)."""
     result: list[dict[str, Any]] = []
     confidences: list[float] = []
     if choice:
@@ -142,9 +143,11 @@ def prediction(
                 region["score"] = beam[key]
                 confidences.append(beam[key])
             result.append(region)
+    found: dict[str, Any] = {"model_version": name}
     if confidences:
-        score = sum(confidences) / len(confidences)
-    return {"model_version": name, "score": round(score, 6), "result": result}
+        found["score"] = round(sum(confidences) / len(confidences), 6)
+    found["result"] = result
+    return found
 
 
 def _region(region_id: str, kind: str, value: dict[str, Any]) -> dict[str, Any]:

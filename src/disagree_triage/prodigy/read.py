@@ -25,6 +25,7 @@ from ..kinds import TaskKind
 from .write import input_hash as compute_input_hash
 
 ANSWERS = ("accept", "reject", "ignore")
+LLM_ERROR = "llm_error"  # the meta key predict writes where an LLM answer failed
 
 
 @dataclass(slots=True)
@@ -60,6 +61,12 @@ class ProdigyTask:
     def meta(self) -> dict[str, Any]:
         meta = self.record.get("meta")
         return meta if isinstance(meta, dict) else {}
+
+    @property
+    def llm_failed(self) -> bool:
+        """Whether the LLM's answer for this record failed (empty, unparseable, the request
+        failed): `predict` then writes `meta.llm_error`, and the spans are no answer at all."""
+        return LLM_ERROR in self.meta
 
 
 def _span_key(raw: Any, i: int, text: str) -> tuple[int, int, str]:
