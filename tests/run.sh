@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
 # Install everything the tests need into ./.venv, then lint, type-check and run the whole suite.
+#
+#   bash tests/run.sh [PYTEST ARGS]           everything, as CI runs it
+#   bash tests/run.sh --quick [PYTEST ARGS]   without Label Studio, doccano, Argilla and Chromium
+#                                             (about 2.2 GB and minutes to install): the tests
+#                                             that need them skip, with the reason
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/venv.sh models,local,server,test,dask
-# Label Studio, for the tests that import diff's Label Studio tasks into a real server.
-bash .ci/labelstudio-venv.sh
-export DISAGREE_REQUIRE_LABEL_STUDIO=1  # here a missing Label Studio fails the test instead of skipping it
-# The argilla SDK, for the test that reads diff's Argilla dataset folders with its classes.
-bash .ci/argilla-venv.sh
-export DISAGREE_REQUIRE_ARGILLA=1  # here a missing SDK fails the test instead of skipping it
-# doccano, for the test that imports diff's doccano JSONL into a real server.
-bash .ci/doccano-venv.sh
-export DISAGREE_REQUIRE_DOCCANO=1  # here a missing doccano fails the test instead of skipping it
-# The HTML report is checked in a real headless browser: Debian's Chromium, driven by Playwright.
-if ! command -v chromium >/dev/null 2>&1; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+  quick=1
+  shift
 fi
-export DISAGREE_REQUIRE_BROWSER=1  # here a missing browser fails the test instead of skipping it
+bash .ci/venv.sh models,local,server,test,dask
+export DISAGREE_REQUIRE_PORTABLE_LLAMA=1  # the llama.cpp that .ci/llama-cpp.sh built, checked
+if [ "$quick" = 0 ]; then
+  # Label Studio, for the tests that import diff's Label Studio tasks into a real server.
+  echo "Installing the annotation tools the tests drive (once; a few minutes each the first time)" >&2
+  bash .ci/labelstudio-venv.sh
+  export DISAGREE_REQUIRE_LABEL_STUDIO=1  # here a missing Label Studio fails the test instead of skipping it
+  # The argilla SDK, for the test that reads diff's Argilla dataset folders with its classes.
+  bash .ci/argilla-venv.sh
+  export DISAGREE_REQUIRE_ARGILLA=1  # here a missing SDK fails the test instead of skipping it
+  # doccano, for the test that imports diff's doccano JSONL into a real server.
+  bash .ci/doccano-venv.sh
+  export DISAGREE_REQUIRE_DOCCANO=1  # here a missing doccano fails the test instead of skipping it
+  # The HTML report is checked in a real headless browser: Debian's Chromium, driven by Playwright.
+  if ! command -v chromium >/dev/null 2>&1; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
+  export DISAGREE_REQUIRE_BROWSER=1  # here a missing browser fails the test instead of skipping it
+fi
 # Screenshots and other artefacts of the tests land here.
 export DISAGREE_TEST_ARTIFACTS="${DISAGREE_TEST_ARTIFACTS:-$PWD/test-artifacts}"
 .venv/bin/ruff check src tests benchmarks docs

@@ -168,7 +168,7 @@ def explain(crash: NativeCrash, partial: Path | None) -> str:
         fix = "rerun with PYTHONFAULTHANDLER=1 to see where"
     kept = (
         f"; what was written is kept in {partial}: rerun with --resume after the fix"
-        if partial is not None and partial.is_file()
+        if partial is not None and partial.is_file() and partial.stat().st_size
         else ""
     )
     return f"error: {library} crashed with {what}: {cause}; {fix}{kept}"
