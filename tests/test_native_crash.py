@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, needs_llama
-from disagree_triage.cli._supervise import NativeCrash, explain, read_crash
+from disagree_triage.cli._supervise import NativeCrash, explain, package_of, read_crash
 
 DISAGREE = [sys.executable, "-m", "disagree_triage"]  # the real console command, as a process
 MARKER = "Quokka Zanzibar Holdings"
@@ -31,21 +32,26 @@ TEXTS = [
     f"{MARKER} bought a bakery in Leeds.",
     "The United Nations met in Geneva on Monday.",
 ]
-SITECUSTOMIZE = """
+# The wrapper is compiled as code of llama_cpp/llama.py, whose `eval` it replaces: the frame
+# that makes the crashing native call is llama_cpp's, as in a real crash of its decode.
+WRAPPER = """
+def eval(self, tokens):
+    if MARKER in self.detokenize(list(tokens)):
+        NATIVE.illegal_instruction()
+    return EVAL(self, tokens)
+"""
+SITECUSTOMIZE = f"""
 import ctypes, os
 import llama_cpp
+import llama_cpp.llama
 
-_native = ctypes.CDLL(os.environ["CRASH_LIBRARY"])
-_eval = llama_cpp.Llama.eval
-
-
-def eval(self, tokens):
-    if os.environ["CRASH_MARKER"].encode() in self.detokenize(list(tokens)):
-        _native.illegal_instruction()
-    return _eval(self, tokens)
-
-
-llama_cpp.Llama.eval = eval
+scope = {{
+    "NATIVE": ctypes.CDLL(os.environ["CRASH_LIBRARY"]),
+    "MARKER": os.environ["CRASH_MARKER"].encode(),
+    "EVAL": llama_cpp.Llama.eval,
+}}
+exec(compile({WRAPPER!r}, llama_cpp.llama.__file__, "exec"), scope)
+llama_cpp.Llama.eval = scope["eval"]
 """
 
 
@@ -126,7 +132,11 @@ def test_sigill_in_llama_cpp_explains_itself_and_resume_finishes(
     assert fresh.read_bytes() == output.read_bytes()
 
 
-def test_the_crashed_package_is_the_innermost_site_packages_frame() -> None:
+SITE = sysconfig.get_paths()["purelib"]
+STDLIB = sysconfig.get_paths()["stdlib"]
+
+
+def test_the_crashed_package_is_the_innermost_frame_outside_the_standard_library() -> None:
     log = textwrap.dedent(
         """\
         Fatal Python error: Segmentation fault
@@ -135,17 +145,21 @@ def test_the_crashed_package_is_the_innermost_site_packages_frame() -> None:
           File "/v/lib/python3.11/site-packages/dask/worker.py", line 10 in run
 
         Current thread 0x00007f0000000002 (most recent call first):
-          File "/tmp/site/sitecustomize.py", line 9 in eval
+          File "{STDLIB}/ctypes/__init__.py", line 9 in __call__
           File "/v/lib/python3.11/site-packages/llama_cpp/llama.py", line 640 in eval
           File "/v/lib/python3.11/site-packages/spacy/language.py", line 1 in pipe
         """
     )
+    log = log.replace("/v/lib/python3.11/site-packages", SITE).replace("{STDLIB}", STDLIB)
     crash = read_crash(signal.SIGSEGV, log)
     assert crash.package == "llama_cpp" and crash.exit_code == 139
     line = explain(crash, None)
     assert line.startswith("error: llama.cpp (") and "SIGSEGV (segmentation fault)" in line
     assert "-march=native" not in line and "--resume" not in line
     assert read_crash(signal.SIGILL, "no frames at all").package is None
+    # a package outside site-packages (PYTHONPATH, pip --target) is found by the import path
+    assert package_of("/opt/t/llama_cpp/llama.py", ["/opt/t", SITE]) == "llama_cpp"
+    assert package_of(f"{STDLIB}/threading.py", [STDLIB, SITE]) is None
     unknown = explain(NativeCrash(signal.SIGBUS, None, None), None)
     assert unknown.startswith("error: native code crashed with SIGBUS (bus error)")
 

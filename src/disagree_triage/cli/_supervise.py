@@ -29,6 +29,7 @@ import os
 import re
 import signal
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,18 +128,33 @@ _FRAME = re.compile(r'File "(?P<path>[^"]+)", line \d+')
 
 
 def read_crash(number: int, fault_log: str) -> NativeCrash:
-    """The package running when the child died: the innermost frame of the thread that crashed
-    (faulthandler lists it as "Current thread", most recent call first)."""
+    """The package running when the child died: that of the innermost frame, outside the
+    standard library, of the thread that crashed (faulthandler lists it as "Current thread",
+    most recent call first)."""
     current = fault_log.split("Current thread", 1)
-    frames = _FRAME.findall(current[1] if len(current) > 1 else fault_log)
-    for path in frames:
-        parts = Path(path).parts
-        if "site-packages" in parts:
-            index = parts.index("site-packages")
-            if index + 1 < len(parts):
-                package = parts[index + 1].removesuffix(".py")
-                return NativeCrash(number, package, _library_dir(package))
+    for path in _FRAME.findall(current[1] if len(current) > 1 else fault_log):
+        package = package_of(path)
+        if package is not None:
+            return NativeCrash(number, package, _library_dir(package))
     return NativeCrash(number, None, None)
+
+
+def package_of(path: str, search_path: list[str] | None = None) -> str | None:
+    """The top-level package a source file belongs to, by the longest entry of the import path
+    that holds it; None for the standard library's own modules and unknown places."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    roots = sorted(
+        {Path(entry).resolve() for entry in (search_path or sys.path) if entry},
+        key=lambda root: len(root.parts),
+        reverse=True,
+    )
+    file = Path(path).resolve()
+    for root in roots:
+        if file.is_relative_to(root) and file != root:
+            if root == stdlib:
+                return None
+            return file.relative_to(root).parts[0].removesuffix(".py")
+    return None
 
 
 def _library_dir(package: str) -> str | None:
@@ -157,7 +173,7 @@ def explain(crash: NativeCrash, partial: Path | None) -> str:
     what = f"{number.name} ({CRASH_SIGNALS[number]})"
     if crash.package == "llama_cpp":
         library = f"llama.cpp ({crash.library_dir})"
-        cause, fix = _llama_cause_and_fix(crash.signal)
+        cause, fix = _llama_cause_and_fix(crash.signal, crash.library_dir)
     elif crash.package is not None:
         library = f"native code of the package {crash.package} ({crash.library_dir})"
         cause = "a bug or a build for another CPU in that package"
@@ -174,7 +190,7 @@ def explain(crash: NativeCrash, partial: Path | None) -> str:
     return f"error: {library} crashed with {what}: {cause}; {fix}{kept}"
 
 
-def _llama_cause_and_fix(number: int) -> tuple[str, str]:
+def _llama_cause_and_fix(number: int, library_dir: str | None) -> tuple[str, str]:
     """Why llama.cpp died and what to run: the set-up script when this is a clone (an editable
     install), pip by hand otherwise. A venv that already holds the script's portable build
     (its record is there) died on a CPU older than that build's baseline."""
@@ -182,7 +198,11 @@ def _llama_cause_and_fix(number: int) -> tuple[str, str]:
 
     script = Path(__file__).resolve().parents[3] / ".ci" / "llama-cpp.sh"
     run_script = f"bash {script if script.is_file() else '.ci/llama-cpp.sh'} {sys.prefix}"
-    portable = (Path(sys.prefix) / BUILD_RECORD).is_file()
+    # the script's record describes the venv's own llama_cpp, not one shadowing it (PYTHONPATH)
+    in_venv = library_dir is not None and Path(library_dir).resolve().is_relative_to(
+        Path(sys.prefix).resolve()
+    )
+    portable = in_venv and (Path(sys.prefix) / BUILD_RECORD).is_file()
     if number != signal.SIGILL:
         cause = "a fault inside llama.cpp: a damaged GGUF model file, or a build for another CPU"
     elif portable:
