@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .align import AlignedExample
+from .align import AlignedExample, check_texts_in_common
 from .categories import describe_choice, votes_of
 from .compare import Difference, find_differences
 from .errors import DisagreeError, RecordError
@@ -338,8 +338,11 @@ def model_names(
         raise DisagreeError("--names: every model needs a non-empty name")
     repeated = sorted(n for n, c in Counter(chosen).items() if c > 1)
     if repeated:
+        check_texts_in_common(paths)  # files of different corpora: the mistake to say first
+        clashing = [str(p) for p, n in zip(paths, chosen, strict=True) if n == repeated[0]]
         raise DisagreeError(
-            f"two input files name the model {repeated[0]!r}; pass --names to tell them apart"
+            f"{' and '.join(clashing)} name the same model, {repeated[0]!r}; pass --names to "
+            "tell them apart (one name per file, comma-separated)"
         )
     return chosen
 
