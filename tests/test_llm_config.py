@@ -364,3 +364,45 @@ def test_the_shipped_local_json_cfg_assembles_into_a_self_contained_pipeline(
     shipped = json.loads((CONFIGS / "local-json-examples.json").read_text(encoding="utf-8"))
     assert [e.text for e in task.prompt_examples] == [e["text"] for e in shipped]
     assert task._spans_from_text is True and "ORGANISATION" in task._label_definitions
+
+
+def rendered_prompt(nlp, text: str = "Paris is in France.") -> str:
+    """The prompt the LLM task would send for `text` (no LLM is called)."""
+    task = task_of(nlp)
+    ((prompt, *_),) = [prompts for prompts, _ in task.generate_prompts([nlp.make_doc(text)])]
+    return str(getattr(prompt, "prompt", prompt))
+
+
+def test_labels_replace_the_label_definitions_and_a_new_label_is_said(tmp_path, cli):
+    # Issue 25, part 2: with --labels PERSON,LOCATION the shipped local-json.cfg's prompt still
+    # defined ORGANISATION and DATE, and LOCATION not at all.
+    config = CONFIGS / "local-json.cfg"
+    with collect_warnings() as messages:
+        prompt = rendered_prompt(assemble_pipeline(config, labels="PERSON,LOCATION"))
+    assert prompt.startswith(
+        "Find the named entities in the text. Labels: LOCATION, PERSON.\n"
+        "- PERSON: a person's name (real or fictional); not a job title or a pronoun\n"
+        "Answer with JSON"
+    )
+    assert "ORGANISATION" not in prompt and "DATE" not in prompt
+    assert messages[0] == (
+        "--labels: the config defines PERSON, ORGANISATION, DATE (label_definitions) and not "
+        "LOCATION: the prompt explains the other labels, not LOCATION; give it a definition "
+        'with --components.llm.task.label_definitions.LOCATION "what a LOCATION is"'
+    )
+    # The way the warning gives works: a definition for LOCATION, and no warning about it.
+    pipeline = tmp_path / "pipeline"
+    define = ["--components.llm.task.label_definitions.LOCATION", "a city, country or region"]
+    run = cli("assemble", config, pipeline, "--labels", "PERSON,LOCATION", *define)
+    assert run.returncode == 0, run.stderr
+    assert "label_definitions" not in run.stderr
+    with collect_warnings():  # the examples' ORGANISATION and DATE: said when assembled
+        prompt = rendered_prompt(load_pipeline(pipeline))
+    assert "- PERSON: a person's name" in prompt
+    assert "- LOCATION: a city, country or region\nAnswer with JSON" in prompt
+    assert "ORGANISATION" not in prompt and "DATE" not in prompt
+    # A task without definitions (local.cfg) warns of none: no label has one.
+    with collect_warnings() as messages:
+        prompt = rendered_prompt(assemble_pipeline(CONFIGS / "local.cfg", labels="PERSON,LOCATION"))
+    assert not [m for m in messages if "label_definitions" in m]
+    assert "Labels: LOCATION, PERSON." in prompt

@@ -152,8 +152,31 @@ def set_llm_tasks(
         task = config["components"][name].setdefault("task", {})
         if labels is not None:
             task["labels"] = list(labels)
+            fit_label_definitions(task, labels, f"components.{name}.task")
         if example_list is not None:
             task["examples"] = example_list
+
+
+def fit_label_definitions(task: dict[str, Any], labels: list[str], where: str) -> None:
+    """Keep the task's label definitions of `labels` only, in place: a definition of a label
+    no longer asked for would still be in the prompt. Where the task defines its labels, a
+    label without a definition is said (a DisagreeWarning), with how to give it one."""
+    definitions = task.get("label_definitions")
+    if not isinstance(definitions, dict) or not definitions:
+        return  # the task does not use definitions: a label needs none
+    task["label_definitions"] = {k: v for k, v in definitions.items() if k in labels}
+    undefined = [label for label in labels if label not in definitions]
+    if not undefined:
+        return
+    named = ", ".join(undefined)
+    warnings.warn(
+        f"--labels: the config defines {', '.join(definitions)} (label_definitions) and not "
+        f"{named}: the prompt explains the other labels, not {named}; give "
+        f"{'it' if len(undefined) == 1 else 'them'} a definition with "
+        f'--{where}.label_definitions.{undefined[0]} "what a {undefined[0]} is"',
+        DisagreeWarning,
+        stacklevel=3,
+    )
 
 
 # spacy-llm's file readers, by the name a config gives them. `inline_llm_files` reads what
