@@ -8,9 +8,10 @@
 `api_key_env = "OPENAI_API_KEY"` and the key never appears in a config or on a command line.
 Configs may refer to files beside them as `${paths.config_dir}/...` (it is set to the config's
 own folder) or by a relative path, which is read from that folder too, whatever the working
-directory. Mistakes in the file are said with its line (config_file.py). Those files (a prompt template, few-shot examples) are read when the pipeline is
+directory. Those files (a prompt template, few-shot examples) are read when the pipeline is
 assembled and their content put in its config, so a saved pipeline is self-contained: it can be
-moved, and the config's folder with it. `labels=` and `examples=` (`--labels`, `--examples`)
+moved, and the config's folder with it. Mistakes in the config are said with their line
+(config_file.py). `labels=` and `examples=` (`--labels`, `--examples`)
 replace the LLM task's own. A pipeline that would store a secret (a key in `headers`, a
 password in `base_url`) is never saved.
 """
