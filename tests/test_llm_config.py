@@ -387,17 +387,23 @@ def test_labels_replace_the_label_definitions_and_a_new_label_is_said(tmp_path, 
         "Answer with JSON"
     )
     assert "ORGANISATION" not in prompt and "DATE" not in prompt
-    assert messages[0] == (
+    assert messages[:2] == [
         "--labels: the config defines PERSON, ORGANISATION, DATE (label_definitions) and not "
         "LOCATION: the prompt explains the other labels, not LOCATION; give it a definition "
-        'with --components.llm.task.label_definitions.LOCATION "what a LOCATION is"'
-    )
+        'with --components.llm.task.label_definitions.LOCATION "what a LOCATION is"',
+        # A definition is not enough for the embedded LLM: no LOCATION in 30 Wikinews
+        # sentences with one, 24 with three examples that mark some (issue 25).
+        "--labels: no few-shot example marks LOCATION, so the prompt never shows it (a small "
+        "model then finds few or none); give examples that do with --examples FILE",
+    ]
     # The way the warning gives works: a definition for LOCATION, and no warning about it.
     pipeline = tmp_path / "pipeline"
     define = ["--components.llm.task.label_definitions.LOCATION", "a city, country or region"]
-    run = cli("assemble", config, pipeline, "--labels", "PERSON,LOCATION", *define)
+    examples = write_examples(tmp_path, ".json")  # Paris is a LOCATION in one of them
+    run = cli("assemble", config, pipeline, "--labels", "PERSON,LOCATION", *define,
+              "--examples", examples)  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert "label_definitions" not in run.stderr
+    assert "label_definitions" not in run.stderr and "no few-shot example" not in run.stderr
     with collect_warnings():  # the examples' ORGANISATION and DATE: said when assembled
         prompt = rendered_prompt(load_pipeline(pipeline))
     assert "- PERSON: a person's name" in prompt

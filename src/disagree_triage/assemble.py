@@ -98,6 +98,8 @@ def assemble_pipeline(
         config = util.load_config_from_str(text, overrides=all_overrides, interpolate=False)
         set_llm_tasks(config, path, labels=label_list, examples=examples)
         inline_llm_files(config, path, lines, overridden=all_overrides)
+        if label_list is not None:
+            warn_labels_without_examples(config, label_list)
         with readable_llm_warnings():
             nlp = util.load_model_from_config(config, auto_fill=True)
             nlp.initialize()
@@ -192,6 +194,53 @@ def fit_label_definitions(task: dict[str, Any], labels: list[str], where: str) -
         DisagreeWarning,
         stacklevel=3,
     )
+
+
+def warn_labels_without_examples(config: dict[str, Any], labels: list[str]) -> None:
+    """Say which of `labels` no few-shot example of an `llm` task shows: with a prompt whose
+    examples never mark a label, a small model finds none (the embedded LLM found no LOCATION
+    in 30 Wikinews sentences, definition or not; 24 with three examples that mark some)."""
+    for name in llm_component_names(config):
+        examples = config["components"][name].get("task", {}).get("examples")
+        if not isinstance(examples, list) or not examples:
+            continue  # no examples (zero-shot), or a file still to be read: nothing to say
+        shown = example_labels(examples)
+        unshown = [label for label in labels if label not in shown]
+        if unshown:
+            named = ", ".join(unshown)
+            warnings.warn(
+                f"--labels: no few-shot example marks {named}, so the prompt never shows "
+                f"{'it' if len(unshown) == 1 else 'them'} (a small model then finds few or "
+                "none); give examples that do with --examples FILE",
+                DisagreeWarning,
+                stacklevel=3,
+            )
+
+
+def example_labels(examples: Any) -> set[str]:
+    """The labels few-shot examples mark, in any of spacy-llm's formats and ours: `entities`
+    by label (NER.v1/v2), spans with a `label` or `entity_label` (NER.v3, disagree.NER.v1),
+    a TextCat `answer` (categories separated by commas).
+
+    >>> sorted(example_labels([{"text": "t", "entities": {"PERSON": ["Ada"], "DATE": []}},
+    ...                        {"text": "u", "spans": [{"text": "IMF", "label": "ORG"}]}]))
+    ['ORG', 'PERSON']
+    """
+    found: set[str] = set()
+    if isinstance(examples, list):
+        for item in examples:
+            found |= example_labels(item)
+    elif isinstance(examples, dict):
+        for key, value in examples.items():
+            if key == "entities" and isinstance(value, dict):
+                found.update(label for label, texts in value.items() if texts)
+            elif key in ("label", "entity_label") and isinstance(value, str):
+                found.add(value)
+            elif key == "answer" and isinstance(value, str):
+                found.update(part.strip() for part in value.split(",") if part.strip())
+            else:
+                found |= example_labels(value)
+    return found
 
 
 # spacy-llm's file readers, by the name a config gives them. `inline_llm_files` reads what
