@@ -159,7 +159,7 @@ def test_bad_inputs(pair, tmp_path):
     with pytest.raises(DisagreeError, match="no record has 'spans' \\(NER\\)"):
         diff_files([pair[0], no_spans], output=out)
     other = write_predictions(tmp_path / "other.jsonl", "other", {"Nothing alike.": []})
-    with pytest.raises(DisagreeError, match="same corpus"):
+    with pytest.raises(DisagreeError, match="have no text in common"):
         diff_files([pair[0], other], output=out)
     broken = tmp_path / "broken.jsonl"
     broken.write_text(pair[1].read_text() + '{"text": "x", "spans": [{"start": 0}]}\n')

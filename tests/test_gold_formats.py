@@ -6,6 +6,7 @@ a real Label Studio server's export read by evaluate."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -632,3 +633,45 @@ def test_label_studio_round_trip_of_categories(label_studio, tmp_path, cli):
         ), export_type
         assert report["scores"]["a"]["accuracy"] == pytest.approx(2 / 3)
         assert report["scores"]["b"]["exact"]["tp"] == 0
+
+
+def test_convert_refuses_a_queue_nobody_annotated(tmp_path, cli, load_fresh):
+    # Issue 25, part 6: a diff queue (no 'answer' on any record) was converted without a word,
+    # its prefilled spans written as training data.
+    from conftest import EXAMPLES, MD, NER_MAP, SM, read_lines
+    from disagree_triage import predict_file
+
+    corpus = EXAMPLES / "news.jsonl"
+    a, b, queue = tmp_path / "md.jsonl", tmp_path / "sm.jsonl", tmp_path / "queue.jsonl"
+    predict_file(load_fresh(MD), corpus, a, ner=NER_MAP, annotator="spacy-md")
+    predict_file(load_fresh(SM), corpus, b, ner=NER_MAP, annotator="spacy-sm")
+    queued = diff_files([a, b], output=queue).written
+    assert queued > 5 and all("answer" not in task for task in read_lines(queue))
+    out = tmp_path / "train.spacy"
+    run = cli("convert", queue, out)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        f"error: {queue}: none of its {queued} records has an 'answer': a queue nobody annotated "
+        "(its spans are a model's predictions); annotate it first, or pass "
+        "--include-unannotated to convert the spans as they are"
+    ]
+    assert not out.exists()
+    run = cli("convert", queue, out, "--include-unannotated")
+    assert run.returncode == 0, run.stderr
+    assert len(load_docs(out)) == queued
+    assert f"{queued} of {queued} records have no 'answer'" in run.stderr
+    assert "converted as they are (--include-unannotated)" in run.stderr
+    # Half annotated: those are converted, the rest left out and counted.
+    tasks = read_lines(queue)
+    for task in tasks[: queued // 2]:
+        task["answer"] = "accept"
+    queue.write_text("".join(json.dumps(task) + "\n" for task in tasks), encoding="utf-8")
+    run = cli("convert", queue, out, "--overwrite")
+    assert run.returncode == 0, run.stderr
+    left = queued - queued // 2
+    assert [d.text for d in load_docs(out)] == [t["text"] for t in tasks[: queued // 2]]
+    assert (
+        f"warning: {left} of {queued} records have no 'answer' (never annotated: their spans "
+        "are a model's): left out; --include-unannotated converts them as they are"
+    ) in run.stderr
+    assert re.search(rf"no answer \(left out\)\s+│ {left} ", run.stdout), run.stdout

@@ -34,6 +34,8 @@ def test_no_map_keeps_everything():
         ("A,,B", "empty entry"),
         ("A:B:C", "more than one"),
         ("A,A:B", "mapped twice"),
+        ("A:B?", "write it before the ':' (A?:B)"),
+        ("?", "no source"),
     ],
 )
 def test_malformed_maps_are_clear_errors(spec, words):
@@ -52,7 +54,20 @@ def test_unknown_sources_lists_labels_the_model_cannot_produce():
     assert m.unknown_sources({"ORG", "PERSON", "GPE"}) == ["ORGANISATION"]
 
 
+def test_a_trailing_question_mark_makes_a_source_optional():
+    m = LabelMap.parse("ORG?:ORGANISATION, FAC ?,PERSON")
+    assert m.optional == {"ORG", "FAC"}
+    assert m("ORG") == "ORGANISATION" and m("FAC") == "FAC"
+    assert m.sources == {"ORG", "FAC", "PERSON"}
+    m.check_sources(["PERSON", "GPE"])  # ORG and FAC may be missing
+    with pytest.raises(DisagreeError, match=r"PERSON, which .* produces\. It produces: ORG\."):
+        m.check_sources(["ORG"], "--ner")
+
+
 def test_str_round_trips():
+    spec = "ORG?:ORGANISATION,PERSON,GPE:LOCATION,FAC?"
+    assert str(LabelMap.parse(spec)) == spec
+    assert LabelMap.parse(str(LabelMap.parse(spec))) == LabelMap.parse(spec)
     spec = "ORG:ORGANISATION,PERSON,GPE:LOCATION"
     assert str(LabelMap.parse(spec)) == spec
     assert LabelMap.parse(str(LabelMap.parse(spec))) == LabelMap.parse(spec)

@@ -105,12 +105,35 @@ def test_without_map_every_label_is_kept(tmp_path, nlp_sm):
     assert "GPE" in labels and "MONEY" in labels
 
 
-def test_unknown_source_label_is_a_warning_listing_real_labels(tmp_path, load_fresh):
+def test_one_unknown_label_is_an_error_before_any_output(tmp_path, cli):
+    # Issue 25, part 1: `PERSN` for PERSON was a warning, and PERSON's entities were dropped.
+    wikinews = shared_file("corpora/wikinews_sentences.jsonl")
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(wikinews.read_text(encoding="utf-8").splitlines(True)[:30]))
+    out = tmp_path / "out.jsonl"
+    run = cli("predict", MD, corpus, out, "--ner", "ORG:ORGANISATION,PERSN")
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("error: --ner names PERSN, which the pipeline never produces; ")
+    assert "did you mean PERSN → PERSON?" in line
+    assert "It produces: CARDINAL, DATE, EVENT, FAC, GPE," in line and "WORK_OF_ART" in line
+    assert not out.exists() and not partial_path(out).exists()
+
+
+def test_a_label_marked_optional_may_be_missing(tmp_path, load_fresh):
+    # One map for two pipelines: the LLM's ORGANISATION, en_core_web_sm's ORG. `X?` says that
+    # a pipeline may lack X; a label not marked is still checked.
     out = tmp_path / "o.jsonl"
-    summary = predict_file(load_fresh(SM), EXAMPLES / "news.jsonl", out, ner="ORGANISATION,PERSON")
-    (warning,) = summary.warnings
-    assert "ORGANISATION" in warning and "ORG" in warning and "WORK_OF_ART" in warning
-    assert summary.entities.keys() == {"PERSON"}
+    shared = "ORG?:ORGANISATION,ORGANISATION?,PERSON"
+    summary = predict_file(load_fresh(SM), EXAMPLES / "news.jsonl", out, ner=shared)
+    assert summary.warnings == []
+    assert summary.entities.keys() == {"ORGANISATION", "PERSON"}
+    with pytest.raises(DisagreeError, match=r"names PERSN, which .* did you mean PERSN → PERSON"):
+        predict_file(load_fresh(SM), EXAMPLES / "news.jsonl", out, ner=shared.replace("ON", "N"),
+                     overwrite=True)  # fmt: skip
+    with pytest.raises(DisagreeError, match=r"names ORGANISATION, .* ORGANISATION → ORG\?"):
+        predict_file(load_fresh(SM), EXAMPLES / "news.jsonl", out, ner="ORGANISATION,PERSON",
+                     overwrite=True)  # fmt: skip
 
 
 def test_a_map_that_would_keep_nothing_is_an_error_with_did_you_mean(tmp_path, cli):

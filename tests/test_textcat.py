@@ -213,9 +213,13 @@ def test_predict_textcat_errors(data, tmp_path, cli):
             predict_file(SM, corpus, tmp_path / "x.jsonl", textcat="COOKING")
     run = cli("predict", folder / "bow-strong", corpus, tmp_path / "y.jsonl", "--textcat",
               "COOKING,SPORT")  # fmt: skip
-    assert run.returncode == 0
+    assert run.returncode == 1
     assert "--textcat names SPORT, which the pipeline never produces" in run.stderr
-    assert not (tmp_path / "x.jsonl").exists()
+    assert "It produces: COOKING, NEWS." in run.stderr
+    assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "y.jsonl").exists()
+    run = cli("predict", folder / "bow-strong", corpus, tmp_path / "y.jsonl", "--textcat",
+              "COOKING,SPORT?")  # fmt: skip
+    assert run.returncode == 0 and "SPORT" not in run.stderr
 
 
 # --- diff, report, evaluate on categories ----------------------------------------------------

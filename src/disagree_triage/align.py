@@ -4,6 +4,9 @@ Files written by `predict` over the same corpus come in the same order, so the j
 lockstep and holds nothing but the current line. When orders differ, a record that has no
 partner yet is remembered by its byte offset (not its content) and read again when the partner
 arrives; memory grows with how far the orders disagree, never with the size of the records.
+
+Files that share no text are predictions on different corpora, whatever else they say: that
+is the error a user needs first (`check_overlap`, `texts_in_common`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .errors import DisagreeError, RecordError
 from .jsonl import InvalidLines, check_input_file, parse_line, reject_line
 from .kinds import TaskKind
 from .prodigy import ProdigyTask, parse_task
+from .prodigy.write import input_hash
 
 
 @dataclass
@@ -33,6 +37,7 @@ class FileStats:
     duplicates: int = 0  # repeated texts: the first version is used
     not_accepted: int = 0  # reject / ignore answers in an annotated export
     without_spans_key: int = 0
+    alone: int = 0  # texts that no other file holds
     labels: set[str] = field(default_factory=set)  # every label the file uses
     invalid: InvalidLines = field(default_factory=InvalidLines)
 
@@ -262,5 +267,69 @@ def _emit(
             tasks.append(None)
         else:
             tasks.append(fresh[k].get(h) or f.read_at(*where))
+    holders = [f for f, t in zip(files, tasks, strict=True) if t is not None]
+    if len(holders) == 1 < len(files):
+        holders[0].stats.alone += 1
     text = next(t.text for t in tasks if t is not None)
     return AlignedExample.of(h, text, tuple(tasks))
+
+
+def check_overlap(
+    stats: Sequence[FileStats], texts: int, incomplete: int, *, require_all: bool = False
+) -> None:
+    """Refuse files of which no text is in all (`incomplete` of the `texts` aligned are
+    missing from some file); with `require_all`, files that do not all hold the same texts."""
+    if texts and incomplete == texts:
+        raise DisagreeError(_no_common_text([(s.path, s.used) for s in stats]))
+    if require_all and incomplete:
+        raise DisagreeError(
+            f"{incomplete:,} of {texts:,} texts are not in every file ({alone_counts(stats)}); "
+            "--missing error refuses that: predict every model on the same corpus, or pass "
+            "--missing include (queue them) or skip"
+        )
+
+
+def alone_counts(stats: Sequence[FileStats]) -> str:
+    """Each file's texts that no other file holds, in words: `a.jsonl: 20 of its 30 texts in
+    no other file; b.jsonl: 0 of its 25 texts in no other file`."""
+    return "; ".join(
+        f"{s.path}: {s.alone:,} of its {s.used:,} texts in no other file" for s in stats
+    )
+
+
+def texts_in_common(paths: Sequence[str | Path]) -> tuple[list[int], int]:
+    """(distinct texts of each file, texts every file holds), from each line's `text` only:
+    cheap enough for an error path, that says why files don't go together."""
+    common: set[int] | None = None
+    counts = []
+    for path in paths:
+        hashes = set()
+        with Path(path).open("rb") as f:
+            for line, raw in enumerate(f, start=1):
+                try:
+                    data = parse_line(raw, line)
+                except RecordError:
+                    continue
+                if data is not None and isinstance(data.get("text"), str):
+                    hashes.add(input_hash(data["text"]))
+        counts.append(len(hashes))
+        common = hashes if common is None else common & hashes
+    return counts, len(common or ())
+
+
+def check_texts_in_common(paths: Sequence[str | Path]) -> None:
+    """Refuse files of which no text is in all, before any other check: a clash of model names
+    between files predicted on different corpora says nothing of the real mistake."""
+    counts, common = texts_in_common(paths)
+    if common == 0 and all(counts):
+        raise DisagreeError(_no_common_text(list(zip(map(str, paths), counts, strict=True))))
+
+
+def _no_common_text(files: Sequence[tuple[str, int]]) -> str:
+    """The error for files that share no text, each named with its number of texts."""
+    named = [f"{path} ({n:,} text{'' if n == 1 else 's'})" for path, n in files]
+    together = " and ".join(named) if len(named) == 2 else ", ".join(named)
+    return (
+        f"{together} have no text in common: predictions on different corpora? Models are "
+        "compared on the same texts: predict each one on the same input file"
+    )

@@ -6,10 +6,12 @@
 
 `.env` in the working directory is loaded first (or `env_file`), so a config can name
 `api_key_env = "OPENAI_API_KEY"` and the key never appears in a config or on a command line.
-Configs may refer to files beside them as `${paths.config_dir}/...`: it is set to the config's
-own folder. Those files (a prompt template, few-shot examples) are read when the pipeline is
+Configs may refer to files beside them as `${paths.config_dir}/...` (it is set to the config's
+own folder) or by a relative path, which is read from that folder too, whatever the working
+directory. Those files (a prompt template, few-shot examples) are read when the pipeline is
 assembled and their content put in its config, so a saved pipeline is self-contained: it can be
-moved, and the config's folder with it. `labels=` and `examples=` (`--labels`, `--examples`)
+moved, and the config's folder with it. Mistakes in the config are said with their line
+(config_file.py). `labels=` and `examples=` (`--labels`, `--examples`)
 replace the LLM task's own. A pipeline that would store a secret (a key in `headers`, a
 password in `base_url`) is never saved.
 """
@@ -20,7 +22,7 @@ import configparser
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ from spacy import util
 from spacy.language import Language
 from thinc.api import Config, ConfigValidationError
 
-from .errors import DisagreeError, DisagreeWarning
+from .config_file import ConfigLines, check_config_text, explain_config_error
+from .errors import DisagreeError, DisagreeWarning, InputError
 from .llm import register_backends
 from .pipeline import LLM_FACTORY, config_problem, first_line, readable_llm_warnings
 from .redaction import holds_secret
@@ -76,20 +79,34 @@ def assemble_pipeline(
     if not path.is_file():
         raise DisagreeError(f"{path}: config file not found")
     label_list = parse_labels(labels)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DisagreeError(f"{path}: not UTF-8 text (byte {err.start + 1})") from None
+    lines = check_config_text(path, text)
     load_env(env_file)
     register_backends()
     all_overrides = dict(overrides or {})
+    # ${paths.config_dir} is the config's folder; one given on the command line is read from
+    # the working directory, as any path typed there.
+    if "paths.config_dir" in all_overrides:
+        all_overrides["paths.config_dir"] = str(Path(all_overrides["paths.config_dir"]).resolve())
+    elif ("paths", "config_dir") in lines.keys:
+        all_overrides["paths.config_dir"] = str(path.parent.resolve())
+    config = None
     try:
-        config = util.load_config(path, interpolate=False)
-        if "paths" in config and "config_dir" in config["paths"]:
-            all_overrides.setdefault("paths.config_dir", str(path.parent.resolve()))
-        config = util.load_config(path, overrides=all_overrides, interpolate=False)
+        config = util.load_config_from_str(text, overrides=all_overrides, interpolate=False)
         set_llm_tasks(config, path, labels=label_list, examples=examples)
-        inline_llm_files(config, path)
+        inline_llm_files(config, path, lines, overridden=all_overrides)
+        if label_list is not None:
+            warn_labels_without_examples(config, label_list)
         with readable_llm_warnings():
             nlp = util.load_model_from_config(config, auto_fill=True)
             nlp.initialize()
     except ConfigValidationError as err:
+        explained = explain_config_error(path, err, config, lines)
+        if explained is not None:
+            raise explained from None
         raise DisagreeError(f"{path}: invalid config ({config_problem(err)})") from None
     except (OSError, ValueError, ImportError) as err:  # ImportError: an unknown nlp.lang
         raise DisagreeError(f"{path}: can't assemble the pipeline ({first_line(err)})") from None
@@ -152,8 +169,78 @@ def set_llm_tasks(
         task = config["components"][name].setdefault("task", {})
         if labels is not None:
             task["labels"] = list(labels)
+            fit_label_definitions(task, labels, f"components.{name}.task")
         if example_list is not None:
             task["examples"] = example_list
+
+
+def fit_label_definitions(task: dict[str, Any], labels: list[str], where: str) -> None:
+    """Keep the task's label definitions of `labels` only, in place: a definition of a label
+    no longer asked for would still be in the prompt. Where the task defines its labels, a
+    label without a definition is said (a DisagreeWarning), with how to give it one."""
+    definitions = task.get("label_definitions")
+    if not isinstance(definitions, dict) or not definitions:
+        return  # the task does not use definitions: a label needs none
+    task["label_definitions"] = {k: v for k, v in definitions.items() if k in labels}
+    undefined = [label for label in labels if label not in definitions]
+    if not undefined:
+        return
+    named = ", ".join(undefined)
+    warnings.warn(
+        f"--labels: the config defines {', '.join(definitions)} (label_definitions) and not "
+        f"{named}: the prompt explains the other labels, not {named}; give "
+        f"{'it' if len(undefined) == 1 else 'them'} a definition with "
+        f'--{where}.label_definitions.{undefined[0]} "what a {undefined[0]} is"',
+        DisagreeWarning,
+        stacklevel=3,
+    )
+
+
+def warn_labels_without_examples(config: dict[str, Any], labels: list[str]) -> None:
+    """Say which of `labels` no few-shot example of an `llm` task shows: with a prompt whose
+    examples never mark a label, a small model finds none (the embedded LLM found no LOCATION
+    in 30 Wikinews sentences, definition or not; 24 with three examples that mark some)."""
+    for name in llm_component_names(config):
+        examples = config["components"][name].get("task", {}).get("examples")
+        if not isinstance(examples, list) or not examples:
+            continue  # no examples (zero-shot), or a file still to be read: nothing to say
+        shown = example_labels(examples)
+        unshown = [label for label in labels if label not in shown]
+        if unshown:
+            named = ", ".join(unshown)
+            warnings.warn(
+                f"--labels: no few-shot example marks {named}, so the prompt never shows "
+                f"{'it' if len(unshown) == 1 else 'them'} (a small model then finds few or "
+                "none); give examples that do with --examples FILE",
+                DisagreeWarning,
+                stacklevel=3,
+            )
+
+
+def example_labels(examples: Any) -> set[str]:
+    """The labels few-shot examples mark, in any of spacy-llm's formats and ours: `entities`
+    by label (NER.v1/v2), spans with a `label` or `entity_label` (NER.v3, disagree.NER.v1),
+    a TextCat `answer` (categories separated by commas).
+
+    >>> sorted(example_labels([{"text": "t", "entities": {"PERSON": ["Ada"], "DATE": []}},
+    ...                        {"text": "u", "spans": [{"text": "IMF", "label": "ORG"}]}]))
+    ['ORG', 'PERSON']
+    """
+    found: set[str] = set()
+    if isinstance(examples, list):
+        for item in examples:
+            found |= example_labels(item)
+    elif isinstance(examples, dict):
+        for key, value in examples.items():
+            if key == "entities" and isinstance(value, dict):
+                found.update(label for label, texts in value.items() if texts)
+            elif key in ("label", "entity_label") and isinstance(value, str):
+                found.add(value)
+            elif key == "answer" and isinstance(value, str):
+                found.update(part.strip() for part in value.split(",") if part.strip())
+            else:
+                found |= example_labels(value)
+    return found
 
 
 # spacy-llm's file readers, by the name a config gives them. `inline_llm_files` reads what
@@ -185,17 +272,35 @@ def read_llm_file(reader: str, file: str | Path, where: str) -> Any:
         ) from None
 
 
-def inline_llm_files(config: Config, config_path: str | Path) -> None:
+def inline_llm_files(
+    config: Config,
+    config_path: str | Path,
+    lines: ConfigLines | None = None,
+    *,
+    overridden: Iterable[str] = (),
+) -> None:
     """Put in `config` (not interpolated) what its spacy-llm file readers read, in place: a
     template's text, a list of examples. A pipeline saved from it then holds them and names no
-    file; `paths.config_dir` is cleared when nothing uses it any more.
+    file; `paths.config_dir` is cleared when nothing uses it any more. A relative path is read
+    from the config's own folder (from the working directory where it is one of the
+    `overridden` settings, typed on the command line); `lines` place a file that is missing.
 
     A text that a config.cfg can't hold as it is (confection reads `${...}` in any text as a
     variable, and mangles some other `$` sequences) stays a reader of its file, by its absolute
     path: a saved pipeline then still reads that file (assemble_to_disk says so)."""
     resolved = config.interpolate()  # the paths as the readers would see them
+    folder = Path(config_path).parent
     for where, reader, file in _llm_file_readers(resolved.get("components") or {}, "components"):
-        value = _storable(read_llm_file(reader, file, f"{config_path}: {where}"), reader, file)
+        setting = f"{where}.path"
+        typed = setting in overridden  # on the command line: from the working directory
+        full = ((Path.cwd() if typed else folder) / file).resolve()
+        line = lines.line_of(setting) if lines is not None else None
+        if not full.is_file():
+            base = "the working directory, as it was typed" if typed else "the config's folder"
+            looked = "" if Path(file).is_absolute() else f" (looked for {full}: read from {base})"
+            raise InputError(config_path, line, f"{file}: file not found{looked}", field=setting)
+        here = InputError.place(config_path, line, setting)
+        value = _storable(read_llm_file(reader, full, here), reader, full)
         *parents, key = where.split(".")
         node: dict[str, Any] = config
         for part in parents:

@@ -7,7 +7,10 @@
 
 Only accepted answers become Docs (a Prodigy `reject` / `ignore` does not; a Label Studio task
 without an annotation does not, see imports/); a text annotated twice is kept once, its first
-version. `labels` is predict's label map (`ORG:ORGANISATION,PERSON`: rename ORG, keep PERSON,
+version. A Prodigy record without `answer` was never annotated (a queue as `diff` wrote it:
+its spans are a model's): it is left out, and a file of nothing else refused, unless
+`include_unannotated` (`--include-unannotated`) converts such records as they are.
+`labels` is predict's label map (`ORG:ORGANISATION,PERSON`: rename ORG, keep PERSON,
 drop the rest), for entities or categories. How spans meet tokens: docbin.py.
 """
 
@@ -33,6 +36,8 @@ class ConvertSummary:
     kind: TaskKind
     read: int = 0  # records (or tasks) read
     not_accepted: int = 0  # reject / ignore answers: left out
+    unannotated: int = 0  # Prodigy records without 'answer': left out unless included
+    include_unannotated: bool = False
     duplicates: int = 0  # a text seen again: its first version kept
     imported: ImportStats | None = None
     docbin: DocBinSummary = field(default_factory=lambda: DocBinSummary(""))
@@ -41,6 +46,16 @@ class ConvertSummary:
         said = []
         if self.imported is not None and self.imported.describe():
             said.append(str(self.imported.describe()))
+        if self.unannotated:
+            said.append(
+                f"{self.unannotated:,} of {self.read:,} records have no 'answer' (never "
+                "annotated: their spans are a model's): "
+                + (
+                    "converted as they are (--include-unannotated)"
+                    if self.include_unannotated
+                    else "left out; --include-unannotated converts them as they are"
+                )
+            )
         if self.duplicates:
             said.append(f"{self.duplicates:,} texts annotated more than once: the first kept")
         return said + self.docbin.warnings()
@@ -54,9 +69,11 @@ def convert_file(
     labels: str | None = None,
     lang: str = DEFAULT_LANG,
     overwrite: bool = False,
+    include_unannotated: bool = False,
 ) -> ConvertSummary:
     """Write the accepted annotations of `input_path` to `output` (`.spacy`), with the label
-    map `labels` applied; the output appears whole or not at all."""
+    map `labels` applied; the output appears whole or not at all. `include_unannotated`: take
+    Prodigy records without an `answer` (a queue's predictions) as accepted."""
     if Path(output).suffix != SUFFIX:
         raise DisagreeError(f"{output}: convert writes a spaCy DocBin; name it ….spacy")
     check_file_output("OUTPUT", output, [input_path], overwrite=overwrite)
@@ -65,7 +82,8 @@ def convert_file(
     imported = None if fmt == "prodigy" else ImportStats(str(input_path), fmt)
     tasks: list[ProdigyTask] = []
     seen: set[int] = set()
-    summary = ConvertSummary(str(input_path), str(output), fmt, TaskKind.NER, imported=imported)
+    summary = ConvertSummary(str(input_path), str(output), fmt, TaskKind.NER, imported=imported,
+                             include_unannotated=include_unannotated)  # fmt: skip
     for task in read_annotations(input_path, fmt, stats=imported):
         summary.read += 1
         if tasks and task.kind is not tasks[0].kind:
@@ -75,7 +93,11 @@ def convert_file(
                 f"a {task.kind.value} task in a file of {tasks[0].kind.value} tasks (its first "
                 "record); convert one kind of task per file",
             )
-        if task.answer is not None and task.answer != "accept":
+        if task.answer is None:  # only Prodigy's records lack one (imports/ accept the rest)
+            summary.unannotated += 1
+            if not include_unannotated:
+                continue
+        elif task.answer != "accept":
             summary.not_accepted += 1
             continue
         if task.input_hash in seen:
@@ -83,6 +105,12 @@ def convert_file(
             continue
         seen.add(task.input_hash)
         tasks.append(task)
+    if summary.read and summary.unannotated == summary.read and not include_unannotated:
+        raise DisagreeError(
+            f"{input_path}: none of its {summary.read:,} records has an 'answer': a queue nobody "
+            "annotated (its spans are a model's predictions); annotate it first, or pass "
+            "--include-unannotated to convert the spans as they are"
+        )
     if not tasks:
         raise DisagreeError(f"{input_path}: no accepted annotation to convert")
     summary.kind = tasks[0].kind

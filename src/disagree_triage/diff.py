@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from .align import AlignedExample, FileStats, align_files
+from .align import AlignedExample, FileStats, align_files, check_overlap
 from .docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
 from .errors import DisagreeError
 from .evidence import Reliability
@@ -40,7 +40,6 @@ from .scoring import (
     QueuePolicy,
     ScoredExample,
     Scoring,
-    check_overlap,
     queue_order,
     rank_key,
 )
@@ -245,7 +244,8 @@ def diff_files(
                         per_model[model].append((key, spooled, len(data)))
                 spool.write(data)
                 spooled += len(data)
-            check_overlap(paths, summary.total + summary.annotated, summary.missing)
+            check_overlap(stats, summary.total + summary.annotated, summary.missing,
+                          require_all=missing == "error")  # fmt: skip
             summary.queued = len(queue)
             rank = queue_format.with_rank
             if writer is not None:

@@ -70,12 +70,17 @@ class InputError(DisagreeError):
         return self._render()  # rendered when shown: `path` may be renamed (a stdin spool)
 
     def _render(self) -> str:
-        where = self.path
-        if self.line is not None:
-            where += f", line {self.line}"
-        if self.field is not None:
-            where += f", field '{self.field}'"
-        return f"{where}: {self.problem}"
+        return f"{self.place(self.path, self.line, self.field)}: {self.problem}"
+
+    @staticmethod
+    def place(path: str | Path, line: int | None, field: str | None = None) -> str:
+        """`path, line N, field 'x'`, the parts that are known."""
+        where = str(path)
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field '{field}'"
+        return where
 
 
 class RecordError(ValueError):

@@ -136,52 +136,12 @@ def _with_beam(
 def prepare_ner_pipeline(
     model: str | Path | Language, label_map: LabelMap
 ) -> tuple[Language, list[str]]:
-    """Load the pipeline, keep only what NER needs, and warn about labels it never produces."""
+    """Load the pipeline and keep only what NER needs; refuse a map naming a label it never
+    produces (`LabelMap.check_sources`). The list of warnings is empty: kept for its callers."""
     nlp = model if isinstance(model, Language) else load_pipeline(model)
     select_ner_components(nlp)
-    return nlp, _unknown_labels(label_map, sorted(entity_labels(nlp)), "--ner")
-
-
-def _unknown_labels(label_map: LabelMap, produced: list[str], option: str) -> list[str]:
-    """A warning when the map names source labels the pipeline never produces (none when the
-    pipeline does not say what it produces); an error, with "did you mean", when it names no
-    label the pipeline produces at all, so that the run would keep nothing."""
-    unknown = label_map.unknown_sources(produced) if produced else []
-    if not unknown:
-        return []
-    if label_map.mapping is not None and len(unknown) == len(label_map.mapping):
-        guesses = [
-            f"{label} → {guess}" for label in unknown if (guess := _closest(label, produced))
-        ]
-        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
-        raise DisagreeError(
-            f"{option} names {', '.join(unknown)}, none of which the pipeline produces, so "
-            f"nothing would be kept{hint} It produces: {', '.join(produced)}"
-        )
-    return [
-        f"{option} names {', '.join(unknown)}, which the pipeline never produces; it produces: "
-        f"{', '.join(produced)}"
-    ]
-
-
-def _closest(label: str, produced: list[str]) -> str | None:
-    """The produced label a typo most likely meant: the same but for case, one that starts
-    the other (ORG for ORGANIZATION), else the closest spelling.
-
-    >>> _closest("organization", ["ORG", "PERSON"]), _closest("PESRON", ["ORG", "PERSON"])
-    ('ORG', 'PERSON')
-    """
-    import difflib
-
-    upper = {p.upper(): p for p in produced}
-    wanted = label.upper()
-    if wanted in upper:
-        return upper[wanted]
-    for key, original in upper.items():
-        if len(key) >= 3 and (wanted.startswith(key) or key.startswith(wanted)):
-            return original
-    close = difflib.get_close_matches(wanted, list(upper), n=1, cutoff=0.6)
-    return upper[close[0]] if close else None
+    label_map.check_sources(sorted(entity_labels(nlp)), "--ner")
+    return nlp, []
 
 
 def prepare_textcat_pipeline(
@@ -194,7 +154,7 @@ def prepare_textcat_pipeline(
     nlp = model if isinstance(model, Language) else load_pipeline(model)
     select_textcat_components(nlp)
     produced = textcat_labels(nlp)
-    warnings = _unknown_labels(label_map, produced, "--textcat")
+    label_map.check_sources(produced, "--textcat")
     if label_map.mapping is not None:
         options = tuple(dict.fromkeys(label_map.mapping.values()))
     else:
@@ -203,7 +163,7 @@ def prepare_textcat_pipeline(
         raise DisagreeError(
             "the pipeline's classifier declares no categories; name them with --textcat"
         )
-    return nlp, TextcatSpec(options, textcat_is_exclusive(nlp), threshold), warnings
+    return nlp, TextcatSpec(options, textcat_is_exclusive(nlp), threshold), []
 
 
 def _skip_done(

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from .align import FileStats, align_files
+from .align import FileStats, align_files, check_overlap
 from .categories import vote_of
 from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
 from .diff import calibrated
@@ -51,7 +51,6 @@ from .scoring import (
     QueuePolicy,
     ScoredExample,
     Scoring,
-    check_overlap,
     rank_key,
 )
 
@@ -336,7 +335,7 @@ def build_report(
             if value > 0:
                 per_scorer[name].offer(seq, scored)
 
-    check_overlap(paths, report.total, report.missing)
+    check_overlap(stats, report.total, report.missing, require_all=policy.missing == "error")
     report.examples = queue.ranked(scoring)
     report.top_by_scorer = {name: topk.ranked(scoring) for name, topk in per_scorer.items()}
     return report

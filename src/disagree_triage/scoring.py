@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .align import AlignedExample
+from .align import AlignedExample, check_texts_in_common
 from .categories import describe_choice, votes_of
 from .compare import Difference, find_differences
 from .errors import DisagreeError, RecordError
@@ -103,7 +103,8 @@ def rank_key(
     return queue_order(score, len(scored.differences), position)
 
 
-MISSING_CHOICES = ("include", "skip")  # --missing: texts absent from some file
+# --missing: texts absent from some file; "error" refuses such files (align.check_overlap)
+MISSING_CHOICES = ("include", "skip", "error")
 QUEUE_FAILED, LEAVE_OUT = "queue", "leave-out"
 LLM_FAILURE_CHOICES = (QUEUE_FAILED, LEAVE_OUT)  # --llm-failures
 AGREEMENT, QUEUED = "agreement", "queued"  # where `QueuePolicy.route` sends an example
@@ -444,16 +445,10 @@ def model_names(
         raise DisagreeError("--names: every model needs a non-empty name")
     repeated = sorted(n for n, c in Counter(chosen).items() if c > 1)
     if repeated:
+        check_texts_in_common(paths)  # files of different corpora: the mistake to say first
+        clashing = [str(p) for p, n in zip(paths, chosen, strict=True) if n == repeated[0]]
         raise DisagreeError(
-            f"two input files name the model {repeated[0]!r}; pass --names to tell them apart"
+            f"{' and '.join(clashing)} name the same model, {repeated[0]!r}; pass --names to "
+            "tell them apart (one name per file, comma-separated)"
         )
     return chosen
-
-
-def check_overlap(paths: Sequence[str | Path], total: int, missing: int) -> None:
-    """Files that share no text are not predictions on the same corpus."""
-    if total and missing == total:
-        raise DisagreeError(
-            f"{', '.join(str(p) for p in paths)}: no text is in all files; are they "
-            "predictions on the same corpus?"
-        )

@@ -145,7 +145,8 @@ CALIBRATE_OPTION = typer.Option(
 MISSING_OPTION = typer.Option(
     "include",
     "--missing",
-    help="Texts absent from some files: include them in the queue, or skip them.",
+    help="Texts absent from some files (predictions on different corpora?): include them "
+    "in the queue (with a warning that counts them), skip them, or error (refuse the run).",
 )
 LLM_FAILURES_OPTION = typer.Option(
     "queue",

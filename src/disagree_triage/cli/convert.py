@@ -35,10 +35,17 @@ def convert_cli(
     input_format: str = GOLD_FORMAT_OPTION,
     lang: str = LANG_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
+    include_unannotated: bool = typer.Option(
+        False,
+        "--include-unannotated",
+        help="Convert Prodigy records without an 'answer' (a queue nobody annotated: a model's "
+        "spans) as if accepted; without it they are left out, and a file of only those refused.",
+    ),
 ) -> None:
     """Turn annotated examples into a spaCy DocBin (.spacy) for spacy train.
 
-    Only accepted answers become Docs; entities are doc.ents, categories doc.cats. Spans that
+    Only accepted answers become Docs (a Prodigy record without 'answer' was never annotated:
+    see --include-unannotated); entities are doc.ents, categories doc.cats. Spans that
     do not fall on token boundaries are contracted to the tokens inside them (or left out when
     inside one token), and counted.
 
@@ -56,12 +63,16 @@ def convert_cli(
             labels=labels,
             lang=lang,
             overwrite=overwrite,
+            include_unannotated=include_unannotated,
         )
     table = safe_table(title=f"convert: {input_path} ({summary.format}) → {output}",
                        show_header=False)  # fmt: skip
     docbin = summary.docbin
     table.add_row("records read", f"{summary.read:,}")
     table.add_row("not accepted (left out)", f"{summary.not_accepted:,}")
+    if summary.unannotated:
+        taken = "converted" if summary.include_unannotated else "left out"
+        table.add_row(f"no answer ({taken})", f"{summary.unannotated:,}")
     table.add_row("docs written", f"{docbin.docs:,}")
     unit = summary.kind.unit
     if summary.kind.value == "ner":

@@ -143,10 +143,28 @@ def diff_cli(
                 overwrite=overwrite,
                 on_progress=advance,
             )
-    print_summary(summary, output, tables_console(output or "", agreements))
+    print_summary(summary, output, tables_console(output or "", agreements), missing)
 
 
-def print_summary(summary: DiffSummary, output: str | None, console: Console | None = None) -> None:
+def missing_warning(summary: DiffSummary, missing: str = "include") -> str:
+    """One line for texts that some files lack: how many, each file's own, what was done."""
+    from ..align import alone_counts
+
+    compared = summary.total + summary.annotated
+    done = "in the queue" if missing == "include" else "left out of the queue (--missing skip)"
+    return (
+        f"{summary.missing:,} of {compared:,} texts are not in every file "
+        f"({alone_counts(summary.files)}): predictions on different corpora? They are {done}; "
+        "--missing error refuses such files"
+    )
+
+
+def print_summary(
+    summary: DiffSummary,
+    output: str | None,
+    console: Console | None = None,
+    missing: str = "include",
+) -> None:
     """The summary tables on `console` (stdout by default); warnings always on stderr."""
     console = console or tables_console()
     table = safe_table(title=f"diff: {' vs '.join(summary.models)}", show_header=False)
@@ -161,6 +179,9 @@ def print_summary(summary: DiffSummary, output: str | None, console: Console | N
         table.add_row("  of them on a failed LLM answer", f"{failed.agreements:,}: not accepted")
     table.add_row("models disagree", f"{summary.disagreeing:,}")
     table.add_row("missing from some files", f"{summary.missing:,}")
+    alone = sum(f.alone for f in summary.files)
+    if alone:
+        table.add_row("  of them in only one file", f"{alone:,}")
     if summary.annotated:
         table.add_row("annotated (--calibrate), left out", f"{summary.annotated:,}")
     if failed.examples:
@@ -229,6 +250,8 @@ def print_summary(summary: DiffSummary, output: str | None, console: Console | N
             f"{name} never uses {', '.join(labels)}, which another model does: every such "
             "answer counts as a disagreement; align them with --ner / --textcat in predict"
         )
+    if summary.missing:
+        warn(missing_warning(summary, missing))
     for models, text in summary.missing_examples[:10]:
         warn(f"from {models}: {text[:80]!r}", "missing")
     for f in summary.files:
