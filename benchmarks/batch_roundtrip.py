@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from batch_server import BatchServer  # noqa: E402
 from disagree_triage import predict_file  # noqa: E402
-from disagree_triage.llm import batch  # noqa: E402
+from disagree_triage.predict import batch  # noqa: E402
 from llm_servers import GOOD, KEY_ENV, write_config  # noqa: E402
 
 

@@ -34,7 +34,7 @@ CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "wikinews_sentences.jsonl
 
 DRIVER = """
 import resource, sys
-from disagree_triage.dask_predict import predict_file_dask
+from disagree_triage.predict.dask_driver import predict_file_dask
 if __name__ == "__main__":
     model, corpus, out, workers = sys.argv[1:5]
     summary = predict_file_dask(model, corpus, out, dask=f"local:{workers}")
@@ -138,7 +138,7 @@ def main() -> None:
     from distributed import Client
 
     from disagree_triage import predict_file
-    from disagree_triage.dask_predict import local_cluster, predict_file_dask
+    from disagree_triage.predict.dask_driver import local_cluster, predict_file_dask
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

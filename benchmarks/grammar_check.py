@@ -40,7 +40,7 @@ def main() -> None:
         load_llama,
     )
     from disagree_triage.llm.structured import schema_of
-    from disagree_triage.pipeline import load_pipeline
+    from disagree_triage.predict.pipeline import load_pipeline
 
     nlp = load_pipeline(args.config)
     component = nlp.get_pipe("llm")

@@ -37,7 +37,7 @@ from itertools import islice
 from pathlib import Path
 import llama_cpp
 from disagree_triage import predict_file
-from disagree_triage.pipeline import load_pipeline
+from disagree_triage.predict.pipeline import load_pipeline
 
 config, corpus, out, texts = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 nlp = load_pipeline(config)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from spacy_llm.models.rest.openai.model import OpenAI  # noqa: E402
 
-from disagree_triage.assemble import assemble_pipeline  # noqa: E402
+from disagree_triage.predict.assemble import assemble_pipeline  # noqa: E402
 from llm_servers import FaultServer, Reply, write_ner_config  # noqa: E402
 
 ANSWER = "ORGANISATION: Apple\nPERSON:\nDATE:"

@@ -34,9 +34,9 @@ from typing import Any
 
 import spacy
 
-from disagree_triage.assemble import assemble_pipeline
-from disagree_triage.llm.checks import answer_problem
 from disagree_triage.llm.structured import locate, read_ner_answer
+from disagree_triage.predict.assemble import assemble_pipeline
+from disagree_triage.predict.llm_answers import answer_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT.parent / "shared" / "data" / "gold"

@@ -25,7 +25,7 @@ from pathlib import Path
 import spacy
 
 from disagree_triage import predict_file
-from disagree_triage.pipeline import select_ner_components
+from disagree_triage.predict.pipeline import select_ner_components
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "wikinews_sentences.jsonl"

@@ -41,10 +41,10 @@ import spacy
 from target_triage import FILES, GOLD, MD_MAP, gold_sets, limited_gold, predictions
 
 from disagree_triage import predict_file
-from disagree_triage.evaluate import roc_auc, top_size
-from disagree_triage.evidence import Evidence, Reliability, Version
+from disagree_triage.evaluate.run import roc_auc, top_size
 from disagree_triage.prodigy import ProdigyTask, read_prodigy_tasks
-from disagree_triage.target_scorers import error_probability
+from disagree_triage.triage.evidence import Evidence, Reliability, Version
+from disagree_triage.triage.scorers.target import error_probability
 
 DEV = 300  # wikigold's first records: the only ones looked at while designing
 PROPN_RATE = 0.05

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from disagree_triage.evidence import Version
+from disagree_triage.triage.evidence import Version
 
 FOUND_ODDS = 8 / 3  # r / (1 − r) of a found candidate, without beam scores: 0.8 / 0.3
 MISSED_ODDS = 2 / 7  # of a missed one: 0.2 / 0.7

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import ROOT, T_LABEL, find, installed, read_lines, write_predictions
 from disagree_triage import diff_files
-from disagree_triage.errors import DisagreeError
-from disagree_triage.exports.argilla import property_name
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.formats.argilla import property_name
 from test_exports import C1, C2, C3, CATS, EMOJI_TEXT, FOOD, QUEUE_ORDER, write_choices
 
 ARGILLA_VERSION = "2.8.0"  # what .ci/argilla-venv.sh installs

@@ -15,7 +15,7 @@ import pytest
 from batch_server import BatchServer, Fault
 from conftest import read_lines
 from disagree_triage import predict_file
-from disagree_triage.llm import batch
+from disagree_triage.predict import batch
 from llm_servers import GOOD, KEY_ENV, SECRET, write_config, write_corpus
 
 N = 30

@@ -24,10 +24,10 @@ from conftest import (
     shared_file,
 )
 from disagree_triage import DisagreeError, predict_file
-from disagree_triage.jsonl import read_jsonl
+from disagree_triage.io.jsonl import read_jsonl
 
 distributed = pytest.importorskip("distributed", reason="pip install -e '.[dask]'")
-dask_predict = pytest.importorskip("disagree_triage.dask_predict")
+dask_predict = pytest.importorskip("disagree_triage.predict.dask_driver")
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec(MD) is None, reason=f"{MD} not installed: pip install -e '.[models]'"
 )

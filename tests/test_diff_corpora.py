@@ -9,8 +9,8 @@ import pytest
 
 from conftest import MD, NER_MAP, SM, read_lines, shared_file
 from disagree_triage import diff_files, predict_file
-from disagree_triage.errors import DisagreeError
-from disagree_triage.jsonl import partial_path
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.io.jsonl import partial_path
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from conftest import (
     shared_file,
 )
 from disagree_triage import predict_file
-from disagree_triage.assemble import assemble_pipeline
-from disagree_triage.evaluate import (
+from disagree_triage.evaluate.fewshot import task_of, write_examples_file
+from disagree_triage.evaluate.run import (
     RANDOM,
     evaluate_files,
     partial_prf,
@@ -27,7 +27,7 @@ from disagree_triage.evaluate import (
     span_prf,
     triage_quality,
 )
-from disagree_triage.fewshot import task_of, write_examples_file
+from disagree_triage.predict.assemble import assemble_pipeline
 
 TEXTS = [
     "Tim Cook runs Apple in Cupertino.",
@@ -321,7 +321,7 @@ def test_code_brings_a_scorer_of_ones_own_into_the_triage(files, tmp_path, cli):
     gold, a, b = files
     code = tmp_path / "my_scorer.py"
     code.write_text(
-        "from disagree_triage.scorers import scorers\n\n"
+        "from disagree_triage.triage.scorers.spans import scorers\n\n"
         "@scorers.register('n_spans_apart_test')\n"
         "def n_spans_apart(span_sets):\n"
         "    sets = [set(s) for s in span_sets]\n"

@@ -20,9 +20,9 @@ from conftest import (
     write_predictions,
 )
 from disagree_triage import diff_files
-from disagree_triage.errors import DisagreeError
-from disagree_triage.exports import get_queue_format
-from disagree_triage.jsonl import partial_path
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.formats import get_queue_format
+from disagree_triage.io.jsonl import partial_path
 
 QUEUE_ORDER = [T_BOUNDARY, T_LABEL, T_ONLY_A, T_NOT_IN_B]  # as test_diff ranks them
 

@@ -14,10 +14,10 @@ import pytest
 from conftest import find, write_predictions
 from disagree_triage import diff_files
 from disagree_triage.convert import convert_file
-from disagree_triage.errors import DisagreeError, InputError
-from disagree_triage.evaluate import evaluate_files
-from disagree_triage.exports.doccano import utf16_spans
-from disagree_triage.imports import ImportStats, detect_format, read_annotations
+from disagree_triage.core.errors import DisagreeError, InputError
+from disagree_triage.evaluate.run import evaluate_files
+from disagree_triage.formats.annotations import ImportStats, detect_format, read_annotations
+from disagree_triage.formats.doccano import utf16_spans
 
 # Characters beyond U+FFFF (two UTF-16 code units each) before the entities, and accents.
 T1 = "🎉 José Núñez met Zoë in 🇧🇷 São Paulo on Monday."

@@ -28,8 +28,8 @@ from conftest import (
     write_predictions,
 )
 from disagree_triage import diff_files, predict_file
-from disagree_triage.errors import DisagreeError, InputError
-from disagree_triage.jsonl import partial_path
+from disagree_triage.core.errors import DisagreeError, InputError
+from disagree_triage.io.jsonl import partial_path
 
 NEWS = EXAMPLES / "news.jsonl"
 

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from conftest import assert_valid_ner_manual, read_lines
 from disagree_triage import predict_file
 from disagree_triage.cli import app
-from disagree_triage.errors import DisagreeError
-from disagree_triage.jsonl import partial_path
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.io.jsonl import partial_path
 from llm_servers import (
     GOOD,
     KEY_ENV,

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from disagree_triage.corpus import validate_text_record
-from disagree_triage.errors import DisagreeError, InputError
-from disagree_triage.jsonl import (
+from disagree_triage.core.errors import DisagreeError, InputError
+from disagree_triage.io.corpus import validate_text_record
+from disagree_triage.io.jsonl import (
     InvalidLines,
     JsonlWriter,
     partial_path,

@@ -1,7 +1,7 @@
 import pytest
 
 from disagree_triage import LabelMap
-from disagree_triage.errors import DisagreeError
+from disagree_triage.core.errors import DisagreeError
 
 
 def test_parse_renames_keeps_and_drops():

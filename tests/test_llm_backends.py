@@ -20,9 +20,9 @@ from conftest import (
     read_lines,
 )
 from disagree_triage import predict_file
-from disagree_triage.assemble import assemble_pipeline
-from disagree_triage.errors import DisagreeError
-from disagree_triage.jsonl import partial_path
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.io.jsonl import partial_path
+from disagree_triage.predict.assemble import assemble_pipeline
 from llm_servers import (
     GOOD,
     KEY_ENV,

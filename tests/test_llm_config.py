@@ -18,8 +18,8 @@ from thinc.api import Config
 
 from conftest import ROOT, SM, assert_valid_ner_manual, needs_llama, read_lines
 from disagree_triage import load_pipeline, predict_file
-from disagree_triage.assemble import assemble_pipeline, assemble_to_disk
-from disagree_triage.errors import DisagreeError, collect_warnings
+from disagree_triage.core.errors import DisagreeError, collect_warnings
+from disagree_triage.predict.assemble import assemble_pipeline, assemble_to_disk
 from llm_servers import GOOD, FaultServer, Reply, write_corpus
 
 CONFIGS = ROOT / "configs"
@@ -354,9 +354,7 @@ def test_predict_local_cfg_with_labels_and_examples_end_to_end(tmp_path, cli, co
         assert "llm_error" not in task.get("meta", {})
 
 
-def test_the_shipped_local_json_cfg_assembles_into_a_self_contained_pipeline(
-    tmp_path, monkeypatch
-):
+def test_the_shipped_local_json_cfg_assembles_into_a_self_contained_pipeline(tmp_path, monkeypatch):
     pipeline = tmp_path / "llm-local"
     assemble_to_disk(CONFIGS / "local-json.cfg", pipeline)
     saved = (pipeline / "config.cfg").read_text(encoding="utf-8")

@@ -11,10 +11,10 @@ import pytest
 
 from conftest import first_lines, read_lines
 from disagree_triage import diff_files
-from disagree_triage.errors import DisagreeError
-from disagree_triage.exports import get_queue_format
-from disagree_triage.report import build_report
-from disagree_triage.report_html import render_html
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.formats import get_queue_format
+from disagree_triage.report.counts import build_report
+from disagree_triage.report.html import render_html
 from evidence_by_hand import span, write_tasks
 
 # md (beam scores, sure of itself) against an LLM whose answer failed on some texts, in input

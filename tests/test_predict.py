@@ -20,13 +20,9 @@ from conftest import (
     read_lines,
     shared_file,
 )
-from disagree_triage import (
-    components_for_ner,
-    predict_file,
-    predict_tasks,
-)
-from disagree_triage.errors import DisagreeError
-from disagree_triage.jsonl import partial_path
+from disagree_triage import components_for_ner, predict_file, predict_tasks
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.io.jsonl import partial_path
 from disagree_triage.prodigy import read_prodigy_tasks
 
 TARGETS = {"ORGANISATION", "PERSON", "DATE"}

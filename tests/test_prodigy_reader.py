@@ -7,7 +7,7 @@ import pytest
 
 from conftest import shared_file
 from disagree_triage import read_prodigy_tasks
-from disagree_triage.errors import InputError
+from disagree_triage.core.errors import InputError
 from disagree_triage.prodigy import input_hash
 
 

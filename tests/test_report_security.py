@@ -24,10 +24,10 @@ import pytest
 from spacy import displacy
 
 from conftest import CHROMIUM_ARGS, chromium
-from disagree_triage.report import build_report
-from disagree_triage.report_html import STYLE, label_colours, write_html
-from disagree_triage.scorers import scorers
-from disagree_triage.textcat_scorers import textcat_scorers
+from disagree_triage.report.counts import build_report
+from disagree_triage.report.html import STYLE, label_colours, write_html
+from disagree_triage.triage.scorers.categories import textcat_scorers
+from disagree_triage.triage.scorers.spans import scorers
 
 
 def run(n: int) -> str:
@@ -436,7 +436,7 @@ def test_payloads_never_run_in_chromium(pages):
 
 
 def test_entity_marks_look_as_displacy_draws_them():
-    from disagree_triage.report_html import _entities
+    from disagree_triage.report.html import _entities
 
     text = "Apple & Tim Cook met in\nCupertino <today>."
     spans = frozenset({(0, 5, "ORG"), (8, 16, "PERSON"), (24, 33, "GPE")})
@@ -453,7 +453,9 @@ def test_entity_marks_look_as_displacy_draws_them():
 
 
 def test_label_colours_are_css_colours_whatever_displacy_holds(monkeypatch):
-    from disagree_triage import report_html  # displaCy's own table, the one the page reads
+    from disagree_triage.report import (
+        html as report_html,  # displaCy's own table, the one the page reads
+    )
 
     bad = "red;}</style><script>alert(1)</script>"
     monkeypatch.setitem(report_html.DEFAULT_LABEL_COLORS, "EVIL", bad)

@@ -20,14 +20,8 @@ from conftest import (
     read_lines,
 )
 from disagree_triage import predict_file
-from disagree_triage.errors import DisagreeError
-from disagree_triage.llm.checks import json_answer_problem, json_textcat_problem
-from disagree_triage.llm.structured import (
-    SchemaPrompt,
-    locate,
-    schema_of,
-    word_sequences,
-)
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.llm.structured import SchemaPrompt, locate, schema_of, word_sequences
 from disagree_triage.llm.structured_tasks import (
     ExamplesLabelWarning,
     make_structured_ner,
@@ -35,6 +29,7 @@ from disagree_triage.llm.structured_tasks import (
     parse_ner_responses,
     parse_textcat_responses,
 )
+from disagree_triage.predict.llm_answers import json_answer_problem, json_textcat_problem
 from llm_servers import (
     LABELS,
     FaultServer,
@@ -543,7 +538,7 @@ def test_grammar_check_answers_as_the_grammar_sampler_does():
         grammar_for,
         load_llama,
     )
-    from disagree_triage.pipeline import load_pipeline
+    from disagree_triage.predict.pipeline import load_pipeline
 
     nlp = load_pipeline(ROOT / "configs" / "local-json.cfg")
     component = nlp.get_pipe("llm")

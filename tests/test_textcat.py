@@ -21,18 +21,18 @@ from conftest import (
     read_lines,
 )
 from disagree_triage import diff_files, input_hash, predict_file, task_hash
-from disagree_triage.categories import CategoryVote
-from disagree_triage.errors import DisagreeError, InputError
-from disagree_triage.evaluate import evaluate_files
-from disagree_triage.report import build_report
-from disagree_triage.report_html import render_html
-from disagree_triage.textcat_scorers import (
+from disagree_triage.core.errors import DisagreeError, InputError
+from disagree_triage.evaluate.run import evaluate_files
+from disagree_triage.report.counts import build_report
+from disagree_triage.report.html import render_html
+from disagree_triage.triage.scorers.categories import (
     all_textcat_scorers,
     kl_max,
     top_label_mismatch,
     total_variation,
     vote_entropy,
 )
+from disagree_triage.triage.votes import CategoryVote
 from textcat_data import LABELS, labelled, train_textcat, write_corpus, write_gold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -462,7 +462,7 @@ def test_textcat_openai_cfg_builds_offline_and_talks_to_a_real_server(data, tmp_
     server (llama.cpp's, on 127.0.0.1), every text gets a category or a recorded llm_error."""
     import socket
 
-    from disagree_triage.assemble import assemble_pipeline
+    from disagree_triage.predict.assemble import assemble_pipeline
 
     config = ROOT / "configs" / "textcat-openai.cfg"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used-offline")

@@ -13,15 +13,15 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from disagree_triage.compare import find_differences
-from disagree_triage.evidence import Evidence, Reliability, Version, blame
-from disagree_triage.scoring import unsure
-from disagree_triage.target_scorers import (
+from disagree_triage.triage.differences import find_differences
+from disagree_triage.triage.evidence import Evidence, Reliability, Version, blame
+from disagree_triage.triage.scorers.target import (
     all_target_scorers,
     error_probability,
     outvoted,
     uncertainty,
 )
+from disagree_triage.triage.scoring import unsure
 from evidence_by_hand import by_hand, sigmoid
 
 FOUND = math.log(8 / 3)  # logit r of a found candidate without beam scores: 0.8 / 0.3

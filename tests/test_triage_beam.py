@@ -11,8 +11,8 @@ import spacy
 
 from conftest import MD, NER_MAP, read_lines, shared_file
 from disagree_triage import diff_files, predict_file
-from disagree_triage.evidence import Version
 from disagree_triage.prodigy import parse_task
+from disagree_triage.triage.evidence import Version
 
 
 def write_lines(path: Path, records: list[dict]) -> Path:

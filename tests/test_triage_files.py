@@ -11,12 +11,12 @@ import pytest
 
 from conftest import read_lines
 from disagree_triage import diff_files
-from disagree_triage.errors import DisagreeError
-from disagree_triage.evaluate import evaluate_files
-from disagree_triage.evidence import Reliability, Version
-from disagree_triage.jsonl import partial_path
-from disagree_triage.kinds import TaskKind
-from disagree_triage.target_scorers import all_target_scorers, error_probability, uncertainty
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.core.kinds import TaskKind
+from disagree_triage.evaluate.run import evaluate_files
+from disagree_triage.io.jsonl import partial_path
+from disagree_triage.triage.evidence import Reliability, Version
+from disagree_triage.triage.scorers.target import all_target_scorers, error_probability, uncertainty
 from evidence_by_hand import by_hand, candidates, error_of, span, version_of, write_tasks
 
 

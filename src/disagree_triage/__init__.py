@@ -14,34 +14,38 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _moved
+
 __version__ = "0.1.0"
+
+_moved.install()  # the import paths of 0.1 keep working until 0.2, with a warning
 
 # name -> module that defines it
 _EXPORTS = {
     "DiffSummary": "diff",
     "diff_files": "diff",
-    "DisagreeError": "errors",
-    "InputError": "errors",
-    "LabelMap": "labels",
-    "TaskKind": "kinds",
-    "PredictSummary": "predict",
-    "predict_file": "predict",
-    "predict_tasks": "predict",
-    "components_for_ner": "pipeline",
-    "load_pipeline": "pipeline",
+    "DisagreeError": "core.errors",
+    "InputError": "core.errors",
+    "LabelMap": "core.labels",
+    "TaskKind": "core.kinds",
+    "PredictSummary": "predict.run",
+    "predict_file": "predict.run",
+    "predict_tasks": "predict.run",
+    "components_for_ner": "predict.pipeline",
+    "load_pipeline": "predict.pipeline",
     "ProdigyTask": "prodigy",
     "read_prodigy_tasks": "prodigy",
     "input_hash": "prodigy",
     "task_hash": "prodigy",
-    "Report": "report",
-    "build_report": "report",
-    "Scoring": "scoring",
-    "ScoredExample": "scoring",
-    "EvaluationReport": "evaluate",
-    "evaluate_files": "evaluate",
+    "Report": "report.counts",
+    "build_report": "report.counts",
+    "Scoring": "triage.scoring",
+    "ScoredExample": "triage.scoring",
+    "EvaluationReport": "evaluate.run",
+    "evaluate_files": "evaluate.run",
     "ConvertSummary": "convert",
     "convert_file": "convert",
-    "read_annotations": "imports",
+    "read_annotations": "formats.annotations",
 }
 
 __all__ = [
@@ -87,14 +91,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from .convert import ConvertSummary, convert_file
+    from .core.errors import DisagreeError, InputError
+    from .core.kinds import TaskKind
+    from .core.labels import LabelMap
     from .diff import DiffSummary, diff_files
-    from .errors import DisagreeError, InputError
-    from .evaluate import EvaluationReport, evaluate_files
-    from .imports import read_annotations
-    from .kinds import TaskKind
-    from .labels import LabelMap
-    from .pipeline import components_for_ner, load_pipeline
-    from .predict import PredictSummary, predict_file, predict_tasks
+    from .evaluate.run import EvaluationReport, evaluate_files
+    from .formats.annotations import read_annotations
+    from .predict.pipeline import components_for_ner, load_pipeline
+    from .predict.run import PredictSummary, predict_file, predict_tasks
     from .prodigy import ProdigyTask, input_hash, read_prodigy_tasks, task_hash
-    from .report import Report, build_report
-    from .scoring import ScoredExample, Scoring
+    from .report.counts import Report, build_report
+    from .triage.scoring import ScoredExample, Scoring

@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .docbin import DEFAULT_LANG, SUFFIX, DocBinSummary, DocBinWriter
-from .errors import DisagreeError, InputError
-from .imports import AUTO, ImportStats, read_annotations, resolve_format
-from .kinds import TaskKind
-from .labels import LabelMap
-from .outputs import check_file_output
+from .core.errors import DisagreeError, InputError
+from .core.kinds import TaskKind
+from .core.labels import LabelMap
+from .formats.annotations import AUTO, ImportStats, read_annotations, resolve_format
+from .formats.docbin import DEFAULT_LANG, SUFFIX, DocBinSummary, DocBinWriter
+from .io.output_files import check_file_output
 from .prodigy import ProdigyTask
 
 

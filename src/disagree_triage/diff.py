@@ -21,18 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from .align import AlignedExample, FileStats, align_files, check_overlap
-from .docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
-from .errors import DisagreeError
-from .evidence import Reliability
-from .exports import get_queue_format
-from .imports import AUTO, prodigy_file
-from .jsonl import JsonlWriter, dumps_line
-from .kinds import TaskKind
-from .outputs import check_outputs
-from .prefill import MAJORITY, PREFILLS
+from .core.errors import DisagreeError
+from .core.kinds import TaskKind
+from .formats import get_queue_format
+from .formats.annotations import AUTO, prodigy_file
+from .formats.docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
+from .formats.prefill import MAJORITY, PREFILLS
+from .io.jsonl import JsonlWriter, dumps_line
+from .io.output_files import check_outputs
 from .prodigy.write import agreement_task
-from .scoring import (
+from .triage.align import AlignedExample, FileStats, align_files, check_overlap
+from .triage.evidence import Reliability
+from .triage.scoring import (
     AGREEMENT,
     DEFAULT_MIN_CONFIDENCE,
     QUEUE_FAILED,

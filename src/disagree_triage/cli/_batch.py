@@ -7,15 +7,8 @@ from typing import Any
 
 import typer
 
-from ..errors import DisagreeError
-from ._util import (
-    clean,
-    config_overrides,
-    err_console,
-    safe_table,
-    tables_console,
-    user_errors,
-)
+from ..core.errors import DisagreeError
+from ._util import clean, config_overrides, err_console, safe_table, tables_console, user_errors
 
 BATCH_HELP = (
     "Send the LLM's prompts as a batch job instead of live requests: 'submit' uploads them to "
@@ -54,7 +47,7 @@ def batch_cli(
     options: dict[str, Any],
 ) -> None:
     """Run one `--batch` step and print what it did."""
-    from ..llm.batch import MODES, BatchNotDone, collect, submit
+    from ..predict.batch import MODES, BatchNotDone, collect, submit
     from .predict import PredictProgress, print_summary
 
     with user_errors():

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..errors import DisagreeError
-from ..redaction import redact
+from ..core.errors import DisagreeError
+from ..core.redaction import redact
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -1,4 +1,4 @@
-"""`disagree assemble`: the CLI layer over `disagree_triage.assemble.assemble_to_disk`."""
+"""`disagree assemble`: the CLI layer over `disagree_triage.predict.assemble.assemble_to_disk`."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def assemble_cli(
     config reads (template, examples) are saved inside the pipeline: it needs nothing beside it.
     """
     with user_errors():
-        from ..assemble import assemble_to_disk  # spacy-llm is imported only here
-        from ..errors import collect_warnings
+        from ..core.errors import collect_warnings
+        from ..predict.assemble import assemble_to_disk  # spacy-llm is imported only here
 
         overrides = config_overrides(ctx.args)
         with collect_warnings() as messages:

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..compare import CONFLICT_WORDS
-from ..kinds import TaskKind
+from ..core.kinds import TaskKind
+from ..triage.differences import CONFLICT_WORDS
 from ._util import (
     CALIBRATE_OPTION,
     CODE_OPTION,
@@ -148,7 +148,7 @@ def diff_cli(
 
 def missing_warning(summary: DiffSummary, missing: str = "include") -> str:
     """One line for texts that some files lack: how many, each file's own, what was done."""
-    from ..align import alone_counts
+    from ..triage.align import alone_counts
 
     compared = summary.total + summary.annotated
     done = "in the queue" if missing == "include" else "left out of the queue (--missing skip)"

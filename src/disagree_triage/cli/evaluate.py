@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..kinds import TaskKind
+from ..core.kinds import TaskKind
 from ._util import (
     CODE_OPTION,
     GOLD_FORMAT_OPTION,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from ..evaluate import EvaluationReport, TriageQuality
+    from ..evaluate.run import EvaluationReport, TriageQuality
 
 
 @app.command("evaluate")
@@ -93,9 +93,9 @@ def evaluate_cli(
         disagree evaluate gold.jsonl out-spacy.jsonl out-llm.jsonl
         --gold-ner LOC:LOCATION,ORG:ORGANISATION,PERSON
     """
-    from ..evaluate import evaluate_files
-    from ..fewshot import DEFAULT_TASK, check_examples_path, task_of, write_examples_file
-    from ..outputs import check_file_output
+    from ..evaluate.fewshot import DEFAULT_TASK, check_examples_path, task_of, write_examples_file
+    from ..evaluate.run import evaluate_files
+    from ..io.output_files import check_file_output
 
     inputs = [gold, *predictions, *([ranked] if ranked else [])]
     with user_errors():
@@ -139,7 +139,7 @@ def evaluate_cli(
 def _triage_table(title: str, rankings: dict[str, TriageQuality], figure: str) -> Table:
     """Rankings as rows; the top-k figures (precision or lift) and the ROC-AUC as columns, the
     scorer with the best AUC marked."""
-    from ..evaluate import RANDOM, RANKED, TOP_KS
+    from ..evaluate.run import RANDOM, RANKED, TOP_KS
 
     table = safe_table(title=title)
     table.add_column("ranking", no_wrap=True)
@@ -159,7 +159,7 @@ def _triage_table(title: str, rankings: dict[str, TriageQuality], figure: str) -
 
 
 def print_report(report: EvaluationReport, console: Console | None = None) -> None:
-    from ..evaluate import ERROR_WORDS
+    from ..evaluate.run import ERROR_WORDS
 
     console = console or out_console()
     for warning in report.warnings:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from ..predict import PredictSummary
+    from ..predict.run import PredictSummary
 
 
 def progress_bar() -> Progress:
@@ -198,7 +198,7 @@ def predict_cli(
         disagree predict configs/local.cfg corpus.jsonl out.jsonl
         --labels PERSON,ORGANISATION --examples examples.json --components.llm.model.max_tokens 32
     """
-    from ..predict import predict_file
+    from ..predict.run import predict_file
 
     if resume and overwrite:
         warn("--resume and --overwrite exclude each other", "error:")
@@ -244,7 +244,7 @@ def predict_cli(
         overrides = config_overrides(ctx.args)
         run: Callable[..., PredictSummary] = predict_file
         if dask is not None:
-            from ..dask_predict import predict_file_dask
+            from ..predict.dask_driver import predict_file_dask
 
             run = partial(predict_file_dask, dask=dask, partitions=partitions)
         elif limit is not None:

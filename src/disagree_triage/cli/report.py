@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..compare import CONFLICT_WORDS
-from ..errors import DisagreeError
+from ..core.errors import DisagreeError
+from ..triage.differences import CONFLICT_WORDS
 from ._util import (
     CALIBRATE_OPTION,
     CODE_OPTION,
@@ -34,7 +34,7 @@ from ._util import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..report import Report
+    from ..report.counts import Report
 
 
 @app.command("report")
@@ -73,8 +73,8 @@ def report_cli(
 
         disagree report out-spacy.jsonl out-llm.jsonl --target spacy-md --html report.html
     """
-    from ..outputs import check_file_output
-    from ..report import build_report
+    from ..io.output_files import check_file_output
+    from ..report.counts import build_report
 
     progress, advance = spinner("report")
     with user_errors():
@@ -100,7 +100,7 @@ def report_cli(
             )
         print_report(report, patterns=patterns)
         if html:
-            from ..report_html import write_html  # displaCy: only for the page
+            from ..report.html import write_html  # displaCy: only for the page
 
             size = write_html(report, html, overwrite=overwrite)
             err_console().print(
@@ -109,7 +109,7 @@ def report_cli(
 
 
 def print_report(report: Report, *, patterns: int = 15, console: Console | None = None) -> None:
-    from ..report import percent
+    from ..report.counts import percent
 
     console = console or out_console()
     overview = safe_table(title=f"report: {' vs '.join(report.models)}", show_header=False)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Lock
 
-from ..redaction import redact
+from ..core.redaction import redact
 
 FAILURE_MARK = "\x00disagree-request-failed: "
 

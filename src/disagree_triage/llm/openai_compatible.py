@@ -45,8 +45,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from spacy_llm.registry import registry
 
-from ..errors import DisagreeError
-from ..redaction import (
+from ..core.errors import DisagreeError
+from ..core.redaction import (
     is_env_name,
     is_secret_header,
     looks_like_key,

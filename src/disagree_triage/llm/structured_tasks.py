@@ -45,7 +45,7 @@ from spacy_llm.tasks.util.sharding import make_shard_mapper
 from spacy_llm.ty import FewshotExample
 from spacy_llm.util import split_labels
 
-from ..errors import DisagreeError, DisagreeWarning
+from ..core.errors import DisagreeError, DisagreeWarning
 from .structured import (
     BY_LABEL,
     CATEGORIES,

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..beam import NEAR_MISSES
-from ..errors import RecordError
-from ..jsonl import InvalidLines, describe_json_type, read_records
-from ..kinds import TaskKind
+from ..core.errors import RecordError
+from ..core.kinds import TaskKind
+from ..io.jsonl import InvalidLines, describe_json_type, read_records
+from ..predict.beam import NEAR_MISSES
 from .write import input_hash as compute_input_hash
 
 ANSWERS = ("accept", "reject", "ignore")

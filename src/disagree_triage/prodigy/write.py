@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from murmurhash import hash as _murmur
 
-from ..categories import MULTIPLE, SINGLE, accepts_one, option_ids, union_options
-from ..kinds import TaskKind
+from ..core.kinds import TaskKind
+from ..triage.votes import MULTIPLE, SINGLE, accepts_one, option_ids, union_options
 
 if TYPE_CHECKING:
-    from ..align import AlignedExample
+    from ..triage.align import AlignedExample
     from .read import ProdigyTask
 
 SpanKey = tuple[int, int, str]

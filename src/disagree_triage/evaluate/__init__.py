@@ -1,0 +1,43 @@
+"""The evaluate stage: score each model against gold and measure how well the triage ranks
+(`run`), and write the LLM's corrected mistakes as few-shot examples (`fewshot`).
+
+    >>> from disagree_triage.evaluate import evaluate_files  # doctest: +SKIP
+"""
+
+from .run import (
+    PRF,
+    RANDOM,
+    RANKED,
+    TOP_KS,
+    Column,
+    ErrorKinds,
+    EvaluationReport,
+    ModelScores,
+    TriageQuality,
+    evaluate_files,
+    order_auc,
+    partial_prf,
+    roc_auc,
+    span_prf,
+    top_size,
+    triage_quality,
+)
+
+__all__ = [
+    "PRF",
+    "RANDOM",
+    "RANKED",
+    "TOP_KS",
+    "Column",
+    "ErrorKinds",
+    "EvaluationReport",
+    "ModelScores",
+    "TriageQuality",
+    "evaluate_files",
+    "order_auc",
+    "partial_prf",
+    "roc_auc",
+    "span_prf",
+    "top_size",
+    "triage_quality",
+]

@@ -1,0 +1,87 @@
+"""What every reader of another tool's export builds: accepted Prodigy records, checked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..core.errors import InputError, RecordError
+from ..core.kinds import TaskKind
+from ..io.jsonl import check_input_file, describe_json_type
+
+SpanKey = tuple[int, int, str]
+
+
+def accepted_record(
+    kind: TaskKind,
+    text: str,
+    answer: Sequence[Any],  # (start, end, label) keys, or categories
+    meta: dict[str, Any],
+    annotator: Any = None,
+) -> dict[str, Any]:
+    """An accepted Prodigy record: a `ner_manual` task with `spans`, or a `choice` task whose
+    `accept` holds the categories (offered as its only options: the export lists no others)."""
+    record: dict[str, Any] = {"text": text}
+    if kind is TaskKind.CHOICE:
+        categories = list(dict.fromkeys(str(c) for c in answer))
+        record["options"] = [{"id": c, "text": c} for c in categories]
+        record["accept"] = categories
+    else:
+        record["spans"] = [
+            {"start": s, "end": e, "label": label, "text": text[s:e]}
+            for s, e, label in sorted(answer)
+        ]
+    record["answer"] = "accept"
+    record["meta"] = meta
+    if annotator is not None:
+        record["_annotator_id"] = str(annotator)
+    return record
+
+
+def text_of(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        got = describe_json_type(value)
+        problem = "missing" if value is None else f"expected a string, got {got}"
+        raise RecordError(problem, field=field)
+    return value
+
+
+def integer(value: Any, field: str) -> int:
+    if type(value) is not int:  # bool is an int subclass, and an offset of `true` is wrong
+        raise RecordError(f"expected an integer, got {describe_json_type(value)}", field=field)
+    return value
+
+
+def label_of(value: Any, field: str) -> str:
+    if type(value) is not str or not value:
+        raise RecordError(
+            f"expected a non-empty string, got {describe_json_type(value)}", field=field
+        )
+    return value
+
+
+def array_of(value: Any, field: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise RecordError(f"expected an array, got {describe_json_type(value)}", field=field)
+    return value
+
+
+def load_json(path: str | Path) -> Any:
+    """A whole JSON file (Label Studio exports one array); invalid JSON is one InputError
+    naming the line and column."""
+    p = check_input_file(path)
+    data = p.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise InputError(p, 1, "file starts with a UTF-8 byte-order mark (BOM); save it without")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        if not data.strip():
+            raise InputError(p, None, "empty file") from None
+        problem = f"invalid JSON ({err.msg} at column {err.colno})"
+        if "after document" in err.msg:  # one value a line: JSONL, not one JSON document
+            problem += "; this reads one JSON document (an array), not JSONL"
+        raise InputError(p, err.lineno, problem) from None

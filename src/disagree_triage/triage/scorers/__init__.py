@@ -1,0 +1,2 @@
+"""The registered scorers: of entity span sets (`spans`), of category votes (`categories`),
+and of one model's likely errors (`target`)."""
