@@ -328,7 +328,13 @@ def _copy_range(source: Path, lines: LineRange, target: Path) -> None:
 
 
 def _stats_fields(stats: BackendStats) -> dict[str, Any]:
-    return {f.name: getattr(stats, f.name) for f in fields(stats) if not f.name.startswith("_")}
+    # counts and words, not the run's progress callback (it stays in the worker)
+    skipped = ("on_answer",)
+    return {
+        f.name: getattr(stats, f.name)
+        for f in fields(stats)
+        if not f.name.startswith("_") and f.name not in skipped
+    }
 
 
 # --- on the driver ------------------------------------------------------------------------
@@ -683,8 +689,8 @@ def _add_stats(backends: dict[tuple[str, str], BackendStats], fields_: dict[str,
     for name, value in fields_.items():
         if name in ("backend", "model"):
             continue
-        if name == "structured_refused":
-            stats.structured_refused = stats.structured_refused or value
+        if name in ("structured_refused", "cache_path"):  # the first worker's word, not a sum
+            setattr(stats, name, getattr(stats, name) or value)
         elif name == "cost":
             if value is not None:
                 stats.cost = (stats.cost or 0.0) + value
