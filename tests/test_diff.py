@@ -211,7 +211,7 @@ def test_cli_error_is_one_line(pair, tmp_path, cli):
 def test_cli_code_registers_a_scorer_of_ones_own(pair, tmp_path, cli):
     code = tmp_path / "my_scorers.py"
     code.write_text(
-        "from disagree_triage.triage.scorers.spans import scorers\n\n"
+        "from disagree_triage.triage.scorers import scorers\n\n"
         "@scorers.register('n_labels_test')\n"
         "def n_labels(span_sets):  # labels of the spans not every model found\n"
         "    sets = [set(s) for s in span_sets]\n"

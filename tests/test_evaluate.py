@@ -321,7 +321,7 @@ def test_code_brings_a_scorer_of_ones_own_into_the_triage(files, tmp_path, cli):
     gold, a, b = files
     code = tmp_path / "my_scorer.py"
     code.write_text(
-        "from disagree_triage.triage.scorers.spans import scorers\n\n"
+        "from disagree_triage.triage.scorers import scorers\n\n"
         "@scorers.register('n_spans_apart_test')\n"
         "def n_spans_apart(span_sets):\n"
         "    sets = [set(s) for s in span_sets]\n"

@@ -453,9 +453,7 @@ def test_entity_marks_look_as_displacy_draws_them():
 
 
 def test_label_colours_are_css_colours_whatever_displacy_holds(monkeypatch):
-    from disagree_triage.report import (
-        html as report_html,  # displaCy's own table, the one the page reads
-    )
+    from disagree_triage.report import html as report_html
 
     bad = "red;}</style><script>alert(1)</script>"
     monkeypatch.setitem(report_html.DEFAULT_LABEL_COLORS, "EVIL", bad)

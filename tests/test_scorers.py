@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from disagree_triage.core.errors import DisagreeError
 from disagree_triage.triage.differences import BOTH, BOUNDARY, LABEL, MISSING, find_differences
-from disagree_triage.triage.scorers.spans import get_scorer, scorers
+from disagree_triage.triage.scorers import get_scorer, scorers
 
 TEXT = "Meta hired Tim Cook on Monday in Paris."
 META, TIM_COOK, TIM, MONDAY = (0, 4), (11, 19), (11, 14), (23, 29)

@@ -16,6 +16,7 @@ from disagree_triage.core.kinds import TaskKind
 from disagree_triage.evaluate.run import evaluate_files
 from disagree_triage.io.jsonl import partial_path
 from disagree_triage.triage.evidence import Reliability, Version
+from disagree_triage.triage.scorers import scorers_of
 from disagree_triage.triage.scorers.target import all_target_scorers, error_probability, uncertainty
 from evidence_by_hand import by_hand, candidates, error_of, span, version_of, write_tasks
 
@@ -205,7 +206,7 @@ def test_target_options_refuse_clearly(md_llm, tmp_path, cli, args, message):
 def test_an_unknown_scorer_with_a_target_lists_the_target_scorers(md_llm, cli):
     line = one_error_line(cli("diff", *md_llm, "--target", "md", "--scorer", "nope"))
     choices = line.split("unknown scorer 'nope'; choose one of: ", 1)[1].split(", ")
-    assert sorted(choices) == sorted([*all_target_scorers(), *TaskKind.NER.scorers()])
+    assert sorted(choices) == sorted([*all_target_scorers(), *scorers_of(TaskKind.NER)])
     assert {"error_probability", "uncertainty", "outvoted", "span_f1"} <= set(choices)
 
 

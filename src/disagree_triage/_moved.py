@@ -6,7 +6,8 @@ the old paths: a finder on `sys.meta_path` answers for them (see MOVED), so the 
 away by deleting this module and the line that installs it.
 
     >>> import warnings
-    >>> with warnings.catch_warnings(record=True):
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
     ...     from disagree_triage.scorers import scorers as old
     >>> from disagree_triage.triage.scorers.spans import scorers as new
     >>> old is new
@@ -30,9 +31,9 @@ PACKAGE = "disagree_triage"
 MOVED: dict[str, tuple[str, ...]] = {
     "align": ("triage.align",),
     "assemble": ("predict.assemble",),
-    "beam": ("predict.beam",),
-    "categories": ("triage.votes",),
-    "compare": ("triage.differences",),
+    "beam": ("predict.beam", "core.labels", "prodigy.read"),
+    "categories": ("triage.votes", "prodigy.choice"),
+    "compare": ("triage.differences", "core.spans"),
     "config_file": ("predict.config_file",),
     "corpus": ("io.corpus",),
     "dask_predict": ("predict.dask_driver",),
@@ -48,7 +49,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "fewshot": ("evaluate.fewshot",),
     "imports": ("formats.annotations",),
     "imports.argilla": ("formats.argilla_import",),
-    "imports.base": ("formats.accepted",),
+    "imports.base": ("formats.accepted", "core.spans"),
     "imports.doccano": ("formats.doccano_import",),
     "imports.labelstudio": ("formats.labelstudio_import",),
     "jsonl": ("io.jsonl",),
@@ -62,8 +63,8 @@ MOVED: dict[str, tuple[str, ...]] = {
     "redaction": ("core.redaction",),
     "report_html": ("report.html",),
     "resume": ("predict.resume",),
-    "scorers": ("triage.scorers.spans",),
-    "scoring": ("triage.scoring",),
+    "scorers": ("triage.scorers.spans", "triage.scorers"),
+    "scoring": ("triage.scoring", "triage.queue"),
     "target_scorers": ("triage.scorers.target",),
     "tasks": ("predict.doc_tasks",),
     "textcat_scorers": ("triage.scorers.categories",),

@@ -24,25 +24,16 @@ from typing import BinaryIO
 from .core.errors import DisagreeError
 from .core.kinds import TaskKind
 from .formats import get_queue_format
-from .formats.annotations import AUTO, prodigy_file
+from .formats.annotations import AUTO, calibrated, check_calibrate
 from .formats.docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
 from .formats.prefill import MAJORITY, PREFILLS
+from .formats.prodigy import agreement_task
 from .io.jsonl import JsonlWriter, dumps_line
 from .io.output_files import check_outputs
-from .prodigy.write import agreement_task
-from .triage.align import AlignedExample, FileStats, align_files, check_overlap
+from .triage.align import FileStats, align_files, check_overlap
 from .triage.evidence import Reliability
-from .triage.scoring import (
-    AGREEMENT,
-    DEFAULT_MIN_CONFIDENCE,
-    QUEUE_FAILED,
-    FailedAnswers,
-    QueuePolicy,
-    ScoredExample,
-    Scoring,
-    queue_order,
-    rank_key,
-)
+from .triage.queue import AGREEMENT, QUEUE_FAILED, FailedAnswers, QueuePolicy, queue_order, rank_key
+from .triage.scoring import DEFAULT_MIN_CONFIDENCE, ScoredExample, Scoring
 
 QUEUE = "queue"
 
@@ -294,67 +285,6 @@ def likely_wrong_models(scored: ScoredExample) -> list[str]:
     if not scored.differences:
         return list(dict.fromkeys([*scored.unsure_models, *scored.llm_failed]))
     return sorted({model for item in scored.likely_wrong for model in item["likely_wrong"]})
-
-
-def check_calibrate(scoring: Scoring, calibrate: object, calibrate_format: str) -> None:
-    """--calibrate and --gold-format make sense together, on entities; checked before work."""
-    if calibrate is None and calibrate_format != AUTO:
-        raise DisagreeError(f"--gold-format {calibrate_format}: says what --calibrate's file is; "
-                            "give --calibrate FILE too")  # fmt: skip
-    if calibrate is not None and scoring.kind is not TaskKind.NER:
-        raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
-
-
-def calibrated(
-    scoring: Scoring,
-    calibrate: str | Path | None,
-    calibrate_format: str,
-    paths: Sequence[str | Path],
-    skip_invalid: bool = False,
-) -> set[int]:
-    """With a `calibrate` file, each model's reliability learnt from it into `scoring` (the
-    target scorers rank by it); the input hashes of its examples, which leave the queue."""
-    check_calibrate(scoring, calibrate, calibrate_format)
-    if calibrate is None:
-        return set()
-    scoring.reliability, annotated = calibrate_on(
-        calibrate, paths, scoring, skip_invalid, calibrate_format
-    )
-    return annotated
-
-
-def calibrate_on(
-    annotated_path: str | Path,
-    paths: Sequence[str | Path],
-    scoring: Scoring,
-    skip_invalid: bool = False,
-    annotated_format: str = AUTO,
-) -> tuple[Reliability, set[int]]:
-    """Each model's reliability counted on the accepted examples of `annotated_path` (a Prodigy
-    export, a gold file, a Label Studio or doccano export: `annotated_format`, see imports/)
-    that the prediction files share, and their input hashes."""
-    names = ["annotated", *scoring.models]
-    if "annotated" in scoring.models:
-        names[0] = "annotated (--calibrate)"
-    stats = [FileStats(str(p), n) for p, n in zip([annotated_path, *paths], names, strict=True)]
-    observations = []
-    hashes: set[int] = set()
-    with prodigy_file(annotated_path, annotated_format) as (read_path, _):
-        for example in align_files(
-            [read_path, *paths], names, stats, kind=TaskKind.NER, skip_invalid=skip_invalid
-        ):
-            gold, tasks = example.tasks[0], example.tasks[1:]
-            if gold is None or any(t is None for t in tasks):
-                continue
-            hashes.add(example.input_hash)
-            versions = scoring.versions(AlignedExample.of(example.input_hash, example.text, tasks))
-            observations.append((versions, frozenset(gold.span_keys)))
-    if not observations:
-        raise DisagreeError(
-            f"{annotated_path}: --calibrate found no accepted annotation of a text that every "
-            "prediction file holds; is it an export of this corpus's queue?"
-        )
-    return Reliability.fit(observations, scoring.models), hashes
 
 
 def _split_paths(

@@ -2,8 +2,8 @@
 
 Decided once per run, from the first record of each input file (`TaskKind.of_record`), and
 then carried: every place that behaves differently for categories asks the `TaskKind` it was
-handed (its scorers, its default scorer, its Prodigy view, the words for what it counts)
-instead of looking at records again.
+handed (its Prodigy view, the words for what it counts; the triage its scorers, see
+`triage.scorers`) instead of looking at records again.
 
     >>> TaskKind.of_record({"text": "Pasta tonight", "options": [{"id": "FOOD"}], "accept": []})
     <TaskKind.CHOICE: 'choice'>
@@ -13,7 +13,7 @@ instead of looking at records again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -62,37 +62,3 @@ class TaskKind(str, Enum):
     @property
     def described(self) -> str:
         return "categories (choice tasks)" if self is TaskKind.CHOICE else "entities (NER tasks)"
-
-    @property
-    def default_scorer(self) -> str:
-        # For spans: how far apart the span sets are. For categories: how far apart the score
-        # vectors are, which also sees confidence, not just the hard vote.
-        return "total_variation" if self is TaskKind.CHOICE else "span_f1"
-
-    def scorers(self) -> dict[str, Callable[[Sequence[Any]], float]]:
-        """The registered scorers of this kind, by name (entry points of other packages too).
-
-        Reading the registry scans entry points: look it up once per run, not per example."""
-        if self is TaskKind.CHOICE:
-            from ..triage.scorers.categories import all_textcat_scorers
-
-            return dict(all_textcat_scorers())
-        from ..triage.scorers.spans import all_scorers
-
-        return dict(all_scorers())
-
-    def check_scorer(self, name: str | None) -> str:
-        """`name`, or this kind's default; an error naming the choices when `name` is not a
-        scorer of this kind."""
-        if name is None:
-            return self.default_scorer
-        known = self.scorers()
-        if name in known:
-            return name
-        other = TaskKind.NER if self is TaskKind.CHOICE else TaskKind.CHOICE
-        if name in other.scorers():
-            raise DisagreeError(
-                f"scorer {name!r} does not score {self.described}; choose one of: "
-                f"{', '.join(known)}"
-            )
-        raise DisagreeError(f"unknown scorer {name!r}; choose one of: {', '.join(known)}")

@@ -10,11 +10,13 @@ trailing `?` (`FAC?:LOCATION`): for one map shared by pipelines with different l
 from __future__ import annotations
 
 import difflib
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from .errors import DisagreeError
+from .spans import SpanKey
 
 
 @dataclass(frozen=True)
@@ -176,3 +178,16 @@ def closest(label: str, produced: Sequence[str]) -> str | None:
             return original
     close = difflib.get_close_matches(wanted, list(upper), n=1, cutoff=0.6)
     return upper[close[0]] if close else None
+
+
+def mapped_probabilities(
+    probabilities: dict[SpanKey, float], label_map: LabelMap
+) -> dict[SpanKey, float]:
+    """The probabilities under the map's labels. Two source labels mapped to one target on the
+    same span add up: a parse holds at most one entity on a span, so the events are disjoint."""
+    mapped: dict[SpanKey, float] = defaultdict(float)
+    for (start, end, label), p in probabilities.items():
+        target = label_map(label)
+        if target is not None:
+            mapped[(start, end, target)] += p
+    return {key: min(p, 1.0) for key, p in mapped.items()}

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import DisagreeError
+from ..core.spans import SpanKey
 from ..io.output_files import check_outputs, write_atomic
-from ..triage.differences import SpanKey
 
 DEFAULT_TASK = "disagree.NER.v1"
 

@@ -31,15 +31,17 @@ from typing import Any
 
 from ..core.errors import DisagreeError
 from ..core.kinds import TaskKind
-from ..core.labels import LabelMap
+from ..core.labels import LabelMap, mapped_probabilities
+from ..core.spans import SpanKey
 from ..formats.annotations import AUTO, prodigy_file
-from ..predict.beam import mapped_probabilities
 from ..prodigy import ProdigyTask, read_prodigy_tasks
 from ..triage.align import FileStats, align_files
-from ..triage.differences import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
+from ..triage.differences import BOTH, BOUNDARY, LABEL, MISSING, find_differences
 from ..triage.evidence import Reliability, Version
+from ..triage.queue import queue_order
+from ..triage.scorers import scorers_of
 from ..triage.scorers.target import NEEDS_SCORES, all_target_scorers
-from ..triage.scoring import DEFAULT_MIN_CONFIDENCE, first_record, model_names, queue_order, unsure
+from ..triage.scoring import DEFAULT_MIN_CONFIDENCE, first_record, model_names, unsure
 from ..triage.votes import CategoryVote, vote_of
 from .fewshot import CorrectedExample
 
@@ -517,7 +519,7 @@ def _evaluate(
         )
     stats = [FileStats(str(p), name) for p, name in zip(shown, ["gold", *models], strict=True)]
     tallies = [_Tally() for _ in models]
-    registered = kind.scorers() if len(models) >= 2 else {}
+    registered = scorers_of(kind) if len(models) >= 2 else {}
     targeted = all_target_scorers() if registered and kind is TaskKind.NER else {}
     reliability = Reliability()
     # model index -> target scorer -> value per example (a scorer needing scores is dropped

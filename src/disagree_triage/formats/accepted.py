@@ -12,8 +12,6 @@ from ..core.errors import InputError, RecordError
 from ..core.kinds import TaskKind
 from ..io.jsonl import check_input_file, describe_json_type
 
-SpanKey = tuple[int, int, str]
-
 
 def accepted_record(
     kind: TaskKind,

@@ -31,7 +31,7 @@ error names the export itself, with its line (JSONL) or index (JSON) and field.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,8 @@ from typing import Any
 from ..core.errors import DisagreeError, RecordError
 from ..io.jsonl import InvalidLines, check_input_file, dumps_line, parse_line
 from ..prodigy import ProdigyTask, parse_task, read_prodigy_tasks
+from ..triage.calibration import check_calibration, fit_reliability
+from ..triage.scoring import Scoring
 
 AUTO, PRODIGY, LABELSTUDIO, DOCCANO = "auto", "prodigy", "labelstudio", "doccano"
 ARGILLA = "argilla"
@@ -169,6 +171,35 @@ def prodigy_file(path: str | Path, fmt: str = AUTO) -> Iterator[tuple[Path, Impo
         yield spool, stats
 
 
+def check_calibrate(scoring: Scoring, calibrate: object, calibrate_format: str) -> None:
+    """--calibrate and --gold-format make sense together, on entities; checked before work."""
+    if calibrate is None and calibrate_format != AUTO:
+        raise DisagreeError(f"--gold-format {calibrate_format}: says what --calibrate's file is; "
+                            "give --calibrate FILE too")  # fmt: skip
+    if calibrate is not None:
+        check_calibration(scoring)
+
+
+def calibrated(
+    scoring: Scoring,
+    calibrate: str | Path | None,
+    calibrate_format: str,
+    paths: Sequence[str | Path],
+    skip_invalid: bool = False,
+) -> set[int]:
+    """With a `calibrate` file (any tool's annotated export, `calibrate_format`), each model's
+    reliability learnt from it into `scoring` (the target scorers rank by it); the input
+    hashes of its examples, which leave the queue."""
+    check_calibrate(scoring, calibrate, calibrate_format)
+    if calibrate is None:
+        return set()
+    with prodigy_file(calibrate, calibrate_format) as (read_path, _):
+        scoring.reliability, annotated = fit_reliability(
+            read_path, paths, scoring, skip_invalid, shown=calibrate
+        )
+    return annotated
+
+
 __all__ = [
     "ARGILLA",
     "AUTO",
@@ -177,6 +208,8 @@ __all__ = [
     "LABELSTUDIO",
     "PRODIGY",
     "ImportStats",
+    "calibrated",
+    "check_calibrate",
     "check_format",
     "detect_format",
     "prodigy_file",

@@ -49,8 +49,7 @@ import orjson
 from ..core.errors import DisagreeError
 from ..core.kinds import TaskKind
 from ..io.jsonl import JsonArrayWriter, JsonlWriter
-from ..prodigy.write import exclusive
-from ..triage.votes import union_options
+from ..prodigy.choice import exclusive, union_options
 from .prefill import prefilled_answer
 from .queue_format import QueueFormat, flat_fields, input_meta, queue_formats, rank_first
 

@@ -35,7 +35,8 @@ from typing import Any
 
 from ..core.errors import DisagreeError, InputError, RecordError
 from ..core.kinds import TaskKind
-from .accepted import SpanKey, accepted_record, array_of, integer, label_of, load_json, text_of
+from ..core.spans import SpanKey
+from .accepted import accepted_record, array_of, integer, label_of, load_json, text_of
 from .argilla import CONFIG_DIR, FIELD, QUESTION, RECORDS, SETTINGS
 
 _KINDS = {

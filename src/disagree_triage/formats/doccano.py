@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.kinds import TaskKind
-from ..triage.differences import SpanKey
+from ..core.spans import SpanKey
 from .prefill import prefilled_answer
 from .queue_format import QueueFormat, flat_fields, input_meta, queue_formats, rank_first
 

@@ -27,8 +27,9 @@ from typing import Any
 
 from ..core.errors import RecordError
 from ..core.kinds import TaskKind
+from ..core.spans import SpanKey
 from ..io.jsonl import InvalidLines, describe_json_type, read_records
-from .accepted import SpanKey, accepted_record, array_of, integer, label_of, text_of
+from .accepted import accepted_record, array_of, integer, label_of, text_of
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 code units each
 

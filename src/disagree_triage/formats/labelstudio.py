@@ -34,8 +34,7 @@ from xml.sax.saxutils import quoteattr
 from ..core.kinds import TaskKind
 from ..io.jsonl import JsonArrayWriter, JsonlWriter
 from ..io.output_files import write_atomic
-from ..prodigy.write import exclusive
-from ..triage.votes import union_options
+from ..prodigy.choice import exclusive, union_options
 from .queue_format import QueueFormat, flat_fields, input_meta, queue_formats, rank_first
 
 if TYPE_CHECKING:

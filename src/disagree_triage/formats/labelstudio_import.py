@@ -36,7 +36,8 @@ from typing import Any
 
 from ..core.errors import InputError, RecordError
 from ..core.kinds import TaskKind
-from .accepted import SpanKey, accepted_record, array_of, integer, label_of, load_json, text_of
+from ..core.spans import SpanKey
+from .accepted import accepted_record, array_of, integer, label_of, load_json, text_of
 
 FROM_NAME, TEXT_NAME = "label", "text"  # as exports/labelstudio.py writes its config
 _ANNOTATION_KEYS = ("annotations", "completions")  # `completions`: Label Studio before 1.0

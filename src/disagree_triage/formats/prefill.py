@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..core.kinds import TaskKind
-from ..triage.differences import SpanKey, SpanSet
+from ..core.spans import SpanKey, SpanSet
 
 if TYPE_CHECKING:
     from ..triage.align import AlignedExample
@@ -122,7 +122,7 @@ def prefilled_answer(
 ) -> list[SpanKey] | list[str]:
     """What `prefill` shows on one aligned example, whatever tool the queue is for: span keys
     for entities, option ids for categories."""
-    from ..prodigy.write import exclusive
+    from ..prodigy.choice import exclusive
 
     if kind is TaskKind.CHOICE:
         votes = [frozenset(t.accept or ()) if t else None for t in example.tasks]

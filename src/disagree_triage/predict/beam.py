@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..core.labels import LabelMap
-from ..triage.differences import SpanKey
+from ..core.spans import SpanKey
 
 if TYPE_CHECKING:  # the readers import this module; spaCy only loads where a beam runs
     from spacy.language import Language
@@ -36,7 +35,6 @@ BEAM_DENSITY = 0.001
 # Beam spans outside the greedy parse at least this probable are written as near misses: rarer
 # ones are noise of the search, not an alternative the model weighs.
 NEAR_MISS_MIN = 0.05
-NEAR_MISSES = "near_misses"  # the key in a task's meta
 
 
 @dataclass
@@ -118,19 +116,6 @@ def normalised_beam_parse(component: Any, docs: Sequence[Doc], beam_width: int) 
     finally:
         model.clear_memory()
     return list(batch)
-
-
-def mapped_probabilities(
-    probabilities: dict[SpanKey, float], label_map: LabelMap
-) -> dict[SpanKey, float]:
-    """The probabilities under the map's labels. Two source labels mapped to one target on the
-    same span add up: a parse holds at most one entity on a span, so the events are disjoint."""
-    mapped: dict[SpanKey, float] = defaultdict(float)
-    for (start, end, label), p in probabilities.items():
-        target = label_map(label)
-        if target is not None:
-            mapped[(start, end, target)] += p
-    return {key: min(p, 1.0) for key, p in mapped.items()}
 
 
 def score_spans(

@@ -11,11 +11,12 @@ from spacy.attrs import IDX, LENGTH, SPACY
 from spacy.tokens import Doc
 
 from ..core.kinds import TaskKind
-from ..core.labels import LabelMap
+from ..core.labels import LabelMap, mapped_probabilities
+from ..core.spans import SpanKey
+from ..prodigy.read import NEAR_MISSES
 from ..prodigy.write import as_answer, choice_task, kept_fields
 from ..prodigy.write import ner_task as ner_task_of
-from ..triage.differences import SpanKey
-from .beam import NEAR_MISSES, mapped_probabilities, score_spans
+from .beam import score_spans
 
 
 def tokens_of(doc: Doc) -> list[dict[str, Any]]:

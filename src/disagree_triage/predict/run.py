@@ -22,6 +22,7 @@ from spacy.tokens import Doc
 
 from ..core.errors import DisagreeError, InputError, collect_warnings
 from ..core.labels import LabelMap
+from ..core.spans import SpanKey
 from ..io.corpus import rereadable, text_validator
 from ..io.jsonl import (
     STDIO,
@@ -34,8 +35,7 @@ from ..io.jsonl import (
 )
 from ..io.output_files import check_outputs
 from ..llm.failures import BackendStats
-from ..prodigy.write import input_hash
-from ..triage.differences import SpanKey
+from ..prodigy.hashes import input_hash
 from .beam import DEFAULT_BEAM_WIDTH, BeamScorer
 from .doc_tasks import TextcatSpec, ner_task, textcat_task
 from .llm_answers import check_doc, llm_components

@@ -21,11 +21,11 @@ from typing import Any
 from ..core.errors import RecordError
 from ..core.kinds import TaskKind
 from ..io.jsonl import InvalidLines, describe_json_type, read_records
-from ..predict.beam import NEAR_MISSES
-from .write import input_hash as compute_input_hash
+from .hashes import input_hash as compute_input_hash
 
 ANSWERS = ("accept", "reject", "ignore")
 LLM_ERROR = "llm_error"  # the meta key predict writes where an LLM answer failed
+NEAR_MISSES = "near_misses"  # the meta key of what the beam weighed besides the spans (--scores)
 
 
 @dataclass(slots=True)

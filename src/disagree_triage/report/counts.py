@@ -37,21 +37,13 @@ from itertools import combinations
 
 from ..core.errors import DisagreeError
 from ..core.kinds import TaskKind
-from ..diff import calibrated
-from ..formats.annotations import AUTO
+from ..core.spans import SpanKey, SpanSet
+from ..formats.annotations import AUTO, calibrated
 from ..prodigy import ProdigyTask
 from ..triage.align import FileStats, align_files, check_overlap
-from ..triage.differences import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
-from ..triage.scoring import (
-    DEFAULT_MIN_CONFIDENCE,
-    QUEUE_FAILED,
-    QUEUED,
-    FailedAnswers,
-    QueuePolicy,
-    ScoredExample,
-    Scoring,
-    rank_key,
-)
+from ..triage.differences import BOTH, BOUNDARY, MISSING, Difference
+from ..triage.queue import QUEUE_FAILED, QUEUED, FailedAnswers, QueuePolicy, rank_key
+from ..triage.scoring import DEFAULT_MIN_CONFIDENCE, ScoredExample, Scoring
 from ..triage.votes import vote_of
 
 NONE = None  # the "none" row / column of a confusion matrix

@@ -23,7 +23,7 @@ from ..core.errors import DisagreeError, RecordError
 from ..core.kinds import TaskKind
 from ..io.jsonl import InvalidLines, check_input_file, parse_line, reject_line
 from ..prodigy import ProdigyTask, parse_task
-from ..prodigy.write import input_hash
+from ..prodigy.hashes import input_hash
 
 
 @dataclass

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-SpanKey = tuple[int, int, str]  # (start, end, label), character offsets
-SpanSet = frozenset[SpanKey]
+from ..core.spans import SpanKey, SpanSet
 
 LABEL, BOUNDARY, BOTH, MISSING = "label", "boundary", "label+boundary", "missing"
 CONFLICT_WORDS = {

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .differences import CONFLICT_WORDS, SpanKey, SpanSet, find_differences
+from ..core.spans import SpanKey, SpanSet
+from .differences import CONFLICT_WORDS, find_differences
 
 CLIP = 0.05  # a rate is read within [CLIP, 1 − CLIP]: no single count silences the others
 FOUND_RATE, MISSED_RATE = 0.8 / 1.1, 0.2 / 0.9  # r of a found / missed candidate, uncalibrated

@@ -30,7 +30,8 @@ from ..prodigy import parse_task
 from .align import AlignedExample, check_texts_in_common
 from .differences import Difference, find_differences
 from .evidence import Evidence, Reliability, Version, blame
-from .scorers.target import ERROR_PROBABILITY, NEEDS_SCORES, TargetScorer, all_target_scorers
+from .scorers import choose_scorer, scorers_of
+from .scorers.target import NEEDS_SCORES, TargetScorer, all_target_scorers
 from .votes import describe_choice, votes_of
 
 # An agreement is accepted only when every model with beam scores gives each of its spans at
@@ -83,98 +84,6 @@ class ScoredExample:
         if self.evidence is None or not self.differences:
             return []
         return blame(self.evidence, self.example.text)
-
-
-def queue_order(score: float, differences: int, position: int) -> tuple[float, int, int]:
-    """How the queue is ordered (smallest first): highest score first; on a tie, more
-    differences first, then the input order. Both tie-breakers are visible in the queue itself.
-
-    >>> sorted([queue_order(0.5, 1, 0), queue_order(0.5, 2, 1), queue_order(1.0, 1, 2)])[0]
-    (-1.0, -1, 2)
-    """
-    return (-score, -differences, position)
-
-
-def rank_key(
-    scored: ScoredExample, position: int, scorer: str | None = None
-) -> tuple[float, int, int]:
-    """`queue_order` of a scored example, by the run's scorer or `scorer`."""
-    score = scored.score if scorer is None else scored.scores[scorer]
-    return queue_order(score, len(scored.differences), position)
-
-
-# --missing: texts absent from some file; "error" refuses such files (align.check_overlap)
-MISSING_CHOICES = ("include", "skip", "error")
-QUEUE_FAILED, LEAVE_OUT = "queue", "leave-out"
-LLM_FAILURE_CHOICES = (QUEUE_FAILED, LEAVE_OUT)  # --llm-failures
-AGREEMENT, QUEUED = "agreement", "queued"  # where `QueuePolicy.route` sends an example
-
-
-@dataclass(frozen=True)
-class QueuePolicy:
-    """Which scored examples are safe agreements, which are queued and which are left out.
-
-    diff writes what it routes; report ranks what it routes, with `rank_key`, so that report's
-    top examples are diff's queue. An example resting on a failed LLM answer is never an
-    agreement: `llm_failures` "queue" queues it (ranked as its scores say), "leave-out" drops it.
-
-        >>> QueuePolicy(llm_failures="leave-out").llm_failures
-        'leave-out'
-    """
-
-    missing: str = "include"
-    llm_failures: str = QUEUE_FAILED
-    min_score: float | None = None
-
-    def __post_init__(self) -> None:
-        for option, value, choices in (
-            ("--missing", self.missing, MISSING_CHOICES),
-            ("--llm-failures", self.llm_failures, LLM_FAILURE_CHOICES),
-        ):
-            if value not in choices:
-                raise DisagreeError(f"{option} {value!r}: choose one of {', '.join(choices)}")
-
-    def route(self, scored: ScoredExample) -> str | None:
-        """AGREEMENT (accept it), QUEUED (annotate it) or None (leave it out)."""
-        if scored.llm_failed and self.llm_failures == LEAVE_OUT:
-            return None
-        if scored.agrees:
-            return AGREEMENT
-        if scored.example.missing_models and self.missing == "skip":
-            return None
-        if self.min_score is not None and scored.score < self.min_score:
-            return None
-        return QUEUED
-
-
-@dataclass
-class FailedAnswers:
-    """The examples that rest on a failed LLM answer (a record with `meta.llm_error`)."""
-
-    examples: int = 0
-    agreements: int = 0  # of them, those on which every model gave the same spans
-    queued: int = 0
-    by_model: Counter[str] = field(default_factory=Counter)  # model -> its failed answers
-
-    def count(self, scored: ScoredExample, route: str | None) -> None:
-        if not scored.llm_failed:
-            return
-        self.examples += 1
-        self.by_model.update(scored.llm_failed)
-        self.agreements += not scored.differences and not scored.example.missing_models
-        self.queued += route == QUEUED
-
-    def per_model(self) -> str:
-        """`llm 38, gpt 2`: each model's failed answers, most first."""
-        return ", ".join(f"{model} {n:,}" for model, n in self.by_model.most_common())
-
-    def describe(self, llm_failures: str) -> str:
-        """How many, whose, and what `--llm-failures` did with them, in words."""
-        would_be = f"{self.agreements:,} would-be agreements"
-        counts = f"{self.examples:,} ({self.per_model()}; {would_be})"
-        if llm_failures == LEAVE_OUT:
-            return f"{counts}: left out of queue and agreements (--llm-failures leave-out)"
-        return f"{counts}: {self.queued:,} queued, never agreements (--llm-failures queue)"
 
 
 @dataclass
@@ -243,13 +152,8 @@ class Scoring:
     ) -> Scoring:
         if not 0.0 <= min_confidence <= 1.0:
             raise DisagreeError(f"--min-confidence {min_confidence}: must be between 0 and 1")
-        targeted = all_target_scorers()
         if target is None:
-            if scorer in targeted:
-                raise DisagreeError(
-                    f"scorer {scorer!r} scores one model's errors: name the model with --target"
-                )
-            return cls(models, kind, kind.check_scorer(scorer), kind.scorers(), None, {},
+            return cls(models, kind, choose_scorer(kind, scorer), scorers_of(kind), None, {},
                        Reliability(), min_confidence)  # fmt: skip
         if target not in models:
             raise DisagreeError(f"--target {target!r}: not one of the models: {', '.join(models)}")
@@ -257,12 +161,9 @@ class Scoring:
             raise DisagreeError(
                 "--target ranks one model's entity errors; the files hold categories"
             )
-        chosen = ERROR_PROBABILITY if scorer is None else scorer
-        if chosen not in targeted and chosen not in kind.scorers():
-            known = ", ".join([*targeted, *kind.scorers()])
-            raise DisagreeError(f"unknown scorer {chosen!r}; choose one of: {known}")
-        return cls(models, kind, chosen, kind.scorers(), models.index(target), targeted,
-                   Reliability(), min_confidence)  # fmt: skip
+        chosen = choose_scorer(kind, scorer, target=True)
+        return cls(models, kind, chosen, scorers_of(kind), models.index(target),
+                   all_target_scorers(), Reliability(), min_confidence)  # fmt: skip
 
     def versions(self, example: AlignedExample) -> list[Version]:
         """The versions of the models that have the text, in model order."""

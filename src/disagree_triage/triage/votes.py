@@ -1,4 +1,4 @@
-"""Categories: Prodigy `choice` tasks, what each model voted, and the score vectors behind it.
+"""What each model voted on a choice task (categories), and the score vectors behind it.
 
 A choice task (what `textcat.manual` shows and `predict --textcat` writes):
 
@@ -9,19 +9,20 @@ A choice task (what `textcat.manual` shows and `predict --textcat` writes):
 `accept` holds the chosen option ids; `cats` keeps every category's score (spaCy's `doc.cats`,
 after the label map) so probability-based scorers can use it. Prodigy exports have no `cats`:
 there the accepted options count as 1 and the others as 0. `config.choice_style` is Prodigy's
-own switch between one answer ("single", its default) and several ("multiple"). The tasks
-themselves are written by `prodigy.write`.
+own switch between one answer ("single", its default) and several ("multiple"), read by
+`prodigy.choice`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..prodigy.choice import accepts_one, option_ids
 
 if TYPE_CHECKING:
     from ..prodigy.read import ProdigyTask
 
-SINGLE, MULTIPLE = "single", "multiple"
 NO_CATEGORY = ""  # the "none of them" outcome of an exclusive vote, as a label
 
 
@@ -51,25 +52,6 @@ class CategoryVote(NamedTuple):
             total = 1.0
         p[NO_CATEGORY] = 1.0 - total
         return p
-
-
-def choice_style(record: dict[str, Any]) -> str | None:
-    config = record.get("config")
-    style = config.get("choice_style") if isinstance(config, dict) else None
-    return style if style in (SINGLE, MULTIPLE) else None
-
-
-def option_ids(record: dict[str, Any]) -> list[str]:
-    options = record.get("options")
-    if not isinstance(options, list):
-        return []
-    return [str(o["id"]) for o in options if isinstance(o, dict) and "id" in o]
-
-
-def accepts_one(task: ProdigyTask) -> bool:
-    """One category per text: the task does not say "multiple" (Prodigy's default is "single")
-    and accepts at most one option (a "single" task with several accepted is read as several)."""
-    return choice_style(task.record) != MULTIPLE and len(task.accept or ()) <= 1
 
 
 def vote_of(task: ProdigyTask) -> CategoryVote:
@@ -116,13 +98,3 @@ def describe_choice(tasks: Sequence[ProdigyTask | None], models: Sequence[str]) 
         else "category conflict"
     )
     return f"{kind}: " + " | ".join(f"{name}: {_voted(vote)}" for name, vote in present)
-
-
-def union_options(tasks: Sequence[ProdigyTask | None]) -> list[str]:
-    """Every option any model offered, in the order the files give them."""
-    seen: dict[str, None] = {}
-    for task in tasks:
-        if task is not None:
-            seen.update(dict.fromkeys(option_ids(task.record)))
-            seen.update(dict.fromkeys(task.accept or ()))
-    return list(seen)

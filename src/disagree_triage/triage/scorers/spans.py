@@ -6,7 +6,7 @@ it then), and does not depend on the order of the models (both are property-test
 computes every registered scorer for every example and keeps each value, so a user sees *why*
 an example ranks high; `--scorer NAME` picks the one that orders the queue. Register your own:
 
-    >>> from disagree_triage.triage.scorers.spans import scorers
+    >>> from disagree_triage.triage.scorers import scorers
     >>> @scorers.register("n_labels")
     ... def n_labels(span_sets):
     ...     return float(len({label for spans in span_sets for *_, label in spans}))
@@ -21,20 +21,12 @@ from itertools import combinations
 
 import catalogue
 
-from ...core.errors import DisagreeError
-from ..differences import BOTH, BOUNDARY, LABEL, SpanSet, find_differences
+from ...core.spans import SpanSet
+from ..differences import BOTH, BOUNDARY, LABEL, find_differences
 
 Scorer = Callable[[Sequence[SpanSet]], float]
 
 scorers = catalogue.create("disagree_triage", "scorers", entry_points=True)
-
-
-def get_scorer(name: str) -> Scorer:
-    try:
-        return scorers.get(name)
-    except catalogue.RegistryError:
-        known = ", ".join(sorted(scorers.get_all()))
-        raise DisagreeError(f"unknown scorer {name!r}; choose one of: {known}") from None
 
 
 def all_scorers() -> dict[str, Scorer]:

@@ -1,0 +1,56 @@
+"""--calibrate: each model's reliability counted on annotated examples (`Reliability.fit`), so
+that the target scorers rank by how often each model is right, not by a default. The examples
+used are left out of the queue: they are annotated already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..core.errors import DisagreeError
+from ..core.kinds import TaskKind
+from .align import AlignedExample, FileStats, align_files
+from .evidence import Reliability
+from .scoring import Scoring
+
+
+def check_calibration(scoring: Scoring) -> None:
+    """Reliabilities are learnt for entities; checked before work."""
+    if scoring.kind is not TaskKind.NER:
+        raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
+
+
+def fit_reliability(
+    annotated: Path,
+    paths: Sequence[str | Path],
+    scoring: Scoring,
+    skip_invalid: bool = False,
+    *,
+    shown: str | Path | None = None,
+) -> tuple[Reliability, set[int]]:
+    """Each model's reliability counted on the accepted examples of `annotated` (Prodigy JSONL;
+    `shown` is the name the user gave it) that the prediction files share, and their input
+    hashes."""
+    shown = annotated if shown is None else shown
+    names = ["annotated", *scoring.models]
+    if "annotated" in scoring.models:
+        names[0] = "annotated (--calibrate)"
+    stats = [FileStats(str(p), n) for p, n in zip([shown, *paths], names, strict=True)]
+    observations = []
+    hashes: set[int] = set()
+    for example in align_files(
+        [annotated, *paths], names, stats, kind=TaskKind.NER, skip_invalid=skip_invalid
+    ):
+        gold, tasks = example.tasks[0], example.tasks[1:]
+        if gold is None or any(t is None for t in tasks):
+            continue
+        hashes.add(example.input_hash)
+        versions = scoring.versions(AlignedExample.of(example.input_hash, example.text, tasks))
+        observations.append((versions, frozenset(gold.span_keys)))
+    if not observations:
+        raise DisagreeError(
+            f"{shown}: --calibrate found no accepted annotation of a text that every "
+            "prediction file holds; is it an export of this corpus's queue?"
+        )
+    return Reliability.fit(observations, scoring.models), hashes
