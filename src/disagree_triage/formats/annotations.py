@@ -42,6 +42,9 @@ from ..io.jsonl import InvalidLines, check_input_file, dumps_line, parse_line
 from ..prodigy import ProdigyTask, parse_task, read_prodigy_tasks
 from ..triage.calibration import check_calibration, fit_reliability
 from ..triage.scoring import Scoring
+from .argilla import argilla_records, is_dataset_folder
+from .doccano import doccano_records
+from .labelstudio import labelstudio_records
 
 AUTO, PRODIGY, LABELSTUDIO, DOCCANO = "auto", "prodigy", "labelstudio", "doccano"
 ARGILLA = "argilla"
@@ -73,8 +76,6 @@ class ImportStats:
 def detect_format(path: str | Path) -> str:
     """`argilla` for a dataset folder; else `labelstudio`, `doccano` or `prodigy`, from the
     file's first bytes and first record."""
-    from .argilla_import import is_dataset_folder
-
     if is_dataset_folder(path):
         return ARGILLA
     p = check_input_file(path)
@@ -115,15 +116,9 @@ def resolve_format(path: str | Path, fmt: str) -> str:
 def foreign_records(path: str | Path, fmt: str, stats: ImportStats) -> Iterator[dict[str, Any]]:
     """The accepted Prodigy records of a Label Studio, doccano or Argilla export."""
     if fmt == ARGILLA:
-        from .argilla_import import argilla_records
-
         return argilla_records(path, stats)
     if fmt == LABELSTUDIO:
-        from .labelstudio_import import labelstudio_records
-
         return labelstudio_records(path, stats)
-    from .doccano_import import doccano_records
-
     return doccano_records(path, stats)
 
 

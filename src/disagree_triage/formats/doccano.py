@@ -15,17 +15,40 @@ one is shifted by the number of such characters before it. Import into a project
 without "Count grapheme clusters as one character". tests/test_doccano_server.py checks this in
 a real doccano 1.8.4: its server stores offsets as given, its annotator draws these on the
 entities' own characters, and code-point offsets shifted.
+
+Read back, annotated (evaluate's gold, `diff --calibrate`, `convert`): doccano's JSONL export
+(Export Dataset → JSONL) as gold.
+
+Sequence labelling, one line per example:
+
+    {"id": 12, "text": "...", "label": [[0, 5, "ORG"], [9, 14, "PERSON"]], "Comments": []}
+
+a project with relations gives `"entities": [{"id": 1, "label": "ORG", "start_offset": 0,
+"end_offset": 5}]` instead, and text classification `"label": ["SPORT"]`. Every line is gold:
+doccano's export says nothing of which examples were looked at, so an empty `label` is "no
+entity" (tick "Export only approved documents" to leave the others out).
+
+Offsets: doccano stores what its annotator sends, counted in the browser's UTF-16 code units
+(`utf16_spans` writes them that way), and exports them unchanged. They are
+turned back into Python's code points here; an offset that falls between the two code units of
+one character (an emoji) cannot come from doccano counting UTF-16 units and is refused, as is
+one beyond the text. A project that counts grapheme clusters as one character ("Count grapheme
+clusters as one character") exports other offsets: not supported.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import RecordError
 from ..core.kinds import TaskKind
 from ..core.spans import SpanKey
+from ..io.jsonl import InvalidLines, describe_json_type, read_records
+from .accepted import accepted_record, array_of, integer, label_of, text_of
 from .prefill import prefilled_answer
 from .queue_format import QueueFormat, flat_fields, input_meta, queue_formats, rank_first
 
@@ -59,19 +82,157 @@ class DoccanoLines(QueueFormat):
         return rank_first(_RANK_PREFIX, line, rank)
 
 
+class Utf16Offsets:
+    """Offsets in one text, between Python's code points and the UTF-16 code units doccano
+    counts: a character beyond U+FFFF (most emoji) is one code point and two code units.
+
+    >>> offsets = Utf16Offsets("🎉 Zoë")
+    >>> offsets.units_of(2), offsets.point_of(3), offsets.point_of(6)
+    (3, 2, 5)
+    """
+
+    def __init__(self, text: str) -> None:
+        # Where each character beyond U+FFFF starts, in code points and in UTF-16 units.
+        self.astral = [match.start() for match in _ASTRAL.finditer(text)]
+        self.astral_units = [start + n for n, start in enumerate(self.astral)]
+        self.units = len(text) + len(self.astral)
+
+    def units_of(self, point: int) -> int:
+        return point + bisect_left(self.astral, point)
+
+    def point_of(self, unit: int, field: str = "label") -> int:
+        """The code point at UTF-16 offset `unit`; an error for one beyond the text, or one
+        between the two code units of a character (which doccano does not send)."""
+        if not 0 <= unit <= self.units:
+            raise RecordError(
+                f"offset {unit} does not fit a text of {self.units} UTF-16 code units", field=field
+            )
+        before = bisect_left(self.astral_units, unit)
+        if before and self.astral_units[before - 1] + 1 == unit:
+            raise RecordError(
+                f"offset {unit} falls inside a character beyond U+FFFF (an emoji?): not "
+                "counted in UTF-16 code units, as doccano counts",
+                field=field,
+            )
+        return unit - before
+
+
 def utf16_spans(text: str, spans: Sequence[SpanKey]) -> list[SpanKey]:
     """`spans` (offsets in code points) with offsets in UTF-16 code units, as doccano counts.
 
     >>> utf16_spans("🎉 Zoë", [(2, 5, "PERSON")])
     [(3, 6, 'PERSON')]
     """
-    astral = [match.start() for match in _ASTRAL.finditer(text)]
-    if not astral:
+    if not _ASTRAL.search(text):
         return list(spans)
-    return [
-        (start + bisect_left(astral, start), end + bisect_left(astral, end), label)
-        for start, end, label in spans
-    ]
+    offsets = Utf16Offsets(text)
+    return [(offsets.units_of(start), offsets.units_of(end), label) for start, end, label in spans]
 
 
 queue_formats.register(DoccanoLines.name, func=DoccanoLines)
+
+
+# --- read back: the tool's annotated export as accepted Prodigy records ----------------
+
+
+def _kind_of_line(record: dict[str, Any]) -> TaskKind | None:
+    labels = record.get("label")
+    if isinstance(record.get("entities"), list) and record["entities"]:
+        return TaskKind.NER
+    if isinstance(labels, list) and labels:
+        return TaskKind.CHOICE if isinstance(labels[0], str) else TaskKind.NER
+    return None
+
+
+def _file_kind(path: str | Path) -> TaskKind:
+    """The kind of the first example that has a label (NER when none has)."""
+
+    def kind(record: dict[str, Any], _line: int) -> TaskKind | None:
+        return _kind_of_line(record)
+
+    # Bad lines are passed over here (the second pass reports them); it stops at the first
+    # labelled line, usually line 1.
+    for found in read_records(path, kind, invalid=InvalidLines()):
+        if found is not None:
+            return found
+    return TaskKind.NER
+
+
+def doccano_records(path: str | Path, stats: Any) -> Iterator[dict[str, Any]]:
+    """The accepted Prodigy records of a doccano JSONL export, one per line."""
+    kind = _file_kind(path)
+
+    def convert(record: dict[str, Any], line: int) -> dict[str, Any]:
+        stats.tasks += 1
+        text = text_of(record.get("text"), "text")
+        answer: list[Any]
+        if "entities" in record and "label" not in record:
+            answer = _entities(record["entities"], text)
+        else:
+            if "label" not in record:
+                raise RecordError(
+                    "missing (doccano's export has 'label', or 'entities' with relations)",
+                    field="label",
+                )
+            answer = _labels(record["label"], text, kind)
+        if kind is TaskKind.CHOICE and answer and not isinstance(answer[0], str):
+            raise RecordError("entities in a file of categories (its first labelled line)",
+                              field="label")  # fmt: skip
+        stats.annotated += 1
+        return accepted_record(kind, text, answer, {"doccano_id": record.get("id")})
+
+    return read_records(path, convert)
+
+
+def _labels(value: Any, text: str, kind: TaskKind) -> list[Any]:
+    labels = array_of(value, "label")
+    if kind is TaskKind.CHOICE:
+        for n, label in enumerate(labels):
+            if not isinstance(label, str):
+                raise RecordError(
+                    f"expected a category (a string) in a file of categories, got "
+                    f"{describe_json_type(label)}",
+                    field=f"label[{n}]",
+                )
+        return [label_of(label, f"label[{n}]") for n, label in enumerate(labels)]
+    offsets = Utf16Offsets(text)
+    spans: list[SpanKey] = []
+    for n, item in enumerate(labels):
+        where = f"label[{n}]"
+        if not isinstance(item, list) or len(item) != 3:
+            raise RecordError(
+                f"expected [start, end, label], got {describe_json_type(item)}", field=where
+            )
+        spans.append(_span(offsets, item[0], item[1], item[2], where, f"{where}[0]", f"{where}[1]",
+                           f"{where}[2]"))  # fmt: skip
+    return spans
+
+
+def _entities(value: Any, text: str) -> list[SpanKey]:
+    offsets = Utf16Offsets(text)
+    spans: list[SpanKey] = []
+    for n, item in enumerate(array_of(value, "entities")):
+        where = f"entities[{n}]"
+        if not isinstance(item, dict):
+            raise RecordError(f"expected an object, got {describe_json_type(item)}", field=where)
+        spans.append(_span(offsets, item.get("start_offset"), item.get("end_offset"),
+                           item.get("label"), where, f"{where}.start_offset",
+                           f"{where}.end_offset", f"{where}.label"))  # fmt: skip
+    return spans
+
+
+def _span(
+    offsets: Utf16Offsets,
+    start: Any,
+    end: Any,
+    label: Any,
+    where: str,
+    start_field: str,
+    end_field: str,
+    label_field: str,
+) -> SpanKey:
+    s = offsets.point_of(integer(start, start_field), start_field)
+    e = offsets.point_of(integer(end, end_field), end_field)
+    if not s < e:
+        raise RecordError(f"offsets {start}-{end}: the span is empty or reversed", field=where)
+    return (s, e, label_of(label, label_field))

@@ -22,30 +22,63 @@ label-studio-frontend#308 it converts the browser's UTF-16 offsets), so offsets 
 
 The labelling config the tasks need (`<Labels>`, or `<Choices>` for categories, named "label"
 on a Text named "text") is written beside them, `--labelstudio-config FILE`.
+
+Read back, annotated (evaluate's gold, `diff --calibrate`, `convert`): label Studio's exports
+(Export → JSON or JSON-MIN, or `GET /api/projects/ID/export`) as gold.
+
+JSON: the project's tasks, each with its `annotations`:
+
+    [{"id": 7, "data": {"text": "..."},
+      "annotations": [{"id": 3, "completed_by": 1, "was_cancelled": false,
+                       "created_at": "2026-11-26T09:00:00.000000Z",
+                       "result": [{"from_name": "label", "to_name": "text", "type": "labels",
+                                   "value": {"start": 0, "end": 5, "text": "Apple",
+                                             "labels": ["ORG"]}}]}],
+      "predictions": [...]}]
+
+The gold of a task is its latest annotation that was not cancelled ("skipped"), by
+`created_at`, as Label Studio's own converter picks it; its `labels` regions are the entities,
+its `choices` the categories (other result types, e.g. a TextArea, are ignored). A task
+without such an annotation is not gold (counted, left out).
+
+JSON-MIN: one flat object per annotation (newest first), the task's data fields at the top and
+each control's answer under its name: `"label": [{"start", "end", "text", "labels"}]` for
+`<Labels name="label">`, a string (one choice) or `{"choices": [...]}` for `<Choices>`; an
+unannotated task has `"annotation_id": null`. The config `diff --format labelstudio` writes
+(and Label Studio's own NER template) names the control `label` and the text `text`, which is
+what is read here (`data.text` in JSON).
+
+Offsets are Unicode code points, as in Python (as the queue above is written); every region's
+`text` must be what its offsets cut from the task's text, or the export is refused: a
+mismatch means offsets counted another way, and evaluating on them would be silently wrong.
+A file holds one kind of task: entities when any region is `labels`, else categories.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
+from ..core.errors import InputError, RecordError
 from ..core.kinds import TaskKind
+from ..core.spans import SpanKey
 from ..io.jsonl import JsonArrayWriter, JsonlWriter
 from ..io.output_files import write_atomic
 from ..prodigy.choice import exclusive, union_options
+from .accepted import accepted_record, array_of, integer, label_of, load_json, text_of
 from .queue_format import QueueFormat, flat_fields, input_meta, queue_formats, rank_first
-
-if TYPE_CHECKING:
-    from ..prodigy import ProdigyTask
-    from ..triage.scoring import ScoredExample
 
 CONFIG_OPTION = "--labelstudio-config"
 CONFIG_SUFFIX = ".labelstudio.xml"
 # The names the tasks and the config share: the control tag and the text it labels.
 FROM_NAME, TO_NAME = "label", "text"
 _RANK_PREFIX = b'{"data":{"rank":'
+
+if TYPE_CHECKING:
+    from ..prodigy import ProdigyTask
+    from ..triage.scoring import ScoredExample
 
 
 class LabelStudioTasks(QueueFormat):
@@ -182,3 +215,203 @@ def labeling_config(labels: Sequence[str], *, choices: str | None = None) -> str
 
 
 queue_formats.register(LabelStudioTasks.name, func=LabelStudioTasks)
+
+
+# --- read back: the tool's annotated export as accepted Prodigy records ----------------
+
+_ANNOTATION_KEYS = ("annotations", "completions")  # `completions`: Label Studio before 1.0
+
+
+def labelstudio_records(path: str | Path, stats: Any) -> Iterator[dict[str, Any]]:
+    """The accepted Prodigy records of a Label Studio JSON or JSON-MIN export."""
+    tasks = load_json(path)
+    if not isinstance(tasks, list):
+        raise InputError(path, None, "expected a JSON array of tasks (a Label Studio export)")
+    if not tasks:
+        raise InputError(path, None, "holds no tasks (an empty array)")
+    full = any(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in tasks)
+    try:
+        if full:
+            yield from _full_records(tasks, stats)
+        else:
+            yield from _min_records(tasks, stats)
+    except RecordError as err:
+        raise InputError(path, None, err.problem, field=err.field) from None
+
+
+# --- JSON --------------------------------------------------------------------------------
+
+
+def _regions(task: Any) -> Iterator[dict[str, Any]]:
+    if not isinstance(task, dict):
+        return
+    for key in (*_ANNOTATION_KEYS, "predictions"):
+        items = task.get(key)
+        for item in items if isinstance(items, list) else ():
+            result = item.get("result") if isinstance(item, dict) else None
+            for region in result if isinstance(result, list) else ():
+                if isinstance(region, dict):
+                    yield region
+
+
+def _kind_of_full(tasks: list[Any]) -> TaskKind:
+    types = {r.get("type") for t in tasks for r in _regions(t)}
+    if "labels" in types:
+        return TaskKind.NER
+    if "choices" in types:
+        return TaskKind.CHOICE
+    types.discard(None)
+    if types:
+        raise RecordError(
+            f"no 'labels' or 'choices' region anywhere (found {', '.join(sorted(map(str, types)))})"
+            "; disagree reads a Text labelled with <Labels> or <Choices>"
+        )
+    return TaskKind.NER
+
+
+def _latest(annotations: list[Any], where: str) -> tuple[int, dict[str, Any]] | None:
+    """(index, annotation) of the latest annotation that was not cancelled; None if none."""
+    live = []
+    for j, annotation in enumerate(annotations):
+        if not isinstance(annotation, dict):
+            raise RecordError("expected an object (an annotation)", field=f"{where}[{j}]")
+        if annotation.get("was_cancelled") or annotation.get("skipped"):
+            continue
+        live.append((str(annotation.get("created_at") or ""), j, annotation))
+    if not live:
+        return None
+    _, j, annotation = max(live, key=lambda item: (item[0], item[1]))
+    return j, annotation
+
+
+def _full_records(tasks: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
+    kind = _kind_of_full(tasks)
+    for i, task in enumerate(tasks):
+        where = f"[{i}]"
+        if not isinstance(task, dict):
+            raise RecordError("expected an object (a task)", field=where)
+        stats.tasks += 1
+        data = task.get("data")
+        if not isinstance(data, dict):
+            raise RecordError("expected an object", field=f"{where}.data")
+        if TO_NAME not in data:
+            raise RecordError(
+                "missing (the text is read from data.text, the value $text of the <Text> tag)",
+                field=f"{where}.data.{TO_NAME}",
+            )
+        text = text_of(data[TO_NAME], f"{where}.data.{TO_NAME}")
+        key = next((k for k in _ANNOTATION_KEYS if k in task), _ANNOTATION_KEYS[0])
+        annotations = array_of(task.get(key) or [], f"{where}.{key}")
+        found = _latest(annotations, f"{where}.{key}")
+        if found is None:
+            stats.unannotated += 1
+            continue
+        j, annotation = found
+        where = f"{where}.{key}[{j}].result"
+        result = array_of(annotation.get("result") or [], where)
+        answer: list[Any] = []
+        for k, region in enumerate(result):
+            here = f"{where}[{k}]"
+            if not isinstance(region, dict):
+                raise RecordError("expected an object (a region)", field=here)
+            value = region.get("value")
+            if region.get("type") == "labels" and kind is TaskKind.NER:
+                answer += _spans(value, text, f"{here}.value")
+            elif region.get("type") == "choices" and kind is TaskKind.CHOICE:
+                answer += _choices(value, f"{here}.value")
+        stats.annotated += 1
+        meta = {"labelstudio_task": task.get("id"), "labelstudio_annotation": annotation.get("id")}
+        yield accepted_record(kind, text, answer, meta, annotation.get("completed_by"))
+
+
+def _spans(value: Any, text: str, where: str) -> list[SpanKey]:
+    """The (start, end, label) keys of one `labels` region, its `text` checked."""
+    if not isinstance(value, dict):
+        raise RecordError("expected an object with start, end and labels", field=where)
+    start = integer(value.get("start"), f"{where}.start")
+    end = integer(value.get("end"), f"{where}.end")
+    if not 0 <= start < end <= len(text):
+        raise RecordError(
+            f"offsets {start}-{end} do not fit a text of {len(text)} characters", field=where
+        )
+    said = value.get("text")
+    if said is not None and said != text[start:end]:
+        raise RecordError(
+            f"offsets {start}-{end} cut {text[start:end]!r} from the task's text, not "
+            f"{said!r}: offsets counted another way than in Unicode code points?",
+            field=f"{where}.text",
+        )
+    labels = array_of(value.get("labels"), f"{where}.labels")
+    return [(start, end, label_of(label, f"{where}.labels[{n}]")) for n, label in enumerate(labels)]
+
+
+def _choices(value: Any, where: str) -> list[str]:
+    if not isinstance(value, dict):
+        raise RecordError("expected an object with choices", field=where)
+    choices = array_of(value.get("choices"), f"{where}.choices")
+    return [label_of(c, f"{where}.choices[{n}]") for n, c in enumerate(choices)]
+
+
+# --- JSON-MIN ----------------------------------------------------------------------------
+
+
+def _kind_of_min(records: list[Any]) -> TaskKind:
+    for record in records:
+        value = record.get(FROM_NAME) if isinstance(record, dict) else None
+        if isinstance(value, list) and value:
+            # A list of names: categories as doccano's JSON export of a text classification
+            # project has them (Label Studio's own JSON-MIN never writes one).
+            return TaskKind.CHOICE if isinstance(value[0], str) else TaskKind.NER
+        if isinstance(value, (str, dict)):
+            return TaskKind.CHOICE
+    return TaskKind.NER
+
+
+def _min_records(records: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
+    kind = _kind_of_min(records)
+    # Several annotations of one task are several records: the latest one is its gold.
+    latest: dict[Any, tuple[str, int]] = {}
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise RecordError("expected an object (a JSON-MIN record)", field=f"[{i}]")
+        if _annotated(record):
+            task = record.get("id", ("index", i))
+            key = (str(record.get("created_at") or ""), -i)  # ties: the first (newest) one
+            if task not in latest or key > (latest[task][0], -latest[task][1]):
+                latest[task] = (key[0], i)
+    chosen = {i for _, i in latest.values()}
+    seen_tasks: set[Any] = set()
+    for i, record in enumerate(records):
+        task = record.get("id", ("index", i))
+        if task not in seen_tasks:
+            seen_tasks.add(task)
+            stats.tasks += 1
+        where = f"[{i}]"
+        text = text_of(record.get(TO_NAME), f"{where}.{TO_NAME}")
+        if i not in chosen:
+            if task not in latest and not _annotated(record):
+                stats.unannotated += 1
+            continue
+        value = record.get(FROM_NAME)
+        here = f"{where}.{FROM_NAME}"
+        answer: list[Any] = []
+        if value is None:
+            pass  # annotated, nothing highlighted or chosen
+        elif kind is TaskKind.NER:
+            for k, region in enumerate(array_of(value, here)):
+                answer += _spans(region, text, f"{here}[{k}]")
+        elif isinstance(value, str):
+            answer = [label_of(value, here)]
+        elif isinstance(value, list):
+            answer = [label_of(c, f"{here}[{n}]") for n, c in enumerate(value)]
+        else:
+            answer = _choices(value, here)
+        stats.annotated += 1
+        meta = {"labelstudio_task": record.get("id"),
+                "labelstudio_annotation": record.get("annotation_id")}  # fmt: skip
+        yield accepted_record(kind, text, answer, meta, record.get("annotator"))
+
+
+def _annotated(record: dict[str, Any]) -> bool:
+    """Whether a JSON-MIN record is an annotation: it has an annotation id, or an answer."""
+    return record.get("annotation_id") is not None or FROM_NAME in record
