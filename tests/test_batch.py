@@ -15,6 +15,7 @@ import pytest
 from batch_server import BatchServer, Fault
 from conftest import read_lines
 from disagree_triage import predict_file
+from disagree_triage.llm import batch_api
 from disagree_triage.predict import batch
 from llm_servers import GOOD, KEY_ENV, SECRET, write_config, write_corpus
 
@@ -337,10 +338,10 @@ def test_batch_file_path_among_config_overrides():
 
 def test_request_files_split_at_the_limits():
     lines = [b"x" * 10 + b"\n"] * 7
-    assert [len(c) for c in batch.split_requests(lines, 3, 10_000)] == [3, 3, 1]
-    assert [len(c) for c in batch.split_requests(lines, 100, 25)] == [2, 2, 2, 1]
+    assert [len(c) for c in batch_api.split_requests(lines, 3, 10_000)] == [3, 3, 1]
+    assert [len(c) for c in batch_api.split_requests(lines, 100, 25)] == [2, 2, 2, 1]
     with pytest.raises(batch.DisagreeError, match="over the 5 bytes"):
-        list(batch.split_requests(lines, 100, 5))
+        list(batch_api.split_requests(lines, 100, 5))
 
 
 def test_batch_refuses_dask_and_resume(tmp_path, cli):

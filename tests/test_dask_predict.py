@@ -27,7 +27,9 @@ from disagree_triage import DisagreeError, predict_file
 from disagree_triage.io.jsonl import read_jsonl
 
 distributed = pytest.importorskip("distributed", reason="pip install -e '.[dask]'")
-dask_predict = pytest.importorskip("disagree_triage.predict.dask_driver")
+dask_driver = pytest.importorskip("disagree_triage.predict.dask_driver")
+from disagree_triage.predict import dask_worker, partitions  # noqa: E402
+
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec(MD) is None, reason=f"{MD} not installed: pip install -e '.[models]'"
 )
@@ -40,7 +42,7 @@ def _cluster(**scheduler_config: object) -> distributed.LocalCluster:
     import dask
 
     with dask.config.set({f"distributed.scheduler.{k}": v for k, v in scheduler_config.items()}):
-        return dask_predict.local_cluster(2)
+        return dask_driver.local_cluster(2)
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +70,11 @@ def test_the_same_bytes_as_a_run_without_dask(tmp_path, cluster):
     address, client = cluster
     source = corpus(tmp_path, 300)
     expected = plain(tmp_path, source, annotator="md")
-    loads_before = client.run(lambda: dask_predict.loads)
+    loads_before = client.run(lambda: dask_worker.loads)
     progress: list[int] = []
     started: list[int] = []
     out = tmp_path / "out.jsonl"
-    summary = dask_predict.predict_file_dask(
+    summary = dask_driver.predict_file_dask(
         MD,
         source,
         out,
@@ -92,9 +94,9 @@ def test_the_same_bytes_as_a_run_without_dask(tmp_path, cluster):
     assert sum(progress) == 300 and len(progress) > 1  # counted as the workers went
     assert summary.entities == Counter(span["label"] for t in tasks for span in t["spans"])
     assert summary.components == ["ner"]
-    assert not dask_predict.parts_dir(out).exists() and not Path(f"{out}.partial").exists()
+    assert not partitions.parts_dir(out).exists() and not Path(f"{out}.partial").exists()
     # The pipeline is loaded once per worker process, not once per partition (5 > 2 workers).
-    loads_after = client.run(lambda: dask_predict.loads)
+    loads_after = client.run(lambda: dask_worker.loads)
     assert all(loads_after[w] - loads_before.get(w, 0) <= 1 for w in loads_after)
 
 
@@ -116,7 +118,7 @@ def test_a_bad_line_in_a_late_partition_is_the_usual_error_and_writes_nothing(tm
         plain(tmp_path, source)
     out = tmp_path / "out.jsonl"
     with pytest.raises(DisagreeError) as with_dask:
-        dask_predict.predict_file_dask(MD, source, out, dask=address, partitions=6, ner=NER_MAP)
+        dask_driver.predict_file_dask(MD, source, out, dask=address, partitions=6, ner=NER_MAP)
     assert str(with_dask.value) == str(without.value)
     assert str(with_dask.value).startswith(f"{source}, line 281, field 'text': expected a string")
     assert sorted(os.listdir(tmp_path)) == ["broken.jsonl", "good.jsonl"]  # nothing written
@@ -127,7 +129,7 @@ def test_skip_invalid_names_the_lines_of_the_whole_file(tmp_path, cluster):
     source = _broken(tmp_path, {3: '{"text": ""}', 150: "[1]", 299: '{"txt": "x"}'})
     expected = plain(tmp_path, source, skip_invalid=True)
     out = tmp_path / "out.jsonl"
-    summary = dask_predict.predict_file_dask(
+    summary = dask_driver.predict_file_dask(
         MD, source, out, dask=address, partitions=4, ner=NER_MAP, skip_invalid=True
     )
     assert out.read_bytes() == expected.read_bytes()
@@ -176,8 +178,8 @@ def test_a_worker_killed_part_way_is_replaced_and_its_part_continued(tmp_path, c
     out = tmp_path / "out.jsonl"
     failed = _kill_a_worker_part_way(
         client,
-        dask_predict.parts_dir(out),
-        lambda: dask_predict.predict_file_dask(
+        partitions.parts_dir(out),
+        lambda: dask_driver.predict_file_dask(
             MD, source, out, dask=address, partitions=6, ner=NER_MAP, batch_size=8
         ),
     )
@@ -189,14 +191,14 @@ def test_a_worker_killed_part_way_then_resume_gives_the_same_bytes(tmp_path):
     source = corpus(tmp_path, 1500)
     expected = plain(tmp_path, source)
     out = tmp_path / "out.jsonl"
-    parts = dask_predict.parts_dir(out)
+    parts = partitions.parts_dir(out)
     # No retry: the kill stops the run, as a dead machine would once Dask's retries are spent.
     with _cluster(**{"allowed-failures": 0}) as running, distributed.Client(running) as client:
         address = running.scheduler_address
         failed = _kill_a_worker_part_way(
             client,
             parts,
-            lambda: dask_predict.predict_file_dask(
+            lambda: dask_driver.predict_file_dask(
                 MD, source, out, dask=address, partitions=6, ner=NER_MAP, batch_size=8
             ),
         )
@@ -204,7 +206,7 @@ def test_a_worker_killed_part_way_then_resume_gives_the_same_bytes(tmp_path):
         assert "died" in str(failed[0]) and "--resume" in str(failed[0])
         assert not out.exists() and parts.is_dir()
         # Some part is complete or half-written: --resume keeps it and redoes the rest.
-        summary = dask_predict.predict_file_dask(
+        summary = dask_driver.predict_file_dask(
             MD, source, out, dask=address, partitions=3, ner=NER_MAP, resume=True
         )
     assert out.read_bytes() == expected.read_bytes()
@@ -216,20 +218,20 @@ def test_refusals_before_any_work(tmp_path, cluster):
     address, _ = cluster
     source = corpus(tmp_path, 5)
     out = tmp_path / "out.jsonl"
-    dask_predict.parts_dir(out).mkdir()
+    partitions.parts_dir(out).mkdir()
     with pytest.raises(DisagreeError, match="interrupted Dask run left these parts"):
-        dask_predict.predict_file_dask(MD, source, out, dask=address)
+        dask_driver.predict_file_dask(MD, source, out, dask=address)
     with pytest.raises(DisagreeError, match="expected local, local:N or a scheduler"):
-        dask_predict.predict_file_dask(MD, source, tmp_path / "o2.jsonl", dask="localhost")
+        dask_driver.predict_file_dask(MD, source, tmp_path / "o2.jsonl", dask="localhost")
     with pytest.raises(DisagreeError, match="local:N with N a number"):
-        dask_predict.predict_file_dask(MD, source, tmp_path / "o2.jsonl", dask="local:two")
+        dask_driver.predict_file_dask(MD, source, tmp_path / "o2.jsonl", dask="local:two")
     with pytest.raises(DisagreeError, match="not stdin"):
-        dask_predict.predict_file_dask(MD, "-", tmp_path / "o2.jsonl", dask=address)
+        dask_driver.predict_file_dask(MD, "-", tmp_path / "o2.jsonl", dask=address)
     with pytest.raises(DisagreeError, match="exclude each other"):
-        dask_predict.predict_file_dask(MD, source, tmp_path / "o2.jsonl", dask=address, n_process=2)
+        dask_driver.predict_file_dask(MD, source, tmp_path / "o2.jsonl", dask=address, n_process=2)
     (tmp_path / "done.jsonl").write_text("{}\n")
     with pytest.raises(DisagreeError, match="no Dask run left parts"):
-        dask_predict.predict_file_dask(
+        dask_driver.predict_file_dask(
             MD, source, tmp_path / "done.jsonl", dask=address, resume=True
         )
 
@@ -240,7 +242,7 @@ def test_partitions_cover_the_file_on_line_starts_with_their_line_numbers(tmp_pa
     lines.append(b'{"text": "last, no newline"}')
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"".join(lines))
-    plan = dask_predict.plan_partitions(path, count)
+    plan = partitions.plan_partitions(path, count)
     data = path.read_bytes()
     assert 1 <= len(plan) <= count
     assert b"".join(data[p.lines.start : p.lines.end] for p in plan) == data
@@ -286,7 +288,7 @@ def test_an_llm_config_on_workers_shares_the_response_cache(tmp_path, cluster):
     with LlamaCppServer(bundled_model_path()) as server:
         config = write_server_config(tmp_path, server)
         out = tmp_path / "out.jsonl"
-        summary = dask_predict.predict_file_dask(
+        summary = dask_driver.predict_file_dask(
             config, source, out, dask=address, partitions=3, annotator="llm"
         )
     stats = summary.backends[0]

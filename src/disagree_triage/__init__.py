@@ -28,6 +28,7 @@ _EXPORTS = {
     "InputError": "core.errors",
     "LabelMap": "core.labels",
     "TaskKind": "core.kinds",
+    "PredictOptions": "predict.options",
     "PredictSummary": "predict.run",
     "predict_file": "predict.run",
     "predict_tasks": "predict.run",
@@ -54,6 +55,7 @@ __all__ = [
     "EvaluationReport",
     "InputError",
     "LabelMap",
+    "PredictOptions",
     "PredictSummary",
     "ProdigyTask",
     "Report",
@@ -97,6 +99,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .diff import DiffSummary, diff_files
     from .evaluate.run import EvaluationReport, evaluate_files
     from .formats.annotations import read_annotations
+    from .predict.options import PredictOptions
     from .predict.pipeline import components_for_ner, load_pipeline
     from .predict.run import PredictSummary, predict_file, predict_tasks
     from .prodigy import ProdigyTask, input_hash, read_prodigy_tasks, task_hash

@@ -1,14 +1,20 @@
-"""`disagree predict ... --batch submit|collect|file PATH`: the CLI layer over `llm.batch`."""
+"""`disagree predict ... --batch submit|collect|file PATH`: the CLI layer over `predict.batch`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..core.errors import DisagreeError
-from ._util import clean, config_overrides, err_console, safe_table, tables_console, user_errors
+from ._predict_display import PredictProgress, print_summary
+from ._util import clean, err_console, safe_table, tables_console, user_errors
+
+if TYPE_CHECKING:
+    from ..predict.batch import BatchSummary
+    from ..predict.options import PredictOptions
 
 BATCH_HELP = (
     "Send the LLM's prompts as a batch job instead of live requests: 'submit' uploads them to "
@@ -33,24 +39,21 @@ def request_file_argument(args: list[str]) -> tuple[str | None, list[str]]:
     return None, args
 
 
-def batch_cli(
-    mode: str,
-    args: list[str],
-    model: str,
-    input_path: str,
-    output_path: str,
-    *,
-    batch_outputs: list[Path],
-    overwrite: bool,
-    labels: str | None,
-    examples: Path | None,
-    options: dict[str, Any],
-) -> None:
-    """Run one `--batch` step and print what it did."""
-    from ..predict.batch import MODES, BatchNotDone, collect, submit
-    from .predict import PredictProgress, print_summary
+@dataclass
+class BatchStep:
+    """One `--batch` step as the command line asks for it: `mode`, the request file of
+    `--batch file PATH`, the runner's outputs (`--batch-output`), and the remaining extra
+    arguments (the config overrides)."""
 
-    with user_errors():
+    mode: str
+    request_file: str | None
+    batch_outputs: list[Path]
+    args: list[str]
+
+    @classmethod
+    def of(cls, mode: str, args: list[str], batch_outputs: list[Path]) -> BatchStep:
+        from ..predict.batch import MODES
+
         if mode not in MODES:
             raise DisagreeError(f"--batch {mode!r}: one of {', '.join(MODES)}")
         request_file = None
@@ -60,42 +63,43 @@ def batch_cli(
                 raise DisagreeError("--batch file needs a PATH: --batch file requests.jsonl")
         if batch_outputs and mode != "collect":
             raise DisagreeError("--batch-output goes with --batch collect")
-        overrides = config_overrides(args)
-        # The bar of each predict pass: recording the prompts (submit, file), writing OUTPUT.
-        progress = PredictProgress()
-        common = dict(
-            overrides=overrides,
-            labels=labels,
-            examples=examples,
-            on_start=progress.on_start,
-            on_progress=progress.on_progress,
-            **options,
-        )
+        return cls(mode, request_file, batch_outputs, args)
+
+
+def batch_cli(
+    step: BatchStep, model: str, input_path: str, output_path: str, options: PredictOptions
+) -> None:
+    """Run one `--batch` step and print what it did."""
+    from ..predict.batch import BatchNotDone, collect, submit
+
+    # The bar of each predict pass: recording the prompts (submit, file), writing OUTPUT.
+    progress = PredictProgress()
+    with user_errors():
         try:
-            if mode == "collect":
+            if step.mode == "collect":
                 summary = collect(
-                    model,
-                    input_path,
-                    output_path,
-                    batch_outputs=batch_outputs,
-                    overwrite=overwrite,
-                    **common,
-                )
+                    model, input_path, output_path, options, batch_outputs=step.batch_outputs,
+                    on_start=progress.on_start, on_progress=progress.on_progress,
+                )  # fmt: skip
             else:
                 summary = submit(
-                    model,
-                    input_path,
-                    output_path,
-                    request_file=request_file,
-                    overwrite=overwrite,
-                    **common,
-                )
+                    model, input_path, output_path, options, request_file=step.request_file,
+                    on_start=progress.on_start, on_progress=progress.on_progress,
+                )  # fmt: skip
         except BatchNotDone as err:
             progress.stop()
             err_console().print(clean(f"not finished: {err}"))
             raise typer.Exit(NOT_DONE_EXIT) from None
         finally:
             progress.stop()
+    print_batch_summary(summary, step, model, input_path, output_path)
+
+
+def print_batch_summary(
+    summary: BatchSummary, step: BatchStep, model: str, input_path: str, output_path: str
+) -> None:
+    """The step's table, predict's tables after collect, and what to do next."""
+    mode = step.mode
     console = tables_console()
     table = safe_table(title=f"predict --batch {mode}: {output_path}", show_header=False)
     if mode != "collect":
@@ -127,7 +131,7 @@ def batch_cli(
     else:
         err_console().print(
             clean(
-                f"next: vllm run-batch -i {request_file} -o OUT --model ...; then disagree "
+                f"next: vllm run-batch -i {step.request_file} -o OUT --model ...; then disagree "
                 f"predict {model} {input_path} {output_path} --batch collect --batch-output OUT"
             )
         )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..core.errors import DisagreeError
+from ..core.errors import DisagreeError, OptionError
 from ..core.redaction import redact
 
 if TYPE_CHECKING:
@@ -227,8 +227,9 @@ def import_code(path: str | None) -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn DisagreeError into one red line on stderr and exit code 1, without a traceback,
-    and without any secret the process knows (see `redaction`)."""
+    """Turn DisagreeError into one red line on stderr and exit code 1 (2 for options that do
+    not go together, OptionError), without a traceback, and without any secret the process
+    knows (see `redaction`)."""
     try:
         yield
     except DisagreeError as err:
@@ -236,7 +237,7 @@ def user_errors() -> Iterator[None]:
 
         # Every secret the process knows is redacted, whole and in part (redaction.py).
         err_console().print(Text.assemble(("error:", "bold red"), " ", clean(redact(str(err)))))
-        raise typer.Exit(1) from None
+        raise typer.Exit(2 if isinstance(err, OptionError) else 1) from None
 
 
 def config_overrides(args: list[str]) -> dict[str, Any]:

@@ -12,6 +12,11 @@ class DisagreeError(Exception):
     """An error caused by the user's input or setup, shown without a traceback."""
 
 
+class OptionError(DisagreeError):
+    """Options that do not go together: a mistake in the command line itself, so the CLI exits
+    with 2, as for an option value it refuses."""
+
+
 class DisagreeWarning(UserWarning):
     """A problem the run survives, said in one line: `predict` lists it in its summary and the
     CLI prints it as `warning: ...`; from Python it is an ordinary warning."""

@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "PredictOptions": "options",
     "PredictSummary": "run",
     "predict_file": "run",
     "predict_tasks": "run",
@@ -22,6 +23,7 @@ _EXPORTS = {
     "prepare_textcat_pipeline": "run",
 }
 __all__ = [
+    "PredictOptions",
     "PredictSummary",
     "predict_file",
     "predict_tasks",
@@ -38,6 +40,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from .options import PredictOptions
     from .run import (
         PredictSummary,
         predict_file,

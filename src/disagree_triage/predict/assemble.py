@@ -34,8 +34,14 @@ from thinc.api import Config, ConfigValidationError
 from ..core.errors import DisagreeError, DisagreeWarning, InputError
 from ..core.redaction import holds_secret
 from ..llm import register_backends
-from .config_file import ConfigLines, check_config_text, explain_config_error
-from .pipeline import LLM_FACTORY, config_problem, first_line, readable_llm_warnings
+from .config_file import (
+    ConfigLines,
+    check_config_text,
+    config_problem,
+    explain_config_error,
+    first_line,
+)
+from .spacy_llm import LLM_FACTORY, readable_llm_warnings
 
 
 def load_env(env_file: str | Path | None = None) -> None:

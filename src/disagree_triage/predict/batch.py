@@ -1,4 +1,4 @@
-"""LLM predictions through batch jobs: OpenAI's Batch API, or vLLM's offline runner.
+"""predict through a batch job: OpenAI's Batch API, or vLLM's offline runner.
 
 A hosted model costs half as much through OpenAI's Batch API, and a GPU box runs
 `vllm run-batch -i REQUESTS -o ANSWERS` over the same JSONL, with no server to keep up. Both
@@ -25,97 +25,42 @@ the earlier batches' output), and `collect` then reads every batch of the job.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import requests
-
-from ..core.errors import DisagreeError
+from ..core.errors import DisagreeError, OptionError
 from ..core.redaction import redact
 from ..io.output_files import check_outputs, write_atomic
-from ..llm.failures import failed_response
-from ..llm.openai_compatible import (
-    RETRY_STATUS,
-    LLMSetupError,
-    OpenAICompatibleModel,
-    _error_message,
-    parse_retry_after,
-    safe_url,
+from ..llm.batch_api import (
+    MAX_BYTES,
+    MAX_REQUESTS,
+    BatchAnswer,
+    BatchClient,
+    BatchJob,
+    BatchNotDone,
+    BatchState,
+    file_sha256,
+    gather_answers,
+    read_answers,
+    request_line,
+    sha256_of,
+    split_requests,
 )
+from ..llm.failures import failed_response
+from ..llm.openai_compatible import OpenAICompatibleModel
+from .llm_answers import llm_components
+from .options import PredictOptions
+from .pipeline import load_pipeline
+from .run import PredictSummary, predict_file
 
-if TYPE_CHECKING:
-    from .run import PredictSummary
+__all__ = ["MODES", "BatchNotDone", "BatchSummary", "collect", "state_path", "submit"]
 
-ENDPOINT = "/v1/chat/completions"
-# OpenAI's limits on one batch's input file.
-MAX_REQUESTS = 50_000
-MAX_BYTES = 200_000_000
-RUNNING = ("validating", "in_progress", "finalizing", "cancelling")
-STATE_VERSION = 1
 MODES = ("submit", "collect", "file")
 RECORDED = "recorded for a batch job"  # the answer of the recording pass (thrown away)
-
-
-class BatchNotDone(DisagreeError):
-    """`collect` before every batch of the job has finished: nothing is written."""
-
-
-@dataclass
-class BatchJob:
-    """One batch of the Batch API, as the state file records it."""
-
-    id: str
-    component: str  # the LLM component whose backend sent it
-    request_file: str
-    sha256: str
-    requests: int
-    bytes: int
-    input_file_id: str
-    status: str = "validating"  # as last seen
-
-
-@dataclass
-class BatchState:
-    """`OUTPUT.batch.json`: what `collect` needs to find the job's answers."""
-
-    mode: str  # "api" (the Batch API) or "file" (a request file for vllm run-batch)
-    model: str
-    input: str
-    input_sha256: str
-    jobs: list[BatchJob] = field(default_factory=list)
-    request_files: list[dict[str, Any]] = field(default_factory=list)  # mode "file"
-
-    def to_json(self) -> bytes:
-        data = {"version": STATE_VERSION, **asdict(self)}
-        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-    @classmethod
-    def read(cls, path: Path) -> BatchState:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.pop("version") != STATE_VERSION:
-                raise ValueError("version")
-            data["jobs"] = [BatchJob(**job) for job in data.get("jobs", [])]
-            return cls(**data)
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DisagreeError(
-                f"{path}: not a batch state file written by `predict --batch` "
-                f"({type(err).__name__}); remove it and submit again"
-            ) from None
-
-
-@dataclass
-class BatchAnswer:
-    content: str | None = None  # the chat answer, or None when the request failed
-    error: str | None = None  # why it failed
-    usage: dict[str, Any] | None = None
 
 
 @dataclass
@@ -141,24 +86,58 @@ def submit(
     model: str | Path,
     input_path: str | Path,
     output_path: str | Path,
+    options: PredictOptions | None = None,
     *,
     request_file: str | Path | None = None,
-    overwrite: bool = False,
     max_requests: int = MAX_REQUESTS,
     max_bytes: int = MAX_BYTES,
-    overrides: dict[str, Any] | None = None,
-    labels: str | Sequence[str] | None = None,
-    examples: str | Path | None = None,
-    **options: Any,
+    on_start: Callable[[PredictSummary], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    **settings: Any,
 ) -> BatchSummary:
     """Write the prompts of `predict` over `input_path` as Batch-API requests: to
     `request_file` only (for `vllm run-batch`), or else uploaded to the config's server as
-    batches of at most `max_requests` lines and `max_bytes`. `options` are `predict_file`'s."""
+    batches of at most `max_requests` lines and `max_bytes`. `options` and `settings` as for
+    `predict_file`."""
+    options = _checked(PredictOptions.of(options, settings))
     _check_paths(input_path, output_path, request_file)
     state_file = state_path(output_path)
     mode = "file" if request_file is not None else "api"
-    previous = BatchState.read(state_file) if state_file.exists() else None
     input_sha = file_sha256(input_path)
+    previous = _previous_job(state_file, output_path, input_sha, options.overwrite)
+    nlp, backends = _pipeline(model, options)
+    summary = BatchSummary(mode="file" if mode == "file" else "submit", state=str(state_file))
+    state = BatchState(mode, str(model), str(input_path), input_sha)
+    answered: set[str] = set()
+    if previous is not None and previous.mode == "api" and mode == "api":
+        # Submitted again: send only what the earlier batches did not answer.
+        state.jobs = previous.jobs
+        found, _ = gather_answers(state, backends)
+        answered = {key for key, answer in found.items() if answer.content is not None}
+    passes = (on_start, on_progress)
+    recorded, seen = _record(nlp, backends, input_path, options, answered, passes)
+    summary.already_answered = sum(b.stats.cached for b in backends.values()) + len(answered & seen)
+    if request_file is not None:
+        lines = [line for component in recorded.values() for line in component]
+        data = b"".join(lines)
+        write_atomic(request_file, data, overwrite=options.overwrite)
+        state.request_files = [
+            {"path": str(request_file), "sha256": sha256_of(data), "requests": len(lines)}
+        ]
+        summary.files.append(str(request_file))
+        summary.requests = len(lines)
+    else:
+        _send(recorded, backends, state, summary, output_path, (max_requests, max_bytes))
+    write_atomic(state_file, state.to_json(), overwrite=True)
+    return summary
+
+
+def _previous_job(
+    state_file: Path, output_path: str | Path, input_sha: str, overwrite: bool
+) -> BatchState | None:
+    """The job submitted before for this OUTPUT and INPUT, to send only what it left; None to
+    start a new one (with --overwrite, or when there is none)."""
+    previous = BatchState.read(state_file) if state_file.exists() else None
     if previous is not None and (previous.input_sha256 != input_sha or overwrite):
         if not overwrite:
             raise DisagreeError(
@@ -168,33 +147,23 @@ def submit(
         previous = None
     if previous is None and Path(output_path).exists() and not overwrite:
         raise DisagreeError(f"{output_path}: exists; pass --overwrite to replace it")
-    nlp, backends = _pipeline(model, overrides, labels, examples)
-    summary = BatchSummary(mode="file" if mode == "file" else "submit", state=str(state_file))
-    state = BatchState(mode, str(model), str(input_path), input_sha)
-    answered: set[str] = set()
-    if previous is not None and previous.mode == "api" and mode == "api":
-        # Submitted again: send only what the earlier batches did not answer.
-        state.jobs = previous.jobs
-        found, _ = _gather(state, backends)
-        answered = {key for key, answer in found.items() if answer.content is not None}
-    recorded, seen = _record(nlp, backends, input_path, options, answered)
-    summary.already_answered = sum(b.stats.cached for b in backends.values()) + len(answered & seen)
-    if mode == "file":
-        assert request_file is not None
-        lines = [line for component in recorded.values() for line in component]
-        data = b"".join(lines)
-        write_atomic(request_file, data, overwrite=overwrite)
-        state.request_files = [
-            {"path": str(request_file), "sha256": _sha(data), "requests": len(lines)}
-        ]
-        summary.files.append(str(request_file))
-        summary.requests = len(lines)
-        write_atomic(state_file, state.to_json(), overwrite=True)
-        return summary
+    return previous
+
+
+def _send(
+    recorded: Mapping[str, list[bytes]],
+    backends: Mapping[str, OpenAICompatibleModel],
+    state: BatchState,
+    summary: BatchSummary,
+    output_path: str | Path,
+    limits: tuple[int, int],
+) -> None:
+    """Upload each component's request lines as batches within `limits` (requests, bytes)."""
+    state_file = state_path(output_path)
     number = len(state.jobs)
     for component, lines in recorded.items():
         client = BatchClient(backends[component])
-        for chunk in split_requests(lines, max_requests, max_bytes):
+        for chunk in split_requests(lines, *limits):
             number += 1
             data = b"".join(chunk)
             path = Path(f"{output_path}.batch-{number}.jsonl")
@@ -205,7 +174,7 @@ def submit(
                 id=str(batch["id"]),
                 component=component,
                 request_file=str(path),
-                sha256=_sha(data),
+                sha256=sha256_of(data),
                 requests=len(chunk),
                 bytes=len(data),
                 input_file_id=file_id,
@@ -217,28 +186,77 @@ def submit(
             summary.requests += len(chunk)
             # After each batch: an interrupted submit still knows the batches it created.
             write_atomic(state_file, state.to_json(), overwrite=True)
-    write_atomic(state_file, state.to_json(), overwrite=True)
-    return summary
 
 
 def collect(
     model: str | Path,
     input_path: str | Path,
     output_path: str | Path,
+    options: PredictOptions | None = None,
     *,
     batch_outputs: Sequence[str | Path] = (),
-    overrides: dict[str, Any] | None = None,
-    labels: str | Sequence[str] | None = None,
-    examples: str | Path | None = None,
-    **options: Any,
+    on_start: Callable[[PredictSummary], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    **settings: Any,
 ) -> BatchSummary:
     """Read the job's answers (from the Batch API, or from `batch_outputs`, the files
     `vllm run-batch` wrote) and write OUTPUT as `predict_file` does, with no request sent.
     Raises `BatchNotDone`, writing nothing, while a batch of the job is still running."""
-    from .run import predict_file
-
+    options = _checked(PredictOptions.of(options, settings))
     _check_paths(input_path, output_path, None, *batch_outputs)
     state_file = state_path(output_path)
+    state = _job_to_collect(state_file, input_path, output_path, batch_outputs)
+    nlp, backends = _pipeline(model, options)
+    summary = BatchSummary(mode="collect", state=str(state_file))
+    if batch_outputs:
+        answers: dict[str, BatchAnswer] = {}
+        for path in batch_outputs:
+            with open(path, encoding="utf-8") as lines:
+                read_answers(lines, str(path), answers)
+        owners: dict[str, str] = {}
+        missing = f"not in {', '.join(map(str, batch_outputs))} (the runner's output)"
+    else:
+        assert state is not None
+        answers, owners = gather_answers(state, backends)
+        summary.jobs = state.jobs
+        missing = "not among the batch job's requests"
+    summary.answered = sum(1 for a in answers.values() if a.content is not None)
+    summary.failed = len(answers) - summary.answered
+    for backend in backends.values():
+        backend.offline = _Serve(backend, answers, owners, missing)
+    # OUTPUT is the job's (submit refused one that existed): collecting again rewrites it, with
+    # the same records. Without a state file, a runner's output is read into a new OUTPUT.
+    writing = replace(options.loaded(), overwrite=options.overwrite or state is not None)
+    try:
+        summary.predict = predict_file(
+            nlp, input_path, output_path, writing, on_start=on_start, on_progress=on_progress
+        )
+    finally:
+        for backend in backends.values():
+            backend.offline = None
+    if state is not None:
+        write_atomic(state_file, state.to_json(), overwrite=True)  # the statuses seen
+    return summary
+
+
+def _checked(options: PredictOptions) -> PredictOptions:
+    """Refuse what a batch job cannot do: its place is taken by collecting again (`resume`),
+    and its prompts are recorded and served in this process (`n_process`)."""
+    if options.resume:
+        raise OptionError("--batch and --resume exclude each other: collect again instead")
+    if options.n_process != 1:
+        raise OptionError("--batch and --n-process exclude each other: the provider runs the job")
+    return options
+
+
+def _job_to_collect(
+    state_file: Path,
+    input_path: str | Path,
+    output_path: str | Path,
+    batch_outputs: Sequence[str | Path],
+) -> BatchState | None:
+    """The job submitted for OUTPUT (None: a runner's output read without one), refused when
+    there is nothing to collect or INPUT changed since."""
     state = BatchState.read(state_file) if state_file.exists() else None
     if state is None and not batch_outputs:
         raise DisagreeError(
@@ -256,52 +274,19 @@ def collect(
             f"({', '.join(f['path'] for f in state.request_files)}); pass the runner's output "
             "with --batch-output OUT"
         )
-    nlp, backends = _pipeline(model, overrides, labels, examples)
-    summary = BatchSummary(mode="collect", state=str(state_file))
-    if batch_outputs:
-        answers: dict[str, BatchAnswer] = {}
-        for path in batch_outputs:
-            with open(path, encoding="utf-8") as lines:
-                _read_answers(lines, str(path), answers)
-        owners: dict[str, str] = {}
-        missing = f"not in {', '.join(map(str, batch_outputs))} (the runner's output)"
-    else:
-        assert state is not None
-        answers, owners = _gather(state, backends)
-        summary.jobs = state.jobs
-        missing = "not among the batch job's requests"
-    summary.answered = sum(1 for a in answers.values() if a.content is not None)
-    summary.failed = len(answers) - summary.answered
-    for backend in backends.values():
-        backend.offline = _Serve(backend, answers, owners, missing)
-    # OUTPUT is the job's (submit refused one that existed): collecting again rewrites it, with
-    # the same records. Without a state file, a runner's output is read into a new OUTPUT.
-    overwrite = bool(options.pop("overwrite", False)) or state is not None
-    options.pop("resume", None)
-    try:
-        summary.predict = predict_file(nlp, input_path, output_path, overwrite=overwrite, **options)
-    finally:
-        for backend in backends.values():
-            backend.offline = None
-    if state is not None:
-        write_atomic(state_file, state.to_json(), overwrite=True)  # the statuses seen
-    return summary
+    return state
 
 
 # --- the recording pass and the serving pass ---------------------------------------------
 
 
 def _pipeline(
-    model: str | Path,
-    overrides: dict[str, Any] | None,
-    labels: str | Sequence[str] | None,
-    examples: str | Path | None,
+    model: str | Path, options: PredictOptions
 ) -> tuple[Any, dict[str, OpenAICompatibleModel]]:
     """The pipeline, and its batch-capable LLM backends by component name."""
-    from .llm_answers import llm_components
-    from .pipeline import load_pipeline
-
-    nlp = load_pipeline(model, overrides=overrides, labels=labels, examples=examples)
+    nlp = load_pipeline(
+        model, overrides=options.overrides, labels=options.labels, examples=options.examples
+    )
     backends: dict[str, OpenAICompatibleModel] = {}
     for component in llm_components(nlp):
         if not isinstance(component.backend, OpenAICompatibleModel):
@@ -331,14 +316,14 @@ def _record(
     nlp: Any,
     backends: Mapping[str, OpenAICompatibleModel],
     input_path: str | Path,
-    options: dict[str, Any],
+    options: PredictOptions,
     answered: set[str],
+    passes: tuple[Callable[[PredictSummary], None] | None, Callable[[int], None] | None],
 ) -> tuple[dict[str, list[bytes]], set[str]]:
     """Run predict with the backends offline; the request lines of every prompt neither in the
     cache nor in `answered`, per component, in the order predict asked (duplicates once), and
-    the keys of every prompt asked that the cache did not answer."""
-    from .run import predict_file
-
+    the keys of every prompt asked that the cache did not answer. `passes`: predict's on_start
+    and on_progress."""
     found: dict[str, dict[str, bytes]] = {name: {} for name in backends}
     seen: set[str] = set()
     lock = threading.Lock()
@@ -355,10 +340,14 @@ def _record(
 
     for name, backend in backends.items():
         backend.offline = recorder(backend, found[name])
-    options = {k: v for k, v in options.items() if k not in ("overwrite", "resume")}
+    on_start, on_progress = passes
+    recording = replace(options.loaded(), overwrite=False)  # into a folder of its own
     try:
         with tempfile.TemporaryDirectory(prefix="disagree-batch-") as folder:
-            predict_file(nlp, input_path, Path(folder) / "recorded.jsonl", **options)
+            recorded = Path(folder) / "recorded.jsonl"
+            predict_file(
+                nlp, input_path, recorded, recording, on_start=on_start, on_progress=on_progress
+            )
     finally:
         for backend in backends.values():
             backend.offline = None
@@ -403,102 +392,6 @@ class _Serve:
 # --- the files ---------------------------------------------------------------------------
 
 
-def request_line(key: str, body: dict[str, Any]) -> bytes:
-    line = {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body}
-    return (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-
-
-def split_requests(
-    lines: Sequence[bytes], max_requests: int, max_bytes: int
-) -> Iterator[list[bytes]]:
-    """The request lines in files of at most `max_requests` lines and `max_bytes` bytes."""
-    chunk: list[bytes] = []
-    size = 0
-    for line in lines:
-        if len(line) > max_bytes:
-            raise DisagreeError(
-                f"one batch request is {len(line):,} bytes, over the {max_bytes:,} bytes a batch "
-                "file may hold"
-            )
-        if chunk and (len(chunk) >= max_requests or size + len(line) > max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line)
-    if chunk:
-        yield chunk
-
-
-def _read_answers(lines: Iterable[str], source: str, answers: dict[str, BatchAnswer]) -> None:
-    """Read Batch-API output or error lines (OpenAI's or vLLM's, the same shape) into
-    `answers` by custom_id; an answer already read wins over an error for the same id (a
-    request sent again after it failed)."""
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            key = data["custom_id"]
-            if not isinstance(key, str):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            raise DisagreeError(
-                f"{source}, line {number}: not a batch output line (a JSON object with a custom_id)"
-            ) from None
-        answer = read_answer(data, source)
-        previous = answers.get(key)
-        if previous is None or previous.content is None:
-            answers[key] = answer
-
-
-def read_answer(data: Mapping[str, Any], source: str) -> BatchAnswer:
-    """One output line's answer, or why it has none: an `error` (OpenAI's {code, message},
-    vLLM's string or error response), an HTTP status other than 200 (with the body's error
-    message), or a body that is not a chat completion."""
-    response = data.get("response")
-    response = response if isinstance(response, dict) else {}
-    status = response.get("status_code", 200 if response else None)
-    body = response.get("body")
-    error = data.get("error")
-    if error is not None or status != 200:
-        detail = _error_text(error) or _error_text(body) or "no detail"
-        if isinstance(status, int) and status != 200:
-            detail = f"HTTP {status}: {detail}"
-        return BatchAnswer(error=redact(f"{source}: {detail}")[:300])
-    try:
-        content = body["choices"][0]["message"]["content"]  # type: ignore[index]
-    except (KeyError, IndexError, TypeError):
-        content = None
-    if not isinstance(content, str):
-        return BatchAnswer(error=f"{source}: the answer is not a chat completion")
-    usage = body.get("usage") if isinstance(body, dict) else None
-    return BatchAnswer(content=content, usage=usage if isinstance(usage, dict) else None)
-
-
-def _error_text(error: Any) -> str:
-    if error is None:
-        return ""
-    if isinstance(error, dict):
-        inner = error.get("error", error)
-        if isinstance(inner, dict):
-            code, message = inner.get("code"), inner.get("message")
-            return ": ".join(str(part) for part in (code, message) if part) or json.dumps(inner)
-        return str(inner)
-    return str(error)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _check_paths(
     input_path: str | Path,
     output_path: str | Path,
@@ -522,139 +415,3 @@ def _check_paths(
 
 
 # --- the Batch API -----------------------------------------------------------------------
-
-
-def _gather(
-    state: BatchState, backends: Mapping[str, OpenAICompatibleModel]
-) -> tuple[dict[str, BatchAnswer], dict[str, str]]:
-    """Every answer of the job's batches by custom_id, and the batch each request went in
-    (for the message of one left unanswered). Raises BatchNotDone while one is running."""
-    running = []
-    retrieved: list[tuple[BatchJob, dict[str, Any]]] = []
-    for job in state.jobs:
-        backend = backends.get(job.component)
-        if backend is None:
-            raise DisagreeError(
-                f"batch {job.id} was sent by the LLM component {job.component!r}, which the "
-                "pipeline no longer has"
-            )
-        batch = BatchClient(backend).retrieve(job.id)
-        job.status = str(batch.get("status"))
-        if job.status in RUNNING:
-            counts = batch.get("request_counts") or {}
-            running.append(
-                f"batch {job.id} is {job.status} ({counts.get('completed', 0)} of "
-                f"{counts.get('total', job.requests)} requests done)"
-            )
-        retrieved.append((job, batch))
-    if running:
-        raise BatchNotDone(
-            "; ".join(running) + "; nothing written: run --batch collect again later"
-        )
-    answers: dict[str, BatchAnswer] = {}
-    owners: dict[str, str] = {}
-    for job, batch in retrieved:
-        client = BatchClient(backends[job.component])
-        for file_field in ("output_file_id", "error_file_id"):
-            file_id = batch.get(file_field)
-            if file_id:
-                _read_answers(client.lines(str(file_id)), f"batch {job.id}", answers)
-        why = f"batch {job.id} ended {job.status}"
-        errors = (batch.get("errors") or {}).get("data") if isinstance(batch, dict) else None
-        if errors:
-            why += ": " + "; ".join(_error_text(e) for e in errors[:3])
-        for key in _custom_ids(job.request_file):
-            owners.setdefault(key, why)
-    return answers, owners
-
-
-def _custom_ids(path: str) -> Iterator[str]:
-    try:
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                if line.strip():
-                    yield str(json.loads(line)["custom_id"])
-    except (OSError, ValueError, KeyError):
-        return  # the request file is gone: the message says less
-
-
-class BatchClient:
-    """The Batch API's four calls (files upload and content, batches create and retrieve), on
-    the backend's server with its headers, retrying as the backend does."""
-
-    def __init__(self, backend: OpenAICompatibleModel) -> None:
-        self.backend = backend
-
-    def upload(self, name: str, data: bytes) -> str:
-        response = self._call(
-            "POST",
-            "/files",
-            files={"file": (name, data, "application/jsonl")},
-            data={"purpose": "batch"},
-        )
-        return str(self._json(response, "/files", "file")["id"])
-
-    def create(self, file_id: str) -> dict[str, Any]:
-        body = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h"}
-        return self._json(self._call("POST", "/batches", json=body), "/batches", "batch")
-
-    def retrieve(self, batch_id: str) -> dict[str, Any]:
-        return self._json(self._call("GET", f"/batches/{batch_id}"), "/batches", "batch")
-
-    def lines(self, file_id: str) -> Iterator[str]:
-        response = self._call("GET", f"/files/{file_id}/content", stream=True)
-        with response:
-            for line in response.iter_lines(decode_unicode=False):
-                yield line.decode("utf-8", errors="replace")
-
-    def _json(self, response: requests.Response, path: str, kind: str) -> dict[str, Any]:
-        """The answer's object: a dict with an id, of the `object` type expected where the
-        server says (a server without the Batch API may answer 200 with something else)."""
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and "id" in data and data.get("object", kind) == kind:
-            return data
-        raise LLMSetupError(
-            f"{safe_url(self.backend.base_url)}{path}: the answer is not a {kind} object of "
-            "the Batch API; does this server have it? (for vLLM: --batch file PATH)"
-        )
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        backend = self.backend
-        url = f"{backend.base_url}{path}"
-        where = f"{method} {safe_url(url)}"
-        headers = backend.auth_headers()
-        # An upload or a download of up to 200 MB may take longer than one chat answer.
-        timeout = (backend.timeout, max(backend.timeout, 600.0))
-        attempt = 0
-        while True:
-            retry_after = None
-            try:
-                response = requests.request(method, url, headers=headers, timeout=timeout, **kwargs)
-            except requests.RequestException as err:
-                reason = f"{type(err).__name__}"
-            else:
-                status = response.status_code
-                if status < 400:
-                    return response
-                if status in (401, 403):
-                    raise LLMSetupError(
-                        f"{where}: the server rejected the API key (HTTP {status}: "
-                        f"{_error_message(response)})"
-                    )
-                if status in (404, 405) and path in ("/files", "/batches"):
-                    raise LLMSetupError(
-                        f"{where}: HTTP {status}: this server has no Batch API; for vLLM, write "
-                        "the requests with --batch file PATH, run `vllm run-batch -i PATH -o OUT`, "
-                        "then --batch collect --batch-output OUT"
-                    )
-                if status not in RETRY_STATUS:
-                    raise LLMSetupError(f"{where}: HTTP {status}: {_error_message(response)}")
-                reason = f"HTTP {status}"
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if attempt >= backend.max_retries:
-                raise LLMSetupError(f"{where}: {reason} (after {attempt} retries)")
-            time.sleep(backend._retry_delay(attempt, retry_after))
-            attempt += 1

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.spans import SpanKey
+from .options import DEFAULT_BEAM_WIDTH
 
-if TYPE_CHECKING:  # the readers import this module; spaCy only loads where a beam runs
+if TYPE_CHECKING:  # spaCy loads where a beam runs
     from spacy.language import Language
     from spacy.tokens import Doc
-
-DEFAULT_BEAM_WIDTH = 16
 # Parses less probable than this share of the best are pruned. Prodigy's ner.teach uses 0.0001;
 # over normalised scores that keeps the beam full and costs 2.25x greedy, where 0.001 costs
 # 1.3x and moves no entity's probability by more than 0.004 (1,000 Wikinews sentences).
@@ -93,7 +92,7 @@ def normalised_beam_parse(component: Any, docs: Sequence[Doc], beam_width: int) 
     md's 1,210 entities scored below 0.5; after a log-softmax per step, 73). This is the same
     loop (spaCy 3.8's `Parser.beam_parse`) with the log-softmax. It uses spaCy's internal
     `BeamBatch`; where that is missing (another spaCy), the stock `beam_parse` is used."""
-    import numpy  # here, not at the top: the Prodigy reader imports this module for a constant
+    import numpy  # here, not at the top: only a beam that runs needs it
 
     try:
         from spacy.pipeline._parser_internals._beam_utils import BeamBatch

@@ -223,3 +223,18 @@ def closest_name(name: str, known: Iterable[str]) -> str | None:
         return lowered[name.lower()]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def first_line(err: BaseException | str) -> str:
+    """An exception's (or a text's) first line; an exception's type where it says nothing."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def config_problem(err: ConfigValidationError) -> str:
+    """What a ConfigValidationError says, in one line: its `errors` list what failed
+    validation; a bad ${...} substitution has only `desc`."""
+    problems = "; ".join(
+        f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in err.errors or []
+    )
+    return problems or first_line(err.desc or err.title or "invalid config")

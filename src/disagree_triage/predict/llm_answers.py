@@ -18,7 +18,7 @@ from spacy.tokens import Doc
 
 from ..llm.failures import failure_reason
 from ..llm.structured import read_json, read_ner_answer
-from .pipeline import LLM_FACTORY, llm_classifies
+from .spacy_llm import LLM_FACTORY, llm_classifies
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import ast
 import re
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,10 @@ import spacy
 from spacy.language import Language
 from thinc.api import ConfigValidationError
 
-from ..core.errors import DisagreeError, DisagreeWarning, intercept_warnings
+from ..core.errors import DisagreeError
+from .config_file import config_problem, first_line
+from .options import check_config_options
+from .spacy_llm import LLM_FACTORY, llm_classifies, readable_llm_warnings
 
 INSTALL_HINT = (
     "install one with `python -m spacy download en_core_web_md` (offline: "
@@ -26,7 +26,6 @@ INSTALL_HINT = (
 # Components whose output is doc.ents / doc.cats even where they do not declare it in `assigns`.
 _ENT_FACTORIES = {"ner", "beam_ner", "entity_ruler"}
 _CATS_FACTORIES = {"textcat", "textcat_multilabel"}
-LLM_FACTORY = "llm"
 
 
 def load_pipeline(
@@ -95,111 +94,6 @@ def _missing_file(err: Exception) -> Path | None:
     else:
         return None
     return missing if missing.is_absolute() else None
-
-
-def check_config_options(
-    model: str | Path | Language,
-    *,
-    overrides: dict[str, Any] | None = None,
-    labels: str | Sequence[str] | None = None,
-    examples: str | Path | None = None,
-) -> None:
-    """Refuse config overrides, labels and examples for a model that is not a `.cfg`: they
-    change how a config is assembled, and a saved or loaded pipeline is assembled already."""
-    if not isinstance(model, Language) and Path(str(model)).suffix == ".cfg":
-        return
-    given = {
-        option: example
-        for option, value, example in (
-            ("--labels", labels, "--labels A,B"),
-            ("--examples", examples, "--examples FILE"),
-            ("config overrides", overrides or None, "--section.key value"),
-        )
-        if value is not None
-    }
-    if not given:
-        return
-    name = model.meta.get("name", "?") if isinstance(model, Language) else str(model)
-    raise DisagreeError(
-        f"{' and '.join(given)}: only for a spacy-llm config (.cfg), and {name!r} is a pipeline "
-        f"already assembled; pass its config instead, or assemble it again with them "
-        f"(disagree assemble CONFIG OUTPUT_DIR {' '.join(given.values())})"
-    )
-
-
-def first_line(err: BaseException | str) -> str:
-    """An exception's (or a text's) first line; an exception's type where it says nothing."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def config_problem(err: ConfigValidationError) -> str:
-    """What a ConfigValidationError says, in one line: its `errors` list what failed
-    validation; a bad ${...} substitution has only `desc`."""
-    problems = "; ".join(
-        f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in err.errors or []
-    )
-    return problems or first_line(err.desc or err.title or "invalid config")
-
-
-# spacy-llm's warning when a task's few-shot examples name labels the task lacks (its stock
-# NER and SpanCat tasks then leave those entities out of the prompt, and drop an example left
-# with none). It is four sentences on several lines; we say the same in one.
-_UNKNOWN_EXAMPLE_LABELS = re.compile(
-    r"Examples contain labels that are not specified in the task configuration\. .*?"
-    r"following labels: (\[.*?\])\. Labels in examples missing from the task "
-    r"configuration: (\[.*?\])\.",
-    re.DOTALL,
-)
-
-
-def example_labels_warning(message: str) -> str | None:
-    """Our one line for spacy-llm's warning about examples with labels the task lacks (None
-    for any other message).
-
-    >>> line = example_labels_warning(
-    ...     "Examples contain labels that are not specified in the task configuration. The "
-    ...     "latter contains the following labels: ['ORG', 'PERSON']. Labels in examples "
-    ...     "missing from the task configuration: ['DATE', 'GPE']. Please ensure ...")
-    >>> print(line.replace("; ", ";\\n"))
-    examples name DATE, GPE, which are not among the labels ORG, PERSON;
-    their entities are left out of the prompt
-    """
-    match = _UNKNOWN_EXAMPLE_LABELS.search(message)
-    if match is None:
-        return None
-    try:
-        labels, missing = (ast.literal_eval(group) for group in match.groups())
-    except (ValueError, SyntaxError):
-        return None
-    one = len(missing) == 1
-    return (
-        f"examples name {', '.join(map(str, missing))}, which {'is' if one else 'are'} not "
-        f"among the labels {', '.join(map(str, labels))}; {'its' if one else 'their'} entities "
-        "are left out of the prompt"
-    )
-
-
-@contextmanager
-def readable_llm_warnings() -> Iterator[None]:
-    """Raise spacy-llm's warnings that we can say in one line (`example_labels_warning`) as
-    that line, a DisagreeWarning; every other warning passes on as it came."""
-
-    def take(w: warnings.WarningMessage) -> bool:
-        line = example_labels_warning(str(w.message))
-        if line is None:
-            return False
-        warnings.warn(line, DisagreeWarning, stacklevel=2)
-        return True
-
-    with intercept_warnings(take):
-        yield
-
-
-def llm_classifies(pipe: object) -> bool:
-    """Whether a spacy-llm component runs a TextCat task (else NER or another doc.ents task)."""
-    task = getattr(pipe, "_task", None)
-    return hasattr(task, "exclusive_classes") and hasattr(task, "use_binary")
 
 
 def entity_components(nlp: Language) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -36,11 +36,11 @@ from ..io.jsonl import (
 from ..io.output_files import check_outputs
 from ..llm.failures import BackendStats
 from ..prodigy.hashes import input_hash
-from .beam import DEFAULT_BEAM_WIDTH, BeamScorer
+from .beam import BeamScorer
 from .doc_tasks import TextcatSpec, ner_task, textcat_task
 from .llm_answers import check_doc, llm_components
+from .options import PredictOptions
 from .pipeline import (
-    check_config_options,
     entity_components,
     entity_labels,
     load_pipeline,
@@ -149,8 +149,6 @@ def prepare_textcat_pipeline(
 ) -> tuple[Language, TextcatSpec, list[str]]:
     """Load the pipeline, keep only what text classification needs, and decide the options:
     the map's targets (in its order), else every category the pipeline knows."""
-    if not 0.0 <= threshold <= 1.0:
-        raise DisagreeError(f"--threshold {threshold}: must be between 0 and 1")
     nlp = model if isinstance(model, Language) else load_pipeline(model)
     select_textcat_components(nlp)
     produced = textcat_labels(nlp)
@@ -191,98 +189,117 @@ def predict_file(
     model: str | Path | Language,
     input_path: str | Path,
     output_path: str | Path,
+    options: PredictOptions | None = None,
     *,
-    ner: str | LabelMap | None = None,
-    textcat: str | LabelMap | None = None,
-    threshold: float = 0.5,
-    annotator: str | None = None,
-    batch_size: int = 64,
-    n_process: int = 1,
-    resume: bool = False,
-    overwrite: bool = False,
-    skip_invalid: bool = False,
-    save_io: bool = False,
-    scores: bool = False,
-    beam_width: int = DEFAULT_BEAM_WIDTH,
-    overrides: dict[str, Any] | None = None,
-    labels: str | Sequence[str] | None = None,
-    examples: str | Path | None = None,
-    limit: int | None = None,
     on_start: Callable[[PredictSummary], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    **settings: Any,
 ) -> PredictSummary:
     """Predict entities (or categories: with `textcat`, or a pipeline that only classifies) for
-    every text of `input_path` and write Prodigy tasks to `output_path`. `textcat` is a label
-    map in `ner`'s syntax (an empty string keeps every category). `threshold`: the score at
-    which a category counts as accepted when a text can have several. `scores`: give each entity
-    of a spaCy `ner` its probability under beam search of `beam_width` (see `beam.py`).
-    `overrides`, `labels` and `examples` apply when `model` is a spacy-llm config (see
-    `assemble_pipeline`); what assembling it warns about is in the summary's `warnings`.
-    `limit` predicts the first `limit` valid texts only (a trial run; `resume` extends it later).
-    `on_progress(n)` is told of `n` more texts done: per LLM answer where the pipeline has an
-    LLM (a batch of prompts takes minutes), else per written batch.
+    every text of `input_path` and write Prodigy tasks to `output_path`, as `options` say
+    (`PredictOptions`; `settings` are its fields by name, e.g. `ner="ORG,PERSON"`, and change
+    it). `scores`: give each entity of a spaCy `ner` its probability under beam search (see
+    `beam.py`). What assembling a spacy-llm config warns about is in the summary's `warnings`.
+    `on_start(summary)` is called once the input is checked; `on_progress(n)` is told of `n`
+    more texts done: per LLM answer where the pipeline has an LLM (a batch of prompts takes
+    minutes), else per written batch.
 
     The input is validated completely before anything is written, so bad input never leaves a
     half-written output. Output lands under its final name only when complete; an interrupted run
     leaves `OUTPUT.partial`, which `resume=True` continues without duplicating a record.
     """
-    if ner is not None and textcat is not None:
-        raise DisagreeError("--ner and --textcat exclude each other: one kind of task per run")
-    # Parsed first: a malformed map fails before the input is read or a model loaded.
-    ner_map = _label_map(ner, "--ner")
-    textcat_map = _label_map(textcat or None, "--textcat")
-    if resume and overwrite:
-        raise DisagreeError("--resume and --overwrite exclude each other")
-    check_config_options(model, overrides=overrides, labels=labels, examples=examples)
-    if beam_width < 1:
-        raise DisagreeError(f"--beam-width {beam_width}: must be at least 1")
-    if limit is not None and limit < 1:
-        raise DisagreeError(f"--limit {limit}: must be at least 1")
-    if resume and str(output_path) == STDIO:
+    options = PredictOptions.of(options, settings)
+    options.check_model(model)
+    if options.resume and str(output_path) == STDIO:
         raise DisagreeError("--resume needs an output file, not stdout ('-')")
     check_outputs({"OUTPUT": output_path}, [input_path])
-    JsonlWriter.check(output_path, resume=resume, overwrite=overwrite)  # refuse before the work
+    JsonlWriter.check(output_path, resume=options.resume, overwrite=options.overwrite)
     summary = PredictSummary(input=display_name(input_path), output=display_name(output_path))
     with rereadable(input_path) as source:
         # The pipeline first: its max_length is part of what makes a text valid.
-        with collect_warnings() as load_warnings:
-            nlp = (
-                model
-                if isinstance(model, Language)
-                else load_pipeline(model, overrides=overrides, labels=labels, examples=examples)
-            )
-        # A pipeline that only classifies predicts categories, --textcat or not.
-        classify = textcat is not None or (
-            ner is None and not entity_components(nlp) and bool(textcat_components(nlp))
+        run = _prepare(model, options, summary)
+        corpus = _Corpus(source, run.nlp.max_length, options, summary)
+        state = (
+            prepare_resume(Path(output_path), corpus.expected, corpus.hashes, options.annotator)
+            if options.resume
+            else ResumeState()
         )
-        if classify:
-            label_map = textcat_map
-            nlp, summary.textcat, summary.warnings = prepare_textcat_pipeline(
-                nlp, label_map, threshold
+        summary.redone = state.redo
+        with JsonlWriter(output_path, resume=options.resume, overwrite=options.overwrite) as writer:
+            if on_start is not None:
+                on_start(summary)
+            todo = _skip_done(corpus.records(InvalidLines()), state.done, summary)
+            _write_tasks(run, todo, writer, state, summary, on_progress)
+            if state.reorder:  # redone records were appended, or the input's order changed
+                writer.flush()
+                restore_input_order(partial_path(Path(output_path)), corpus.hashes())
+            writer.commit()
+    return summary
+
+
+@dataclass
+class _Run:
+    """The loaded pipeline and what predicting with it takes."""
+
+    nlp: Language
+    options: PredictOptions
+    label_map: LabelMap
+    classify: bool
+    beam: BeamScorer | None
+
+
+def _prepare(
+    model: str | Path | Language, options: PredictOptions, summary: PredictSummary
+) -> _Run:
+    """Load the pipeline and trim it to the task (entities, or categories where `textcat` or
+    the pipeline says so); its warnings and components go to the summary."""
+    with collect_warnings() as load_warnings:
+        nlp = (
+            model
+            if isinstance(model, Language)
+            else load_pipeline(
+                model, overrides=options.overrides, labels=options.labels, examples=options.examples
             )
-        else:
-            label_map = ner_map
-            nlp, summary.warnings = prepare_ner_pipeline(nlp, label_map)
-        summary.warnings[:0] = load_warnings
-        beam = None
-        if scores:
-            beam = None if classify else BeamScorer.of_pipeline(nlp, beam_width)
-            if beam is None:
-                summary.warnings.append(_no_beam(nlp, classify))
-            summary.beam = beam.name if beam is not None else None
-        validate = text_validator(nlp.max_length)
-        invalid = InvalidLines() if skip_invalid else None
-        expected: Counter[int] = Counter()  # input hash -> copies, for --resume's checks
+        )
+    # A pipeline that only classifies predicts categories, --textcat or not.
+    classify = options.textcat is not None or (
+        options.ner is None and not entity_components(nlp) and bool(textcat_components(nlp))
+    )
+    label_map = options.label_map(classify=classify)
+    if classify:
+        nlp, summary.textcat, summary.warnings = prepare_textcat_pipeline(
+            nlp, label_map, options.threshold
+        )
+    else:
+        nlp, summary.warnings = prepare_ner_pipeline(nlp, label_map)
+    summary.warnings[:0] = load_warnings
+    beam = None
+    if options.scores:
+        beam = None if classify else BeamScorer.of_pipeline(nlp, options.beam_width)
+        if beam is None:
+            summary.warnings.append(_no_beam(nlp, classify))
+        summary.beam = beam.name if beam is not None else None
+    summary.components = list(nlp.pipe_names)
+    return _Run(nlp, options, label_map, classify, beam)
 
-        def records(invalid: InvalidLines | None) -> Iterator[JsonlRecord]:
-            # --limit: the first texts only, and only they are validated (a trial of a big file)
-            return islice(read_jsonl(source, validate=validate, invalid=invalid), limit)
 
+class _Corpus:
+    """The input's valid records (the first `limit`), read again on each pass: checked whole
+    on the first (its total, its skipped lines and, for --resume, each text's copies)."""
+
+    def __init__(
+        self, source: str | Path, max_length: int, options: PredictOptions, summary: PredictSummary
+    ) -> None:
+        self.source = source
+        self.validate = text_validator(max_length)
+        self.limit = options.limit
+        self.expected: Counter[int] = Counter()  # input hash -> copies, for --resume's checks
+        invalid = InvalidLines() if options.skip_invalid else None
         try:
-            for record in records(invalid):
+            for record in self.records(invalid):
                 summary.total += 1
-                if resume:
-                    expected[input_hash(record.data["text"])] += 1
+                if options.resume:
+                    self.expected[input_hash(record.data["text"])] += 1
         except InputError as err:
             err.path = summary.input  # the user's path, not the spool of a pipe
             raise
@@ -290,64 +307,62 @@ def predict_file(
             for error in invalid.errors:
                 error.path = summary.input
             summary.invalid = invalid
-        summary.components = list(nlp.pipe_names)
 
-        def input_hashes() -> Iterator[int]:
-            for record in records(InvalidLines()):
-                yield input_hash(record.data["text"])
+    def records(self, invalid: InvalidLines | None) -> Iterator[JsonlRecord]:
+        # --limit: the first texts only, and only they are validated (a trial of a big file)
+        return islice(read_jsonl(self.source, validate=self.validate, invalid=invalid), self.limit)
 
-        state = (
-            prepare_resume(Path(output_path), expected, input_hashes, annotator)
-            if resume
-            else ResumeState()
-        )
-        summary.redone = state.redo
-        done = state.done
-        with JsonlWriter(output_path, resume=resume, overwrite=overwrite) as writer:
-            if on_start is not None:
-                on_start(summary)
-            todo = _skip_done(records(InvalidLines()), done, summary)
-            tasks = predict_tasks(
-                nlp,
-                todo,
-                label_map,
-                annotator=annotator,
-                batch_size=batch_size,
-                n_process=n_process,
-                save_io=save_io,
-                llm_problems=summary.llm_problems,
-                textcat=summary.textcat,
-                beam=beam,
-            )
-            summary.backends = [
-                c.backend.stats for c in llm_components(nlp) if hasattr(c.backend, "stats")
-            ]
-            progress = _Progress(summary, on_progress)
-            for stats in summary.backends:
-                stats.on_answer = progress.answered
-            try:
-                for batch in _batched(tasks, batch_size):
-                    writer.write_many(batch)
-                    summary.written += len(batch)
-                    for task in batch:
-                        if classify:
-                            summary.categories.update(task["accept"])
-                        else:
-                            summary.entities.update(span["label"] for span in task["spans"])
-                    progress.written()
-                progress.written()  # records skipped after the last batch
-            except BaseException:
-                if not summary.written and not state.records:
-                    writer.discard()  # nothing to resume: don't block the next run
-                raise
-            finally:
-                for stats in summary.backends:
-                    stats.on_answer = None
-            if state.reorder:  # redone records were appended, or the input's order changed
-                writer.flush()
-                restore_input_order(partial_path(Path(output_path)), input_hashes())
-            writer.commit()
-    return summary
+    def hashes(self) -> Iterator[int]:
+        for record in self.records(InvalidLines()):
+            yield input_hash(record.data["text"])
+
+
+def _write_tasks(
+    run: _Run,
+    todo: Iterable[dict[str, Any]],
+    writer: JsonlWriter,
+    state: ResumeState,
+    summary: PredictSummary,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Predict `todo` a batch at a time and write each batch, counting what it holds."""
+    options = run.options
+    tasks = predict_tasks(
+        run.nlp,
+        todo,
+        run.label_map,
+        annotator=options.annotator,
+        batch_size=options.batch_size,
+        n_process=options.n_process,
+        save_io=options.save_io,
+        llm_problems=summary.llm_problems,
+        textcat=summary.textcat,
+        beam=run.beam,
+    )
+    summary.backends = [
+        c.backend.stats for c in llm_components(run.nlp) if hasattr(c.backend, "stats")
+    ]
+    progress = _Progress(summary, on_progress)
+    for stats in summary.backends:
+        stats.on_answer = progress.answered
+    try:
+        for batch in _batched(tasks, options.batch_size):
+            writer.write_many(batch)
+            summary.written += len(batch)
+            for task in batch:
+                if run.classify:
+                    summary.categories.update(task["accept"])
+                else:
+                    summary.entities.update(span["label"] for span in task["spans"])
+            progress.written()
+        progress.written()  # records skipped after the last batch
+    except BaseException:
+        if not summary.written and not state.records:
+            writer.discard()  # nothing to resume: don't block the next run
+        raise
+    finally:
+        for stats in summary.backends:
+            stats.on_answer = None
 
 
 class _Progress:
@@ -387,7 +402,3 @@ def _no_beam(nlp: Language, classify: bool) -> str:
         f"--scores: no component of {', '.join(nlp.pipe_names)} beam-parses entities (a spaCy "
         "`ner` does; an LLM or an entity ruler does not): the spans are written without a score"
     )
-
-
-def _label_map(spec: str | LabelMap | None, option: str) -> LabelMap:
-    return spec if isinstance(spec, LabelMap) else LabelMap.parse(spec, option=option)
