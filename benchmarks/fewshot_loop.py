@@ -34,7 +34,7 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 def f1_by_label(gold_path: Path, pred_path: Path) -> dict[str, float]:
-    from disagree_triage.evaluate.run import evaluate_files
+    from disagree_triage.evaluate import evaluate_files
 
     report = evaluate_files(gold_path, [pred_path], gold_labels=GOLD_MAP, labels=LLM_MAP)
     [scores] = report.scores
@@ -56,8 +56,8 @@ def main() -> None:
         sys.exit(f"gold file not found: {GOLD} (it lies in ../shared/data beside the repo)")
 
     from disagree_triage import predict_file
+    from disagree_triage.evaluate import evaluate_files
     from disagree_triage.evaluate.fewshot import task_of, write_examples_file
-    from disagree_triage.evaluate.run import evaluate_files
 
     records = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines()]
     pool = records[: args.pool]

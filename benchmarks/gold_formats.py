@@ -24,7 +24,7 @@ from pathlib import Path
 
 from disagree_triage import diff_files
 from disagree_triage.convert import convert_file
-from disagree_triage.evaluate.run import evaluate_files
+from disagree_triage.evaluate import evaluate_files
 from disagree_triage.formats.doccano import utf16_spans
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from disagree_triage import diff_files
-from disagree_triage.report.counts import build_report
+from disagree_triage.report import build_report
 from disagree_triage.report.html import write_html
 
 ROOT = Path(__file__).resolve().parent.parent

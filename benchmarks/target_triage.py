@@ -29,7 +29,7 @@ from pathlib import Path
 from disagree_triage import predict_file
 from disagree_triage.core.labels import LabelMap
 from disagree_triage.diff import diff_files
-from disagree_triage.evaluate.run import RANDOM, evaluate_files, order_auc, top_size
+from disagree_triage.evaluate import RANDOM, evaluate_files, order_auc, top_size
 from disagree_triage.prodigy import read_prodigy_tasks
 
 ROOT = Path(__file__).resolve().parent.parent

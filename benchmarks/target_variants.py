@@ -41,7 +41,7 @@ import spacy
 from target_triage import FILES, GOLD, MD_MAP, gold_sets, limited_gold, predictions
 
 from disagree_triage import predict_file
-from disagree_triage.evaluate.run import roc_auc, top_size
+from disagree_triage.evaluate import roc_auc, top_size
 from disagree_triage.prodigy import ProdigyTask, read_prodigy_tasks
 from disagree_triage.triage.evidence import Evidence, Reliability, Version
 from disagree_triage.triage.scorers.target import error_probability

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the labelled-data helpers the tests use
 
 from disagree_triage import predict_file  # noqa: E402
-from disagree_triage.evaluate.run import evaluate_files  # noqa: E402
+from disagree_triage.evaluate import evaluate_files  # noqa: E402
 from textcat_data import labelled, train_textcat, write_corpus, write_gold  # noqa: E402
 
 

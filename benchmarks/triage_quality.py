@@ -19,7 +19,7 @@ from pathlib import Path
 import spacy
 
 from disagree_triage import predict_file
-from disagree_triage.evaluate.run import RANDOM, evaluate_files
+from disagree_triage.evaluate import RANDOM, evaluate_files
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT.parent / "shared" / "data" / "gold"

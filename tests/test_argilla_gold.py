@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, write_predictions
 from disagree_triage import diff_files
 from disagree_triage.core.errors import DisagreeError
-from disagree_triage.evaluate.run import evaluate_files
+from disagree_triage.evaluate import evaluate_files
 from disagree_triage.formats.annotations import ImportStats, detect_format, read_annotations
 from test_argilla import argilla_python  # noqa: F401  (a fixture)
 from test_gold_formats import (

@@ -18,8 +18,7 @@ from conftest import (
     shared_file,
 )
 from disagree_triage import predict_file
-from disagree_triage.evaluate.fewshot import task_of, write_examples_file
-from disagree_triage.evaluate.run import (
+from disagree_triage.evaluate import (
     RANDOM,
     evaluate_files,
     partial_prf,
@@ -27,6 +26,7 @@ from disagree_triage.evaluate.run import (
     span_prf,
     triage_quality,
 )
+from disagree_triage.evaluate.fewshot import task_of, write_examples_file
 from disagree_triage.predict.assemble import assemble_pipeline
 
 TEXTS = [

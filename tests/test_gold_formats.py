@@ -15,7 +15,7 @@ from conftest import find, write_predictions
 from disagree_triage import diff_files
 from disagree_triage.convert import convert_file
 from disagree_triage.core.errors import DisagreeError, InputError
-from disagree_triage.evaluate.run import evaluate_files
+from disagree_triage.evaluate import evaluate_files
 from disagree_triage.formats.annotations import ImportStats, detect_format, read_annotations
 from disagree_triage.formats.doccano import utf16_spans
 

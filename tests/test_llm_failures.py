@@ -13,7 +13,7 @@ from conftest import first_lines, read_lines
 from disagree_triage import diff_files
 from disagree_triage.core.errors import DisagreeError
 from disagree_triage.formats import get_queue_format
-from disagree_triage.report.counts import build_report
+from disagree_triage.report import build_report
 from disagree_triage.report.html import render_html
 from evidence_by_hand import span, write_tasks
 

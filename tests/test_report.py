@@ -27,7 +27,7 @@ from conftest import (
     write_predictions,
 )
 from disagree_triage import diff_files
-from disagree_triage.report.counts import build_report, pair_spans
+from disagree_triage.report import build_report, pair_spans
 from disagree_triage.report.html import label_colours, render_html, write_html
 
 # Where test artefacts (screenshots) go; CI keeps this folder.

@@ -24,7 +24,7 @@ import pytest
 from spacy import displacy
 
 from conftest import CHROMIUM_ARGS, chromium
-from disagree_triage.report.counts import build_report
+from disagree_triage.report import build_report
 from disagree_triage.report.html import STYLE, label_colours, write_html
 from disagree_triage.triage.scorers.categories import textcat_scorers
 from disagree_triage.triage.scorers.spans import scorers

@@ -22,8 +22,8 @@ from conftest import (
 )
 from disagree_triage import diff_files, input_hash, predict_file, task_hash
 from disagree_triage.core.errors import DisagreeError, InputError
-from disagree_triage.evaluate.run import evaluate_files
-from disagree_triage.report.counts import build_report
+from disagree_triage.evaluate import evaluate_files
+from disagree_triage.report import build_report
 from disagree_triage.report.html import render_html
 from disagree_triage.triage.scorers.categories import (
     all_textcat_scorers,

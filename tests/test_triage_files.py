@@ -13,7 +13,7 @@ from conftest import read_lines
 from disagree_triage import diff_files
 from disagree_triage.core.errors import DisagreeError
 from disagree_triage.core.kinds import TaskKind
-from disagree_triage.evaluate.run import evaluate_files
+from disagree_triage.evaluate import evaluate_files
 from disagree_triage.io.jsonl import partial_path
 from disagree_triage.triage.evidence import Reliability, Version
 from disagree_triage.triage.scorers import scorers_of

@@ -14,7 +14,7 @@ from conftest import MD, NER_MAP, ROOT, first_lines, needs_llama, read_lines, sh
 from disagree_triage import predict_file
 from disagree_triage.cli.predict import interrupted_message
 from disagree_triage.llm.failures import BackendStats
-from disagree_triage.predict.run import PredictSummary
+from disagree_triage.predict import PredictSummary
 
 LOCAL_CFG = ROOT / "configs" / "local.cfg"
 

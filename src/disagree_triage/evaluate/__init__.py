@@ -1,20 +1,16 @@
 """The evaluate stage: score each model against gold and measure how well the triage ranks
-(`run`), and write the LLM's corrected mistakes as few-shot examples (`fewshot`).
+(`run`, scoring through triage's `Scoring`, as diff does), the measures themselves (`metrics`),
+and the LLM's corrected mistakes as few-shot examples (`fewshot`).
 
     >>> from disagree_triage.evaluate import evaluate_files  # doctest: +SKIP
 """
 
-from .run import (
+from .metrics import (
     PRF,
-    RANDOM,
-    RANKED,
     TOP_KS,
     Column,
-    ErrorKinds,
-    EvaluationReport,
     ModelScores,
     TriageQuality,
-    evaluate_files,
     order_auc,
     partial_prf,
     roc_auc,
@@ -22,6 +18,7 @@ from .run import (
     top_size,
     triage_quality,
 )
+from .run import RANDOM, RANKED, ErrorKinds, EvaluationReport, evaluate_files
 
 __all__ = [
     "PRF",

@@ -17,7 +17,7 @@ of that kind, whose values are all kept so that a user sees *why* an example ran
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,14 +25,16 @@ from typing import Any
 
 from ..core.errors import DisagreeError, RecordError
 from ..core.kinds import TaskKind
+from ..core.labels import LabelMap, mapped_probabilities
+from ..core.spans import SpanKey
 from ..io.jsonl import parse_line
-from ..prodigy import parse_task
+from ..prodigy import ProdigyTask, parse_task
 from .align import AlignedExample, check_texts_in_common
 from .differences import Difference, find_differences
 from .evidence import Evidence, Reliability, Version, blame
 from .scorers import choose_scorer, scorers_of
 from .scorers.target import NEEDS_SCORES, TargetScorer, all_target_scorers
-from .votes import describe_choice, votes_of
+from .votes import CategoryVote, describe_choice, votes_of
 
 # An agreement is accepted only when every model with beam scores gives each of its spans at
 # least this, and weighs nothing it did not choose above 1 − this: a rule a user can check.
@@ -104,6 +106,9 @@ class Scoring:
     # Say in each queued task's meta who is likely wrong (model_errors, likely_wrong): on with
     # a target, calibration or one queue per model; off, the queue stays as it was.
     blame: bool = False
+    # The models' labels read through this map (evaluate's --ner): span keys, beams and
+    # category votes alike. None: as the files say (diff, report).
+    labels: LabelMap | None = None
 
     @classmethod
     def for_files(
@@ -149,12 +154,15 @@ class Scoring:
         *,
         target: str | None = None,
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        labels: LabelMap | None = None,
     ) -> Scoring:
+        """The scoring of `models` of this `kind` (see `for_files`); `labels`: read the
+        models' labels through this map."""
         if not 0.0 <= min_confidence <= 1.0:
             raise DisagreeError(f"--min-confidence {min_confidence}: must be between 0 and 1")
         if target is None:
             return cls(models, kind, choose_scorer(kind, scorer), scorers_of(kind), None, {},
-                       Reliability(), min_confidence)  # fmt: skip
+                       Reliability(), min_confidence, labels=labels)  # fmt: skip
         if target not in models:
             raise DisagreeError(f"--target {target!r}: not one of the models: {', '.join(models)}")
         if kind is TaskKind.CHOICE:
@@ -163,15 +171,44 @@ class Scoring:
             )
         chosen = choose_scorer(kind, scorer, target=True)
         return cls(models, kind, chosen, scorers_of(kind), models.index(target),
-                   all_target_scorers(), Reliability(), min_confidence)  # fmt: skip
+                   all_target_scorers(), Reliability(), min_confidence, labels=labels)  # fmt: skip
 
     def versions(self, example: AlignedExample) -> list[Version]:
         """The versions of the models that have the text, in model order."""
+        if self.labels is not None:
+            return [
+                Version(frozenset(self._mapped_keys(t)), self._mapped_beam(t), name)
+                for name, t in zip(self.models, example.tasks, strict=True)
+                if t is not None
+            ]
         return [
             Version(frozenset(t.span_keys), t.beam, name)
             for name, t in zip(self.models, example.tasks, strict=True)
             if t is not None
         ]
+
+    def _mapped_keys(self, task: ProdigyTask) -> tuple[SpanKey, ...]:
+        assert self.labels is not None
+        mapped = {(s, e, self.labels(label)) for s, e, label in task.span_keys}
+        return tuple(sorted(key for key in mapped if key[2] is not None))  # type: ignore[misc]
+
+    def _mapped_beam(self, task: ProdigyTask) -> dict[SpanKey, float] | None:
+        assert self.labels is not None
+        return None if task.beam is None else mapped_probabilities(task.beam, self.labels)
+
+    def votes(self, example: AlignedExample) -> list[CategoryVote]:
+        """The category votes of the models that have the text (choice tasks)."""
+        votes = votes_of(example.tasks)
+        if self.labels is None:
+            return votes
+        return [vote.mapped(self.labels) for vote in votes]
+
+    def error_scores(
+        self, versions: Sequence[Version], target: int, scorers: Mapping[str, TargetScorer]
+    ) -> dict[str, float]:
+        """Each of the target `scorers`' value: how likely the model of `versions[target]` is
+        wrong, given every model's version and the run's reliabilities."""
+        return {name: float(fn(versions, target, self.reliability)) for name, fn in scorers.items()}
 
     def score(self, example: AlignedExample) -> ScoredExample:
         """Differences and every registered scorer's value, over the models that have the text;
@@ -191,7 +228,10 @@ class Scoring:
 
     def _score(self, example: AlignedExample) -> ScoredExample:
         tasks = example.tasks
-        keys = [t.span_keys for t in tasks if t is not None]
+        if self.labels is None:
+            keys = [t.span_keys for t in tasks if t is not None]
+        else:
+            keys = [self._mapped_keys(t) for t in tasks if t is not None]
         agree = all(k == keys[0] for k in keys[1:])
         held_back = None
         reasons: list[tuple[str, str]] = []
@@ -209,7 +249,7 @@ class Scoring:
         if agree:
             scores = dict.fromkeys(self.registered, 0.0)
         else:
-            inputs: Any = votes_of(tasks) if self.kind is TaskKind.CHOICE else present
+            inputs: Any = self.votes(example) if self.kind is TaskKind.CHOICE else present
             scores = {name: float(fn(inputs)) for name, fn in self.registered.items()}
         evidence = None
         # Who is likely wrong is worked out only where the run says it (a target, or blame).
@@ -219,12 +259,10 @@ class Scoring:
         if self.target is not None and versions is not None:
             names = [v.model for v in versions]
             name = self.models[self.target]
-            for scorer, fn in self.targeted.items():
-                scores[scorer] = (
-                    float(fn(versions, names.index(name), self.reliability))
-                    if name in names
-                    else 0.0
-                )
+            if name in names:
+                scores.update(self.error_scores(versions, names.index(name), self.targeted))
+            else:
+                scores.update(dict.fromkeys(self.targeted, 0.0))
         differences = () if agree else find_differences(present)
         unsure_models = tuple(dict.fromkeys(model for model, _ in reasons))
         return ScoredExample(

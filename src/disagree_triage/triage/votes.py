@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..core.labels import LabelMap
 from ..prodigy.choice import accepts_one, option_ids
 
 if TYPE_CHECKING:
@@ -40,6 +41,18 @@ class CategoryVote(NamedTuple):
         if not self.scores or max(self.scores.values()) <= 0:
             return NO_CATEGORY
         return min(self.scores, key=lambda c: (-self.scores[c], c not in self.accept, c))
+
+    def mapped(self, label_map: LabelMap) -> CategoryVote:
+        """The vote with its categories mapped, several sources on one target as predict maps
+        them (`LabelMap.map_scores`).
+
+        >>> vote = CategoryVote(frozenset({"POS"}), {"POS": 0.25, "VERYPOS": 0.5}, True)
+        >>> vote.mapped(LabelMap.parse("POS:GOOD,VERYPOS:GOOD"))
+        CategoryVote(accept=frozenset({'GOOD'}), scores={'GOOD': 0.75}, exclusive=True)
+        """
+        scores, _ = label_map.map_scores(self.scores, exclusive=self.exclusive)
+        accept = frozenset(t for t in (label_map(a) for a in self.accept) if t is not None)
+        return CategoryVote(accept, scores, self.exclusive)
 
     def distribution(self, labels: Sequence[str]) -> dict[str, float]:
         """Exclusive votes as a probability distribution over `labels` plus NO_CATEGORY, which
