@@ -5,8 +5,9 @@ annotation queue.
     >>> summary = diff_files(["out-spacy.jsonl", "out-llm.jsonl"],  # doctest: +SKIP
     ...                      output="ranked.jsonl", agreements="agree.jsonl")
 
-Data flows one way: align (align.py) -> score (scoring.py, with compare.py and the scorers)
--> rank (here) -> write (the `--format`'s writer in exports/: Prodigy, Label Studio, doccano).
+Data flows one way: align (triage/align.py) -> score (triage/scoring.py, with the registered
+scorers) -> rank (triage/queue.py) -> write (the `--format`'s writer in formats/: Prodigy,
+Label Studio, doccano, Argilla).
 Ranking needs every score before the first line can be written, so each queued example's
 records are spooled to a temporary file and only its sort key and offset stay in memory.
 """
@@ -17,13 +18,13 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .core.errors import DisagreeError
 from .core.kinds import TaskKind
-from .formats import get_queue_format
+from .formats import QueueFormat, get_queue_format
 from .formats.annotations import AUTO, calibrated, check_calibrate
 from .formats.docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
 from .formats.prefill import MAJORITY, PREFILLS
@@ -79,190 +80,298 @@ class DiffSummary:
         }
 
 
-def diff_files(
-    paths: Sequence[str | Path],
-    *,
-    output: str | Path | None = "-",
-    names: Sequence[str] | None = None,
-    scorer: str | None = None,
-    target: str | None = None,
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-    calibrate: str | Path | None = None,
-    calibrate_format: str = AUTO,
-    split_by_model: str | Path | None = None,
-    output_format: str = QUEUE,
-    labelstudio_config: str | Path | None = None,
-    prefill: str = MAJORITY,
-    top: int | None = None,
-    min_score: float | None = None,
-    agreements: str | Path | None = None,
-    lang: str = DEFAULT_LANG,
-    missing: str = "include",
-    llm_failures: str = QUEUE_FAILED,
-    skip_invalid: bool = False,
-    overwrite: bool = False,
-    on_progress: Callable[[int], None] | None = None,
-) -> DiffSummary:
-    """Rank the examples of two or more prediction files by disagreement.
+@dataclass(frozen=True)
+class DiffOptions:
+    """Every option of `disagree diff`, as `diff_files` takes them.
 
-    Writes the disagreeing examples, highest `scorer` value first, to `output` as ner_manual tasks
-    (choice tasks for categories), or with `output_format="review"` one version per model, or
-    for another tool (`"labelstudio"`, its config to `labelstudio_config`; `"doccano"`;
-    `"argilla"`, `output` a dataset folder; see exports/); and the examples on which every
-    model agrees exactly to `agreements` (Prodigy JSONL whatever the format; a spaCy DocBin,
-    tokenised by the blank `lang` pipeline, when its name ends in `.spacy`, see docbin.py).
-    `scorer` defaults to span_f1 for entities and total_variation for categories. Ties go to
-    the example with more differences, then to the earlier one in the input, so the same inputs
-    always give byte-identical outputs. `prefill`: see `prefill.py`.
+    `output`: the queue, highest `scorer` value first (None: no single queue), as ner_manual
+    tasks (choice tasks for categories), or with `output_format="review"` one version per
+    model, or for another tool (`"labelstudio"`, its config to `labelstudio_config`;
+    `"doccano"`; `"argilla"`, `output` a dataset folder; see formats/). `agreements`: the
+    examples on which every model agrees exactly (Prodigy JSONL whatever the format; a spaCy
+    DocBin, tokenised by the blank `lang` pipeline, when its name ends in `.spacy`, see
+    formats/docbin.py). `scorer` defaults to span_f1 for entities and total_variation for
+    categories. Ties go to the example with more differences, then to the earlier one in the
+    input, so the same inputs always give byte-identical outputs. `prefill`: see
+    formats/prefill.py.
 
-    `target`: rank by how likely that model is wrong (target_scorers.py, default scorer
+    `target`: rank by how likely that model is wrong (triage/scorers/target.py, default scorer
     error_probability). An agreement that a model with beam scores (`predict --scores`) is
     unsure of (a span below `min_confidence`, a near miss above 1 − it) is held back from
     `agreements` and queued. `calibrate`: annotated examples (a Prodigy export, a gold file)
-    from which each model's reliability is counted (evidence.py); they are left out of the
-    queue; `calibrate_format` says which tool's export it is (imports/). `split_by_model`: a
-    folder that gets one queue per model, `MODEL.jsonl` (`.json` for Label Studio, a folder
-    MODEL for Argilla), of the examples on which that model is the likely wrong one, its most
-    likely errors first.
-    `output=None` writes no single queue.
+    from which each model's reliability is counted (triage/evidence.py); they are left out of
+    the queue; `calibrate_format` says which tool's export it is (formats/annotations.py).
+    `split_by_model`: a folder that gets one queue per model, `MODEL.jsonl` (`.json` for Label
+    Studio, a folder MODEL for Argilla), of the examples on which that model is the likely
+    wrong one, its most likely errors first.
 
     `llm_failures`: an example where a model's LLM answer failed (`meta.llm_error`) is never
     written to `agreements`; "queue" queues it as its scores rank it (a failed answer reads as
     no entities), its `meta.llm_failed` naming the models; "leave-out" writes it nowhere.
     """
-    format_class = get_queue_format(output_format)
-    policy = QueuePolicy(missing, llm_failures, min_score)
-    scoring = Scoring.for_files(paths, names, scorer, target=target, min_confidence=min_confidence)
-    models = scoring.models
-    scoring.blame = bool(calibrate or split_by_model)
-    queue_format = format_class(scoring, prefill)
-    split_paths = _split_paths(split_by_model, models, queue_format.suffix)
-    outputs = {"--output": output, "--agreements": agreements, **split_paths}
-    companions = queue_format.companions(
-        output, split_by_model, {"--labelstudio-config": labelstudio_config}
+
+    output: str | Path | None = "-"
+    names: Sequence[str] | None = None
+    scorer: str | None = None
+    target: str | None = None
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    calibrate: str | Path | None = None
+    calibrate_format: str = AUTO
+    split_by_model: str | Path | None = None
+    output_format: str = QUEUE
+    labelstudio_config: str | Path | None = None
+    prefill: str = MAJORITY
+    top: int | None = None
+    min_score: float | None = None
+    agreements: str | Path | None = None
+    lang: str = DEFAULT_LANG
+    missing: str = "include"
+    llm_failures: str = QUEUE_FAILED
+    skip_invalid: bool = False
+    overwrite: bool = False
+
+
+def diff_files(
+    paths: Sequence[str | Path],
+    options: DiffOptions | None = None,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    **settings: Any,
+) -> DiffSummary:
+    """Rank the examples of two or more prediction files by disagreement and write the queue,
+    as `options` say (`DiffOptions`; `settings` are its fields by name, e.g.
+    `output="ranked.jsonl"`, and change it). Every option is checked, and every output, before
+    a line is read; the outputs appear whole or not at all.
+
+    plan (`DiffPlan`) -> score and spool (`_score_and_spool`) -> rank and write
+    (`_write_queues`); `on_progress(1)` per example read.
+    """
+    options = replace(options or DiffOptions(), **settings)
+    plan = DiffPlan.of(paths, options)
+    summary = plan.summary()
+    annotated = calibrated(
+        plan.scoring, options.calibrate, options.calibrate_format, paths, options.skip_invalid
     )
-    inputs = [*paths, *([calibrate] if calibrate else [])]
-    check_outputs({**outputs, **companions}, inputs)
-    for option, path in [*outputs.items(), *companions.items()]:  # refuse before any reading
-        if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
-            if option == "--agreements" or option in companions:
-                JsonlWriter.check(path, overwrite=overwrite, resumable=False)
-            else:
-                queue_format.check(path, overwrite=overwrite)
-    check_calibrate(scoring, calibrate, calibrate_format)
-    if prefill not in (*PREFILLS, *models):
-        raise DisagreeError(
-            f"--prefill {prefill!r}: choose {', '.join(PREFILLS)} or a model: {', '.join(models)}"
-        )
-    stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
-    summary = DiffSummary(models, stats, scoring.scorer, scoring.kind, target=target,
-                          llm_failures=llm_failures, ranked_by=scoring.ranked_by)  # fmt: skip
-    annotated = calibrated(scoring, calibrate, calibrate_format, paths, skip_invalid)
-    if calibrate is not None:
-        summary.calibration = scoring.reliability
-    queue: list[tuple[tuple[float, int, int], int, int]] = []  # (rank key, offset, length)
-    per_model: dict[str, list[tuple[tuple[float, int, int], int, int]]] = {
-        m: [] for m in split_paths
-    }
-
-    # No flush per write: diff cannot be resumed, and the output only appears once complete.
-    writers: dict[str, JsonlWriter] = {}
-    made_folder = None  # a split folder this run made: removed again if the run fails
-    if split_by_model is not None and not Path(split_by_model).is_dir():
-        made_folder = Path(split_by_model)
-        made_folder.mkdir()
-
-    written: list[Path] = []  # companion files this run wrote: removed again if it fails
-
-    agree_writer: JsonlWriter | DocBinWriter | None = None
-
-    def discard_all() -> None:
-        if agree_writer is not None:
-            agree_writer.discard()
-        for opened in writers.values():
-            opened.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
-        for path in written:
-            path.unlink(missing_ok=True)
-        if made_folder is not None and not any(made_folder.iterdir()):
-            made_folder.rmdir()
-
-    try:
-        for option, path in outputs.items():
-            if path and option == "--agreements":  # Prodigy's JSONL, whatever the --format
-                if is_docbin_path(path):
-                    agree_writer = DocBinWriter(path, lang=lang, overwrite=overwrite)
-                else:
-                    agree_writer = JsonlWriter(
-                        path, overwrite=overwrite, flush_each_write=False, resumable=False
-                    )
-            elif path:
-                writers[option] = queue_format.open(path, overwrite=overwrite)
-    except BaseException:
-        discard_all()
-        raise
-    writer = writers.get("--output")
-    try:
-        with tempfile.TemporaryFile() as spool:
-            spooled = 0  # bytes written to the spool so far
-            aligned = align_files(
-                paths, models, stats, kind=scoring.kind, skip_invalid=skip_invalid
-            )
-            for seq, example in enumerate(aligned):
-                if on_progress is not None:
-                    on_progress(1)
-                if example.input_hash in annotated:
-                    summary.annotated += 1
-                    continue
-                scored = scoring.score(example)
-                _count(summary, scored)
-                route = policy.route(scored)
-                summary.failed.count(scored, route)
-                if route == AGREEMENT:
-                    if agree_writer is not None:
-                        agree_writer.write_many([agreement_task(example, models)])
-                        summary.agreements_written += 1
-                    continue
-                if route is None:
-                    continue
-                records = queue_format.records(scored)
-                data = b"".join(dumps_line(r) for r in records)
-                queue.append((rank_key(scored, seq), spooled, len(data)))
-                if per_model:
-                    errors = scored.model_errors
-                    for model in likely_wrong_models(scored):
-                        # no evidence on a failed answer's "agreement": it ranks last, at 0
-                        key = queue_order(errors.get(model, 0.0), len(scored.differences), seq)
-                        per_model[model].append((key, spooled, len(data)))
-                spool.write(data)
-                spooled += len(data)
-            check_overlap(stats, summary.total + summary.annotated, summary.missing,
-                          require_all=missing == "error")  # fmt: skip
-            summary.queued = len(queue)
-            rank = queue_format.with_rank
-            if writer is not None:
-                summary.written = _write_ranked(spool, queue, writer, top, rank)
-            for model, entries in per_model.items():
-                _write_ranked(spool, entries, writers[model], top, rank)
-                summary.split[model] = (str(split_paths[model]), len(entries[:top]))
-        labels = sorted(set().union(*(s.labels for s in stats)))
-        queue_format.write_companions(companions, labels, overwrite=overwrite)
-        written.extend(companions.values())
-        summary.companions = {option: str(path) for option, path in companions.items()}
-        for opened in writers.values():
-            opened.commit()
-        if agree_writer is not None:
-            agree_writer.commit()
-            if isinstance(agree_writer, DocBinWriter):
-                summary.agreements_docbin = agree_writer.summary
-    except BaseException:
-        discard_all()
-        raise
+    if options.calibrate is not None:
+        summary.calibration = plan.scoring.reliability
+    with _Writers(plan) as writers, tempfile.TemporaryFile() as spool:
+        queues = _score_and_spool(plan, summary, writers, annotated, spool, on_progress)
+        check_overlap(summary.files, summary.total + summary.annotated, summary.missing,
+                      require_all=options.missing == "error")  # fmt: skip
+        summary.queued = len(queues.queue)
+        _write_queues(plan, queues, spool, writers, summary)
+        writers.finish(summary)
     return summary
+
+
+@dataclass
+class DiffPlan:
+    """What a diff run will do, decided and checked before any line is read: its scoring and
+    routing, its queue format, and every file it writes (option -> path)."""
+
+    paths: Sequence[str | Path]
+    options: DiffOptions
+    scoring: Scoring
+    policy: QueuePolicy
+    queue_format: QueueFormat
+    split_paths: dict[str, Path]
+    outputs: dict[str, str | Path | None]
+    companions: dict[str, Path]
+
+    @classmethod
+    def of(cls, paths: Sequence[str | Path], options: DiffOptions) -> DiffPlan:
+        format_class = get_queue_format(options.output_format)
+        policy = QueuePolicy(options.missing, options.llm_failures, options.min_score)
+        scoring = Scoring.for_files(paths, options.names, options.scorer, target=options.target,
+                                    min_confidence=options.min_confidence)  # fmt: skip
+        scoring.blame = bool(options.calibrate or options.split_by_model)
+        queue_format = format_class(scoring, options.prefill)
+        split_paths = _split_paths(options.split_by_model, scoring.models, queue_format.suffix)
+        outputs = {"--output": options.output, "--agreements": options.agreements, **split_paths}
+        companions = queue_format.companions(
+            options.output,
+            options.split_by_model,
+            {"--labelstudio-config": options.labelstudio_config},
+        )
+        plan = cls(paths, options, scoring, policy, queue_format, split_paths, outputs, companions)
+        plan.check()
+        return plan
+
+    def check(self) -> None:
+        """Refuse outputs that would overwrite an input or a file (without --overwrite), and
+        options that do not fit the files, before any reading."""
+        options = self.options
+        inputs = [*self.paths, *([options.calibrate] if options.calibrate else [])]
+        check_outputs({**self.outputs, **self.companions}, inputs)
+        for option, path in [*self.outputs.items(), *self.companions.items()]:
+            if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
+                if option == "--agreements" or option in self.companions:
+                    JsonlWriter.check(path, overwrite=options.overwrite, resumable=False)
+                else:
+                    self.queue_format.check(path, overwrite=options.overwrite)
+        check_calibrate(self.scoring, options.calibrate, options.calibrate_format)
+        models = self.scoring.models
+        if options.prefill not in (*PREFILLS, *models):
+            raise DisagreeError(
+                f"--prefill {options.prefill!r}: choose {', '.join(PREFILLS)} or a model: "
+                f"{', '.join(models)}"
+            )
+
+    def summary(self) -> DiffSummary:
+        scoring, options = self.scoring, self.options
+        stats = [
+            FileStats(str(p), name) for p, name in zip(self.paths, scoring.models, strict=True)
+        ]
+        return DiffSummary(scoring.models, stats, scoring.scorer, scoring.kind,
+                           target=options.target, llm_failures=options.llm_failures,
+                           ranked_by=scoring.ranked_by)  # fmt: skip
+
+
+class _Writers:
+    """The run's open outputs: the queue (`--output`), one per model with --split-by-model,
+    the agreements. Written whole or not at all: leaving the block by an error discards every
+    one of them, the companions written and a split folder this run made."""
+
+    def __init__(self, plan: DiffPlan) -> None:
+        self.plan = plan
+        # No flush per write: diff cannot be resumed, and the output only appears once complete.
+        self.queues: dict[str, JsonlWriter] = {}
+        self.agreements: JsonlWriter | DocBinWriter | None = None
+        self.written: list[Path] = []  # companion files this run wrote
+        self.made_folder: Path | None = None  # a split folder this run made
+
+    def __enter__(self) -> _Writers:
+        options = self.plan.options
+        folder = options.split_by_model
+        if folder is not None and not Path(folder).is_dir():
+            self.made_folder = Path(folder)
+            self.made_folder.mkdir()
+        try:
+            for option, path in self.plan.outputs.items():
+                if path and option == "--agreements":  # Prodigy's JSONL, whatever the --format
+                    self.agreements = (
+                        DocBinWriter(path, lang=options.lang, overwrite=options.overwrite)
+                        if is_docbin_path(path)
+                        else JsonlWriter(
+                            path,
+                            overwrite=options.overwrite,
+                            flush_each_write=False,
+                            resumable=False,
+                        )  # fmt: skip
+                    )
+                elif path:
+                    self.queues[option] = self.plan.queue_format.open(
+                        path, overwrite=options.overwrite
+                    )
+        except BaseException:
+            self.discard()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None:
+            self.discard()
+
+    def finish(self, summary: DiffSummary) -> None:
+        """Write the companions (every label any model used), then commit every output."""
+        plan = self.plan
+        labels = sorted(set().union(*(s.labels for s in summary.files)))
+        plan.queue_format.write_companions(
+            plan.companions, labels, overwrite=plan.options.overwrite
+        )
+        self.written.extend(plan.companions.values())
+        summary.companions = {option: str(path) for option, path in plan.companions.items()}
+        for opened in self.queues.values():
+            opened.commit()
+        if self.agreements is not None:
+            self.agreements.commit()
+            if isinstance(self.agreements, DocBinWriter):
+                summary.agreements_docbin = self.agreements.summary
+
+    def discard(self) -> None:
+        if self.agreements is not None:
+            self.agreements.discard()
+        for opened in self.queues.values():
+            opened.discard()  # e.g. agree.jsonl exists: leave no ranked.jsonl.partial behind
+        for path in self.written:
+            path.unlink(missing_ok=True)
+        if self.made_folder is not None and not any(self.made_folder.iterdir()):
+            self.made_folder.rmdir()
+
+
+Entry = tuple[tuple[float, int, int], int, int]  # (rank key, offset in the spool, length)
+
+
+@dataclass
+class _Queues:
+    """The queued examples' sort keys and places in the spool: the queue, and with
+    --split-by-model each model's."""
+
+    queue: list[Entry] = field(default_factory=list)
+    per_model: dict[str, list[Entry]] = field(default_factory=dict)
+
+
+def _score_and_spool(
+    plan: DiffPlan,
+    summary: DiffSummary,
+    writers: _Writers,
+    annotated: set[int],
+    spool: BinaryIO,
+    on_progress: Callable[[int], None] | None,
+) -> _Queues:
+    """Score every aligned example, write the agreements, and spool each queued example's
+    records, keeping only its sort key and offset: ranking needs every score first."""
+    scoring, models = plan.scoring, plan.scoring.models
+    queues = _Queues(per_model={m: [] for m in plan.split_paths})
+    spooled = 0  # bytes written to the spool so far
+    aligned = align_files(plan.paths, models, summary.files, kind=scoring.kind,
+                          skip_invalid=plan.options.skip_invalid)  # fmt: skip
+    for seq, example in enumerate(aligned):
+        if on_progress is not None:
+            on_progress(1)
+        if example.input_hash in annotated:
+            summary.annotated += 1
+            continue
+        scored = scoring.score(example)
+        _count(summary, scored)
+        route = plan.policy.route(scored)
+        summary.failed.count(scored, route)
+        if route == AGREEMENT:
+            if writers.agreements is not None:
+                writers.agreements.write_many([agreement_task(example, models)])
+                summary.agreements_written += 1
+            continue
+        if route is None:
+            continue
+        data = b"".join(dumps_line(r) for r in plan.queue_format.records(scored))
+        queues.queue.append((rank_key(scored, seq), spooled, len(data)))
+        if queues.per_model:
+            errors = scored.model_errors
+            for model in likely_wrong_models(scored):
+                # no evidence on a failed answer's "agreement": it ranks last, at 0
+                key = queue_order(errors.get(model, 0.0), len(scored.differences), seq)
+                queues.per_model[model].append((key, spooled, len(data)))
+        spool.write(data)
+        spooled += len(data)
+    return queues
+
+
+def _write_queues(
+    plan: DiffPlan, queues: _Queues, spool: BinaryIO, writers: _Writers, summary: DiffSummary
+) -> None:
+    """The queue and each model's, in rank order, the first `top` of each."""
+    top, rank = plan.options.top, plan.queue_format.with_rank
+    writer = writers.queues.get("--output")
+    if writer is not None:
+        summary.written = _write_ranked(spool, queues.queue, writer, top, rank)
+    for model, entries in queues.per_model.items():
+        _write_ranked(spool, entries, writers.queues[model], top, rank)
+        summary.split[model] = (str(plan.split_paths[model]), len(entries[:top]))
 
 
 def _write_ranked(
     spool: BinaryIO,
-    entries: list[tuple[tuple[float, int, int], int, int]],
+    entries: list[Entry],
     writer: JsonlWriter,
     top: int | None,
     with_rank: Callable[[bytes, int], bytes],

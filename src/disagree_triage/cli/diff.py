@@ -34,6 +34,7 @@ from ._util import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from ..diff import DiffSummary
 
@@ -167,6 +168,24 @@ def print_summary(
 ) -> None:
     """The summary tables on `console` (stdout by default); warnings always on stderr."""
     console = console or tables_console()
+    console.print(_overview(summary, output))
+    console.print(_files_table(summary))
+    for f in summary.files:
+        console.print(clean(f"  {f.name}: {f.path}"))
+    if summary.calibration is not None:
+        console.print(
+            clean(
+                f"calibrated on {summary.calibration.examples:,} annotated examples "
+                f"({summary.calibration.candidates:,} candidate entities):"
+            )
+        )
+        for line in summary.calibration.describe():
+            console.print(clean(f"  {line}"))
+    _warnings(summary, missing)
+
+
+def _overview(summary: DiffSummary, output: str | None) -> Table:
+    """What the run found and wrote, one row each."""
     table = safe_table(title=f"diff: {' vs '.join(summary.models)}", show_header=False)
     table.add_row("examples compared", f"{summary.total:,}")
     table.add_row("all models agree", f"{summary.agreeing:,}")
@@ -205,8 +224,10 @@ def print_summary(
     table.add_row("ranked by", summary.ranked_by)
     for label, count in summary.by_label.most_common():
         table.add_row(f"  differences on {label}", f"{count:,}")
-    console.print(table)
+    return table
 
+
+def _files_table(summary: DiffSummary) -> Table:
     files = safe_table(title="input files")
     for column in ("model", "records", "used", "duplicate", "not accepted", "invalid", "missing"):
         files.add_column(column, justify="left" if column == "model" else "right")
@@ -220,18 +241,13 @@ def print_summary(
             f"{len(f.invalid):,}",
             f"{summary.missing_by_model[f.name]:,}",
         )
-    console.print(files)
-    for f in summary.files:
-        console.print(clean(f"  {f.name}: {f.path}"))
-    if summary.calibration is not None:
-        console.print(
-            clean(
-                f"calibrated on {summary.calibration.examples:,} annotated examples "
-                f"({summary.calibration.candidates:,} candidate entities):"
-            )
-        )
-        for line in summary.calibration.describe():
-            console.print(clean(f"  {line}"))
+    return files
+
+
+def _warnings(summary: DiffSummary, missing: str) -> None:
+    """What the user should know, on stderr: held-back agreements, failed LLM answers, labels
+    one model never uses, missing texts, skipped lines."""
+    held = sum(summary.held_back.values())
     if held:
         warn(
             f"{held:,} agreements held back from the agreements file: a model with --scores "
@@ -239,6 +255,7 @@ def print_summary(
         )
         for reason in summary.held_back_examples[:5]:
             warn(reason, "held back:")
+    failed = summary.failed
     if failed.examples:
         warn(
             f"{failed.examples:,} examples rest on a failed LLM answer (meta.llm_error: "

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from ..evaluate.run import EvaluationReport, TriageQuality
+    from ..evaluate.run import ErrorKinds, EvaluationReport, TriageQuality
 
 
 @app.command("evaluate")
@@ -159,8 +159,6 @@ def _triage_table(title: str, rankings: dict[str, TriageQuality], figure: str) -
 
 
 def print_report(report: EvaluationReport, console: Console | None = None) -> None:
-    from ..evaluate.run import ERROR_WORDS
-
     console = console or out_console()
     for warning in report.warnings:
         warn(warning)
@@ -170,47 +168,9 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
         f"(base rate {report.base_rate:.1%})",
         highlight=False,
     )
-    choice = report.kind is TaskKind.CHOICE
-    if choice:
-        summary = safe_table(title="category scores against gold")
-        for column in ("model", "accuracy", "macro-F1", "micro-F1"):
-            summary.add_column(column, justify="left" if column == "model" else "right")
-        for scores in report.scores:
-            summary.add_row(
-                scores.name,
-                f"{scores.accuracy or 0:.3f}",
-                f"{scores.macro_f1 or 0:.3f}",
-                f"{scores.exact.f1:.3f}",
-            )
-        console.print(summary)
-    table = safe_table(title="per category" if choice else "entity scores against gold")
-    for column in ("model", "label", "P", "R", "F", "partial F", "support"):
-        if choice and column == "partial F":
-            continue  # a category has no boundaries: partial is exact
-        table.add_column(column, justify="left" if column in ("model", "label") else "right")
-    for scores in report.scores:
-        prf = scores.exact
-        partial = [] if choice else [f"{scores.partial.f1:.3f}"]
-        table.add_row(
-            scores.name,
-            "all",
-            f"{prf.precision:.3f}",
-            f"{prf.recall:.3f}",
-            f"{prf.f1:.3f}",
-            *partial,
-            f"{prf.support:,}",
-        )
-        for label, prf in scores.per_label.items():
-            table.add_row(
-                "",
-                label,
-                f"{prf.precision:.3f}",
-                f"{prf.recall:.3f}",
-                f"{prf.f1:.3f}",
-                *([] if choice else [""]),
-                f"{prf.support:,}",
-            )
-    console.print(table)
+    if report.kind is TaskKind.CHOICE:
+        console.print(_category_summary(report))
+    console.print(_scores_table(report))
     # The headline: for each model, which ranking finds *its* mistakes first (a weak model is
     # wrong nearly everywhere, so "some model is wrong" says little). Precision in the top k.
     for model, rankings in report.triage_by_model.items():
@@ -244,12 +204,65 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
         )
     kinds = report.error_kinds
     if kinds is not None and kinds.counts:
-        table = safe_table(title=f"prompt feedback: {kinds.model}'s errors against gold")
-        table.add_column("kind")
-        table.add_column("count", justify="right")
-        table.add_column("example")
-        for key, count in kinds.counts.most_common(10):
-            kind, _, label = key.partition(":")
-            words = ERROR_WORDS.get(kind, kind) + (f" {label}" if label else "")
-            table.add_row(words, f"{count:,}", kinds.examples[key][0])
-        console.print(table)
+        console.print(_error_kinds_table(kinds))
+
+
+def _category_summary(report: EvaluationReport) -> Table:
+    summary = safe_table(title="category scores against gold")
+    for column in ("model", "accuracy", "macro-F1", "micro-F1"):
+        summary.add_column(column, justify="left" if column == "model" else "right")
+    for scores in report.scores:
+        summary.add_row(
+            scores.name,
+            f"{scores.accuracy or 0:.3f}",
+            f"{scores.macro_f1 or 0:.3f}",
+            f"{scores.exact.f1:.3f}",
+        )
+    return summary
+
+
+def _scores_table(report: EvaluationReport) -> Table:
+    """P, R, F per model, all labels then each label (and partial F for entities)."""
+    choice = report.kind is TaskKind.CHOICE
+    table = safe_table(title="per category" if choice else "entity scores against gold")
+    for column in ("model", "label", "P", "R", "F", "partial F", "support"):
+        if choice and column == "partial F":
+            continue  # a category has no boundaries: partial is exact
+        table.add_column(column, justify="left" if column in ("model", "label") else "right")
+    for scores in report.scores:
+        prf = scores.exact
+        partial = [] if choice else [f"{scores.partial.f1:.3f}"]
+        table.add_row(
+            scores.name,
+            "all",
+            f"{prf.precision:.3f}",
+            f"{prf.recall:.3f}",
+            f"{prf.f1:.3f}",
+            *partial,
+            f"{prf.support:,}",
+        )
+        for label, prf in scores.per_label.items():
+            table.add_row(
+                "",
+                label,
+                f"{prf.precision:.3f}",
+                f"{prf.recall:.3f}",
+                f"{prf.f1:.3f}",
+                *([] if choice else [""]),
+                f"{prf.support:,}",
+            )
+    return table
+
+
+def _error_kinds_table(kinds: ErrorKinds) -> Table:
+    from ..evaluate.run import ERROR_WORDS
+
+    table = safe_table(title=f"prompt feedback: {kinds.model}'s errors against gold")
+    table.add_column("kind")
+    table.add_column("count", justify="right")
+    table.add_column("example")
+    for key, count in kinds.counts.most_common(10):
+        kind, _, label = key.partition(":")
+        words = ERROR_WORDS.get(kind, kind) + (f" {label}" if label else "")
+        table.add_row(words, f"{count:,}", kinds.examples[key][0])
+    return table

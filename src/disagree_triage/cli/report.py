@@ -33,6 +33,7 @@ from ._util import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from ..report.counts import Report
 
@@ -109,9 +110,19 @@ def report_cli(
 
 
 def print_report(report: Report, *, patterns: int = 15, console: Console | None = None) -> None:
+    console = console or out_console()
+    console.print(_overview(report))
+    console.print(_labels_table(report))
+    for pair in report.confusion:
+        console.print(_confusion_table(report, pair))
+    console.print(_patterns_table(report, patterns))
+    console.print(_alone_table(report))
+    console.print(_ranked_table(report))
+
+
+def _overview(report: Report) -> Table:
     from ..report.counts import percent
 
-    console = console or out_console()
     overview = safe_table(title=f"report: {' vs '.join(report.models)}", show_header=False)
     overview.add_row("texts", f"{report.total:,}")
     overview.add_row("compared (in every file)", f"{report.compared:,}")
@@ -124,7 +135,6 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     if report.annotated:
         overview.add_row("annotated (--calibrate), not ranked", f"{report.annotated:,}")
     o = report.overall
-    unit = report.kind.unit
     overview.add_row(
         f"{report.kind.unit_singular} agreement",
         f"{percent(o.answer_share)} ({o.answers_agreed:,} of {o.answers:,})",
@@ -136,8 +146,13 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     for conflict, count in report.by_conflict.most_common():
         overview.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
     overview.add_row("top examples", report.ranked_by)
-    console.print(overview)
+    return overview
 
+
+def _labels_table(report: Report) -> Table:
+    from ..report.counts import percent
+
+    unit = report.kind.unit
     labels = safe_table(title="agreement per label")
     for column in ("label", unit, "agreed", f"{unit} share", "examples", "example share"):
         labels.add_column(column, justify="left" if column == "label" else "right")
@@ -151,23 +166,26 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
             f"{a.examples:,}",
             percent(a.example_share),
         )
-    console.print(labels)
+    return labels
 
-    for pair in report.confusion:
-        rows, cols = report.confusion_labels(pair)
-        counts = report.confusion[pair]
-        matrix = safe_table(title=f"label confusion: rows {pair[0]}, columns {pair[1]}")
-        matrix.add_column(f"{pair[0]} \\ {pair[1]}")
-        for c in [*cols, "none"]:
-            matrix.add_column(c, justify="right")
-        for r in [*rows, None]:
-            cells = [
-                str(counts.get((r, c), 0) or "") if (r, c) != (None, None) else ""
-                for c in [*cols, None]
-            ]
-            matrix.add_row(r or "none", *cells)
-        console.print(matrix)
 
+def _confusion_table(report: Report, pair: tuple[str, str]) -> Table:
+    rows, cols = report.confusion_labels(pair)
+    counts = report.confusion[pair]
+    matrix = safe_table(title=f"label confusion: rows {pair[0]}, columns {pair[1]}")
+    matrix.add_column(f"{pair[0]} \\ {pair[1]}")
+    for c in [*cols, "none"]:
+        matrix.add_column(c, justify="right")
+    for r in [*rows, None]:
+        cells = [
+            str(counts.get((r, c), 0) or "") if (r, c) != (None, None) else ""
+            for c in [*cols, None]
+        ]
+        matrix.add_row(r or "none", *cells)
+    return matrix
+
+
+def _patterns_table(report: Report, patterns: int) -> Table:
     common = safe_table(title="most frequent disagreements")
     for column in ("pattern", "count", "e.g."):
         common.add_column(column, justify="right" if column == "count" else "left")
@@ -175,9 +193,11 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
         span, _ = report.pattern_examples[pattern]
         example = span if len(span) <= 60 else span[:59] + "…"
         common.add_row(pattern, f"{count:,}", repr(example))
-    console.print(common)
+    return common
 
-    alone = safe_table(title=f"{unit} each model finds alone")
+
+def _alone_table(report: Report) -> Table:
+    alone = safe_table(title=f"{report.kind.unit} each model finds alone")
     for name in report.alone:
         alone.add_column(name)
     top_alone = [
@@ -185,8 +205,10 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
     ]
     for i in range(max((len(c) for c in top_alone), default=0)):
         alone.add_row(*[c[i] if i < len(c) else "" for c in top_alone])
-    console.print(alone)
+    return alone
 
+
+def _ranked_table(report: Report) -> Table:
     ranked = safe_table(title="what each scorer ranks first")
     for column in ("scorer", "#", "score", "text"):
         ranked.add_column(column, justify="right" if column in ("#", "score") else "left")
@@ -195,4 +217,4 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
             text = e.text if len(e.text) <= 70 else e.text[:69] + "…"
             ranked.add_row(name if e.rank == 1 else "", str(e.rank), f"{e.score:.3f}", text)
         ranked.add_section()
-    console.print(ranked)
+    return ranked

@@ -205,28 +205,9 @@ def align_files(
             if all(it is None for it in iterators):
                 break
             # General path: place each file's next version; emit texts every file has seen.
-            fresh: list[dict[int, ProdigyTask]] = [{} for _ in files]
-            order: list[int] = []
-            for k, it in enumerate(iterators):
-                if it is None:
-                    continue
-                item = held[k] if held[k] is not None else next(it, None)
-                held[k] = None
-                while item is not None:
-                    offset, task = item
-                    h = task.input_hash
-                    if h in emitted or h in pending[k]:
-                        files[k].stats.duplicates += 1
-                        files[k].stats.used -= 1
-                        item = next(it, None)
-                        continue
-                    pending[k][h] = (offset, task.line)
-                    fresh[k][h] = task
-                    order.append(h)
-                    break
-                if item is None:
-                    iterators[k] = None
-                    lockstep_possible = False
+            fresh, order, exhausted = _place_next(files, iterators, held, pending, emitted)
+            if exhausted:
+                lockstep_possible = False
             for h in order:
                 if h not in emitted and all(
                     h in pending[j] or iterators[j] is None for j in range(n)
@@ -244,6 +225,47 @@ def align_files(
     finally:
         for f in files:
             f.close()
+    _check_files(files, names, kind)
+
+
+def _place_next(
+    files: list[_TaskFile],
+    iterators: list[Iterator[tuple[int, ProdigyTask]] | None],
+    held: list[tuple[int, ProdigyTask] | None],
+    pending: list[dict[int, tuple[int, int]]],
+    emitted: SeenHashes,
+) -> tuple[list[dict[int, ProdigyTask]], list[int], bool]:
+    """Read each file's next new version (a held one first) into `pending`, counting repeated
+    texts as duplicates: (the versions read, their hashes in reading order, whether a file
+    ended). A file that ended gets None in `iterators`."""
+    fresh: list[dict[int, ProdigyTask]] = [{} for _ in files]
+    order: list[int] = []
+    exhausted = False
+    for k, it in enumerate(iterators):
+        if it is None:
+            continue
+        item = held[k] if held[k] is not None else next(it, None)
+        held[k] = None
+        while item is not None:
+            offset, task = item
+            h = task.input_hash
+            if h in emitted or h in pending[k]:
+                files[k].stats.duplicates += 1
+                files[k].stats.used -= 1
+                item = next(it, None)
+                continue
+            pending[k][h] = (offset, task.line)
+            fresh[k][h] = task
+            order.append(h)
+            break
+        if item is None:
+            iterators[k] = None
+            exhausted = True
+    return fresh, order, exhausted
+
+
+def _check_files(files: list[_TaskFile], names: Sequence[str], kind: TaskKind) -> None:
+    """Refuse a file that held no record, or no record of a task."""
     for f, name in zip(files, names, strict=True):
         if f.stats.records == 0:
             raise DisagreeError(f"{f.path}: holds no records (empty file?)")
