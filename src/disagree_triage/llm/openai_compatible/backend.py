@@ -45,8 +45,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from spacy_llm.registry import registry
 
-from ..core.errors import DisagreeError
-from ..core.redaction import (
+from ...core.errors import DisagreeError
+from ...core.redaction import (
     is_env_name,
     is_secret_header,
     looks_like_key,
@@ -54,9 +54,9 @@ from ..core.redaction import (
     register_secret,
     url_secrets,
 )
-from .failures import BackendStats, failed_response
-from .response_cache import ResponseCache, cache_key, default_cache_path
-from .structured import schema_of
+from ..failures import BackendStats, failed_response
+from ..response_cache import ResponseCache, cache_key, default_cache_path
+from ..structured import schema_of
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # The server is taken for gone, and the run stops, when this many documents in a row could not
