@@ -6,12 +6,12 @@
     >>> summary.docbin.docs  # doctest: +SKIP
 
 Only accepted answers become Docs (a Prodigy `reject` / `ignore` does not; a Label Studio task
-without an annotation does not, see imports/); a text annotated twice is kept once, its first
-version. A Prodigy record without `answer` was never annotated (a queue as `diff` wrote it:
-its spans are a model's): it is left out, and a file of nothing else refused, unless
-`include_unannotated` (`--include-unannotated`) converts such records as they are.
-`labels` is predict's label map (`ORG:ORGANISATION,PERSON`: rename ORG, keep PERSON,
-drop the rest), for entities or categories. How spans meet tokens: docbin.py.
+without an annotation does not, see formats/annotations.py); a text annotated twice is kept
+once, its first version. A Prodigy record without `answer` was never annotated (a queue as
+`diff` wrote it: its spans are a model's): it is left out, and a file of nothing else refused,
+unless `include_unannotated` (`--include-unannotated`) converts such records as they are.
+`labels` is predict's label map (`ORG:ORGANISATION,PERSON`: rename ORG, keep PERSON, drop the
+rest), for entities or categories. How spans meet tokens: formats/docbin.py.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def convert_file(
                 f"a {task.kind.value} task in a file of {tasks[0].kind.value} tasks (its first "
                 "record); convert one kind of task per file",
             )
-        if task.answer is None:  # only Prodigy's records lack one (imports/ accept the rest)
+        if task.answer is None:  # only Prodigy's records lack one (other tools' readers accept)
             summary.unannotated += 1
             if not include_unannotated:
                 continue

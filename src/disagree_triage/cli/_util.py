@@ -172,7 +172,8 @@ SKIP_INVALID_OPTION = typer.Option(
     False, "--skip-invalid", help="Skip bad input lines (reported) instead of stopping."
 )
 OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Replace existing output files.")
-# Annotated exports read back (imports/): evaluate's GOLD, diff's --calibrate, convert's INPUT.
+# Annotated exports read back (formats/annotations.py): evaluate's GOLD, diff's --calibrate,
+# convert's INPUT.
 GOLD_FORMAT_OPTION = typer.Option(
     "auto",
     "--gold-format",
@@ -180,7 +181,7 @@ GOLD_FORMAT_OPTION = typer.Option(
     "doccano (JSONL export), argilla (a dataset folder from to_disk), or auto (told apart by "
     "the file).",
 )
-# Writing .spacy files (docbin.py): the blank pipeline whose tokeniser makes the Docs.
+# Writing .spacy files (formats/docbin.py): the blank pipeline whose tokeniser makes the Docs.
 LANG_OPTION = typer.Option(
     "en", "--lang", help="With a .spacy output: the language of the blank spaCy tokeniser."
 )
@@ -203,6 +204,25 @@ OVERRIDES_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 def split_names(names: str | None) -> list[str] | None:
     return names.split(",") if names else None
+
+
+def scoring_options(
+    names: str | None,
+    scorer: str | None,
+    target: str | None,
+    min_confidence: float,
+    calibrate: str | None,
+    calibrate_format: str,
+) -> dict[str, Any]:
+    """How to score, as diff and report are both told it (`diff_files`, `build_report`)."""
+    return {
+        "names": split_names(names),
+        "scorer": scorer,
+        "target": target,
+        "min_confidence": min_confidence,
+        "calibrate": calibrate,
+        "calibrate_format": calibrate_format,
+    }
 
 
 def import_code(path: str | None) -> None:
@@ -235,7 +255,7 @@ def user_errors() -> Iterator[None]:
     except DisagreeError as err:
         from rich.text import Text
 
-        # Every secret the process knows is redacted, whole and in part (redaction.py).
+        # Every secret the process knows is redacted, whole and in part (core/redaction.py).
         err_console().print(Text.assemble(("error:", "bold red"), " ", clean(redact(str(err)))))
         raise typer.Exit(2 if isinstance(err, OptionError) else 1) from None
 

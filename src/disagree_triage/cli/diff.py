@@ -25,8 +25,8 @@ from ._util import (
     clean,
     import_code,
     safe_table,
+    scoring_options,
     spinner,
-    split_names,
     tables_console,
     user_errors,
     warn,
@@ -124,12 +124,9 @@ def diff_cli(
             summary = diff_files(
                 files,
                 output=output,
-                names=split_names(names),
-                scorer=scorer,
-                target=target,
-                min_confidence=min_confidence,
-                calibrate=calibrate,
-                calibrate_format=calibrate_format,
+                **scoring_options(
+                    names, scorer, target, min_confidence, calibrate, calibrate_format
+                ),
                 split_by_model=split_by_model,
                 output_format=output_format,
                 labelstudio_config=labelstudio_config,

@@ -26,8 +26,8 @@ from ._util import (
     import_code,
     out_console,
     safe_table,
+    scoring_options,
     spinner,
-    split_names,
     user_errors,
 )
 
@@ -87,12 +87,9 @@ def report_cli(
         with progress:
             report = build_report(
                 files,
-                names=split_names(names),
-                scorer=scorer,
-                target=target,
-                min_confidence=min_confidence,
-                calibrate=calibrate,
-                calibrate_format=calibrate_format,
+                **scoring_options(
+                    names, scorer, target, min_confidence, calibrate, calibrate_format
+                ),
                 missing=missing,
                 llm_failures=llm_failures,
                 top=top,

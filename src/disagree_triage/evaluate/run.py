@@ -7,7 +7,7 @@ disagreement really puts the examples worth annotating first.
     >>> report.triage["span_f1"].lift[0.1]  # doctest: +SKIP
 
 Both kinds of task: entities (NER) and categories (choice tasks, whose accepted options are
-whole-text spans, see prodigy.py). For categories, P/R/F per label are the classification
+whole-text spans, see prodigy/read.py). For categories, P/R/F per label are the classification
 scores per category, and accuracy (the share of texts whose categories are exactly gold's) and
 macro-F1 (the mean F1 over categories) are added.
 
@@ -175,7 +175,7 @@ def evaluate_files(
     is unsure of (`min_confidence`, as diff) are counted as held back, not as agreements.
 
     `gold_format`: `prodigy`, `labelstudio` (JSON or JSON-MIN export), `doccano` (JSONL
-    export) or `argilla` (a dataset folder); `auto` tells them apart (see imports/).
+    export) or `argilla` (a dataset folder); `auto` tells them apart (see formats/annotations.py).
     """
     with prodigy_file(gold_path, gold_format) as (gold_read, imported):
         report = _evaluate(

@@ -1,6 +1,6 @@
 """The formats `diff` writes its ranked queue in, one small registered class each:
 
-- `queue` / `review`: Prodigy (prodigy.py over prodigy/write.py);
+- `queue` / `review`: Prodigy (prodigy.py, over the format's rules in prodigy/);
 - `labelstudio`: Label Studio tasks with one prediction per model, and their labelling config;
 - `doccano`: doccano's JSONL, prefilled;
 - `argilla`: an Argilla 2.x dataset folder (`rg.Dataset.from_disk`), the prefilled version

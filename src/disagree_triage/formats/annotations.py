@@ -1,10 +1,10 @@
 """Annotated exports of other tools read back as gold: Label Studio, doccano and Argilla, beside
 Prodigy.
 
-What `diff --format labelstudio|doccano` sends out (exports/) comes back here once annotated:
-each reader turns a tool's export into the Prodigy records the rest of disagree reads (an
-accepted `ner_manual` task with `spans`, or a `choice` task with `accept`), so evaluate,
-`diff --calibrate` and `convert` need no second code path.
+What `diff --format labelstudio|doccano|argilla` sends out (the writers in formats/) comes back
+here once annotated: each reader turns a tool's export into the Prodigy records the rest of
+disagree reads (an accepted `ner_manual` task with `spans`, or a `choice` task with `accept`),
+so evaluate, `diff --calibrate` and `convert` need no second code path.
 
     >>> detect_format("gold.jsonl")  # doctest: +SKIP
     'prodigy'
@@ -24,8 +24,8 @@ whose first record has a list `label` (or `entities`) and no `spans`, `accept` o
 doccano's; any other JSONL is Prodigy's.
 
 Foreign exports are converted into a temporary Prodigy JSONL file (`prodigy_file`) that the
-streaming join (align.py) reads like any other; every record is checked on the way in, so each
-error names the export itself, with its line (JSONL) or index (JSON) and field.
+streaming join (triage/align.py) reads like any other; every record is checked on the way in, so
+each error names the export itself, with its line (JSONL) or index (JSON) and field.
 """
 
 from __future__ import annotations

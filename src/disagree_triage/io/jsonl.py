@@ -281,7 +281,7 @@ class JsonlWriter:
     """Write records to a JSONL file that only takes its final name when complete.
 
     Records go to `OUTPUT.partial`, flushed after every `write_many`; `commit()` renames it to
-    OUTPUT. A crash or kill leaves the `.partial` for `--resume` (see resume.py, which reads
+    OUTPUT. A crash or kill leaves the `.partial` for `--resume` (see predict/resume.py, which reads
     it); a resumed writer appends after its last whole line. `-` writes to stdout instead (no
     atomicity, no resume).
     """
@@ -307,7 +307,7 @@ class JsonlWriter:
         self.check(self.path, resume=resume, overwrite=overwrite, resumable=resumable)
         partial = partial_path(self.path)
         if resume and partial.exists():
-            cut_torn_tail(partial)  # append after the last whole line (see resume.py)
+            cut_torn_tail(partial)  # append after the last whole line (see predict/resume.py)
         mode = "a" if resume else "w"
         try:
             # A large buffer: diff writes hundreds of MB in lines of a few KB.

@@ -26,7 +26,7 @@ from .openai_compatible import (
     RETRY_STATUS,
     LLMSetupError,
     OpenAICompatibleModel,
-    _error_message,
+    error_message,
     parse_retry_after,
     safe_url,
 )
@@ -316,7 +316,7 @@ class BatchClient:
                 if status in (401, 403):
                     raise LLMSetupError(
                         f"{where}: the server rejected the API key (HTTP {status}: "
-                        f"{_error_message(response)})"
+                        f"{error_message(response)})"
                     )
                 if status in (404, 405) and path in ("/files", "/batches"):
                     raise LLMSetupError(
@@ -325,10 +325,10 @@ class BatchClient:
                         "then --batch collect --batch-output OUT"
                     )
                 if status not in RETRY_STATUS:
-                    raise LLMSetupError(f"{where}: HTTP {status}: {_error_message(response)}")
+                    raise LLMSetupError(f"{where}: HTTP {status}: {error_message(response)}")
                 reason = f"HTTP {status}"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if attempt >= backend.max_retries:
                 raise LLMSetupError(f"{where}: {reason} (after {attempt} retries)")
-            time.sleep(backend._retry_delay(attempt, retry_after))
+            time.sleep(backend.retry_delay(attempt, retry_after))
             attempt += 1

@@ -1,27 +1,22 @@
 """The predict stage: run a spaCy pipeline or a spacy-llm config over a corpus and write one
-Prodigy task per text (`run`), locally, on a Dask cluster (`dask_driver`) or through an LLM
-batch job (`batch`). Loading and trimming the pipeline (`pipeline`, `assemble`), reading each
-Doc into a task (`doc_tasks`, `beam`), checking LLM answers (`llm_answers`) and `--resume`
-(`resume`) are its parts.
-
-Names are imported on first use: importing a part (e.g. `predict.options`) loads no spaCy.
+Prodigy task per text (`run`), with one `PredictOptions` (`options`), locally, on a Dask
+cluster (`dask_driver`) or through an LLM batch job (`batch`). Loading and trimming the
+pipeline (`pipeline`, `assemble`), reading each Doc into a task (`doc_tasks`, `beam`), checking
+LLM answers (`llm_answers`) and `--resume` (`resume`) are its parts. Importing it imports spaCy:
+the CLI does so only in the commands that predict.
 
     >>> from disagree_triage.predict import predict_file  # doctest: +SKIP
 """
 
-from __future__ import annotations
+from .options import PredictOptions
+from .run import (
+    PredictSummary,
+    predict_file,
+    predict_tasks,
+    prepare_ner_pipeline,
+    prepare_textcat_pipeline,
+)
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-_EXPORTS = {
-    "PredictOptions": "options",
-    "PredictSummary": "run",
-    "predict_file": "run",
-    "predict_tasks": "run",
-    "prepare_ner_pipeline": "run",
-    "prepare_textcat_pipeline": "run",
-}
 __all__ = [
     "PredictOptions",
     "PredictSummary",
@@ -30,21 +25,3 @@ __all__ = [
     "prepare_ner_pipeline",
     "prepare_textcat_pipeline",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-if TYPE_CHECKING:
-    from .options import PredictOptions
-    from .run import (
-        PredictSummary,
-        predict_file,
-        predict_tasks,
-        prepare_ner_pipeline,
-        prepare_textcat_pipeline,
-    )

@@ -92,7 +92,7 @@ class ScoredExample:
 class Scoring:
     """How one run scores its examples (see the module docstring).
 
-    With a `target` (`--target`), the target scorers (target_scorers.py) score how likely
+    With a `target` (`--target`), the target scorers (scorers/target.py) score how likely
     that model is wrong, on every example that is not a safe agreement."""
 
     models: list[str]
@@ -238,7 +238,7 @@ class Scoring:
         versions = None
         if agree:
             if all(t is None or t.beam is None for t in tasks):
-                # Most examples agree; every scorer is 0 on agreement by contract (scorers.py).
+                # Most examples agree; every scorer is 0 on agreement by contract (scorers/).
                 return ScoredExample(example, (), self._zeros(), 0.0)
             versions = self.versions(example)
             reasons = unsure(versions, example.text, self.min_confidence)

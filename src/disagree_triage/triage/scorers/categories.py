@@ -1,7 +1,7 @@
 """Disagreement scorers for categories (choice tasks): small registered functions.
 
 Each takes one `CategoryVote` per model and returns a score. The contract is that of the span
-scorers (`scorers.py`): 0 when every model voted the same way with the same scores, independent
+scorers (`spans.py`): 0 when every model voted the same way with the same scores, independent
 of the order of the models (both property-tested). diff calls them only for examples where the
 accepted categories differ; the others are agreements.
 

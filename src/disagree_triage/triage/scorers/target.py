@@ -1,17 +1,17 @@
 """Target scorers: how likely one model, the *target*, is wrong on an example (`--target`).
 
-Where the disagreement scorers (scorers.py) ask "how much do the models disagree", these ask
-"how likely is the target's version wrong", so that the local model's queue holds its own
-mistakes (training data) and an LLM's holds the LLM's (prompt fixes). Each takes every model's
-`Version` (spans and beam scores), the target's index and the `Reliability` of the models, and
-returns a probability-like number:
+Where the disagreement scorers (spans.py, categories.py) ask "how much do the models disagree",
+these ask "how likely is the target's version wrong", so that the local model's queue holds its
+own mistakes (training data) and an LLM's holds the LLM's (prompt fixes). Each takes every
+model's `Version` (spans and beam scores), the target's index and the `Reliability` of the
+models, and returns a probability-like number:
 
-- `error_probability` (the default with `--target`): the estimate of evidence.py from every
+- `error_probability` (the default with `--target`): the estimate of triage/evidence.py from every
   model's say, the target's own confidence included.
 - `uncertainty`: the target's own beam only, read as probabilities: the chance that its parse
   is wrong somewhere, 1 − Π q (its spans) · Π (1 − q) (its near misses). Classic uncertainty
   sampling, the baseline; needs `predict --scores`.
-- `outvoted`: the estimate of evidence.py from the other models' say only: how far the others
+- `outvoted`: the estimate of triage/evidence.py from the other models' say only: how far the others
   contradict the target.
 
 Register your own with `@target_scorers.register("name")`; the contract (tested): a value in
