@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..errors import intercept_warnings
 from ._util import (
     GOLD_FORMAT_OPTION,
     OVERWRITE_OPTION,
@@ -119,10 +120,16 @@ def train_cli(
         ),
         overwrite=overwrite,
     )
-    with user_errors(), warnings.catch_warnings():
-        # The base is loaded three times (its answers, spaCy's sources, the evaluation): a
-        # version warning about it is said once.
-        warnings.filterwarnings("once", message=r"\[W095\]")
+    seen: set[str] = set()
+
+    def said_before(w: warnings.WarningMessage) -> bool:
+        # The base is loaded three times (its answers, spaCy's sources, its tokeniser): a
+        # warning about it (spaCy's version check) is said once.
+        known = str(w.message) in seen
+        seen.add(str(w.message))
+        return known
+
+    with user_errors(), intercept_warnings(said_before):
         summary = train_pipeline(annotated, base, output_dir, options, log=_SpacyLog(output_dir))
     for line in summary.warnings:
         warn(line)

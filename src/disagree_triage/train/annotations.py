@@ -87,10 +87,15 @@ class AnnotationStats:
             said.append(
                 f"{self.no_answer:,} records have no 'answer' (nobody annotated them): skipped"
             )
-        if self.rejected or self.ignored:
+        answers = [
+            f"{n:,} {word}"
+            for n, word in ((self.rejected, "rejected"), (self.ignored, "ignored"))
+            if n
+        ]
+        if answers:
             said.append(
-                f"{self.rejected:,} rejected and {self.ignored:,} ignored answers: not training "
-                "data (a rejected manual task says the suggestion was wrong, not what is right)"
+                f"{' and '.join(answers)} answers: not training data (a rejected manual task "
+                "says the suggestion was wrong, not what is right)"
             )
         if self.duplicates:
             said.append(

@@ -43,7 +43,7 @@ from .annotations import (
     textcat_is_exclusive,
 )
 from .config import TrainingSettings, config_source, training_config
-from .docs import KEEP, DocBuilder, DocStats, predict_base, write_docbin
+from .docs import KEEP, OTHER_LABELS, DocBuilder, DocStats, predict_base, write_docbin
 from .labels import ReverseMap, reverse_label_map
 from .metrics import DevScores, score_dev
 
@@ -142,6 +142,10 @@ def train_pipeline(
     _check_inputs(out, [*annotations, base, *([options.rehearse] if options.rehearse else [])])
     if not 0.0 < options.dev_share < 1.0:
         raise DisagreeError(f"--dev-share {options.dev_share}: give a share between 0 and 1")
+    if options.other_labels not in OTHER_LABELS:
+        raise DisagreeError(
+            f"--other-labels {options.other_labels!r}: choose one of {', '.join(OTHER_LABELS)}"
+        )
     plan = _plan(annotations, base, options)
     clock.lap("read")
     predicted = predict_base(plan.nlp, plan.component, plan.texts)
