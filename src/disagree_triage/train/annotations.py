@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DisagreeError, DisagreeWarning, InputError, RecordError
+from ..errors import DisagreeError, InputError, RecordError
 from ..evaluate import PRF
 from ..imports import AUTO, ImportStats, read_annotations, resolve_format
 from ..jsonl import read_jsonl
@@ -204,7 +204,6 @@ __all__ = [
     "Annotation",
     "AnnotationStats",
     "DisagreeError",
-    "DisagreeWarning",
     "InputError",
     "LabelMap",
     "Span",
