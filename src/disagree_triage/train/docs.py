@@ -17,8 +17,9 @@ Categories: a covered category is 1 or 0 as annotated. For `textcat_multilabel` 
 category is the base model's answer (score ≥ 0.5) with "keep", absent (missing) with "missing".
 An exclusive `textcat` cannot leave a category missing (spaCy fills it with 0): a text whose
 annotation accepts a covered category has every other one at 0; one that accepts none has the
-base model's choice among the others. Rehearsal texts: the base model's choice (exclusive), or
-its answers for the other categories (multi-label).
+base model's choice among the others. Rehearsal texts: the base model's choice where it is not
+a covered category (exclusive; the other texts are not rehearsed), or its answers for the other
+categories (multi-label).
 
 Character offsets become the base pipeline's tokens (the tokeniser the new pipeline keeps): a
 span not on token boundaries is contracted to the tokens inside it (`adjusted`); one inside a
