@@ -35,6 +35,7 @@ from ..imports import AUTO, ImportStats, read_annotations, resolve_format
 from ..jsonl import read_jsonl
 from ..kinds import TaskKind
 from ..labels import LabelMap
+from ..labels import closest as closest_label
 from ..pipeline import (
     components_for,
     entity_components,
@@ -42,7 +43,6 @@ from ..pipeline import (
     textcat_components,
     textcat_is_exclusive,
 )
-from ..predict import _closest as closest_label
 from ..prodigy import ProdigyTask
 
 # Prodigy views whose answer is about one suggestion, not about the whole text.
