@@ -151,7 +151,9 @@ def diff_files(
         output, split_by_model, {"--labelstudio-config": labelstudio_config}
     )
     inputs = [*paths, *([calibrate] if calibrate else [])]
-    check_outputs({**outputs, **companions}, inputs)
+    split_named = {f"--split-by-model ({model})": path for model, path in split_paths.items()}
+    check_outputs({"--output": output, "--agreements": agreements, **split_named, **companions},
+                  inputs)  # fmt: skip
     for option, path in [*outputs.items(), *companions.items()]:  # refuse before any reading
         if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
             if option == "--agreements" or option in companions:

@@ -19,6 +19,7 @@ from typing import IO, Any, TypeVar
 import orjson
 
 from .errors import DisagreeError, InputError, RecordError
+from .outputs import check_replaceable, check_temporary, create_exclusive, replace_temporary
 
 STDIO = "-"
 _BOM = b"\xef\xbb\xbf"
@@ -306,14 +307,13 @@ class JsonlWriter:
             return
         self.check(self.path, resume=resume, overwrite=overwrite, resumable=resumable)
         partial = partial_path(self.path)
+        # A large buffer: diff writes hundreds of MB in lines of a few KB. A new .partial is
+        # created by this run (a link of that name is not followed), a resumed one appended to.
         if resume and partial.exists():
             cut_torn_tail(partial)  # append after the last whole line (see resume.py)
-        mode = "a" if resume else "w"
-        try:
-            # A large buffer: diff writes hundreds of MB in lines of a few KB.
-            self._stream = partial.open(mode + "b", buffering=1 << 20)
-        except OSError as err:
-            raise DisagreeError(f"{partial}: cannot write it ({err.strerror or err})") from None
+            self._stream = create_exclusive(partial, append=True)
+        else:
+            self._stream = replace_temporary(partial)
 
     @staticmethod
     def check(
@@ -330,17 +330,15 @@ class JsonlWriter:
             raise DisagreeError(f"{path}: is a directory, expected an output file path")
         if not path.parent.exists():
             raise DisagreeError(f"{path.parent}: output directory does not exist")
-        if resume or overwrite:
-            return
         partial = partial_path(path)
-        if partial.exists() and resumable:
+        check_temporary(partial)  # a link there is never followed, resumed or not
+        if partial.exists() and resumable and not (resume or overwrite):
             raise DisagreeError(
                 f"{partial}: an interrupted run left this file; pass --resume to continue "
                 "it or --overwrite to start again"
             )
-        if path.exists():
-            how = " or --resume to add only the missing records" if resumable else ""
-            raise DisagreeError(f"{path}: already exists; pass --overwrite to replace it{how}")
+        how = " or --resume to add only the missing records" if resumable else ""
+        check_replaceable(path, overwrite=overwrite or resume, hint=how)
 
     def write_many(self, records: Iterable[dict[str, Any]]) -> int:
         return self.write_lines([dumps_line(record) for record in records])

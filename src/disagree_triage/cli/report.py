@@ -82,7 +82,8 @@ def report_cli(
         if html == "-":
             raise DisagreeError("--html -: the page is written to a file; name one")
         if html:  # refused before the work, not after
-            check_file_output("--html", html, files, overwrite=overwrite)
+            inputs = [*files, *([calibrate] if calibrate else [])]
+            check_file_output("--html", html, inputs, overwrite=overwrite)
         with progress:
             report = build_report(
                 files,
