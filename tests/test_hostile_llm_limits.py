@@ -121,5 +121,21 @@ def test_a_batch_submit_redirected_to_another_server_sends_nothing_there(tmp_pat
                 batch.submit(config, write_corpus(tmp_path, 3), out)
     assert other.calls == []
     assert origin.paths == ["POST /v1/files"]
-    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "llm.cfg"]
 
+
+@pytest.mark.parametrize("refusal", ["wrong-key", "cross-origin-redirect"])
+def test_a_refused_batch_submit_through_the_cli_leaves_nothing(tmp_path, monkeypatch, cli, refusal):
+    monkeypatch.setenv(KEY_ENV, "sk-wrong-0123456789abcdefWRONG")
+    with BatchServer(lambda body: GOOD, api_key=CANARY) as server:
+        base_url = server.base_url
+        with FaultServer(redirect_to(308, f"{server.base_url}/files")) as redirecting:
+            if refusal == "cross-origin-redirect":
+                base_url = redirecting.base_url
+            config = write_config(tmp_path, base_url, cache=False)
+            out = tmp_path / "out.jsonl"
+            corpus = write_corpus(tmp_path, 3)
+            result = cli("predict", config, corpus, out, "--batch", "submit")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(error_lines(result.stderr)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "llm.cfg"]
