@@ -45,9 +45,11 @@ from .openai_compatible import (
     RETRY_STATUS,
     LLMSetupError,
     OpenAICompatibleModel,
+    RedirectRefused,
     _error_message,
     parse_retry_after,
     safe_url,
+    send,
 )
 
 if TYPE_CHECKING:
@@ -198,9 +200,10 @@ def submit(
             number += 1
             data = b"".join(chunk)
             path = Path(f"{output_path}.batch-{number}.jsonl")
-            write_atomic(path, data, overwrite=True)
             file_id = client.upload(path.name, data)
             batch = client.create(file_id)
+            # Written once the batch exists: a refused upload (a wrong key) leaves no file.
+            write_atomic(path, data, overwrite=True)
             job = BatchJob(
                 id=str(batch["id"]),
                 component=component,
@@ -584,6 +587,7 @@ class BatchClient:
 
     def __init__(self, backend: OpenAICompatibleModel) -> None:
         self.backend = backend
+        self.session = requests.Session()
 
     def upload(self, name: str, data: bytes) -> str:
         response = self._call(
@@ -632,7 +636,11 @@ class BatchClient:
         while True:
             retry_after = None
             try:
-                response = requests.request(method, url, headers=headers, timeout=timeout, **kwargs)
+                response = send(
+                    self.session, method, url, headers=headers, timeout=timeout, **kwargs
+                )
+            except RedirectRefused as err:
+                raise LLMSetupError(f"{where}: {err}") from None
             except requests.RequestException as err:
                 reason = f"{type(err).__name__}"
             else:

@@ -14,7 +14,8 @@ fail later (a base_url that is not http(s), a negative timeout, a key name that 
 when the pipeline is built. A request that still fails after its retries does not stop the run:
 it returns a marked response (see `failures`), and predict records the reason in that
 document's task. No transport fault (a body cut short, a broken chunk, a redirect loop) escapes
-as a traceback.
+as a traceback. A redirect is followed only where it keeps the request and its credentials on
+the configured origin (`send`); one to another server stops the run.
 
 A prompt that carries a JSON schema (`structured.SchemaPrompt`, from our `disagree.NER.v1` /
 `disagree.TextCat.v1` tasks) is sent with `response_format`, so that the server constrains the
@@ -40,9 +41,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+from requests.utils import requote_uri
 from spacy_llm.registry import registry
 
 from ..errors import DisagreeError
@@ -69,6 +71,8 @@ EXCERPT = 200  # characters of a server's error message quoted in ours
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 # How a schema is sent, from the most to the least widely read; a refusal moves one step on.
 RESPONSE_FORMATS = ("json_schema", "json_object")
+MAX_REDIRECTS = 5  # same-origin redirects followed in a row; more is taken for a loop
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class LLMSetupError(DisagreeError):
@@ -133,6 +137,53 @@ def unsendable(value: str) -> str | None:
         if ord(char) > 255:
             return f"a character beyond Latin-1 (character {position})"
     return None
+
+
+def origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of `url`, the default port made explicit; None for a URL whose
+    port is not a number."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+class RedirectRefused(Exception):
+    """A redirect that is not followed; the message says where it led and what to do."""
+
+
+def send(session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
+    """`session.request`, following only the redirects that keep the request as it was sent:
+    to the same origin (scheme, host, port), with the same method. requests follows any
+    redirect and strips only `Authorization` when the host changes, so a key in
+    `api_key_header` or `headers` went along to whatever server a redirect named; and no
+    redirect to another server is followed here at all, since the documents travel too. A
+    301/302/303 of a POST would become a GET, which no chat endpoint answers: refused, with
+    the address to put in base_url instead."""
+    for _ in range(MAX_REDIRECTS + 1):
+        response = session.request(method, url, allow_redirects=False, **kwargs)
+        location = session.get_redirect_target(response)
+        if location is None:
+            return response
+        status = response.status_code
+        response.close()
+        target = requote_uri(urljoin(url, location))
+        if origin(target) is None or origin(target) != origin(url):
+            raise RedirectRefused(
+                f"redirects (HTTP {status}) to another server, {redact(safe_url(target))}; "
+                "neither the API key nor the documents are sent there: if it is the right "
+                "server, set base_url to its address"
+            )
+        if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+            raise RedirectRefused(
+                f"redirects (HTTP {status}) to {redact(safe_url(target))}, which would turn "
+                f"the {method} into a GET: set base_url to the address it moved to"
+            )
+        url = target
+    raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
 
 def _url_problem(url: str) -> str | None:
@@ -497,7 +548,11 @@ class OpenAICompatibleModel:
         retried when another try may go through, recorded on the document when it will not."""
         url = f"{self.base_url}/chat/completions"
         try:
-            return self._session().post(url, json=body, headers=headers, timeout=self.timeout)
+            return send(
+                self._session(), "POST", url, json=body, headers=headers, timeout=self.timeout
+            )
+        except RedirectRefused as err:
+            raise LLMSetupError(f"{safe_url(url)} {err}") from None
         except requests.ConnectTimeout:
             raise _RetryableError(
                 f"no connection within {self.timeout:g} s", unreachable=True
