@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .align import AlignedExample, FileStats, align_files, check_overlap
+from .annotated_texts import AnnotatedTexts, read_annotated_texts
 from .docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
 from .errors import DisagreeError
 from .evidence import Reliability
@@ -69,12 +70,19 @@ class DiffSummary:
     held_back_examples: list[str] = field(default_factory=list)  # the first reasons, in words
     calibration: Reliability | None = None
     annotated: int = 0  # examples of --calibrate's file left out of the queue
+    excluded: int = 0  # examples of --exclude's files left out (not counted in `annotated`)
+    exclusions: AnnotatedTexts | None = None  # what --exclude read
     split: dict[str, tuple[str, int]] = field(default_factory=dict)  # model -> (path, examples)
     companions: dict[str, str] = field(default_factory=dict)  # option -> path written
     agreements_docbin: DocBinSummary | None = None  # --agreements X.spacy: what went in
     llm_failures: str = QUEUE_FAILED  # --llm-failures: what was done with them
     failed: FailedAnswers = field(default_factory=FailedAnswers)  # on a failed LLM answer
     ranked_by: str = ""  # Scoring.ranked_by, in words
+
+    @property
+    def texts_read(self) -> int:
+        """Every text read, those left out as annotated (--calibrate, --exclude) too."""
+        return self.total + self.annotated + self.excluded
 
     @property
     def label_gaps(self) -> dict[str, list[str]]:
@@ -98,6 +106,7 @@ def diff_files(
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     calibrate: str | Path | None = None,
     calibrate_format: str = AUTO,
+    exclude: Sequence[str | Path] = (),
     split_by_model: str | Path | None = None,
     output_format: str = QUEUE,
     labelstudio_config: str | Path | None = None,
@@ -133,6 +142,8 @@ def diff_files(
     folder that gets one queue per model, `MODEL.jsonl` (`.json` for Label Studio, a folder
     MODEL for Argilla), of the examples on which that model is the likely wrong one, its most
     likely errors first.
+    `exclude`: annotated files (any tool's export, see annotated_texts.py) whose texts are
+    written nowhere: not queued, not agreements, not split; `summary.excluded` counts them.
     `output=None` writes no single queue.
 
     `llm_failures`: an example where a model's LLM answer failed (`meta.llm_error`) is never
@@ -150,7 +161,7 @@ def diff_files(
     companions = queue_format.companions(
         output, split_by_model, {"--labelstudio-config": labelstudio_config}
     )
-    inputs = [*paths, *([calibrate] if calibrate else [])]
+    inputs = [*paths, *([calibrate] if calibrate else []), *exclude]
     split_named = {f"--split-by-model ({model})": path for model, path in split_paths.items()}
     check_outputs({"--output": output, "--agreements": agreements, **split_named, **companions},
                   inputs)  # fmt: skip
@@ -169,6 +180,8 @@ def diff_files(
     summary = DiffSummary(models, stats, scoring.scorer, scoring.kind, target=target,
                           llm_failures=llm_failures, ranked_by=scoring.ranked_by)  # fmt: skip
     annotated = calibrated(scoring, calibrate, calibrate_format, paths, skip_invalid)
+    excluded = read_annotated_texts(exclude, skip_invalid=skip_invalid)
+    summary.exclusions = excluded if exclude else None
     if calibrate is not None:
         summary.calibration = scoring.reliability
     queue: list[tuple[tuple[float, int, int], int, int]] = []  # (rank key, offset, length)
@@ -224,6 +237,9 @@ def diff_files(
                 if example.input_hash in annotated:
                     summary.annotated += 1
                     continue
+                if example.input_hash in excluded:
+                    summary.excluded += 1
+                    continue
                 scored = scoring.score(example)
                 _count(summary, scored)
                 route = policy.route(scored)
@@ -246,7 +262,7 @@ def diff_files(
                         per_model[model].append((key, spooled, len(data)))
                 spool.write(data)
                 spooled += len(data)
-            check_overlap(stats, summary.total + summary.annotated, summary.missing,
+            check_overlap(stats, summary.texts_read, summary.missing,
                           require_all=missing == "error")  # fmt: skip
             summary.queued = len(queue)
             rank = queue_format.with_rank

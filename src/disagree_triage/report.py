@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from .align import FileStats, align_files, check_overlap
+from .annotated_texts import AnnotatedTexts, read_annotated_texts
 from .categories import vote_of
 from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
 from .diff import calibrated
@@ -117,6 +118,8 @@ class Report:
     failed: FailedAnswers = field(default_factory=FailedAnswers)  # on a failed LLM answer
     llm_failures: str = QUEUE_FAILED  # --llm-failures: queued (ranked) or left out
     annotated: int = 0  # examples of --calibrate's file, left out of the ranking
+    excluded: int = 0  # examples of --exclude's files, left out of the ranking
+    exclusions: AnnotatedTexts | None = None  # what --exclude read
 
     @property
     def agreeing(self) -> int:
@@ -277,6 +280,7 @@ def build_report(
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     calibrate: str | None = None,
     calibrate_format: str = AUTO,
+    exclude: Sequence[str] = (),
     missing: str = "include",
     llm_failures: str = QUEUE_FAILED,
     top: int = 50,
@@ -289,7 +293,8 @@ def build_report(
     `top`: how many examples to keep, first what `diff` with the same `scorer`, `target`,
     `min_confidence`, `calibrate`, `missing` and `llm_failures` queues first (the same code
     ranks both); `top_per_scorer`: the same for every registered scorer, for the "which scorer
-    ranks what" view. The counts cover every text, those of `calibrate` included.
+    ranks what" view. The counts cover every text, those of `calibrate` and `exclude` (annotated
+    files, see annotated_texts.py) included; only the ranking leaves them out, as diff does.
     """
     if top < 0:
         raise DisagreeError(f"--top {top}: must be 0 or more")
@@ -298,10 +303,12 @@ def build_report(
         paths, names, scorer, command="report", target=target, min_confidence=min_confidence
     )
     annotated = calibrated(scoring, calibrate, calibrate_format, paths, skip_invalid)
+    excluded = read_annotated_texts(exclude, skip_invalid=skip_invalid)
     models = scoring.models
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
     report = Report(models, stats, scoring.scorer, top, scoring.kind, target=target,
                     ranked_by=scoring.ranked_by, llm_failures=llm_failures)  # fmt: skip
+    report.exclusions = excluded if exclude else None
     report.confusion = {(a, b): Counter() for a, b in combinations(models, 2)}
     report.alone = {name: Counter() for name in models}
     queue = _TopK(top)
@@ -325,6 +332,9 @@ def build_report(
             _count_patterns(report, example.text, scored.differences, models)
         if example.input_hash in annotated:
             report.annotated += 1
+            continue
+        if example.input_hash in excluded:
+            report.excluded += 1
             continue
         route = policy.route(scored)  # what diff does with it
         report.failed.count(scored, route)

@@ -11,6 +11,7 @@ from ..kinds import TaskKind
 from ._util import (
     CALIBRATE_OPTION,
     CODE_OPTION,
+    EXCLUDE_OPTION,
     GOLD_FORMAT_OPTION,
     LANG_OPTION,
     LLM_FAILURES_OPTION,
@@ -62,6 +63,7 @@ def diff_cli(
     ),
     calibrate: str | None = CALIBRATE_OPTION,
     calibrate_format: str = GOLD_FORMAT_OPTION,
+    exclude: list[str] | None = EXCLUDE_OPTION,
     min_confidence: float = MIN_CONFIDENCE_OPTION,
     output_format: str = typer.Option(
         "queue",
@@ -129,6 +131,7 @@ def diff_cli(
                 min_confidence=min_confidence,
                 calibrate=calibrate,
                 calibrate_format=calibrate_format,
+                exclude=exclude or (),
                 split_by_model=split_by_model,
                 output_format=output_format,
                 labelstudio_config=labelstudio_config,
@@ -150,7 +153,7 @@ def missing_warning(summary: DiffSummary, missing: str = "include") -> str:
     """One line for texts that some files lack: how many, each file's own, what was done."""
     from ..align import alone_counts
 
-    compared = summary.total + summary.annotated
+    compared = summary.texts_read
     done = "in the queue" if missing == "include" else "left out of the queue (--missing skip)"
     return (
         f"{summary.missing:,} of {compared:,} texts are not in every file "
@@ -184,6 +187,10 @@ def print_summary(
         table.add_row("  of them in only one file", f"{alone:,}")
     if summary.annotated:
         table.add_row("annotated (--calibrate), left out", f"{summary.annotated:,}")
+    if summary.exclusions is not None:
+        table.add_row(
+            "annotated (--exclude), left out", summary.exclusions.left_out(summary.excluded)
+        )
     if failed.examples:
         described = failed.describe(summary.llm_failures)
         table.add_row("on a failed LLM answer (meta.llm_error)", described)
@@ -223,6 +230,8 @@ def print_summary(
     console.print(files)
     for f in summary.files:
         console.print(clean(f"  {f.name}: {f.path}"))
+    for line in summary.exclusions.per_file() if summary.exclusions is not None else []:
+        console.print(clean(f"  {line}"))
     if summary.calibration is not None:
         console.print(
             clean(
@@ -250,6 +259,11 @@ def print_summary(
             f"{name} never uses {', '.join(labels)}, which another model does: every such "
             "answer counts as a disagreement; align them with --ner / --textcat in predict"
         )
+    if summary.exclusions is not None:
+        for line in summary.exclusions.warnings(summary.excluded):
+            warn(line)
+        for error in summary.exclusions.invalid.errors[:5]:
+            warn(str(error), "skipped:")
     if summary.missing:
         warn(missing_warning(summary, missing))
     for models, text in summary.missing_examples[:10]:

@@ -11,6 +11,7 @@ from ..errors import DisagreeError
 from ._util import (
     CALIBRATE_OPTION,
     CODE_OPTION,
+    EXCLUDE_OPTION,
     GOLD_FORMAT_OPTION,
     LLM_FAILURES_OPTION,
     MIN_CONFIDENCE_OPTION,
@@ -29,6 +30,7 @@ from ._util import (
     spinner,
     split_names,
     user_errors,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ def report_cli(
     min_confidence: float = MIN_CONFIDENCE_OPTION,
     calibrate: str | None = CALIBRATE_OPTION,
     calibrate_format: str = GOLD_FORMAT_OPTION,
+    exclude: list[str] | None = EXCLUDE_OPTION,
     missing: str = MISSING_OPTION,
     llm_failures: str = LLM_FAILURES_OPTION,
     patterns: int = typer.Option(15, "--patterns", min=1, help="Disagreement patterns to list."),
@@ -65,7 +68,7 @@ def report_cli(
     frequent disagreements, and what each scorer ranks first. Tables go to stdout.
 
     The top examples are those `disagree diff` queues first given the same ranking options
-    (--scorer, --target, --min-confidence, --calibrate, --missing, --llm-failures).
+    (--scorer, --target, --min-confidence, --calibrate, --exclude, --missing, --llm-failures).
 
     Example:
 
@@ -93,6 +96,7 @@ def report_cli(
                 min_confidence=min_confidence,
                 calibrate=calibrate,
                 calibrate_format=calibrate_format,
+                exclude=exclude or (),
                 missing=missing,
                 llm_failures=llm_failures,
                 top=top,
@@ -100,6 +104,9 @@ def report_cli(
                 on_progress=advance,
             )
         print_report(report, patterns=patterns)
+        if report.exclusions is not None:
+            for line in report.exclusions.warnings(report.excluded):
+                warn(line)
         if html:
             from ..report_html import write_html  # displaCy: only for the page
 
@@ -124,6 +131,10 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
         overview.add_row("on a failed LLM answer (meta.llm_error)", described)
     if report.annotated:
         overview.add_row("annotated (--calibrate), not ranked", f"{report.annotated:,}")
+    if report.exclusions is not None:
+        overview.add_row(
+            "annotated (--exclude), not ranked", report.exclusions.left_out(report.excluded)
+        )
     o = report.overall
     unit = report.kind.unit
     overview.add_row(
@@ -138,6 +149,8 @@ def print_report(report: Report, *, patterns: int = 15, console: Console | None 
         overview.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
     overview.add_row("top examples", report.ranked_by)
     console.print(overview)
+    for line in report.exclusions.per_file() if report.exclusions is not None else []:
+        console.print(clean(f"  {line}"))
 
     labels = safe_table(title="agreement per label")
     for column in ("label", unit, "agreed", f"{unit} share", "examples", "example share"):
