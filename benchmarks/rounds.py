@@ -43,6 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -167,15 +168,20 @@ def run_chain(
         del rounds[r - 1 :]  # a round without its model is redone, and all after it
         folder.mkdir(exist_ok=True)
         t0 = time.perf_counter()
-        remaining = [t for t in by_text if t not in set(annotated)]
+        done = set(annotated)
+        remaining = [t for t in by_text if t not in done]
+        # --calibrate counts each model's errors on the annotated texts: it needs the current
+        # model's predictions on them too (and leaves them out of the queue itself).
+        calibrating = "+calibrated" in strategy and r > 1
+        predicted = remaining + annotated if calibrating else remaining
         paths = dict(fixed)
         if strategy != "random":
             paths["spacy-md-scored"] = (
-                fixed["spacy-md-scored"] if r == 1 else md_predictions(model, remaining, folder)
+                fixed["spacy-md-scored"] if r == 1 else md_predictions(model, predicted, folder)
             )
-        before = work / f"round{r - 1}" / "annotated.jsonl" if r > 1 else None
-        order = queue_order(strategy, paths, remaining, seed * 100 + r, args.k, before)
-        picked = order[: args.k]
+        before = work / f"round{r - 1}" / "annotated.jsonl" if calibrating else None
+        order = queue_order(strategy, paths, predicted, seed * 100 + r, args.k, before)
+        picked = [t for t in order if t not in done][: args.k]
         annotated = annotated + picked
         write_gold(gold, [by_text[t] for t in annotated])
         rest = folder / "not-annotated.jsonl"
@@ -235,7 +241,11 @@ def run(args: argparse.Namespace, cache: Path, results: dict[str, Any]) -> None:
                 file=sys.stderr,
             )
             for strategy in args.strategies:
-                run_chain(args, name, strategy, seed, (test, pool), fixed, results)
+                try:
+                    run_chain(args, name, strategy, seed, (test, pool), fixed, results)
+                except Exception:  # one broken strategy must not end a night's run
+                    traceback.print_exc()
+                    print(f"  {name} {strategy} seed {seed}: failed, going on", file=sys.stderr)
 
 
 def gains(results: dict[str, Any], name: str, strategy: str, rounds: int) -> list[list[float]]:

@@ -9,10 +9,9 @@ from collections import Counter
 import numpy
 import pytest
 
+from conftest import MD, NER_MAP, SM, read_lines, shared_file
 from disagree_triage import predict_file
 from disagree_triage.diversity import spread_order
-
-from conftest import MD, NER_MAP, SM, read_lines, shared_file
 
 K = 5
 
