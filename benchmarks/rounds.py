@@ -16,9 +16,11 @@ strategy, ROUNDS rounds of K annotations, each as a user would run it:
    texts it leaves out in seeded random order); random is a seeded shuffle;
 2. the simulated annotator answers the top K from gold (PERSON and ORG: the labels md and the
    gold files share);
-3. `train_pipeline` (disagree train) updates the model: every annotation so far, base = the
-   previous round's model, `--ner PERSON,ORG`, `--rehearse` on the pool texts not annotated,
-   its defaults otherwise but `--max-epochs` and `--seed`;
+3. `train_pipeline` (disagree train) updates the model: base = the previous round's model,
+   trained on this round's K annotations (`--train-on round`, the default: the earlier rounds
+   are in the base already; `all`: every annotation so far, which costs a longer training
+   each round), `--ner PERSON,ORG`, `--rehearse` on the pool texts not annotated (the base
+   model's own predictions), train's defaults otherwise but `--max-epochs` and `--seed`;
 4. the new model's exact-match PERSON/ORG F1 on the test part, minus the untouched md's.
 
 Strategies: random; md-uncertainty (md's own beam confidence); target-md-sm and target-md-llm
@@ -184,6 +186,10 @@ def run_chain(
         picked = [t for t in order if t not in done][: args.k]
         annotated = annotated + picked
         write_gold(gold, [by_text[t] for t in annotated])
+        trained_on = gold
+        if args.train_on == "round":
+            trained_on = folder / "this-round.jsonl"
+            write_gold(trained_on, [by_text[t] for t in picked])
         rest = folder / "not-annotated.jsonl"
         srsly.write_jsonl(rest, [{"text": t} for t in remaining if t not in set(picked)])
         t1 = time.perf_counter()
@@ -193,7 +199,7 @@ def run_chain(
             training=TrainingSettings(seed=seed, max_epochs=args.max_epochs),
             overwrite=True,
         )
-        summary = train_pipeline([gold], model, folder / "trained", options)
+        summary = train_pipeline([trained_on], model, folder / "trained", options)
         model = summary.model
         t2 = time.perf_counter()
         score = lc.f1(spacy.load(model), test)
@@ -335,6 +341,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--k", type=int, default=50, help="annotations per round")
     parser.add_argument("--max-epochs", type=int, default=TrainingSettings().max_epochs)
+    parser.add_argument(
+        "--train-on",
+        choices=("round", "all"),
+        default="round",
+        help="train each round's model on that round's annotations (round) or on all so far",
+    )
     parser.add_argument("--limit", type=int, help="use only the first N texts of each file")
     parser.add_argument(
         "--predictions", type=Path, help="folder of llm-FILE.jsonl; md/sm cached there too"
@@ -350,7 +362,7 @@ def main() -> None:
     if not lc.GOLD.exists():
         sys.exit(f"gold data not found: {lc.GOLD} (it lies in ../shared/data beside the repo)")
     settings = {"k": args.k, "rounds": args.rounds, "max_epochs": args.max_epochs,
-                "limit": args.limit}  # fmt: skip
+                "train_on": args.train_on, "limit": args.limit}  # fmt: skip
     results = srsly.read_json(args.json) if args.json and args.json.exists() else {}
     if results.setdefault("settings", settings) != settings:
         sys.exit(f"{args.json} holds a run with {results['settings']}: give another --json")
