@@ -289,7 +289,12 @@ def table(results: dict[str, Any], settings: dict[str, Any]) -> str:
                     + ")"
                 )
                 for short, of in (("rnd", "random"), ("unc", "md-uncertainty")):
-                    if ref[of][r] and strategy not in ("random", of):
+                    # a ratio to a gain at or below 0 reads as nonsense: left out
+                    if (
+                        ref[of][r]
+                        and strategy not in ("random", of)
+                        and statistics.mean(ref[of][r]) > 0
+                    ):
                         ratio = statistics.mean(values) / statistics.mean(ref[of][r])
                         cell += f" {ratio:.2f}× {short}"
                 cells.append(cell)
@@ -306,16 +311,17 @@ def plot(results: dict[str, Any], settings: dict[str, Any], path: Path) -> None:
     k, n = settings["k"], settings["rounds"]
     names = [name for name in results if name != "settings"]
     fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.2), squeeze=False)
-    xs = [k * (r + 1) for r in range(n)]
+    xs = [k * r for r in range(n + 1)]  # 0: the untouched md, gain 0 by definition
     for ax, name in zip(axes[0], names, strict=True):
         for i, strategy in enumerate(STRATEGIES):
             per_round = gains(results, name, strategy, n) if strategy in results[name] else []
             if not per_round or not per_round[0]:
                 continue
+            per_round = [[0.0], *per_round]
             means = [statistics.mean(v) for v in per_round]
             style = "--" if strategy == "random" else "-"
             ax.plot(xs, means, style, marker="o", color=f"C{i}",
-                    label=f"{strategy} ({len(per_round[0])} seeds)")  # fmt: skip
+                    label=f"{strategy} ({len(per_round[1])} seeds)")  # fmt: skip
             lows, highs = [min(v) for v in per_round], [max(v) for v in per_round]
             ax.fill_between(xs, lows, highs, color=f"C{i}", alpha=0.12)
         ax.axhline(0, color="grey", linewidth=0.8)
@@ -356,6 +362,13 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="write the table here too")
     parser.add_argument("--plot", type=Path, help="PNG of the mean F1 gain per round")
     parser.add_argument("--report-only", action="store_true", help="table and plot of --json")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="other --json files (one per file, run side by side) reported with this one",
+    )
     args = parser.parse_args()
     for strategy in args.strategies:
         split_strategy(strategy)
@@ -366,6 +379,11 @@ def main() -> None:
     results = srsly.read_json(args.json) if args.json and args.json.exists() else {}
     if results.setdefault("settings", settings) != settings:
         sys.exit(f"{args.json} holds a run with {results['settings']}: give another --json")
+    for other in args.merge:
+        found = srsly.read_json(other)
+        if found.pop("settings") != settings:
+            sys.exit(f"{other} was run with other settings than {args.json}")
+        results.update(found)
     t0 = time.perf_counter()
     if not args.report_only:
         with tempfile.TemporaryDirectory() as tmp:
