@@ -299,6 +299,14 @@ def table(results: dict[str, Any], settings: dict[str, Any]) -> str:
                         cell += f" {ratio:.2f}× {short}"
                 cells.append(cell)
             lines.append(f"| {strategy} | {len(per_round[0])} | " + " | ".join(cells) + " |")
+        lines.append("\nGold PERSON/ORG spans annotated so far (mean over seeds): what it cost.\n")
+        for strategy in [s for s in STRATEGIES if s in found]:
+            done = [runs for runs in found[strategy].values() if len(runs) >= n]
+            spans = [[sum(one["gold_spans"] for one in runs[: r + 1]) for runs in done]
+                     for r in range(n)]  # fmt: skip
+            if spans[0]:
+                cells = [f"{statistics.mean(v):.0f}" for v in spans]
+                lines.append(f"| {strategy} | {len(spans[0])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
