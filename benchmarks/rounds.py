@@ -268,13 +268,16 @@ def table(results: dict[str, Any], settings: dict[str, Any]) -> str:
         if name == "settings":
             continue
         base = ", ".join(f"seed {s}: {f:.3f}" for s, f in found["baseline"].items())
-        lines += [
-            f"\n### Rounds, {name}: F1 gain over the untouched md (its F1: {base})\n",
-            "Mean over seeds (each seed's gain); × random's and × md-uncertainty's mean gain.\n",
+        head = [
             "| strategy | seeds | "
             + " | ".join(f"{k * (r + 1)} annotated" for r in range(n))
             + " |",
             "|---|---:|" + "---:|" * n,
+        ]
+        lines += [
+            f"\n### Rounds, {name}: F1 gain over the untouched md (its F1: {base})\n",
+            "Mean over seeds (each seed's gain); × random's and × md-uncertainty's mean gain.\n",
+            *head,
         ]
         ref = {s: gains(results, name, s, n) for s in ("random", "md-uncertainty")}
         for strategy in [s for s in STRATEGIES if s in found]:
@@ -299,7 +302,7 @@ def table(results: dict[str, Any], settings: dict[str, Any]) -> str:
                         cell += f" {ratio:.2f}× {short}"
                 cells.append(cell)
             lines.append(f"| {strategy} | {len(per_round[0])} | " + " | ".join(cells) + " |")
-        lines.append("\nGold PERSON/ORG spans annotated so far (mean over seeds): what it cost.\n")
+        lines += ["\nGold PERSON/ORG spans annotated so far (mean over seeds): the cost.\n", *head]
         for strategy in [s for s in STRATEGIES if s in found]:
             done = [runs for runs in found[strategy].values() if len(runs) >= n]
             spans = [[sum(one["gold_spans"] for one in runs[: r + 1]) for runs in done]
