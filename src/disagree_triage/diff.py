@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from .align import AlignedExample, FileStats, align_files, check_overlap
 from .annotated_texts import AnnotatedTexts, read_annotated_texts
+from .diversity import spread
 from .docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
 from .errors import DisagreeError
 from .evidence import Reliability
@@ -46,6 +47,7 @@ from .scoring import (
 )
 
 QUEUE = "queue"
+_Entry = tuple[tuple[float, int, int], int, int]  # a queued example: (rank key, offset, length)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class DiffSummary:
     llm_failures: str = QUEUE_FAILED  # --llm-failures: what was done with them
     failed: FailedAnswers = field(default_factory=FailedAnswers)  # on a failed LLM answer
     ranked_by: str = ""  # Scoring.ranked_by, in words
+    diversified: int = 0  # --diversify K: the top K of each queue spread over --vectors
 
     @property
     def texts_read(self) -> int:
@@ -113,6 +116,8 @@ def diff_files(
     prefill: str = MAJORITY,
     top: int | None = None,
     min_score: float | None = None,
+    diversify: int | None = None,
+    vectors: str | Path | None = None,
     agreements: str | Path | None = None,
     lang: str = DEFAULT_LANG,
     missing: str = "include",
@@ -149,6 +154,11 @@ def diff_files(
     `llm_failures`: an example where a model's LLM answer failed (`meta.llm_error`) is never
     written to `agreements`; "queue" queues it as its scores rank it (a failed answer reads as
     no entities), its `meta.llm_failed` naming the models; "leave-out" writes it nowhere.
+
+    `diversify`: the first `diversify` examples of each queue are chosen among its top
+    3 × `diversify` to be far apart in `vectors`' document vectors (a spaCy pipeline with word
+    vectors; diversity.py), so near-duplicates do not fill the batch; the rest follow in rank
+    order, and every example is still written.
     """
     format_class = get_queue_format(output_format)
     policy = QueuePolicy(missing, llm_failures, min_score)
@@ -172,6 +182,11 @@ def diff_files(
             else:
                 queue_format.check(path, overwrite=overwrite)
     check_calibrate(scoring, calibrate, calibrate_format)
+    if diversify is not None and (diversify < 1 or vectors is None):
+        raise DisagreeError(
+            f"--diversify {diversify}: give a batch size of 1 or more and --vectors MODEL, a "
+            "spaCy pipeline with word vectors (the local model you predicted with)"
+        )
     if prefill not in (*PREFILLS, *models):
         raise DisagreeError(
             f"--prefill {prefill!r}: choose {', '.join(PREFILLS)} or a model: {', '.join(models)}"
@@ -185,6 +200,7 @@ def diff_files(
     if calibrate is not None:
         summary.calibration = scoring.reliability
     queue: list[tuple[tuple[float, int, int], int, int]] = []  # (rank key, offset, length)
+    texts: dict[int, str] = {}  # offset -> text, kept only for --diversify
     per_model: dict[str, list[tuple[tuple[float, int, int], int, int]]] = {
         m: [] for m in split_paths
     }
@@ -254,6 +270,8 @@ def diff_files(
                 records = queue_format.records(scored)
                 data = b"".join(dumps_line(r) for r in records)
                 queue.append((rank_key(scored, seq), spooled, len(data)))
+                if diversify:
+                    texts[spooled] = example.text
                 if per_model:
                     errors = scored.model_errors
                     for model in likely_wrong_models(scored):
@@ -266,10 +284,17 @@ def diff_files(
                           require_all=missing == "error")  # fmt: skip
             summary.queued = len(queue)
             rank = queue_format.with_rank
+            spreader = None
+            if diversify and vectors is not None:
+                summary.diversified = min(diversify, len(queue))
+
+                def spreader(entries: list[_Entry]) -> list[_Entry]:
+                    return spread(entries, lambda e: texts[e[1]], diversify, vectors)
+
             if writer is not None:
-                summary.written = _write_ranked(spool, queue, writer, top, rank)
+                summary.written = _write_ranked(spool, queue, writer, top, rank, spreader)
             for model, entries in per_model.items():
-                _write_ranked(spool, entries, writers[model], top, rank)
+                _write_ranked(spool, entries, writers[model], top, rank, spreader)
                 summary.split[model] = (str(split_paths[model]), len(entries[:top]))
         labels = sorted(set().union(*(s.labels for s in stats)))
         queue_format.write_companions(companions, labels, overwrite=overwrite)
@@ -293,10 +318,13 @@ def _write_ranked(
     writer: JsonlWriter,
     top: int | None,
     with_rank: Callable[[bytes, int], bytes],
+    spreader: Callable[[list[_Entry]], list[_Entry]] | None = None,
 ) -> int:
-    """Write the spooled records of `entries` in rank order, each with its rank; lines
-    written."""
+    """Write the spooled records of `entries` in rank order (its top spread by `spreader`),
+    each with its rank; lines written."""
     entries.sort()
+    if spreader is not None:
+        entries[:] = spreader(entries)
     written = 0
     for rank, (_, offset, length) in enumerate(entries[:top], start=1):
         spool.seek(offset)

@@ -91,6 +91,19 @@ def diff_cli(
     min_score: float | None = typer.Option(
         None, "--min-score", help="Keep only examples scoring at least X."
     ),
+    diversify: int | None = typer.Option(
+        None,
+        "--diversify",
+        min=1,
+        help="Spread the first K of the queue: chosen among its top 3K to be far apart in "
+        "--vectors' document vectors, so near-duplicates do not fill a batch (nothing dropped).",
+    ),
+    vectors: str | None = typer.Option(
+        None,
+        "--vectors",
+        help="With --diversify: a spaCy pipeline with word vectors (the local model, e.g. "
+        "en_core_web_md).",
+    ),
     agreements: str | None = typer.Option(
         None,
         "--agreements",
@@ -138,6 +151,8 @@ def diff_cli(
                 prefill=prefill,
                 top=top,
                 min_score=min_score,
+                diversify=diversify,
+                vectors=vectors,
                 agreements=agreements,
                 lang=lang,
                 missing=missing,
@@ -210,6 +225,8 @@ def print_summary(
         for conflict, count in summary.by_conflict.most_common():
             table.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
     table.add_row("ranked by", summary.ranked_by)
+    if summary.diversified:
+        table.add_row("  first ones spread (--diversify)", f"{summary.diversified:,}")
     for label, count in summary.by_label.most_common():
         table.add_row(f"  differences on {label}", f"{count:,}")
     console.print(table)
