@@ -11,6 +11,7 @@ from . import diff as _diff  # noqa: F401
 from . import evaluate as _evaluate  # noqa: F401
 from . import predict as _predict  # noqa: F401
 from . import report as _report  # noqa: F401
+from . import simulate as _simulate  # noqa: F401
 from . import train as _train  # noqa: F401
 from ._util import app
 
