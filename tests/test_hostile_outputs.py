@@ -279,3 +279,4 @@ def test_a_partial_file_a_killed_diff_left_is_still_replaced(tmp_path, cli):
     assert cli("diff", a, b, "-o", out).returncode == 0
     assert not debris.exists() and len(out.read_text().splitlines()) == 4
     assert other.read_text() == '{"text": "half'
+

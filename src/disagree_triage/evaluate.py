@@ -33,6 +33,7 @@ from .align import FileStats, align_files
 from .beam import mapped_probabilities
 from .categories import CategoryVote, vote_of
 from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
+from .corpus import rereads
 from .errors import DisagreeError
 from .evidence import Reliability, Version
 from .fewshot import CorrectedExample
@@ -435,6 +436,7 @@ class _Tally:
         return model
 
 
+@rereads("gold_path", "prediction_paths", "ranked")
 def evaluate_files(
     gold_path: str | Path,
     prediction_paths: Sequence[str | Path],

@@ -38,6 +38,7 @@ from itertools import combinations
 from .align import FileStats, align_files, check_overlap
 from .categories import vote_of
 from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
+from .corpus import rereads
 from .diff import calibrated
 from .errors import DisagreeError
 from .imports import AUTO
@@ -268,6 +269,7 @@ def _cats(task: ProdigyTask | None) -> dict[str, float] | None:
     return dict(vote_of(task).scores)
 
 
+@rereads("paths", "calibrate", stdin=False)
 def build_report(
     paths: Sequence[str],
     *,
