@@ -446,4 +446,4 @@ def _count(summary: DiffSummary, scored: ScoredExample) -> None:
                 summary.held_back_examples.append(scored.held_back)
     for difference in scored.differences:
         summary.by_conflict[difference.conflict] += 1
-        summary.by_label.update(difference.labels)
+        summary.by_label.update(sorted(difference.labels))  # a set: ties in a fixed order
