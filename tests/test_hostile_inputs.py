@@ -201,3 +201,21 @@ def test_split_by_model_shortens_a_long_model_name(name, queue_format, tmp_path,
     for queue in queues:
         assert len(queue.encode()) <= 255 - len(".partial")
         assert queue.startswith(model[:40])
+
+
+def test_the_deepest_record_that_can_be_written_is_read():
+    """254 levels, the record itself counted: what orjson writes; one more is refused, naming
+    the field; a wide record with many brackets but little depth passes."""
+    from disagree_triage.errors import RecordError
+    from disagree_triage.jsonl import dumps_line, parse_line
+
+    def nested(levels: int) -> bytes:  # the record, its meta, then lists
+        return b'{"text": "A.", "meta": {"x": ' + b"[" * (levels - 2) + b"]" * (levels - 2) + b"}}"
+
+    record = parse_line(nested(254), 1)
+    assert record is not None and dumps_line(record).endswith(b"}}\n")
+    with pytest.raises(RecordError, match="nested 255 levels deep") as refused:
+        parse_line(nested(255), 1)
+    assert refused.value.field == "meta"
+    wide = b'{"text": "A.", "spans": [' + b",".join([b"{}"] * 600) + b"]}"
+    assert parse_line(wide, 1) is not None

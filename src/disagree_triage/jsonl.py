@@ -115,7 +115,9 @@ def parse_line(raw: bytes, line: int) -> dict[str, Any] | None:
         return _diagnose(raw, line, err)
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {_json_type(data)}")
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # only then can it be nested that deep
+    # Only a line with that many brackets (each closed: twice as many bytes) can be nested
+    # that deep; the counts cost a fifth of the parse, the length check nothing.
+    if len(raw) > 2 * MAX_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
         _check_depth(data)
     return data
 
