@@ -13,12 +13,13 @@ import json
 import os
 import shlex
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import SM, A, B, write_predictions
+from conftest import SM, A, B, shared_file, write_predictions
 from disagree_triage import diff_files
 from test_argilla_gold import annotate, spans
 from test_gold_formats import GOLD, OTHER, PRED
@@ -279,3 +280,64 @@ def test_a_partial_file_a_killed_diff_left_is_still_replaced(tmp_path, cli):
     assert cli("diff", a, b, "-o", out).returncode == 0
     assert not debris.exists() and len(out.read_text().splitlines()) == 4
     assert other.read_text() == '{"text": "half'
+
+
+# --- every output, the same bytes run after run ------------------------------------------
+
+# Each command runs in a folder of its own per hash seed (the same relative paths), its
+# files written under o/; what it prints is compared too. a/b: conftest's pair (labels with
+# equal counts); gold/x/y: 300 real WNUT-17 texts and two models made from them.
+SEEDED = {
+    "report --html": "report a.jsonl b.jsonl --html o/r.html",
+    "diff, --agreements, --split-by-model": "diff a.jsonl b.jsonl -o o/q.jsonl "
+    "--agreements o/ag.jsonl --split-by-model o/s",
+    "diff --agreements .spacy --calibrate --target": "diff x.jsonl y.jsonl -o o/q.jsonl "
+    "--agreements o/ag.spacy --calibrate gold.jsonl --target x",
+    "diff --format labelstudio": "diff a.jsonl b.jsonl --format labelstudio -o o/q.json",
+    "diff --format argilla": "diff x.jsonl y.jsonl --format argilla -o o/ds",
+    "diff --format doccano": "diff a.jsonl b.jsonl --format doccano -o o/q.jsonl",
+    "evaluate": "evaluate a.jsonl a.jsonl b.jsonl --names x,y",
+    "evaluate --json --write-examples": "evaluate gold.jsonl x.jsonl y.jsonl --json "
+    "--write-examples o/ex.yml",
+    "convert": "convert gold.jsonl o/gold.spacy",
+}
+
+
+def seeded_inputs(folder: Path) -> None:
+    write_predictions(folder / "a.jsonl", "a", A)
+    write_predictions(folder / "b.jsonl", "b", B)
+    labels = ["PERSON", "LOCATION", "GROUP", "CORPORATION", "PRODUCT", "CREATIVE_WORK"]
+    rows = shared_file("gold/wnut17_dev.jsonl").read_text(encoding="utf-8").splitlines()[:300]
+    gold = [json.loads(row) for row in rows]
+    for name, change in (
+        ("gold", lambda i, j, s: s),
+        ("x", lambda i, j, s: None if (i + j) % 3 == 0 else s),  # misses every third
+        ("y", lambda i, j, s: {**s, "label": labels[(labels.index(s["label"]) + 1) % 6]}
+         if (i * 7 + j) % 4 == 0 else s),  # another label for every fourth
+    ):  # fmt: skip
+        with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as out:
+            for i, record in enumerate(gold):
+                spans = [change(i, j, s) for j, s in enumerate(record.get("spans") or [])]
+                kept = [{k: s[k] for k in ("start", "end", "label")} for s in spans if s]
+                task = {"text": record["text"], "spans": kept, "answer": "accept"}
+                out.write(json.dumps({**task, "_annotator_id": name}) + "\n")
+
+
+@pytest.mark.parametrize("command", list(SEEDED))
+def test_every_output_is_the_same_bytes_whatever_the_hash_seed(command, tmp_path, disagree_cmd):
+    """Sets and dicts of strings iterate in an order that PYTHONHASHSEED changes: labels with
+    equal counts once came out in another order from run to run (report --html)."""
+    outputs = []
+    for seed in ("1", "2", "3"):
+        folder = tmp_path / seed
+        (folder / "o").mkdir(parents=True)
+        seeded_inputs(folder)
+        env = {**os.environ, "PYTHONHASHSEED": seed, "COLUMNS": "200"}
+        run = subprocess.run(
+            [*disagree_cmd, *shlex.split(SEEDED[command])],
+            cwd=folder, env=env, capture_output=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr.decode()
+        outputs.append((run.stdout, run.stderr, snapshot(folder / "o")))
+    assert outputs[0][2] or " o/" not in SEEDED[command], "no output file was written"
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]

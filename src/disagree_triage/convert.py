@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .corpus import rereads
 from .docbin import DEFAULT_LANG, SUFFIX, DocBinSummary, DocBinWriter
-from .errors import DisagreeError, InputError
+from .errors import DisagreeError, InputError, RecordError
 from .imports import AUTO, ImportStats, read_annotations, resolve_format
 from .kinds import TaskKind
 from .labels import LabelMap
@@ -61,6 +62,7 @@ class ConvertSummary:
         return said + self.docbin.warnings()
 
 
+@rereads("input_path")
 def convert_file(
     input_path: str | Path,
     output: str | Path,
@@ -126,7 +128,11 @@ def convert_file(
         output, lang=lang, label_map=label_map, categories=sorted(categories), overwrite=overwrite
     )
     for task in tasks:
-        writer.add(task)
+        try:
+            writer.add(task)
+        except RecordError as err:  # a text too long for spaCy
+            line = task.line if fmt != "labelstudio" else None
+            raise InputError(input_path, line, err.problem, field=err.field) from None
     writer.commit()
     summary.docbin = writer.summary
     return summary

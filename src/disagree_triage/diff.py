@@ -13,6 +13,7 @@ records are spooled to a temporary file and only its sort key and offset stay in
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 from collections import Counter
@@ -23,9 +24,10 @@ from typing import BinaryIO
 
 from .align import AlignedExample, FileStats, align_files, check_overlap
 from .annotated_texts import AnnotatedTexts, read_annotated_texts
+from .corpus import rereads
 from .diversity import spread
 from .docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
-from .errors import DisagreeError
+from .errors import DisagreeError, InputError, RecordError
 from .evidence import Reliability
 from .exports import get_queue_format
 from .imports import AUTO, prodigy_file
@@ -75,6 +77,7 @@ class DiffSummary:
     excluded: int = 0  # examples of --exclude's files left out (not counted in `annotated`)
     exclusions: AnnotatedTexts | None = None  # what --exclude read
     split: dict[str, tuple[str, int]] = field(default_factory=dict)  # model -> (path, examples)
+    shortened: list[str] = field(default_factory=list)  # models too long to name their file
     companions: dict[str, str] = field(default_factory=dict)  # option -> path written
     agreements_docbin: DocBinSummary | None = None  # --agreements X.spacy: what went in
     llm_failures: str = QUEUE_FAILED  # --llm-failures: what was done with them
@@ -99,6 +102,7 @@ class DiffSummary:
         }
 
 
+@rereads("paths", "calibrate", stdin=False)
 def diff_files(
     paths: Sequence[str | Path],
     *,
@@ -167,6 +171,7 @@ def diff_files(
     scoring.blame = bool(calibrate or split_by_model)
     queue_format = format_class(scoring, prefill)
     split_paths = _split_paths(split_by_model, models, queue_format.suffix)
+    shortened = [model for model in split_paths if file_stem(model)[1]]
     outputs = {"--output": output, "--agreements": agreements, **split_paths}
     companions = queue_format.companions(
         output, split_by_model, {"--labelstudio-config": labelstudio_config}
@@ -193,7 +198,8 @@ def diff_files(
         )
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
     summary = DiffSummary(models, stats, scoring.scorer, scoring.kind, target=target,
-                          llm_failures=llm_failures, ranked_by=scoring.ranked_by)  # fmt: skip
+                          llm_failures=llm_failures, ranked_by=scoring.ranked_by,
+                          shortened=shortened)  # fmt: skip
     annotated = calibrated(scoring, calibrate, calibrate_format, paths, skip_invalid)
     excluded = read_annotated_texts(exclude, skip_invalid=skip_invalid)
     summary.exclusions = excluded if exclude else None
@@ -262,7 +268,7 @@ def diff_files(
                 summary.failed.count(scored, route)
                 if route == AGREEMENT:
                     if agree_writer is not None:
-                        agree_writer.write_many([agreement_task(example, models)])
+                        _write_agreement(agree_writer, example, models, stats)
                         summary.agreements_written += 1
                     continue
                 if route is None:
@@ -310,6 +316,19 @@ def diff_files(
         discard_all()
         raise
     return summary
+
+
+def _write_agreement(
+    writer: JsonlWriter | DocBinWriter,
+    example: AlignedExample,
+    models: Sequence[str],
+    stats: Sequence[FileStats],
+) -> None:
+    try:
+        writer.write_many([agreement_task(example, models)])
+    except RecordError as err:  # a DocBin refuses a text longer than spaCy's max_length
+        i, first = next((i, t) for i, t in enumerate(example.tasks) if t is not None)
+        raise InputError(stats[i].path, first.line, err.problem, field=err.field) from None
 
 
 def _write_ranked(
@@ -419,14 +438,37 @@ def _split_paths(
         raise DisagreeError(f"{root}: --split-by-model: the folder {root.parent} does not exist")
     paths: dict[str, Path] = {}
     for model in models:
-        safe = re.sub(r"[^\w.-]+", "_", model).strip("._") or "model"
-        path = root / f"{safe}{suffix}"
+        path = root / f"{file_stem(model)[0]}{suffix}"
         if path in paths.values():
             raise DisagreeError(
                 f"--split-by-model: models {model!r} and another give the file name {path.name}"
             )
         paths[model] = path
     return paths
+
+
+# A file name has at most 255 bytes; the queue's suffix, .partial and the name of a folder
+# moved aside (Argilla) are added to the model's part.
+MAX_STEM = 200
+
+
+def file_stem(model: str) -> tuple[str, bool]:
+    """The part of --split-by-model's file name that names `model`: made safe for a file name,
+    and, when its UTF-8 is longer than MAX_STEM bytes, cut (at a character) and ended with a
+    hash of the whole name, so that names alike in their first 187 bytes stay apart; and
+    whether it was shortened.
+
+        >>> file_stem("spacy md/v3")
+        ('spacy_md_v3', False)
+        >>> stem, short = file_stem("x" * 300); len(stem), short, stem[-13:]
+        (200, True, '-0d4e2ca9e9cb')
+    """
+    safe = re.sub(r"[^\w.-]+", "_", model).strip("._") or "model"
+    encoded = safe.encode()
+    if len(encoded) <= MAX_STEM:
+        return safe, False
+    digest = hashlib.sha256(model.encode()).hexdigest()[:12]
+    return f"{encoded[: MAX_STEM - 13].decode('utf-8', 'ignore')}-{digest}", True
 
 
 def _count(summary: DiffSummary, scored: ScoredExample) -> None:
@@ -448,4 +490,4 @@ def _count(summary: DiffSummary, scored: ScoredExample) -> None:
                 summary.held_back_examples.append(scored.held_back)
     for difference in scored.differences:
         summary.by_conflict[difference.conflict] += 1
-        summary.by_label.update(difference.labels)
+        summary.by_label.update(sorted(difference.labels))  # a set: ties in a fixed order

@@ -33,6 +33,7 @@ from .align import FileStats, align_files
 from .beam import mapped_probabilities
 from .categories import CategoryVote, vote_of
 from .compare import BOTH, BOUNDARY, LABEL, MISSING, SpanKey, find_differences
+from .corpus import rereads
 from .errors import DisagreeError
 from .evidence import Reliability, Version
 from .fewshot import CorrectedExample
@@ -435,6 +436,7 @@ class _Tally:
         return model
 
 
+@rereads("gold_path", "prediction_paths", "ranked")
 def evaluate_files(
     gold_path: str | Path,
     prediction_paths: Sequence[str | Path],
@@ -709,7 +711,7 @@ def _count_error_kinds(
     for difference in find_differences([frozenset(g), frozenset(p)]):
         if difference.conflict == MISSING:
             kind = "missed" if 1 in difference.missing_models else "not_in_gold"
-            label = next(iter(difference.labels))
+            label = min(difference.labels)  # a set: the same pick every run
             kind_key = f"{kind}:{label}"
         else:
             kind_key = difference.conflict

@@ -58,6 +58,9 @@ def check_input_file(path: str | Path) -> Path:
     """The path of an input JSONL file that exists and is a file, or a clear error."""
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():  # exists() says False for a link whose target is gone, or a loop
+            raise DisagreeError(f"{p}: a symbolic link that leads nowhere (a loop, or its "
+                                "target is gone)")  # fmt: skip
         raise DisagreeError(f"{p}: file not found")
     if p.is_dir():
         raise DisagreeError(f"{p}: is a directory, expected a JSONL file")
@@ -112,7 +115,38 @@ def parse_line(raw: bytes, line: int) -> dict[str, Any] | None:
         return _diagnose(raw, line, err)
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {_json_type(data)}")
+    # Only a line with that many brackets (each closed: twice as many bytes) can be nested
+    # that deep; the counts cost a fifth of the parse, the length check nothing.
+    if len(raw) > 2 * MAX_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        _check_depth(data)
     return data
+
+
+# orjson reads 1,024 levels of nesting but writes at most 254: a record nested deeper would
+# be read, then fail as a TypeError where its task is written. Refused as it is read instead.
+MAX_DEPTH = 254
+
+
+def _check_depth(record: dict[str, Any]) -> None:
+    depths = {key: _depth(value) for key, value in record.items()}
+    deepest = max(depths, key=lambda key: depths[key])
+    if 1 + depths[deepest] > MAX_DEPTH:
+        raise RecordError(
+            f"nested {1 + depths[deepest]:,} levels deep; disagree writes at most {MAX_DEPTH}",
+            field=deepest,
+        )
+
+
+def _depth(value: Any) -> int:
+    """Levels of arrays and objects in `value` (0 for a string or a number), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _diagnose(raw: bytes, line: int, fast_error: ValueError) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from .align import FileStats, align_files, check_overlap
 from .annotated_texts import AnnotatedTexts, read_annotated_texts
 from .categories import vote_of
 from .compare import BOTH, BOUNDARY, MISSING, Difference, SpanKey, SpanSet
+from .corpus import rereads
 from .diff import calibrated
 from .errors import DisagreeError
 from .imports import AUTO
@@ -189,7 +190,7 @@ def _count_agreement(report: Report, span_sets: Sequence[SpanSet]) -> None:
     report.overall.answers_agreed += len(common)
     report.overall.examples += 1
     report.overall.examples_agreed += all(s == span_sets[0] for s in span_sets[1:])
-    for label in {key[2] for key in union}:
+    for label in sorted({key[2] for key in union}):  # in hash order, ties would vary by run
         agreement = report.per_label.setdefault(label, Agreement())
         per_model = [frozenset(k for k in s if k[2] == label) for s in span_sets]
         agreement.answers += sum(key[2] == label for key in union)
@@ -216,7 +217,7 @@ def _count_patterns(
         report.pattern_examples.setdefault(pattern, (text[difference.start : difference.end], text))
         finders = [i for i, spans in enumerate(difference.spans) if spans]
         if difference.conflict == MISSING and len(finders) == 1:
-            for s, e, label in difference.spans[finders[0]]:
+            for s, e, label in sorted(difference.spans[finders[0]]):  # a set: sorted
                 report.alone[names[finders[0]]][label if choice else text[s:e]] += 1
 
 
@@ -271,6 +272,7 @@ def _cats(task: ProdigyTask | None) -> dict[str, float] | None:
     return dict(vote_of(task).scores)
 
 
+@rereads("paths", "calibrate", stdin=False)
 def build_report(
     paths: Sequence[str],
     *,

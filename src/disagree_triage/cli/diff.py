@@ -271,6 +271,13 @@ def print_summary(
             f"{failed.per_model()}); none went to the agreements file. `predict --resume` "
             "asks the LLM again for them"
         )
+    for model in summary.shortened:
+        path = summary.split[model][0] if model in summary.split else "?"
+        warn(
+            f"--split-by-model: model {model[:40]!r}… is named in {len(model.encode()):,} "
+            f"bytes, too long for a file name: its queue is {path} (cut, and a hash of the "
+            "whole name added)"
+        )
     for name, labels in summary.label_gaps.items():
         warn(
             f"{name} never uses {', '.join(labels)}, which another model does: every such "
