@@ -263,3 +263,36 @@ def test_max_response_bytes_must_be_positive(tmp_path, api_key, value):
     with pytest.raises(DisagreeError, match=f"max_response_bytes must be >= 1, not {value}"):
         predict_file(config, write_corpus(tmp_path, 1), tmp_path / "out.jsonl", annotator="llm")
 
+
+# --- a malformed .env: one line of ours, not python-dotenv's warnings first ---------------------
+
+BAD_ENV_FILES = {
+    # name: (the file, the line named)
+    "unclosed-quote": (f'{KEY_ENV}="{CANARY}\n', 1),
+    "space-in-the-name": (f"OTHER=1\nAPI KEY={CANARY}\n", 2),
+    "no-name": (f"# keys\n\n={CANARY}\n", 3),
+}
+
+
+@pytest.mark.parametrize("command", ["assemble", "predict"])
+@pytest.mark.parametrize("case", list(BAD_ENV_FILES))
+def test_a_malformed_env_file_is_one_line_of_ours(tmp_path, disagree_cmd, case, command):
+    text, number = BAD_ENV_FILES[case]
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    environment = {name: value for name, value in os.environ.items() if name != KEY_ENV}
+    if command == "assemble":
+        env = tmp_path / "secrets.env"
+        args = ["assemble", config, tmp_path / "pipeline", "--env-file", env]
+    else:  # ./.env, read by every command that builds a pipeline
+        env = tmp_path / ".env"
+        args = ["predict", config, write_corpus(tmp_path, 2), tmp_path / "out.jsonl"]
+    env.write_text(text)
+    result = run_cli(disagree_cmd, *args, cwd=tmp_path, env=environment)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"{env.name}, line {number}: not a NAME=value line" in lines[0]
+    assert not leaks_in(result.stdout, result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["llm.cfg", env.name, *(["corpus.jsonl"] if command == "predict" else [])]
+    )
