@@ -58,7 +58,8 @@ class Reply:
     headers: dict[str, str] | None = None
     delay: float = 0.0
     raw: bytes | None = None  # the whole response as bytes (status line included); then close
-    trickle: float = 0.0  # with raw: one byte every `trickle` seconds, as a stalling server
+    trickle: float = 0.0  # with raw: one byte every `trickle` seconds, as a stalling server,
+    trickle_from: int = 0  # after the first `trickle_from` bytes, sent at once
 
 
 Script = Callable[[int, dict[str, Any]], "Reply | str"]
@@ -137,10 +138,11 @@ class FaultServer:
                     # request the moment it has read it, before this thread would get here.
                     answer()
                     if reply.raw is not None and reply.trickle:
-                        for byte in reply.raw:
-                            self.wfile.write(bytes([byte]))
+                        self.wfile.write(reply.raw[: reply.trickle_from])
+                        for byte in reply.raw[reply.trickle_from :]:
                             self.wfile.flush()
                             time.sleep(reply.trickle)
+                            self.wfile.write(bytes([byte]))
                     if reply.raw is not None:
                         self.wfile.write(b"" if reply.trickle else reply.raw)
                         self.wfile.flush()

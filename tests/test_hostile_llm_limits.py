@@ -9,15 +9,21 @@ real LLM server will not do on demand.
 
 from __future__ import annotations
 
+import gzip
+import os
+import subprocess
+import time
+
 import pytest
 
 from batch_server import BatchServer
 from conftest import read_lines
 from disagree_triage import predict_file
+from disagree_triage.errors import DisagreeError
 from disagree_triage.llm import batch
 from disagree_triage.llm.openai_compatible import LLMSetupError
-from llm_servers import GOOD, KEY_ENV, FaultServer, Reply, write_config, write_corpus
-from test_hostile_llm import CANARY, error_lines, files_under, leaks_in, run_cli
+from llm_servers import GOOD, KEY_ENV, FaultServer, Reply, chat_body, write_config, write_corpus
+from test_hostile_llm import CANARY, HEAD, error_lines, failed, files_under, leaks_in, run_cli
 
 REDIRECTS = [301, 302, 303, 307, 308]
 # How the key travels: in the header api_key_header names (Azure's api-key), in `headers`, and
@@ -139,3 +145,154 @@ def test_a_refused_batch_submit_through_the_cli_leaves_nothing(tmp_path, monkeyp
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and len(error_lines(result.stderr)) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "llm.cfg"]
+
+
+# --- item 13: timeout is a deadline for the whole request, however slowly bytes come ----------
+
+
+def chunked(payload: bytes, size: int = 64) -> bytes:
+    pieces = [payload[i : i + size] for i in range(0, len(payload), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+ANSWER = chat_body(GOOD)
+SIZED = HEAD + b"Content-Length: %d\r\n\r\n" % len(ANSWER) + ANSWER
+CHUNKED = HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(ANSWER)
+# A byte every half second: each read comes well within `timeout`, the whole never would.
+TRICKLES = {
+    "from-the-status-line": Reply(raw=SIZED, trickle=0.5),
+    "the-body": Reply(raw=SIZED, trickle=0.5, trickle_from=len(SIZED) - len(ANSWER)),
+    "a-chunked-body": Reply(raw=CHUNKED, trickle=0.5, trickle_from=len(CHUNKED) - 100),
+}
+
+
+@pytest.mark.usefixtures("api_key")
+@pytest.mark.parametrize("trickle", list(TRICKLES))
+def test_a_trickling_server_is_cut_at_the_timeout(tmp_path, disagree_cmd, trickle):
+    with FaultServer(lambda n, body: TRICKLES[trickle]) as server:
+        config = write_config(tmp_path, server.base_url, timeout=2, max_retries=0)
+        out = tmp_path / "out.jsonl"
+        start = time.monotonic()
+        # Without a deadline each document took the trickle's 100 s and more.
+        result = run_cli(
+            disagree_cmd, "predict", config, write_corpus(tmp_path, 3), out, timeout=90
+        )
+        elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    tasks = read_lines(out)
+    assert len(failed(tasks)) == 3
+    assert all("no complete answer within 2 s" in t["meta"]["llm_error"] for t in tasks)
+    # 2 s for the first request alone, 2 s for the other two at once, and the start-up.
+    assert elapsed < 25, elapsed
+
+
+# --- item 14: the body read from a server is capped (max_response_bytes) -----------------------
+
+BIG = chat_body("A" * 20_000)
+BOMB = gzip.compress(chat_body("0" * 20_000_000))  # 20 kB on the wire, 20 MB read
+CAPS = {
+    # name: (max_response_bytes, the reply, answered?)
+    "under-the-cap": (10_000, Reply(content=GOOD), True),
+    "content-length-over": (10_000, Reply(body=BIG), False),
+    "chunked-over": (
+        10_000,
+        Reply(raw=HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(BIG, 4096)),
+        False,
+    ),
+    "unsized-over": (10_000, Reply(raw=HEAD + b"Connection: close\r\n\r\n" + BIG), False),
+    "gzip-bomb": (1_000_000, Reply(body=BOMB, headers={"Content-Encoding": "gzip"}), False),
+}
+
+
+@pytest.mark.usefixtures("api_key")
+@pytest.mark.parametrize("case", list(CAPS))
+def test_an_answer_over_max_response_bytes_is_one_documents_failure(tmp_path, case):
+    cap, reply, answered = CAPS[case]
+    with FaultServer(lambda n, body: reply) as server:
+        config = write_config(tmp_path, server.base_url, max_response_bytes=cap)
+        out = tmp_path / "out.jsonl"
+        predict_file(config, write_corpus(tmp_path, 3), out, annotator="llm")
+    tasks = read_lines(out)
+    assert len(tasks) == 3
+    if answered:
+        assert not failed(tasks) and all(t["spans"] for t in tasks)
+        return
+    assert server.count == 3  # recorded at once: the same answer would come again
+    for task in tasks:
+        assert f"over {cap:,} bytes (max_response_bytes)" in task["meta"]["llm_error"]
+
+
+def peak_rss_mb(command: list[str], **kwargs) -> tuple[int, float]:
+    """Run `command`; its exit code and its peak resident memory in MB (Linux: ru_maxrss KB)."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_maxrss / 1024
+
+
+@pytest.mark.usefixtures("api_key")
+def test_a_100_mb_answer_costs_no_more_memory_than_a_small_one(tmp_path, disagree_cmd):
+    huge = chat_body("A" * 100_000_000)
+
+    def run(reply: Reply, name: str) -> float:
+        with FaultServer(lambda n, body: reply) as server:
+            config = write_config(tmp_path, server.base_url, max_retries=0, cache=False)
+            out = tmp_path / f"{name}.jsonl"
+            code, peak = peak_rss_mb(
+                [*disagree_cmd, "predict", config, write_corpus(tmp_path, 2), out]
+            )
+        assert code == 0
+        return peak
+
+    small = run(Reply(content=GOOD), "small")
+    big = run(Reply(body=huge), "big")
+    del huge
+    # Read whole, the answer took 2 GB (issue 28); capped at 8 MB by default it costs little.
+    assert big - small < 150, (small, big)
+    assert all(
+        "max_response_bytes" in t["meta"]["llm_error"] for t in read_lines(tmp_path / "big.jsonl")
+    )
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_max_response_bytes_must_be_positive(tmp_path, api_key, value):
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1", max_response_bytes=value)
+    with pytest.raises(DisagreeError, match=f"max_response_bytes must be >= 1, not {value}"):
+        predict_file(config, write_corpus(tmp_path, 1), tmp_path / "out.jsonl", annotator="llm")
+
+
+# --- a malformed .env: one line of ours, not python-dotenv's warnings first ---------------------
+
+BAD_ENV_FILES = {
+    # name: (the file, the line named)
+    "unclosed-quote": (f'{KEY_ENV}="{CANARY}\n', 1),
+    "space-in-the-name": (f"OTHER=1\nAPI KEY={CANARY}\n", 2),
+    "no-name": (f"# keys\n\n={CANARY}\n", 3),
+}
+
+
+@pytest.mark.parametrize("command", ["assemble", "predict"])
+@pytest.mark.parametrize("case", list(BAD_ENV_FILES))
+def test_a_malformed_env_file_is_one_line_of_ours(tmp_path, disagree_cmd, case, command):
+    text, number = BAD_ENV_FILES[case]
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    environment = {name: value for name, value in os.environ.items() if name != KEY_ENV}
+    if command == "assemble":
+        env = tmp_path / "secrets.env"
+        args = ["assemble", config, tmp_path / "pipeline", "--env-file", env]
+    else:  # ./.env, read by every command that builds a pipeline
+        env = tmp_path / ".env"
+        args = ["predict", config, write_corpus(tmp_path, 2), tmp_path / "out.jsonl"]
+    env.write_text(text)
+    result = run_cli(disagree_cmd, *args, cwd=tmp_path, env=environment)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"{env.name}, line {number}: not a NAME=value line" in lines[0]
+    assert not leaks_in(result.stdout, result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["llm.cfg", env.name, *(["corpus.jsonl"] if command == "predict" else [])]
+    )

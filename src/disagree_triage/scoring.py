@@ -195,6 +195,7 @@ class Scoring:
     # Say in each queued task's meta who is likely wrong (model_errors, likely_wrong): on with
     # a target, calibration or one queue per model; off, the queue stays as it was.
     blame: bool = False
+    sources: list[str] = field(default_factory=list)  # each model's file, for messages
 
     @classmethod
     def for_files(
@@ -223,6 +224,7 @@ class Scoring:
             {str(p): TaskKind.of_record(r) for p, r in zip(paths, firsts, strict=True)}
         )
         scoring = cls.of_kind(kind, models, scorer, target=target, min_confidence=min_confidence)
+        scoring.sources = [str(p) for p in paths]
         if scoring.target is not None and scoring.scorer in NEEDS_SCORES:
             if _beam_of(firsts[scoring.target]) is None:
                 raise DisagreeError(

@@ -72,6 +72,7 @@ _NULLS = {"id": None, "inserted_at": None, "updated_at": None}  # what a new res
 class ArgillaDataset(QueueFormat):
     name = "argilla"
     suffix = ""  # --split-by-model writes a dataset folder per model
+    tool_labels = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,6 +83,7 @@ class ArgillaDataset(QueueFormat):
 
     def records(self, scored: ScoredExample) -> list[dict[str, Any]]:
         example = scored.example
+        self.check_labels(example)
         text = example.text
         choice = self.scoring.kind is TaskKind.CHOICE
         # Details first (they win over the input's meta): numbers become float properties.
@@ -146,6 +148,7 @@ class ArgillaDataset(QueueFormat):
         self, paths: Mapping[str, Path], labels: Sequence[str], *, overwrite: bool
     ) -> None:
         # No extra files; the labels go into each folder's settings when it is committed.
+        self.check_all_labels(labels)
         self.labels = list(labels)
 
     def settings(self) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class LabelStudioTasks(QueueFormat):
     name = "labelstudio"
     suffix = ".json"
     companion_options = (CONFIG_OPTION,)
+    tool_labels = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,6 +62,7 @@ class LabelStudioTasks(QueueFormat):
 
     def records(self, scored: ScoredExample) -> list[dict[str, Any]]:
         example = scored.example
+        self.check_labels(example)
         details = self.scoring.details(scored)
         data: dict[str, Any] = {"rank": 0, "text": example.text}
         for key, value in flat_fields(details, input_meta(example)).items():
@@ -108,6 +110,7 @@ class LabelStudioTasks(QueueFormat):
         path = paths.get(CONFIG_OPTION)
         if path is None:
             return
+        self.check_all_labels(labels)  # those of agreements too: the config lists them
         if self.scoring.kind is TaskKind.CHOICE:
             # Every category offered, then any a model chose that no task offered.
             offered = list(dict.fromkeys([*self.options, *labels]))

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, RecordError
+from ..jsonl import describe_json_type
 from ..kinds import TaskKind
 from .base import SpanKey, accepted_record, array_of, integer, label_of, load_json, text_of
 
@@ -195,14 +196,14 @@ def _min_records(records: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
         if not isinstance(record, dict):
             raise RecordError("expected an object (a JSON-MIN record)", field=f"[{i}]")
         if _annotated(record):
-            task = record.get("id", ("index", i))
+            task = _task_id(record, i)
             key = (str(record.get("created_at") or ""), -i)  # ties: the first (newest) one
             if task not in latest or key > (latest[task][0], -latest[task][1]):
                 latest[task] = (key[0], i)
     chosen = {i for _, i in latest.values()}
     seen_tasks: set[Any] = set()
     for i, record in enumerate(records):
-        task = record.get("id", ("index", i))
+        task = _task_id(record, i)
         if task not in seen_tasks:
             seen_tasks.add(task)
             stats.tasks += 1
@@ -230,6 +231,18 @@ def _min_records(records: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
         meta = {"labelstudio_task": record.get("id"),
                 "labelstudio_annotation": record.get("annotation_id")}  # fmt: skip
         yield accepted_record(kind, text, answer, meta, record.get("annotator"))
+
+
+def _task_id(record: dict[str, Any], i: int) -> Any:
+    """The task a JSON-MIN record annotates: its `id` (a record without one is a task of its
+    own). The records of one task are grouped by it, so a list or an object is refused."""
+    task = record.get("id", ("index", i))
+    if isinstance(task, (list, dict)):
+        raise RecordError(
+            f"expected the task's id (a number or a string), got {describe_json_type(task)}",
+            field=f"[{i}].id",
+        )
+    return task
 
 
 def _annotated(record: dict[str, Any]) -> bool:

@@ -29,11 +29,13 @@ Every secret the model is given is registered with `redaction`, and every messag
 passes through `redact`, so a server that echoes the key cannot make us print or store it.
 """
 
+import contextlib
 import email.utils
 import math
 import os
 import random
 import re
+import socket
 import threading
 import time
 import typing
@@ -44,8 +46,11 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.utils import requote_uri
 from spacy_llm.registry import registry
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from ..errors import DisagreeError
 from ..redaction import (
@@ -72,6 +77,10 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 # How a schema is sent, from the most to the least widely read; a refusal moves one step on.
 RESPONSE_FORMATS = ("json_schema", "json_object")
 MAX_REDIRECTS = 5  # same-origin redirects followed in a row; more is taken for a loop
+# The most of an answer read (after Content-Encoding): a chat answer is kilobytes, and read
+# whole, one 100 MB answer took 2 GB (its bytes, text, parsed JSON and redacted copy).
+MAX_RESPONSE_BYTES = 8_000_000
+ERROR_BODY_BYTES = 64_000  # of an error answer: its message is quoted in EXCERPT characters
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -186,6 +195,132 @@ def send(session: requests.Session, method: str, url: str, **kwargs: Any) -> req
     raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
 
+class BodyTooLarge(Exception):
+    """An answer's body is longer than the limit; the rest of it is not read."""
+
+
+def read_body(response: requests.Response, limit: int, *, cut: bool = False) -> None:
+    """Read the (decoded) body of a `stream=True` response into `response.content`, at most
+    `limit` bytes: past them BodyTooLarge, or with `cut` the first `limit` bytes."""
+    declared = response.headers.get("Content-Length", "")
+    if not cut and declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            response.close()  # the connection goes with the rest of the body
+            if not cut:
+                raise BodyTooLarge(limit)
+            break
+    # requests' own store of a read body: .content, .text and .json() answer from it.
+    response._content = b"".join(chunks)[:limit]
+
+
+_current = threading.local()  # the Deadline of the request this thread is sending
+
+
+class Deadline:
+    """Ends a request `seconds` after it began, however slowly the server answers. requests'
+    timeout bounds each read of the socket, so a server sending a byte every half second was
+    never timed out; at the deadline a timer shuts the connection's socket down, which ends
+    the read in progress (an error, or an early end of a body without a length) and any later
+    one. `expired` says whether it did."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._connection: HTTPConnection | None = None
+        self._over = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "Deadline":
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._over = True  # a timer that fires now must not shut a pooled connection
+        _current.deadline = None
+
+    def watch(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+            if self.expired:
+                _shut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._over:
+                return
+            self.expired = True
+            if self._connection is not None:
+                _shut(self._connection)
+
+
+def _shut(connection: HTTPConnection) -> None:
+    if connection.sock is not None:
+        # socket.socket's own shutdown, below TLS: an SSLSocket's would drop its state under
+        # the thread that is reading.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(connection.sock, socket.SHUT_RDWR)
+
+
+def _watch(connection: HTTPConnection) -> None:
+    deadline = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """A connection the request's Deadline can shut: made known to it when it connects (a
+    new one) and when it sends (one kept alive from an earlier request)."""
+
+    def connect(self) -> None:
+        super().connect()
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter, with connections a Deadline can shut (direct, or through an HTTP
+    proxy; a SOCKS proxy's pools are its own, and keep requests' per-read timeout only)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
 def _url_problem(url: str) -> str | None:
     try:
         parts = urlsplit(url)
@@ -230,6 +365,7 @@ def _numbers_problem(model: "OpenAICompatibleModel") -> str | None:
         "backoff_base": (model.backoff_base, 0),
         "backoff_max": (model.backoff_max, 0),
         "retry_after_max": (model.retry_after_max, 0),
+        "max_response_bytes": (model.max_response_bytes, 1),
     }
     for name, (value, minimum) in minimums.items():
         if not math.isfinite(value):
@@ -256,6 +392,7 @@ class OpenAICompatibleModel:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 60.0
+    max_response_bytes: int = MAX_RESPONSE_BYTES
     temperature: float = 0.0
     max_tokens: int | None = None
     prompt_price_per_million: float | None = None
@@ -450,6 +587,9 @@ class OpenAICompatibleModel:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            adapter = _DeadlineAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._local.session = session
         return session
 
@@ -544,35 +684,38 @@ class OpenAICompatibleModel:
         return redact(content)  # a proxy may echo the key into the answer: never store it
 
     def _post(self, body: dict[str, Any], headers: dict[str, str]) -> requests.Response:
-        """POST the request; every way the transport can fail becomes one of our errors:
-        retried when another try may go through, recorded on the document when it will not."""
+        """POST the request and read its answer within `timeout`, at most max_response_bytes
+        of it; every way the transport can fail becomes one of our errors: retried when
+        another try may go through, recorded on the document when it will not."""
         url = f"{self.base_url}/chat/completions"
+        deadline = Deadline(self.timeout)
         try:
-            return send(
-                self._session(), "POST", url, json=body, headers=headers, timeout=self.timeout
-            )
+            with deadline:
+                response = send(
+                    self._session(),
+                    "POST",
+                    url,
+                    json=body,
+                    headers=headers,
+                    timeout=self.timeout,
+                    stream=True,
+                )
+                error = response.status_code >= 400
+                limit = self.max_response_bytes
+                # Of an error, only the message is read: a long one is cut, not a failure.
+                read_body(response, min(ERROR_BODY_BYTES, limit) if error else limit, cut=error)
         except RedirectRefused as err:
             raise LLMSetupError(f"{safe_url(url)} {err}") from None
-        except requests.ConnectTimeout:
-            raise _RetryableError(
-                f"no connection within {self.timeout:g} s", unreachable=True
-            ) from None
-        except requests.Timeout:
-            raise _RetryableError(f"no answer within {self.timeout:g} s") from None
-        except requests.ConnectionError as err:
-            raise _RetryableError(
-                f"connection failed: {_connection_problem(err)}", unreachable=True
-            ) from None
-        except requests.exceptions.ChunkedEncodingError:
-            raise _RetryableError("the answer broke off before its end") from None
-        except requests.exceptions.ContentDecodingError:
+        except BodyTooLarge:
             raise _RequestFailed(
-                "the answer's body is not encoded as its Content-Encoding header says"
+                f"the answer is over {self.max_response_bytes:,} bytes (max_response_bytes); "
+                "the rest was not read"
             ) from None
-        except requests.TooManyRedirects:
-            raise _RequestFailed("the server redirects in a loop") from None
         except requests.RequestException as err:
-            raise _RequestFailed(f"the request failed: {type(err).__name__}") from None
+            raise _transport_error(err, self.timeout, expired=deadline.expired) from None
+        if deadline.expired:  # a body without a length ends early when its socket is shut
+            raise _RetryableError(f"no complete answer within {self.timeout:g} s")
+        return response
 
     def _refused(self, form: str, reason: str) -> None:
         """The server refused `form`: every later request sends the next form, or none. Other
@@ -617,6 +760,25 @@ class OpenAICompatibleModel:
                 + completion_tokens * (completion_price or 0.0)
             ) / 1_000_000
         self.stats.add(**counts)
+
+
+def _transport_error(err: requests.RequestException, timeout: float, *, expired: bool) -> Exception:
+    """Our error for a failure of the transport (`expired`: the Deadline shut the socket)."""
+    if isinstance(err, requests.ConnectTimeout):
+        return _RetryableError(f"no connection within {timeout:g} s", unreachable=True)
+    if expired or isinstance(err, requests.Timeout):
+        return _RetryableError(f"no complete answer within {timeout:g} s")
+    if isinstance(err, requests.ConnectionError):
+        return _RetryableError(f"connection failed: {_connection_problem(err)}", unreachable=True)
+    if isinstance(err, requests.exceptions.ChunkedEncodingError):
+        return _RetryableError("the answer broke off before its end")
+    if isinstance(err, requests.exceptions.ContentDecodingError):
+        return _RequestFailed(
+            "the answer's body is not encoded as its Content-Encoding header says"
+        )
+    if isinstance(err, requests.TooManyRedirects):
+        return _RequestFailed("the server redirects in a loop")
+    return _RequestFailed(f"the request failed: {type(err).__name__}")
 
 
 def _connection_problem(err: requests.ConnectionError) -> str:
@@ -693,6 +855,7 @@ def make_openai_compatible(
     backoff_base: float = 0.5,
     backoff_max: float = 30.0,
     retry_after_max: float = 60.0,
+    max_response_bytes: int = MAX_RESPONSE_BYTES,
     temperature: float = 0.0,
     max_tokens: int | None = None,
     prompt_price_per_million: float | None = None,
@@ -710,6 +873,8 @@ def make_openai_compatible(
     set it to null for servers without keys. A retry waits backoff_base * 2^attempt seconds
     (capped at backoff_max, with jitter), or longer when the server says so in Retry-After, up
     to retry_after_max seconds (a longer Retry-After, `inf` included, is cut to it and counted).
+    `timeout` is a deadline for each request as a whole (however slowly the server sends),
+    and `max_response_bytes` the most of an answer read (past it, the document's failure).
     `structured_output`: how a task's JSON schema is sent (json_schema, json_object), or false
     to send none.
     Prices are per million tokens, for the cost estimate at the end of a run; the batch prices
@@ -728,6 +893,7 @@ def make_openai_compatible(
         backoff_base=backoff_base,
         backoff_max=backoff_max,
         retry_after_max=retry_after_max,
+        max_response_bytes=max_response_bytes,
         temperature=temperature,
         max_tokens=max_tokens,
         prompt_price_per_million=prompt_price_per_million,
