@@ -400,7 +400,7 @@ def main() -> None:
         type=Path,
         nargs="*",
         default=[],
-        help="other --json files (one per file, run side by side) reported with this one",
+        help="other --json files (run side by side) reported with this one",
     )
     args = parser.parse_args()
     for strategy in args.strategies:
@@ -416,7 +416,9 @@ def main() -> None:
         found = srsly.read_json(other)
         if found.pop("settings") != settings:
             sys.exit(f"{other} was run with other settings than {args.json}")
-        results.update(found)
+        for name, section in found.items():  # strategy by strategy: runs may be split
+            for strategy, by_seed in section.items():
+                results.setdefault(name, {}).setdefault(strategy, {}).update(by_seed)
     t0 = time.perf_counter()
     if not args.report_only:
         with tempfile.TemporaryDirectory() as tmp:
