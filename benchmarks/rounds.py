@@ -313,6 +313,25 @@ def table(results: dict[str, Any], settings: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def without_texts(results: dict[str, Any]) -> dict[str, Any]:
+    """The results with each round's picked texts left out (they are for resuming a run)."""
+    slim: dict[str, Any] = {}
+    for name, found in results.items():
+        if name == "settings":
+            slim[name] = found
+            continue
+        slim[name] = {
+            strategy: by_seed
+            if strategy == "baseline"
+            else {
+                seed: [{k: v for k, v in one.items() if k != "picked"} for one in rounds]
+                for seed, rounds in by_seed.items()
+            }
+            for strategy, by_seed in found.items()
+        }
+    return slim
+
+
 def plot(results: dict[str, Any], settings: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -372,13 +391,16 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="raw results: rounds it holds are not redone")
     parser.add_argument("--markdown", type=Path, help="write the table here too")
     parser.add_argument("--plot", type=Path, help="PNG of the mean F1 gain per round")
+    parser.add_argument(
+        "--figures-json", type=Path, help="every run merged, without the annotated texts (docs/)"
+    )
     parser.add_argument("--report-only", action="store_true", help="table and plot of --json")
     parser.add_argument(
         "--merge",
         type=Path,
         nargs="*",
         default=[],
-        help="other --json files (one per file, run side by side) reported with this one",
+        help="other --json files (run side by side) reported with this one",
     )
     args = parser.parse_args()
     for strategy in args.strategies:
@@ -394,7 +416,9 @@ def main() -> None:
         found = srsly.read_json(other)
         if found.pop("settings") != settings:
             sys.exit(f"{other} was run with other settings than {args.json}")
-        results.update(found)
+        for name, section in found.items():  # strategy by strategy: runs may be split
+            for strategy, by_seed in section.items():
+                results.setdefault(name, {}).setdefault(strategy, {}).update(by_seed)
     t0 = time.perf_counter()
     if not args.report_only:
         with tempfile.TemporaryDirectory() as tmp:
@@ -409,6 +433,8 @@ def main() -> None:
         args.markdown.write_text(text)
     if args.plot:
         plot(results, settings, args.plot)
+    if args.figures_json:
+        srsly.write_json(args.figures_json, without_texts(results))
 
 
 if __name__ == "__main__":
