@@ -82,10 +82,11 @@ def check_temporary(path: Path) -> None:
         )
 
 
-def create_exclusive(path: Path, *, append: bool = False) -> BinaryIO:
+def create_exclusive(path: Path, *, append: bool = False, output: Path | None = None) -> BinaryIO:
     """A new file at `path`, opened for writing: created by this call (`O_EXCL`), so never a
     file or a link that was there. `append`: continue an existing regular file instead (a
-    resumed `.partial`), never through a link."""
+    resumed `.partial`), never through a link. `output`: the file an error names, if not
+    `path` (a temporary file of a random name)."""
     flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
     if append:
         flags |= os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
@@ -96,7 +97,7 @@ def create_exclusive(path: Path, *, append: bool = False) -> BinaryIO:
         fd = os.open(path, flags, 0o666)
     except OSError as err:
         check_temporary(path)  # a link or a device there: say so
-        raise DisagreeError(f"{path}: cannot write it ({err.strerror or err})") from None
+        raise DisagreeError(f"{output or path}: cannot write it ({err.strerror or err})") from None
     if append and not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         check_temporary(path)
@@ -176,7 +177,7 @@ def write_atomic(path: str | Path, data: bytes, *, overwrite: bool = False) -> N
     """Write `data` to `path` through a temporary file in the same folder and one rename."""
     p = check_output_path(path, overwrite=overwrite)
     temporary = p.with_name(_temporary_name(p.name))
-    stream = create_exclusive(temporary)
+    stream = create_exclusive(temporary, output=p)
     try:
         with stream:
             stream.write(data)
