@@ -116,10 +116,15 @@ def predictions(
 
 
 def strategies(
-    paths: dict[str, Path], pool: list[str], seed: int, wanted: list[str]
+    paths: dict[str, Path],
+    pool: list[str],
+    seed: int,
+    wanted: list[str],
+    table: dict[str, tuple[tuple[str, ...], dict[str, Any]]] | None = None,
 ) -> dict[str, list[str]]:
     """The pool as each strategy orders it: diff's queue, then the texts it leaves out (the
-    models agree) in seeded random order."""
+    models agree) in seeded random order. `table`: strategies other than STRATEGIES, in its
+    shape (benchmarks/rounds.py adds per-round options)."""
     shuffled = list(pool)
     random.Random(seed).shuffle(shuffled)
     orders = {"random": shuffled}
@@ -131,7 +136,7 @@ def strategies(
             srsly.write_jsonl(files[model], [by_text[t] for t in pool if t in by_text])
             if lacking := len(set(pool) - set(by_text)):  # diff queues them last: say so
                 print(f"  note: {path} lacks {lacking} of {len(pool)} pool texts", file=sys.stderr)
-        for strategy, (models, options) in STRATEGIES.items():
+        for strategy, (models, options) in (table or STRATEGIES).items():
             if strategy not in wanted or not set(models) <= set(files):  # scored: `target`
                 continue
             out = Path(tmp, "queue.jsonl")

@@ -11,6 +11,7 @@ within 1.5x), and which heavy modules each command imported.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -27,11 +28,11 @@ PROBE = (
 COMMANDS = (["--help"], ["diff", "--help"], ["report", "--help"], ["evaluate", "--help"])
 
 
-def timed(command: list[str], repeat: int) -> float:
+def timed(command: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False)
+        subprocess.run(command, capture_output=True, check=False, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -51,6 +52,23 @@ def main() -> None:
             f"disagree {' '.join(command):16} {seconds * 1000:7.0f} ms  "
             f"{seconds / base:4.2f}x baseline  heavy modules imported: {heavy}"
         )
+    supervision(args.repeat)
+
+
+def supervision(repeat: int) -> None:
+    """What running predict in a supervised child costs (a fork and a wait; see
+    cli/_supervise.py): `predict --help` with and without it, alternated."""
+    command = [sys.executable, "-c", PROBE, "predict", "--help"]
+    alone = {**os.environ, "DISAGREE_SUPERVISE": "0"}
+    with_child, without = [], []
+    for _ in range(repeat):
+        with_child.append(timed(command, 1))
+        without.append(timed(command, 1, alone))
+    a, b = statistics.median(with_child), statistics.median(without)
+    print(
+        f"disagree predict --help  supervised {a * 1000:7.0f} ms, in-process {b * 1000:7.0f} ms: "
+        f"{a / b:4.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ class Reply:
     headers: dict[str, str] | None = None
     delay: float = 0.0
     raw: bytes | None = None  # the whole response as bytes (status line included); then close
+    trickle: float = 0.0  # with raw: one byte every `trickle` seconds, as a stalling server,
+    trickle_from: int = 0  # after the first `trickle_from` bytes, sent at once
 
 
 Script = Callable[[int, dict[str, Any]], "Reply | str"]
@@ -85,6 +87,7 @@ class FaultServer:
         self.max_in_flight = 0
         self.bodies: list[dict[str, Any]] = []
         self.headers_seen: list[dict[str, str]] = []
+        self.paths: list[str] = []  # method and path of each request, e.g. "POST /v1/..."
         self.times: list[float] = []
         self.closing = threading.Lock()
         self.closed = False
@@ -101,7 +104,10 @@ class FaultServer:
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:  # a Batch API upload is multipart
+                    body = {}
                 with server.lock:
                     server.count += 1
                     number = server.count
@@ -109,6 +115,7 @@ class FaultServer:
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server.bodies.append(body)
                     server.headers_seen.append(dict(self.headers))
+                    server.paths.append(f"{self.command} {self.path}")
                     server.times.append(time.monotonic())
                 answered = False
 
@@ -130,8 +137,14 @@ class FaultServer:
                     # Counted out before the answer is written: the client may send its next
                     # request the moment it has read it, before this thread would get here.
                     answer()
+                    if reply.raw is not None and reply.trickle:
+                        self.wfile.write(reply.raw[: reply.trickle_from])
+                        for byte in reply.raw[reply.trickle_from :]:
+                            self.wfile.flush()
+                            time.sleep(reply.trickle)
+                            self.wfile.write(bytes([byte]))
                     if reply.raw is not None:
-                        self.wfile.write(reply.raw)
+                        self.wfile.write(b"" if reply.trickle else reply.raw)
                         self.wfile.flush()
                         self.connection.shutdown(socket.SHUT_RDWR)
                         self.close_connection = True
@@ -150,6 +163,9 @@ class FaultServer:
                     pass
                 finally:
                     answer()
+
+            # A redirect of a POST with 301/302/303 comes back as a GET.
+            do_GET = do_POST  # noqa: N815
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True

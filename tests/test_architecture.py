@@ -30,6 +30,8 @@ TYPER_COMMANDS = {
     "cli/evaluate.py": "evaluate_cli",
     "cli/predict.py": "predict_cli",
     "cli/report.py": "report_cli",
+    "cli/simulate.py": "simulate_annotator_cli",
+    "cli/train.py": "train_cli",
 }
 MAX_LINES = 80
 

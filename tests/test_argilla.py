@@ -28,7 +28,9 @@ SERVER_NAME = re.compile(r"^(?=.*[a-z0-9])[a-z0-9_-]+$")
 def read_folder(folder: Path) -> tuple[dict, dict, list[dict]]:
     """(dataset.json, settings.json, records.json) of a written dataset folder."""
     config = folder / ".argilla"
-    assert sorted(p.name for p in folder.iterdir()) == [".argilla", "records.json"]
+    # .disagree.json: the marker by which diff knows a folder it may replace (--overwrite)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [".argilla", ".disagree.json", "records.json"]
     assert sorted(p.name for p in config.iterdir()) == ["dataset.json", "settings.json"]
     dataset, settings, records = (
         json.loads(path.read_text(encoding="utf-8"))

@@ -6,6 +6,7 @@ benchmark's own output, run by hand)."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import subprocess
 import sys
@@ -27,3 +28,57 @@ def test_llm_concurrency_benchmark_runs_and_its_cached_rerun_sends_nothing(tmp_p
     speeds = json.loads(run.stdout.strip().splitlines()[-1])
     assert set(speeds) == {"stock_docs_per_s", "c1_docs_per_s", "c4_docs_per_s"}
     assert all(value > 0 for value in speeds.values())
+
+
+def test_train_speed_benchmark_runs_and_its_figures_hold_together(tmp_path):
+    from conftest import shared_file
+
+    shared_file("gold/wikigold.jsonl")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--n", "30",
+         "--heldout", "30", "--max-epochs", "1", "--conditions", "keep+rehearse"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["base"]["others_vs_base"] == 1.0  # md against itself
+    keep = figures["keep+rehearse"]
+    assert keep["rehearsal"] == 24  # one per annotated training text (30 less 6 held out)
+    assert set(keep["heldout"]) == {"ORG", "PERSON", "LOC", "others_vs_base"}
+    assert all(0.0 <= value <= 1.0 for value in keep["heldout"].values())
+    assert re.search(r"keep\+rehearse: \d+ s; dev annotated F1 \d\.\d{3} → \d\.\d{3}", run.stdout)
+
+
+def test_rounds_benchmark_leaves_annotated_texts_out_and_calibrates_on_them(tmp_path):
+    from conftest import shared_file
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import learning_curve
+
+    shared_file("gold/wikigold.jsonl")
+    records = learning_curve.read_gold("wikigold", 120)
+    random.Random(0).shuffle(records)  # the benchmark's split for seed 0
+    test = {rec["text"] for rec in records[: round(0.3 * len(records))]}
+    results = tmp_path / "rounds.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "rounds.py"), "--files", "wikigold",
+         "--strategies", "random,target-md-sm+calibrated", "--seeds", "0", "--rounds", "2",
+         "--k", "8", "--limit", "120", "--max-epochs", "1", "--json", str(results),
+         "--work", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "failed, going on" not in run.stderr, run.stderr[-3000:]
+    found = json.loads(results.read_text())["wikigold"]
+    for strategy in ("random", "target-md-sm+calibrated"):
+        first, second = found[strategy]["0"]
+        assert len(first["picked"]) == len(second["picked"]) == 8
+        # the second round's queue comes from the new model's predictions on what is left
+        assert not set(first["picked"]) & set(second["picked"])
+        assert not (set(first["picked"]) | set(second["picked"])) & test  # test part held out
+        for one in (first, second):
+            assert abs(one["f1"] - one["gain"] - found["baseline"]["0"]) < 1e-9
+    # round 2 of +calibrated ran diff --calibrate on round 1's answers
+    calibrated = tmp_path / "work" / "wikigold" / "target-md-sm+calibrated" / "seed0"
+    assert len((calibrated / "round1" / "annotated.jsonl").read_text().splitlines()) == 8
+    assert "| target-md-sm+calibrated | 1 |" in run.stdout

@@ -382,6 +382,19 @@ BAD = [
         "ls-min.json, field '[0].label[0].end': expected an integer, got a string",
     ),
     (
+        "ls-min.json",
+        [{"text": "Zoë", "id": [1, 2], "annotation_id": 3, "label": []}],
+        "ls-min.json, field '[0].id': expected the task's id (a number or a string), got an array",
+    ),
+    (
+        "ls-min.json",
+        [
+            {"text": "Zoë", "id": 1, "annotation_id": 3, "label": []},
+            {"text": "Zoë", "id": {"task": 1}, "annotation_id": 4, "label": []},
+        ],
+        "ls-min.json, field '[1].id': expected the task's id (a number or a string), got an object",
+    ),
+    (
         "d.jsonl",
         [{"text": T3, "label": []}, {"text": T3, "label": [[0, 7]]}],
         "d.jsonl, line 2, field 'label[0]': expected [start, end, label], got an array",

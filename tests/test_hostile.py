@@ -243,6 +243,14 @@ def test_unreadable_input_and_unwritable_folder(tmp_path, pair, cli, monkeypatch
         return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", refusing_open)
+    real_os_open = os.open
+
+    def refusing_os_open(path, *args, **kwargs):  # outputs are created with os.open (O_EXCL)
+        if Path(path).parent == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_os_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_os_open)
     for args in (
         ["diff", secret, pair[1]],
         ["report", secret, pair[1]],

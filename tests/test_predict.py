@@ -156,10 +156,11 @@ def test_cli_help_lists_commands(cli):
     assert result.returncode == 0
     for command, words in (
         ("assemble", "Build a pipeline from a spacy-llm config"),
-        ("predict", "Predict entities (or categories) with a spaCy pipeline"),
+        ("predict", "Predict entities (or categories) with a spaCy"),
         ("diff", "Rank examples by how much the models disagree"),
         ("evaluate", "Score each model against gold"),
         ("report", "Show where and how the models disagree"),
+        ("simulate-annotator", "SIMULATE an annotator"),
     ):
         assert any(command in line and words in line for line in result.stdout.splitlines())
 

@@ -85,7 +85,7 @@ def _cached_answers(cache: Path) -> int:
 
 @needs_llama
 def test_ctrl_c_before_the_first_batch_says_the_answers_are_kept(tmp_path, disagree_cmd):
-    corpus = first_lines(shared_file("corpora/wikinews_headlines.jsonl"), 12, tmp_path / "c.jsonl")
+    corpus = first_lines(shared_file("corpora/wikinews_headlines.jsonl"), 6, tmp_path / "c.jsonl")
     cache = tmp_path / "cache"
     env = {**os.environ, "DISAGREE_CACHE_DIR": str(cache), "COLUMNS": "300"}
     out = tmp_path / "llm.jsonl"
@@ -108,7 +108,7 @@ def test_ctrl_c_before_the_first_batch_says_the_answers_are_kept(tmp_path, disag
     assert again.returncode == 0, again.stderr
     cached_row = next(line for line in again.stdout.splitlines() if "answered from cache" in line)
     assert int(cached_row.split("│")[2].strip()) >= kept >= 2
-    assert len(read_lines(out)) == 12
+    assert len(read_lines(out)) == 6
 
 
 def test_interrupt_message_counts_only_new_answers():

@@ -30,12 +30,14 @@ PACKAGE = "disagree_triage"
 # old module -> the modules that hold its names now (the first is named in the warning)
 MOVED: dict[str, tuple[str, ...]] = {
     "align": ("triage.align",),
+    "annotated_texts": ("formats.annotated_texts",),
     "assemble": ("predict.assemble",),
     "beam": ("predict.beam", "core.labels", "prodigy.read"),
     "categories": ("triage.votes", "prodigy.choice"),
     "compare": ("triage.differences", "core.spans"),
     "config_file": ("predict.config_file",),
     "corpus": ("io.corpus",),
+    "diversity": ("triage.diversity",),
     "dask_predict": (
         "predict.dask_driver",
         "predict.dask_worker",

@@ -19,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core.errors import DisagreeError, InputError
+from .core.errors import DisagreeError, InputError, RecordError
 from .core.kinds import TaskKind
 from .core.labels import LabelMap
 from .formats.annotations import AUTO, ImportStats, read_annotations, resolve_format
 from .formats.docbin import DEFAULT_LANG, SUFFIX, DocBinSummary, DocBinWriter
+from .io.corpus import rereads
 from .io.output_files import check_file_output
 from .prodigy import ProdigyTask
 
@@ -61,6 +62,7 @@ class ConvertSummary:
         return said + self.docbin.warnings()
 
 
+@rereads("input_path")
 def convert_file(
     input_path: str | Path,
     output: str | Path,
@@ -126,7 +128,11 @@ def convert_file(
         output, lang=lang, label_map=label_map, categories=sorted(categories), overwrite=overwrite
     )
     for task in tasks:
-        writer.add(task)
+        try:
+            writer.add(task)
+        except RecordError as err:  # a text too long for spaCy
+            line = task.line if fmt != "labelstudio" else None
+            raise InputError(input_path, line, err.problem, field=err.field) from None
     writer.commit()
     summary.docbin = writer.summary
     return summary

@@ -14,6 +14,7 @@ records are spooled to a temporary file and only its sort key and offset stay in
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 from collections import Counter
@@ -22,21 +23,33 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .core.errors import DisagreeError
+from .core.errors import DisagreeError, InputError, RecordError
 from .core.kinds import TaskKind
 from .formats import QueueFormat, get_queue_format
+from .formats.annotated_texts import AnnotatedTexts, read_annotated_texts
 from .formats.annotations import AUTO, calibrated, check_calibrate
 from .formats.docbin import DEFAULT_LANG, DocBinSummary, DocBinWriter, is_docbin_path
 from .formats.prefill import MAJORITY, PREFILLS
 from .formats.prodigy import agreement_task
+from .io.corpus import rereads
 from .io.jsonl import JsonlWriter, dumps_line
 from .io.output_files import check_outputs
-from .triage.align import FileStats, align_files, check_overlap
+from .triage.align import AlignedExample, FileStats, align_files, check_overlap
+from .triage.diversity import spread
 from .triage.evidence import Reliability
-from .triage.queue import AGREEMENT, QUEUE_FAILED, FailedAnswers, QueuePolicy, queue_order, rank_key
+from .triage.queue import (
+    AGREEMENT,
+    QUEUE_FAILED,
+    FailedAnswers,
+    QueuePolicy,
+    count_left_out,
+    queue_order,
+    rank_key,
+)
 from .triage.scoring import DEFAULT_MIN_CONFIDENCE, ScoredExample, Scoring
 
 QUEUE = "queue"
+Entry = tuple[tuple[float, int, int], int, int]  # a queued example: (rank key, offset, length)
 
 
 @dataclass
@@ -61,12 +74,21 @@ class DiffSummary:
     held_back_examples: list[str] = field(default_factory=list)  # the first reasons, in words
     calibration: Reliability | None = None
     annotated: int = 0  # examples of --calibrate's file left out of the queue
+    excluded: int = 0  # examples of --exclude's files left out (not counted in `annotated`)
+    exclusions: AnnotatedTexts | None = None  # what --exclude read
     split: dict[str, tuple[str, int]] = field(default_factory=dict)  # model -> (path, examples)
+    shortened: list[str] = field(default_factory=list)  # models too long to name their file
     companions: dict[str, str] = field(default_factory=dict)  # option -> path written
     agreements_docbin: DocBinSummary | None = None  # --agreements X.spacy: what went in
     llm_failures: str = QUEUE_FAILED  # --llm-failures: what was done with them
     failed: FailedAnswers = field(default_factory=FailedAnswers)  # on a failed LLM answer
     ranked_by: str = ""  # Scoring.ranked_by, in words
+    diversified: int = 0  # --diversify K: the top K of each queue spread over --vectors
+
+    @property
+    def texts_read(self) -> int:
+        """Every text read, those left out as annotated (--calibrate, --exclude) too."""
+        return self.total + self.annotated + self.excluded
 
     @property
     def label_gaps(self) -> dict[str, list[str]]:
@@ -103,11 +125,18 @@ class DiffOptions:
     the queue; `calibrate_format` says which tool's export it is (formats/annotations.py).
     `split_by_model`: a folder that gets one queue per model, `MODEL.jsonl` (`.json` for Label
     Studio, a folder MODEL for Argilla), of the examples on which that model is the likely
-    wrong one, its most likely errors first.
+    wrong one, its most likely errors first. `exclude`: annotated files (any tool's export, see
+    formats/annotated_texts.py) whose texts are written nowhere: not queued, not agreements,
+    not split; `summary.excluded` counts them.
 
     `llm_failures`: an example where a model's LLM answer failed (`meta.llm_error`) is never
     written to `agreements`; "queue" queues it as its scores rank it (a failed answer reads as
     no entities), its `meta.llm_failed` naming the models; "leave-out" writes it nowhere.
+
+    `diversify`: the first `diversify` examples of each queue are chosen among its top
+    3 × `diversify` to be far apart in `vectors`' document vectors (a spaCy pipeline with word
+    vectors; triage/diversity.py), so near-duplicates do not fill the batch; the rest follow in
+    rank order, and every example is still written.
     """
 
     output: str | Path | None = "-"
@@ -117,12 +146,15 @@ class DiffOptions:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     calibrate: str | Path | None = None
     calibrate_format: str = AUTO
+    exclude: Sequence[str | Path] = ()
     split_by_model: str | Path | None = None
     output_format: str = QUEUE
     labelstudio_config: str | Path | None = None
     prefill: str = MAJORITY
     top: int | None = None
     min_score: float | None = None
+    diversify: int | None = None
+    vectors: str | Path | None = None
     agreements: str | Path | None = None
     lang: str = DEFAULT_LANG
     missing: str = "include"
@@ -147,16 +179,32 @@ def diff_files(
     (`_write_queues`); `on_progress(1)` per example read.
     """
     options = replace(options or DiffOptions(), **settings)
+    return _diff(paths, options.calibrate, options=options, on_progress=on_progress)
+
+
+@rereads("paths", "calibrate", stdin=False)
+def _diff(
+    paths: Sequence[str | Path],
+    calibrate: str | Path | None,
+    *,
+    options: DiffOptions,
+    on_progress: Callable[[int], None] | None,
+) -> DiffSummary:
+    """diff_files, its inputs that can be read only once spooled (`rereads`)."""
+    options = replace(options, calibrate=calibrate)
     plan = DiffPlan.of(paths, options)
     summary = plan.summary()
     annotated = calibrated(
         plan.scoring, options.calibrate, options.calibrate_format, paths, options.skip_invalid
     )
+    excluded = read_annotated_texts(options.exclude, skip_invalid=options.skip_invalid)
+    summary.exclusions = excluded if options.exclude else None
     if options.calibrate is not None:
         summary.calibration = plan.scoring.reliability
     with _Writers(plan) as writers, tempfile.TemporaryFile() as spool:
-        queues = _score_and_spool(plan, summary, writers, annotated, spool, on_progress)
-        check_overlap(summary.files, summary.total + summary.annotated, summary.missing,
+        left_out = (annotated, excluded)
+        queues = _score_and_spool(plan, summary, writers, left_out, spool, on_progress)
+        check_overlap(summary.files, summary.texts_read, summary.missing,
                       require_all=options.missing == "error")  # fmt: skip
         summary.queued = len(queues.queue)
         _write_queues(plan, queues, spool, writers, summary)
@@ -201,8 +249,11 @@ class DiffPlan:
         """Refuse outputs that would overwrite an input or a file (without --overwrite), and
         options that do not fit the files, before any reading."""
         options = self.options
-        inputs = [*self.paths, *([options.calibrate] if options.calibrate else [])]
-        check_outputs({**self.outputs, **self.companions}, inputs)
+        inputs = [*self.paths, *([options.calibrate] if options.calibrate else []),
+                  *options.exclude]  # fmt: skip
+        named = {f"--split-by-model ({model})": path for model, path in self.split_paths.items()}
+        check_outputs({"--output": options.output, "--agreements": options.agreements, **named,
+                       **self.companions}, inputs)  # fmt: skip
         for option, path in [*self.outputs.items(), *self.companions.items()]:
             if path and Path(path).parent.is_dir():  # a split folder is made only once all is set
                 if option == "--agreements" or option in self.companions:
@@ -210,6 +261,11 @@ class DiffPlan:
                 else:
                     self.queue_format.check(path, overwrite=options.overwrite)
         check_calibrate(self.scoring, options.calibrate, options.calibrate_format)
+        if options.diversify is not None and (options.diversify < 1 or options.vectors is None):
+            raise DisagreeError(
+                f"--diversify {options.diversify}: give a batch size of 1 or more and --vectors "
+                "MODEL, a spaCy pipeline with word vectors (the local model you predicted with)"
+            )
         models = self.scoring.models
         if options.prefill not in (*PREFILLS, *models):
             raise DisagreeError(
@@ -222,9 +278,10 @@ class DiffPlan:
         stats = [
             FileStats(str(p), name) for p, name in zip(self.paths, scoring.models, strict=True)
         ]
+        shortened = [model for model in self.split_paths if file_stem(model)[1]]
         return DiffSummary(scoring.models, stats, scoring.scorer, scoring.kind,
                            target=options.target, llm_failures=options.llm_failures,
-                           ranked_by=scoring.ranked_by)  # fmt: skip
+                           ranked_by=scoring.ranked_by, shortened=shortened)  # fmt: skip
 
 
 class _Writers:
@@ -299,9 +356,6 @@ class _Writers:
             self.made_folder.rmdir()
 
 
-Entry = tuple[tuple[float, int, int], int, int]  # (rank key, offset in the spool, length)
-
-
 @dataclass
 class _Queues:
     """The queued examples' sort keys and places in the spool: the queue, and with
@@ -309,19 +363,22 @@ class _Queues:
 
     queue: list[Entry] = field(default_factory=list)
     per_model: dict[str, list[Entry]] = field(default_factory=dict)
+    texts: dict[int, str] = field(default_factory=dict)  # offset -> text, for --diversify
 
 
 def _score_and_spool(
     plan: DiffPlan,
     summary: DiffSummary,
     writers: _Writers,
-    annotated: set[int],
+    left_out: tuple[set[int], AnnotatedTexts],
     spool: BinaryIO,
     on_progress: Callable[[int], None] | None,
 ) -> _Queues:
     """Score every aligned example, write the agreements, and spool each queued example's
-    records, keeping only its sort key and offset: ranking needs every score first."""
+    records, keeping only its sort key and offset: ranking needs every score first. Texts
+    annotated already (--calibrate, --exclude: `left_out`) are counted and written nowhere."""
     scoring, models = plan.scoring, plan.scoring.models
+    annotated, excluded = left_out
     queues = _Queues(per_model={m: [] for m in plan.split_paths})
     spooled = 0  # bytes written to the spool so far
     aligned = align_files(plan.paths, models, summary.files, kind=scoring.kind,
@@ -329,8 +386,7 @@ def _score_and_spool(
     for seq, example in enumerate(aligned):
         if on_progress is not None:
             on_progress(1)
-        if example.input_hash in annotated:
-            summary.annotated += 1
+        if count_left_out(summary, example.input_hash, annotated, excluded):
             continue
         scored = scoring.score(example)
         _count(summary, scored)
@@ -338,13 +394,15 @@ def _score_and_spool(
         summary.failed.count(scored, route)
         if route == AGREEMENT:
             if writers.agreements is not None:
-                writers.agreements.write_many([agreement_task(example, models)])
+                _write_agreement(writers.agreements, example, models, summary.files)
                 summary.agreements_written += 1
             continue
         if route is None:
             continue
         data = b"".join(dumps_line(r) for r in plan.queue_format.records(scored))
         queues.queue.append((rank_key(scored, seq), spooled, len(data)))
+        if plan.options.diversify:
+            queues.texts[spooled] = example.text
         if queues.per_model:
             errors = scored.model_errors
             for model in likely_wrong_models(scored):
@@ -359,14 +417,37 @@ def _score_and_spool(
 def _write_queues(
     plan: DiffPlan, queues: _Queues, spool: BinaryIO, writers: _Writers, summary: DiffSummary
 ) -> None:
-    """The queue and each model's, in rank order, the first `top` of each."""
-    top, rank = plan.options.top, plan.queue_format.with_rank
+    """The queue and each model's, in rank order (the first --diversify of each spread), the
+    first `top` of each."""
+    options = plan.options
+    top, rank = options.top, plan.queue_format.with_rank
+    spreader = None
+    if options.diversify and options.vectors is not None:
+        diversify, vectors = options.diversify, options.vectors
+        summary.diversified = min(diversify, len(queues.queue))
+
+        def spreader(entries: list[Entry]) -> list[Entry]:
+            return spread(entries, lambda e: queues.texts[e[1]], diversify, vectors)
+
     writer = writers.queues.get("--output")
     if writer is not None:
-        summary.written = _write_ranked(spool, queues.queue, writer, top, rank)
+        summary.written = _write_ranked(spool, queues.queue, writer, top, rank, spreader)
     for model, entries in queues.per_model.items():
-        _write_ranked(spool, entries, writers.queues[model], top, rank)
+        _write_ranked(spool, entries, writers.queues[model], top, rank, spreader)
         summary.split[model] = (str(plan.split_paths[model]), len(entries[:top]))
+
+
+def _write_agreement(
+    writer: JsonlWriter | DocBinWriter,
+    example: AlignedExample,
+    models: Sequence[str],
+    stats: Sequence[FileStats],
+) -> None:
+    try:
+        writer.write_many([agreement_task(example, models)])
+    except RecordError as err:  # a DocBin refuses a text longer than spaCy's max_length
+        i, first = next((i, t) for i, t in enumerate(example.tasks) if t is not None)
+        raise InputError(stats[i].path, first.line, err.problem, field=err.field) from None
 
 
 def _write_ranked(
@@ -375,10 +456,13 @@ def _write_ranked(
     writer: JsonlWriter,
     top: int | None,
     with_rank: Callable[[bytes, int], bytes],
+    spreader: Callable[[list[Entry]], list[Entry]] | None = None,
 ) -> int:
-    """Write the spooled records of `entries` in rank order, each with its rank; lines
-    written."""
+    """Write the spooled records of `entries` in rank order (its top spread by `spreader`),
+    each with its rank; lines written."""
     entries.sort()
+    if spreader is not None:
+        entries[:] = spreader(entries)
     written = 0
     for rank, (_, offset, length) in enumerate(entries[:top], start=1):
         spool.seek(offset)
@@ -412,14 +496,37 @@ def _split_paths(
         raise DisagreeError(f"{root}: --split-by-model: the folder {root.parent} does not exist")
     paths: dict[str, Path] = {}
     for model in models:
-        safe = re.sub(r"[^\w.-]+", "_", model).strip("._") or "model"
-        path = root / f"{safe}{suffix}"
+        path = root / f"{file_stem(model)[0]}{suffix}"
         if path in paths.values():
             raise DisagreeError(
                 f"--split-by-model: models {model!r} and another give the file name {path.name}"
             )
         paths[model] = path
     return paths
+
+
+# A file name has at most 255 bytes; the queue's suffix, .partial and the name of a folder
+# moved aside (Argilla) are added to the model's part.
+MAX_STEM = 200
+
+
+def file_stem(model: str) -> tuple[str, bool]:
+    """The part of --split-by-model's file name that names `model`: made safe for a file name,
+    and, when its UTF-8 is longer than MAX_STEM bytes, cut (at a character) and ended with a
+    hash of the whole name, so that names alike in their first 187 bytes stay apart; and
+    whether it was shortened.
+
+        >>> file_stem("spacy md/v3")
+        ('spacy_md_v3', False)
+        >>> stem, short = file_stem("x" * 300); len(stem), short, stem[-13:]
+        (200, True, '-0d4e2ca9e9cb')
+    """
+    safe = re.sub(r"[^\w.-]+", "_", model).strip("._") or "model"
+    encoded = safe.encode()
+    if len(encoded) <= MAX_STEM:
+        return safe, False
+    digest = hashlib.sha256(model.encode()).hexdigest()[:12]
+    return f"{encoded[: MAX_STEM - 13].decode('utf-8', 'ignore')}-{digest}", True
 
 
 def _count(summary: DiffSummary, scored: ScoredExample) -> None:
@@ -441,4 +548,4 @@ def _count(summary: DiffSummary, scored: ScoredExample) -> None:
                 summary.held_back_examples.append(scored.held_back)
     for difference in scored.differences:
         summary.by_conflict[difference.conflict] += 1
-        summary.by_label.update(difference.labels)
+        summary.by_label.update(sorted(difference.labels))  # a set: ties in a fixed order

@@ -23,7 +23,6 @@ command stops the work as it always did.
 
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import os
 import re
@@ -107,6 +106,8 @@ def supervised(command: Callable[[], None], partial_output: Callable[[], Path | 
 def _die_with(parent: int) -> None:
     """Linux: the kernel kills this child when the parent dies (a `kill -9` of the command)."""
     if sys.platform.startswith("linux"):
+        import ctypes  # here, not at start-up: only the child of a supervised command needs it
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before prctl took effect

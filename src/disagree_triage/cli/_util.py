@@ -142,6 +142,13 @@ CALIBRATE_OPTION = typer.Option(
     help="Annotated examples (prodigy db-out, a Label Studio or doccano export, or gold): "
     "learn how often each model is right from them, re-rank the rest; they leave the queue.",
 )
+EXCLUDE_OPTION = typer.Option(
+    None,
+    "--exclude",
+    help="Annotated examples to leave out, e.g. earlier rounds' (repeatable): a Prodigy export "
+    "or gold JSONL, a Label Studio or doccano export, an Argilla folder (told apart by the "
+    "file); matched by text.",
+)
 MISSING_OPTION = typer.Option(
     "include",
     "--missing",

@@ -11,6 +11,7 @@ from ..triage.differences import CONFLICT_WORDS
 from ._util import (
     CALIBRATE_OPTION,
     CODE_OPTION,
+    EXCLUDE_OPTION,
     GOLD_FORMAT_OPTION,
     LANG_OPTION,
     LLM_FAILURES_OPTION,
@@ -63,6 +64,7 @@ def diff_cli(
     ),
     calibrate: str | None = CALIBRATE_OPTION,
     calibrate_format: str = GOLD_FORMAT_OPTION,
+    exclude: list[str] | None = EXCLUDE_OPTION,
     min_confidence: float = MIN_CONFIDENCE_OPTION,
     output_format: str = typer.Option(
         "queue",
@@ -89,6 +91,19 @@ def diff_cli(
     ),
     min_score: float | None = typer.Option(
         None, "--min-score", help="Keep only examples scoring at least X."
+    ),
+    diversify: int | None = typer.Option(
+        None,
+        "--diversify",
+        min=1,
+        help="Spread the first K of the queue: chosen among its top 3K to be far apart in "
+        "--vectors' document vectors, so near-duplicates do not fill a batch (nothing dropped).",
+    ),
+    vectors: str | None = typer.Option(
+        None,
+        "--vectors",
+        help="With --diversify: a spaCy pipeline with word vectors (the local model, e.g. "
+        "en_core_web_md).",
     ),
     agreements: str | None = typer.Option(
         None,
@@ -127,12 +142,15 @@ def diff_cli(
                 **scoring_options(
                     names, scorer, target, min_confidence, calibrate, calibrate_format
                 ),
+                exclude=exclude or (),
                 split_by_model=split_by_model,
                 output_format=output_format,
                 labelstudio_config=labelstudio_config,
                 prefill=prefill,
                 top=top,
                 min_score=min_score,
+                diversify=diversify,
+                vectors=vectors,
                 agreements=agreements,
                 lang=lang,
                 missing=missing,
@@ -148,7 +166,7 @@ def missing_warning(summary: DiffSummary, missing: str = "include") -> str:
     """One line for texts that some files lack: how many, each file's own, what was done."""
     from ..triage.align import alone_counts
 
-    compared = summary.total + summary.annotated
+    compared = summary.texts_read
     done = "in the queue" if missing == "include" else "left out of the queue (--missing skip)"
     return (
         f"{summary.missing:,} of {compared:,} texts are not in every file "
@@ -169,6 +187,8 @@ def print_summary(
     console.print(_files_table(summary))
     for f in summary.files:
         console.print(clean(f"  {f.name}: {f.path}"))
+    for line in summary.exclusions.per_file() if summary.exclusions is not None else []:
+        console.print(clean(f"  {line}"))
     if summary.calibration is not None:
         console.print(
             clean(
@@ -200,6 +220,10 @@ def _overview(summary: DiffSummary, output: str | None) -> Table:
         table.add_row("  of them in only one file", f"{alone:,}")
     if summary.annotated:
         table.add_row("annotated (--calibrate), left out", f"{summary.annotated:,}")
+    if summary.exclusions is not None:
+        table.add_row(
+            "annotated (--exclude), left out", summary.exclusions.left_out(summary.excluded)
+        )
     if failed.examples:
         described = failed.describe(summary.llm_failures)
         table.add_row("on a failed LLM answer (meta.llm_error)", described)
@@ -219,6 +243,8 @@ def _overview(summary: DiffSummary, output: str | None) -> Table:
         for conflict, count in summary.by_conflict.most_common():
             table.add_row(f"  {CONFLICT_WORDS[conflict]}", f"{count:,}")
     table.add_row("ranked by", summary.ranked_by)
+    if summary.diversified:
+        table.add_row("  first ones spread (--diversify)", f"{summary.diversified:,}")
     for label, count in summary.by_label.most_common():
         table.add_row(f"  differences on {label}", f"{count:,}")
     return table
@@ -259,11 +285,23 @@ def _warnings(summary: DiffSummary, missing: str) -> None:
             f"{failed.per_model()}); none went to the agreements file. `predict --resume` "
             "asks the LLM again for them"
         )
+    for model in summary.shortened:
+        path = summary.split[model][0] if model in summary.split else "?"
+        warn(
+            f"--split-by-model: model {model[:40]!r}… is named in {len(model.encode()):,} "
+            f"bytes, too long for a file name: its queue is {path} (cut, and a hash of the "
+            "whole name added)"
+        )
     for name, labels in summary.label_gaps.items():
         warn(
             f"{name} never uses {', '.join(labels)}, which another model does: every such "
             "answer counts as a disagreement; align them with --ner / --textcat in predict"
         )
+    if summary.exclusions is not None:
+        for line in summary.exclusions.warnings(summary.excluded):
+            warn(line)
+        for error in summary.exclusions.invalid.errors[:5]:
+            warn(str(error), "skipped:")
     if summary.missing:
         warn(missing_warning(summary, missing))
     for models, text in summary.missing_examples[:10]:

@@ -11,6 +11,7 @@ from ..triage.differences import CONFLICT_WORDS
 from ._util import (
     CALIBRATE_OPTION,
     CODE_OPTION,
+    EXCLUDE_OPTION,
     GOLD_FORMAT_OPTION,
     LLM_FAILURES_OPTION,
     MIN_CONFIDENCE_OPTION,
@@ -29,6 +30,7 @@ from ._util import (
     scoring_options,
     spinner,
     user_errors,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ def report_cli(
     min_confidence: float = MIN_CONFIDENCE_OPTION,
     calibrate: str | None = CALIBRATE_OPTION,
     calibrate_format: str = GOLD_FORMAT_OPTION,
+    exclude: list[str] | None = EXCLUDE_OPTION,
     missing: str = MISSING_OPTION,
     llm_failures: str = LLM_FAILURES_OPTION,
     patterns: int = typer.Option(15, "--patterns", min=1, help="Disagreement patterns to list."),
@@ -66,7 +69,7 @@ def report_cli(
     frequent disagreements, and what each scorer ranks first. Tables go to stdout.
 
     The top examples are those `disagree diff` queues first given the same ranking options
-    (--scorer, --target, --min-confidence, --calibrate, --missing, --llm-failures).
+    (--scorer, --target, --min-confidence, --calibrate, --exclude, --missing, --llm-failures).
 
     Example:
 
@@ -83,13 +86,15 @@ def report_cli(
         if html == "-":
             raise DisagreeError("--html -: the page is written to a file; name one")
         if html:  # refused before the work, not after
-            check_file_output("--html", html, files, overwrite=overwrite)
+            inputs = [*files, *([calibrate] if calibrate else [])]
+            check_file_output("--html", html, inputs, overwrite=overwrite)
         with progress:
             report = build_report(
                 files,
                 **scoring_options(
                     names, scorer, target, min_confidence, calibrate, calibrate_format
                 ),
+                exclude=exclude or (),
                 missing=missing,
                 llm_failures=llm_failures,
                 top=top,
@@ -97,6 +102,9 @@ def report_cli(
                 on_progress=advance,
             )
         print_report(report, patterns=patterns)
+        if report.exclusions is not None:
+            for line in report.exclusions.warnings(report.excluded):
+                warn(line)
         if html:
             from ..report.html import write_html  # displaCy: only for the page
 
@@ -109,6 +117,8 @@ def report_cli(
 def print_report(report: Report, *, patterns: int = 15, console: Console | None = None) -> None:
     console = console or out_console()
     console.print(_overview(report))
+    for line in report.exclusions.per_file() if report.exclusions is not None else []:
+        console.print(clean(f"  {line}"))
     console.print(_labels_table(report))
     for pair in report.confusion:
         console.print(_confusion_table(report, pair))
@@ -131,6 +141,10 @@ def _overview(report: Report) -> Table:
         overview.add_row("on a failed LLM answer (meta.llm_error)", described)
     if report.annotated:
         overview.add_row("annotated (--calibrate), not ranked", f"{report.annotated:,}")
+    if report.exclusions is not None:
+        overview.add_row(
+            "annotated (--exclude), not ranked", report.exclusions.left_out(report.excluded)
+        )
     o = report.overall
     overview.add_row(
         f"{report.kind.unit_singular} agreement",

@@ -34,6 +34,7 @@ from ..core.kinds import TaskKind
 from ..core.labels import LabelMap
 from ..core.spans import SpanKey
 from ..formats.annotations import AUTO, prodigy_file
+from ..io.corpus import rereads
 from ..prodigy import ProdigyTask, read_prodigy_tasks
 from ..triage.align import AlignedExample, FileStats, align_files
 from ..triage.differences import BOTH, BOUNDARY, LABEL, MISSING, find_differences
@@ -145,6 +146,7 @@ def _mapped(task: ProdigyTask, label_map: LabelMap) -> set[SpanKey]:
     return out
 
 
+@rereads("gold_path", "prediction_paths", "ranked")
 def evaluate_files(
     gold_path: str | Path,
     prediction_paths: Sequence[str | Path],
@@ -485,7 +487,7 @@ def _count_error_kinds(
     for difference in find_differences([frozenset(g), frozenset(p)]):
         if difference.conflict == MISSING:
             kind = "missed" if 1 in difference.missing_models else "not_in_gold"
-            label = next(iter(difference.labels))
+            label = min(difference.labels)  # a set: the same pick every run
             kind_key = f"{kind}:{label}"
         else:
             kind_key = difference.conflict

@@ -5,6 +5,8 @@
     FOLDER/.argilla/settings.json   a TextField "text"; a SpanQuestion "label" over it with every
                                     label (categories: a LabelQuestion, or a MultiLabelQuestion
                                     where a text may have several); metadata properties
+    FOLDER/.disagree.json           our marker, with the hash of records.json as written: only
+                                    such a folder, unchanged (not annotated), is replaced
     FOLDER/records.json             a JSON array of records, in rank order:
 
     {"metadata": {"rank": 1, "disagreement_score": 0.5, "scorer": "span_f1",
@@ -65,6 +67,7 @@ the SDK writes (as the queue above is written); a span beyond the text is refuse
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -99,6 +102,7 @@ if TYPE_CHECKING:
 class ArgillaDataset(QueueFormat):
     name = "argilla"
     suffix = ""  # --split-by-model writes a dataset folder per model
+    tool_labels = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,6 +113,7 @@ class ArgillaDataset(QueueFormat):
 
     def records(self, scored: ScoredExample) -> list[dict[str, Any]]:
         example = scored.example
+        self.check_labels(example)
         text = example.text
         choice = self.scoring.kind is TaskKind.CHOICE
         # Details first (they win over the input's meta): numbers become float properties.
@@ -173,6 +178,7 @@ class ArgillaDataset(QueueFormat):
         self, paths: Mapping[str, Path], labels: Sequence[str], *, overwrite: bool
     ) -> None:
         # No extra files; the labels go into each folder's settings when it is committed.
+        self.check_all_labels(labels)
         self.labels = list(labels)
 
     def settings(self) -> dict[str, Any]:
@@ -290,38 +296,107 @@ def _version(task: ProdigyTask, text: str, *, choice: bool) -> str:
 
 def check_folder(path: str | Path, *, overwrite: bool) -> None:
     """Whether a dataset folder may be written at `path`: a new or empty folder, or with
-    `overwrite` one that holds a dataset already (never any other folder: it is replaced)."""
+    `overwrite` one that disagree wrote and nobody changed since (`written_by_us`: never any
+    other folder, an annotated dataset least of all: it is replaced whole). Its `.partial`
+    beside it must be free, empty, or what a killed run of disagree left."""
     if str(path) == "-":
         raise DisagreeError("--format argilla writes a dataset folder; --output needs its path")
     folder = Path(path)
     if not folder.parent.is_dir():
         raise DisagreeError(f"{folder.parent}: output directory does not exist")
+    if folder.is_symlink():
+        raise DisagreeError(f"{folder}: a symbolic link; --format argilla writes a folder: "
+                            "name the folder itself, or a new one")  # fmt: skip
     if folder.exists() and not folder.is_dir():
         raise DisagreeError(f"{folder}: --format argilla writes a folder; this is a file")
-    if not folder.is_dir() or not any(folder.iterdir()):
-        return
-    if not (folder / CONFIG_DIR / SETTINGS).is_file():
+    building = _building(folder)
+    if os.path.lexists(building) and not _free(building, finished=False):
         raise DisagreeError(
-            f"{folder}: not empty and no Argilla dataset folder (no {CONFIG_DIR}/{SETTINGS}); "
+            f"{building}: exists, and is not what a killed run of disagree leaves; it is not "
+            "deleted: move it away or choose another folder"
+        )
+    if _free(folder, finished=True):
+        return
+    if not written_by_us(folder, finished=True):
+        raise DisagreeError(
+            f"{folder}: not empty and no Argilla dataset folder that disagree wrote (no "
+            f"{MARKER}, or changed since: annotated?); it is not replaced, --overwrite or not: "
             "choose a new folder"
         )
     if not overwrite:
         raise DisagreeError(f"{folder}: already exists; pass --overwrite to replace it")
 
 
+MARKER = ".disagree.json"  # {"written_by": "disagree", "records_sha256": ...}: see written_by_us
+# Everything a dataset folder of ours holds, finished or being built.
+_OURS = {MARKER, RECORDS, f"{RECORDS}.partial", CONFIG_DIR, f"{CONFIG_DIR}/{SETTINGS}",
+         f"{CONFIG_DIR}/{DATASET}"}  # fmt: skip
+
+
+def _building(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".partial")
+
+
+def _free(folder: Path, *, finished: bool) -> bool:
+    """Whether `folder` may be written (or removed) without asking: absent, an empty folder,
+    or (not `finished`) one that a killed run of ours was building."""
+    if not os.path.lexists(folder):
+        return True
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    return not any(folder.iterdir()) or (not finished and written_by_us(folder, finished=False))
+
+
+def written_by_us(folder: Path, *, finished: bool) -> bool:
+    """Whether `folder` holds only what disagree writes, its marker among it, and no link;
+    `finished`: and records.json is as disagree wrote it (the marker's hash), so not annotated
+    by the SDK's to_disk or changed by hand since. Only such a folder is replaced."""
+    found = set()
+    for root, folders, files in os.walk(folder):
+        for name in [*folders, *files]:
+            entry = Path(root, name)
+            if entry.is_symlink():
+                return False
+            found.add(entry.relative_to(folder).as_posix())
+    if not found <= _OURS or MARKER not in found:
+        return False
+    try:
+        marker = orjson.loads((folder / MARKER).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return False
+    if not isinstance(marker, dict) or marker.get("written_by") != "disagree":
+        return False
+    return not finished or marker.get("records_sha256") == _sha256(folder / RECORDS)
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 class DatasetFolderWriter(JsonArrayWriter):
     """The records into `FOLDER.partial/records.json` as a JSON array, then on `commit` the
     settings and the dataset model beside them and one rename of the folder: the dataset
-    appears whole or not at all (a replaced one is moved aside first, then removed)."""
+    appears whole or not at all (a replaced one is moved aside first, then removed). The
+    marker (`MARKER`) is written first, so that a killed run's `.partial` is known as ours."""
 
     def __init__(self, path: str | Path, queue_format: ArgillaDataset, *, overwrite: bool) -> None:
         check_folder(path, overwrite=overwrite)
         self.folder = Path(path)
         self.queue_format = queue_format
-        self.building = self.folder.with_name(self.folder.name + ".partial")
-        shutil.rmtree(self.building, ignore_errors=True)  # debris of a killed run
+        self.building = _building(self.folder)
+        if self.building.is_dir():  # checked: empty, or the debris of a killed run of ours
+            shutil.rmtree(self.building)
         try:
-            (self.building / CONFIG_DIR).mkdir(parents=True)
+            self.building.mkdir()  # made by this run, or an error
+            (self.building / CONFIG_DIR).mkdir()
+            (self.building / MARKER).write_bytes(orjson.dumps({"written_by": "disagree"}))
         except OSError as err:
             problem = err.strerror or err
             raise DisagreeError(f"{self.building}: cannot write it ({problem})") from None
@@ -343,8 +418,11 @@ class DatasetFolderWriter(JsonArrayWriter):
         }
         (config / SETTINGS).write_bytes(orjson.dumps(settings))
         (config / DATASET).write_bytes(orjson.dumps(dataset))
+        marker = {"written_by": "disagree", "records_sha256": _sha256(self.building / RECORDS)}
+        (self.building / MARKER).write_bytes(orjson.dumps(marker))
         aside = None
         if self.folder.is_dir() and any(self.folder.iterdir()):
+            check_folder(self.folder, overwrite=True)  # still ours, as when the run began
             aside = self.folder.with_name(f".{self.folder.name}.{secrets.token_hex(4)}.old")
             os.replace(self.folder, aside)
         os.replace(self.building, self.folder)  # onto a new or an empty folder

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import DisagreeError
+from ..core.errors import DisagreeError, RecordError
 from ..core.kinds import TaskKind
 from ..core.labels import LabelMap
 from ..io.output_files import check_output_path, write_atomic
@@ -109,7 +109,14 @@ class DocBinWriter:
         return n
 
     def add(self, task: ProdigyTask) -> None:
-        """One accepted answer as one Doc."""
+        """One accepted answer as one Doc. A text longer than spaCy's `max_length` is a
+        RecordError (the caller names its file and line): spaCy refuses to make its Doc."""
+        if len(task.text) > self.nlp.max_length:
+            raise RecordError(
+                f"{len(task.text):,} characters, more than spaCy's max_length "
+                f"({self.nlp.max_length:,}); split the text into shorter ones",
+                field="text",
+            )
         doc = self.nlp.make_doc(task.text)
         if task.kind is TaskKind.CHOICE:
             self._set_cats(doc, task)

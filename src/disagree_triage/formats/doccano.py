@@ -61,9 +61,11 @@ _ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 code units each
 
 class DoccanoLines(QueueFormat):
     name = "doccano"
+    tool_labels = True
 
     def records(self, scored: ScoredExample) -> list[dict[str, Any]]:
         example = scored.example
+        self.check_labels(example)
         text = example.text
         chosen = prefilled_answer(self.prefill, self.scoring.models, example, self.scoring.kind)
         label: list[Any]

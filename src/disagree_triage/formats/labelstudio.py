@@ -64,7 +64,7 @@ from xml.sax.saxutils import quoteattr
 from ..core.errors import InputError, RecordError
 from ..core.kinds import TaskKind
 from ..core.spans import SpanKey
-from ..io.jsonl import JsonArrayWriter, JsonlWriter
+from ..io.jsonl import JsonArrayWriter, JsonlWriter, describe_json_type
 from ..io.output_files import write_atomic
 from ..prodigy.choice import exclusive, union_options
 from .accepted import accepted_record, array_of, integer, label_of, load_json, text_of
@@ -85,6 +85,7 @@ class LabelStudioTasks(QueueFormat):
     name = "labelstudio"
     suffix = ".json"
     companion_options = (CONFIG_OPTION,)
+    tool_labels = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,6 +94,7 @@ class LabelStudioTasks(QueueFormat):
 
     def records(self, scored: ScoredExample) -> list[dict[str, Any]]:
         example = scored.example
+        self.check_labels(example)
         details = self.scoring.details(scored)
         data: dict[str, Any] = {"rank": 0, "text": example.text}
         for key, value in flat_fields(details, input_meta(example)).items():
@@ -140,6 +142,7 @@ class LabelStudioTasks(QueueFormat):
         path = paths.get(CONFIG_OPTION)
         if path is None:
             return
+        self.check_all_labels(labels)  # those of agreements too: the config lists them
         if self.scoring.kind is TaskKind.CHOICE:
             # Every category offered, then any a model chose that no task offered.
             offered = list(dict.fromkeys([*self.options, *labels]))
@@ -375,14 +378,14 @@ def _min_records(records: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
         if not isinstance(record, dict):
             raise RecordError("expected an object (a JSON-MIN record)", field=f"[{i}]")
         if _annotated(record):
-            task = record.get("id", ("index", i))
+            task = _task_id(record, i)
             key = (str(record.get("created_at") or ""), -i)  # ties: the first (newest) one
             if task not in latest or key > (latest[task][0], -latest[task][1]):
                 latest[task] = (key[0], i)
     chosen = {i for _, i in latest.values()}
     seen_tasks: set[Any] = set()
     for i, record in enumerate(records):
-        task = record.get("id", ("index", i))
+        task = _task_id(record, i)
         if task not in seen_tasks:
             seen_tasks.add(task)
             stats.tasks += 1
@@ -410,6 +413,18 @@ def _min_records(records: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
         meta = {"labelstudio_task": record.get("id"),
                 "labelstudio_annotation": record.get("annotation_id")}  # fmt: skip
         yield accepted_record(kind, text, answer, meta, record.get("annotator"))
+
+
+def _task_id(record: dict[str, Any], i: int) -> Any:
+    """The task a JSON-MIN record annotates: its `id` (a record without one is a task of its
+    own). The records of one task are grouped by it, so a list or an object is refused."""
+    task = record.get("id", ("index", i))
+    if isinstance(task, (list, dict)):
+        raise RecordError(
+            f"expected the task's id (a number or a string), got {describe_json_type(task)}",
+            field=f"[{i}].id",
+        )
+    return task
 
 
 def _annotated(record: dict[str, Any]) -> bool:

@@ -8,14 +8,16 @@ else the tool needs beside it (`companions`, e.g. Label Studio's labelling confi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import catalogue
 
-from ..core.errors import DisagreeError
+from ..core.errors import DisagreeError, InputError
 from ..io.jsonl import JsonlWriter
+from ..prodigy.choice import option_ids
 
 if TYPE_CHECKING:
     from ..triage.align import AlignedExample
@@ -34,9 +36,42 @@ class QueueFormat:
     # Options naming extra files this format writes (e.g. "--labelstudio-config").
     companion_options: ClassVar[tuple[str, ...]] = ()
 
+    # Whether every label must be one an annotation tool can take (`label_problem`): the
+    # tools' formats say so; Prodigy's JSONL carries any string.
+    tool_labels: ClassVar[bool] = False
+
     def __init__(self, scoring: Scoring, prefill: str) -> None:
         self.scoring = scoring
         self.prefill = prefill
+
+    def check_labels(self, example: AlignedExample) -> None:
+        """Refuse a label of `example` that the tool cannot take (see `label_problem`),
+        naming the file, line and field it comes from; before anything is written."""
+        if not self.tool_labels:
+            return
+        sources = self.scoring.sources or self.scoring.models
+        for source, task in zip(sources, example.tasks, strict=True):
+            if task is None:
+                continue
+            if task.accept is None:
+                spans = task.record.get("spans") or []
+                named = [(f"spans[{n}].label", span["label"]) for n, span in enumerate(spans)]
+            else:
+                named = [("accept", label) for label in task.accept]
+                named += [("options", label) for label in option_ids(task.record)]
+            for where, label in named:
+                problem = label_problem(label)
+                if problem is not None:
+                    raise InputError(source, task.line, _refused(label, problem), field=where)
+
+    def check_all_labels(self, labels: Sequence[str]) -> None:
+        """`check_labels` for the labels of a whole run (those of agreements too), which a
+        config lists; the files are named, as no one line is known."""
+        for label in labels if self.tool_labels else ():
+            problem = label_problem(label)
+            if problem is not None:
+                files = ", ".join(self.scoring.sources) or "the input files"
+                raise DisagreeError(f"{files}: {_refused(label, problem)}")
 
     def records(self, scored: ScoredExample) -> list[dict[str, Any]]:
         """What one queued example adds to the output, with a rank placeholder."""
@@ -72,6 +107,33 @@ class QueueFormat:
     ) -> None:
         """Write the `companions`, once every example is read; `labels`: every label any
         model used."""
+
+
+@functools.lru_cache(maxsize=4096)  # a run has a few labels, each on many examples
+def label_problem(label: str) -> str | None:
+    """What in `label` no annotation tool's label can hold, or None: a control character
+    (XML 1.0, Label Studio's config, cannot hold one even as a reference, and a database
+    under doccano or Argilla may refuse a NUL), or a noncharacter such as U+FFFE.
+
+    >>> label_problem("ORG\x1b[31m"), label_problem("Café & Co")
+    ('a control character (U+001B)', None)
+    """
+    for char in label:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            return f"a control character (U+{code:04X})"
+        if 0xD800 <= code <= 0xDFFF:
+            return f"a lone surrogate (U+{code:04X})"
+        if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+            return f"a noncharacter (U+{code:04X})"
+    return None
+
+
+def _refused(label: str, problem: str) -> str:
+    return (
+        f"the label {label!r} holds {problem}, which no annotation tool takes in a label "
+        "(a Label Studio config cannot hold it at all); correct the label in the file"
+    )
 
 
 def get_queue_format(name: str) -> type[QueueFormat]:

@@ -19,6 +19,7 @@ from typing import IO, Any, TypeVar
 import orjson
 
 from ..core.errors import DisagreeError, InputError, RecordError
+from .output_files import check_replaceable, check_temporary, create_exclusive, replace_temporary
 
 STDIO = "-"
 _BOM = b"\xef\xbb\xbf"
@@ -57,6 +58,9 @@ def check_input_file(path: str | Path) -> Path:
     """The path of an input JSONL file that exists and is a file, or a clear error."""
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():  # exists() says False for a link whose target is gone, or a loop
+            raise DisagreeError(f"{p}: a symbolic link that leads nowhere (a loop, or its "
+                                "target is gone)")  # fmt: skip
         raise DisagreeError(f"{p}: file not found")
     if p.is_dir():
         raise DisagreeError(f"{p}: is a directory, expected a JSONL file")
@@ -111,7 +115,38 @@ def parse_line(raw: bytes, line: int) -> dict[str, Any] | None:
         return _diagnose(raw, line, err)
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {_json_type(data)}")
+    # Only a line with that many brackets (each closed: twice as many bytes) can be nested
+    # that deep; the counts cost a fifth of the parse, the length check nothing.
+    if len(raw) > 2 * MAX_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        _check_depth(data)
     return data
+
+
+# orjson reads 1,024 levels of nesting but writes at most 254: a record nested deeper would
+# be read, then fail as a TypeError where its task is written. Refused as it is read instead.
+MAX_DEPTH = 254
+
+
+def _check_depth(record: dict[str, Any]) -> None:
+    depths = {key: _depth(value) for key, value in record.items()}
+    deepest = max(depths, key=lambda key: depths[key])
+    if 1 + depths[deepest] > MAX_DEPTH:
+        raise RecordError(
+            f"nested {1 + depths[deepest]:,} levels deep; disagree writes at most {MAX_DEPTH}",
+            field=deepest,
+        )
+
+
+def _depth(value: Any) -> int:
+    """Levels of arrays and objects in `value` (0 for a string or a number), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _diagnose(raw: bytes, line: int, fast_error: ValueError) -> dict[str, Any] | None:
@@ -306,14 +341,13 @@ class JsonlWriter:
             return
         self.check(self.path, resume=resume, overwrite=overwrite, resumable=resumable)
         partial = partial_path(self.path)
+        # A large buffer: diff writes hundreds of MB in lines of a few KB. A new .partial is
+        # created by this run (a link of that name is not followed), a resumed one appended to.
         if resume and partial.exists():
             cut_torn_tail(partial)  # append after the last whole line (see predict/resume.py)
-        mode = "a" if resume else "w"
-        try:
-            # A large buffer: diff writes hundreds of MB in lines of a few KB.
-            self._stream = partial.open(mode + "b", buffering=1 << 20)
-        except OSError as err:
-            raise DisagreeError(f"{partial}: cannot write it ({err.strerror or err})") from None
+            self._stream = create_exclusive(partial, append=True)
+        else:
+            self._stream = replace_temporary(partial)
 
     @staticmethod
     def check(
@@ -330,17 +364,15 @@ class JsonlWriter:
             raise DisagreeError(f"{path}: is a directory, expected an output file path")
         if not path.parent.exists():
             raise DisagreeError(f"{path.parent}: output directory does not exist")
-        if resume or overwrite:
-            return
         partial = partial_path(path)
-        if partial.exists() and resumable:
+        check_temporary(partial)  # a link there is never followed, resumed or not
+        if partial.exists() and resumable and not (resume or overwrite):
             raise DisagreeError(
                 f"{partial}: an interrupted run left this file; pass --resume to continue "
                 "it or --overwrite to start again"
             )
-        if path.exists():
-            how = " or --resume to add only the missing records" if resumable else ""
-            raise DisagreeError(f"{path}: already exists; pass --overwrite to replace it{how}")
+        how = " or --resume to add only the missing records" if resumable else ""
+        check_replaceable(path, overwrite=overwrite or resume, hint=how)
 
     def write_many(self, records: Iterable[dict[str, Any]]) -> int:
         return self.write_lines([dumps_line(record) for record in records])

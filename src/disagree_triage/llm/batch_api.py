@@ -26,9 +26,11 @@ from .openai_compatible import (
     RETRY_STATUS,
     LLMSetupError,
     OpenAICompatibleModel,
+    RedirectRefused,
     error_message,
     parse_retry_after,
     safe_url,
+    send,
 )
 
 ENDPOINT = "/v1/chat/completions"
@@ -258,6 +260,7 @@ class BatchClient:
 
     def __init__(self, backend: OpenAICompatibleModel) -> None:
         self.backend = backend
+        self.session = requests.Session()
 
     def upload(self, name: str, data: bytes) -> str:
         response = self._call(
@@ -306,7 +309,11 @@ class BatchClient:
         while True:
             retry_after = None
             try:
-                response = requests.request(method, url, headers=headers, timeout=timeout, **kwargs)
+                response = send(
+                    self.session, method, url, headers=headers, timeout=timeout, **kwargs
+                )
+            except RedirectRefused as err:
+                raise LLMSetupError(f"{where}: {err}") from None
             except requests.RequestException as err:
                 reason = f"{type(err).__name__}"
             else:

@@ -19,6 +19,7 @@ password in `base_url`) is never saved.
 from __future__ import annotations
 
 import configparser
+import io
 import shutil
 import tempfile
 import warnings
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
+from dotenv.parser import parse_stream
 from spacy import util
 from spacy.language import Language
 from thinc.api import Config, ConfigValidationError
@@ -58,12 +60,24 @@ def load_env(env_file: str | Path | None = None) -> None:
     else:
         return
     try:
-        load_dotenv(path, override=False, encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        # The message quotes no content: an env file holds keys.
+        # The messages quote no content: an env file holds keys.
         raise DisagreeError(
             f"{path}: not UTF-8 text (byte {err.start + 1}); save it as UTF-8"
         ) from None
+    # python-dotenv skips a line it cannot read with a logged warning of its own, and the key
+    # on that line then goes missing later: one line of ours instead, before anything loads.
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            # A statement's text starts with the blank lines before it: skip them.
+            statement = binding.original.string
+            blank = statement[: len(statement) - len(statement.lstrip())].count("\n")
+            raise DisagreeError(
+                f"{path}, line {binding.original.line + blank}: not a NAME=value line (an "
+                "unclosed quote, a space in the name?); the line is not shown, it may hold a key"
+            )
+    load_dotenv(stream=io.StringIO(text), override=False)
 
 
 def assemble_pipeline(

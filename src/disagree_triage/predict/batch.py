@@ -167,9 +167,10 @@ def _send(
             number += 1
             data = b"".join(chunk)
             path = Path(f"{output_path}.batch-{number}.jsonl")
-            write_atomic(path, data, overwrite=True)
             file_id = client.upload(path.name, data)
             batch = client.create(file_id)
+            # Written once the batch exists: a refused upload (a wrong key) leaves no file.
+            write_atomic(path, data, overwrite=True)
             job = BatchJob(
                 id=str(batch["id"]),
                 component=component,

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..core.errors import DisagreeError
 from ..io.jsonl import complete_lines, cut_torn_tail, partial_path
+from ..io.output_files import replace_temporary
 
 
 def needs_redo(record: dict[str, Any]) -> bool:
@@ -136,7 +137,7 @@ def _drop_lines(path: Path, lines: set[int]) -> None:
     """Rewrite `path` without `lines` (1-based), streaming, beside itself and renamed over it,
     so a crash leaves the old file, which a further --resume settles the same way."""
     temporary = path.with_name(path.name + ".rewrite")
-    with path.open("rb") as source, temporary.open("wb") as target:
+    with path.open("rb") as source, replace_temporary(temporary) as target:
         for line, raw in enumerate(source, start=1):
             if line not in lines:
                 target.write(raw)
@@ -153,7 +154,7 @@ def restore_input_order(path: Path, input_hashes: Iterable[int]) -> None:
     for _, offset, raw, record in complete_lines(path):
         offsets[record["_input_hash"]].append((offset, len(raw)))
     temporary = path.with_name(path.name + ".reordered")
-    with path.open("rb") as source, temporary.open("wb") as target:
+    with path.open("rb") as source, replace_temporary(temporary) as target:
         for key in input_hashes:
             places = offsets.get(key)
             if places:

@@ -38,11 +38,20 @@ from itertools import combinations
 from ..core.errors import DisagreeError
 from ..core.kinds import TaskKind
 from ..core.spans import SpanKey, SpanSet
+from ..formats.annotated_texts import AnnotatedTexts, read_annotated_texts
 from ..formats.annotations import AUTO, calibrated
+from ..io.corpus import rereads
 from ..prodigy import ProdigyTask
 from ..triage.align import FileStats, align_files, check_overlap
 from ..triage.differences import BOTH, BOUNDARY, MISSING, Difference
-from ..triage.queue import QUEUE_FAILED, QUEUED, FailedAnswers, QueuePolicy, rank_key
+from ..triage.queue import (
+    QUEUE_FAILED,
+    QUEUED,
+    FailedAnswers,
+    QueuePolicy,
+    count_left_out,
+    rank_key,
+)
 from ..triage.scoring import DEFAULT_MIN_CONFIDENCE, ScoredExample, Scoring
 from ..triage.votes import vote_of
 
@@ -109,6 +118,8 @@ class Report:
     failed: FailedAnswers = field(default_factory=FailedAnswers)  # on a failed LLM answer
     llm_failures: str = QUEUE_FAILED  # --llm-failures: queued (ranked) or left out
     annotated: int = 0  # examples of --calibrate's file, left out of the ranking
+    excluded: int = 0  # examples of --exclude's files, left out of the ranking
+    exclusions: AnnotatedTexts | None = None  # what --exclude read
 
     @property
     def agreeing(self) -> int:
@@ -178,7 +189,7 @@ def _count_agreement(report: Report, span_sets: Sequence[SpanSet]) -> None:
     report.overall.answers_agreed += len(common)
     report.overall.examples += 1
     report.overall.examples_agreed += all(s == span_sets[0] for s in span_sets[1:])
-    for label in {key[2] for key in union}:
+    for label in sorted({key[2] for key in union}):  # in hash order, ties would vary by run
         agreement = report.per_label.setdefault(label, Agreement())
         per_model = [frozenset(k for k in s if k[2] == label) for s in span_sets]
         agreement.answers += sum(key[2] == label for key in union)
@@ -205,7 +216,7 @@ def _count_patterns(
         report.pattern_examples.setdefault(pattern, (text[difference.start : difference.end], text))
         finders = [i for i, spans in enumerate(difference.spans) if spans]
         if difference.conflict == MISSING and len(finders) == 1:
-            for s, e, label in difference.spans[finders[0]]:
+            for s, e, label in sorted(difference.spans[finders[0]]):  # a set: sorted
                 report.alone[names[finders[0]]][label if choice else text[s:e]] += 1
 
 
@@ -260,6 +271,7 @@ def _cats(task: ProdigyTask | None) -> dict[str, float] | None:
     return dict(vote_of(task).scores)
 
 
+@rereads("paths", "calibrate", stdin=False)
 def build_report(
     paths: Sequence[str],
     *,
@@ -269,6 +281,7 @@ def build_report(
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     calibrate: str | None = None,
     calibrate_format: str = AUTO,
+    exclude: Sequence[str] = (),
     missing: str = "include",
     llm_failures: str = QUEUE_FAILED,
     top: int = 50,
@@ -281,7 +294,8 @@ def build_report(
     `top`: how many examples to keep, first what `diff` with the same `scorer`, `target`,
     `min_confidence`, `calibrate`, `missing` and `llm_failures` queues first (the same code
     ranks both); `top_per_scorer`: the same for every registered scorer, for the "which scorer
-    ranks what" view. The counts cover every text, those of `calibrate` included.
+    ranks what" view. The counts cover every text, those of `calibrate` and `exclude` (annotated
+    files, see formats/annotated_texts.py) included; only the ranking leaves them out, as diff does.
     """
     if top < 0:
         raise DisagreeError(f"--top {top}: must be 0 or more")
@@ -290,10 +304,12 @@ def build_report(
         paths, names, scorer, command="report", target=target, min_confidence=min_confidence
     )
     annotated = calibrated(scoring, calibrate, calibrate_format, paths, skip_invalid)
+    excluded = read_annotated_texts(exclude, skip_invalid=skip_invalid)
     models = scoring.models
     stats = [FileStats(str(p), name) for p, name in zip(paths, models, strict=True)]
     report = Report(models, stats, scoring.scorer, top, scoring.kind, target=target,
                     ranked_by=scoring.ranked_by, llm_failures=llm_failures)  # fmt: skip
+    report.exclusions = excluded if exclude else None
     report.confusion = {(a, b): Counter() for a, b in combinations(models, 2)}
     report.alone = {name: Counter() for name in models}
     queue = _TopK(top)
@@ -315,8 +331,7 @@ def build_report(
             _count_agreement(report, span_sets)
             _count_confusion(report, span_sets)
             _count_patterns(report, example.text, scored.differences, models)
-        if example.input_hash in annotated:
-            report.annotated += 1
+        if count_left_out(report, example.input_hash, annotated, excluded):
             continue
         route = policy.route(scored)  # what diff does with it
         report.failed.count(scored, route)

@@ -6,7 +6,9 @@ agreements or left out. diff writes what it routes; report ranks what it routes 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.errors import DisagreeError
 from .scoring import ScoredExample
@@ -108,3 +110,17 @@ class FailedAnswers:
         if llm_failures == LEAVE_OUT:
             return f"{counts}: left out of queue and agreements (--llm-failures leave-out)"
         return f"{counts}: {self.queued:,} queued, never agreements (--llm-failures queue)"
+
+
+def count_left_out(
+    counts: Any, input_hash: int, annotated: Container[int], excluded: Container[int]
+) -> bool:
+    """Whether the text was annotated already and leaves the ranking (diff, report): counted
+    in `counts.annotated` (--calibrate's file) or `counts.excluded` (--exclude's files)."""
+    if input_hash in annotated:
+        counts.annotated += 1
+        return True
+    if input_hash in excluded:
+        counts.excluded += 1
+        return True
+    return False

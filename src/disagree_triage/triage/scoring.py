@@ -109,6 +109,7 @@ class Scoring:
     # The models' labels read through this map (evaluate's --ner): span keys, beams and
     # category votes alike. None: as the files say (diff, report).
     labels: LabelMap | None = None
+    sources: list[str] = field(default_factory=list)  # each model's file, for messages
 
     @classmethod
     def for_files(
@@ -137,6 +138,7 @@ class Scoring:
             {str(p): TaskKind.of_record(r) for p, r in zip(paths, firsts, strict=True)}
         )
         scoring = cls.of_kind(kind, models, scorer, target=target, min_confidence=min_confidence)
+        scoring.sources = [str(p) for p in paths]
         if scoring.target is not None and scoring.scorer in NEEDS_SCORES:
             if _beam_of(firsts[scoring.target]) is None:
                 raise DisagreeError(

@@ -14,7 +14,8 @@ fail later (a base_url that is not http(s), a negative timeout, a key name that 
 when the pipeline is built. A request that still fails after its retries does not stop the run:
 it returns a marked response (see `failures`), and predict records the reason in that
 document's task. No transport fault (a body cut short, a broken chunk, a redirect loop) escapes
-as a traceback.
+as a traceback. A redirect is followed only where it keeps the request and its credentials on
+the configured origin (`send`); one to another server stops the run.
 
 A prompt that carries a JSON schema (`structured.SchemaPrompt`, from our `disagree.NER.v1` /
 `disagree.TextCat.v1` tasks) is sent with `response_format`, so that the server constrains the
@@ -34,11 +35,36 @@ point `make_openai_compatible`).
 """
 
 from .backend import GONE_AFTER, OpenAICompatibleModel, make_openai_compatible
-from .settings import RESPONSE_FORMATS, ChatSettings, LLMSetupError, response_format, safe_url
-from .transport import RETRY_STATUS, ChatTransport, error_message, parse_retry_after
+from .settings import (
+    MAX_RESPONSE_BYTES,
+    RESPONSE_FORMATS,
+    ChatSettings,
+    LLMSetupError,
+    response_format,
+    safe_url,
+)
+from .transport import (
+    RETRY_STATUS,
+    BodyTooLarge,
+    ChatTransport,
+    Deadline,
+    RedirectRefused,
+    error_message,
+    origin,
+    parse_retry_after,
+    read_body,
+    send,
+)
 
 __all__ = [
     "GONE_AFTER",
+    "MAX_RESPONSE_BYTES",
+    "BodyTooLarge",
+    "Deadline",
+    "RedirectRefused",
+    "origin",
+    "read_body",
+    "send",
     "RESPONSE_FORMATS",
     "RETRY_STATUS",
     "ChatSettings",

@@ -24,7 +24,7 @@ from spacy_llm.registry import registry
 from ..failures import failed_response
 from ..response_cache import ResponseCache, cache_key, default_cache_path
 from ..structured import schema_of
-from .settings import ChatSettings, LLMSetupError, safe_url
+from .settings import MAX_RESPONSE_BYTES, ChatSettings, LLMSetupError, safe_url
 from .transport import ChatTransport, RequestFailed, RetryableError
 
 # The server is taken for gone, and the run stops, when this many documents in a row could not
@@ -225,6 +225,7 @@ def make_openai_compatible(
     backoff_base: float = 0.5,
     backoff_max: float = 30.0,
     retry_after_max: float = 60.0,
+    max_response_bytes: int = MAX_RESPONSE_BYTES,
     temperature: float = 0.0,
     max_tokens: int | None = None,
     prompt_price_per_million: float | None = None,
@@ -242,6 +243,8 @@ def make_openai_compatible(
     set it to null for servers without keys. A retry waits backoff_base * 2^attempt seconds
     (capped at backoff_max, with jitter), or longer when the server says so in Retry-After, up
     to retry_after_max seconds (a longer Retry-After, `inf` included, is cut to it and counted).
+    `timeout` is a deadline for each request as a whole (however slowly the server sends),
+    and `max_response_bytes` the most of an answer read (past it, the document's failure).
     `structured_output`: how a task's JSON schema is sent (json_schema, json_object), or false
     to send none.
     Prices are per million tokens, for the cost estimate at the end of a run; the batch prices
@@ -260,6 +263,7 @@ def make_openai_compatible(
         backoff_base=backoff_base,
         backoff_max=backoff_max,
         retry_after_max=retry_after_max,
+        max_response_bytes=max_response_bytes,
         temperature=temperature,
         max_tokens=max_tokens,
         prompt_price_per_million=prompt_price_per_million,

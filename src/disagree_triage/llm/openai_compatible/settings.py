@@ -31,6 +31,9 @@ from ..structured import schema_of
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 # How a schema is sent, from the most to the least widely read; a refusal moves one step on.
 RESPONSE_FORMATS = ("json_schema", "json_object")
+# The most of an answer read (after Content-Encoding): a chat answer is kilobytes, and read
+# whole, one 100 MB answer took 2 GB (its bytes, text, parsed JSON and redacted copy).
+MAX_RESPONSE_BYTES = 8_000_000
 
 
 class LLMSetupError(DisagreeError):
@@ -55,6 +58,7 @@ class ChatSettings:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 60.0
+    max_response_bytes: int = MAX_RESPONSE_BYTES
     temperature: float = 0.0
     max_tokens: int | None = None
     prompt_price_per_million: float | None = None
@@ -239,6 +243,7 @@ def _numbers_problem(settings: ChatSettings) -> str | None:
         "backoff_base": (settings.backoff_base, 0),
         "backoff_max": (settings.backoff_max, 0),
         "retry_after_max": (settings.retry_after_max, 0),
+        "max_response_bytes": (settings.max_response_bytes, 1),
     }
     for name, (value, minimum) in minimums.items():
         if not math.isfinite(value):
