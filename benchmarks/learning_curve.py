@@ -33,6 +33,7 @@ for both files on 2 busy cores; --json keeps every run, and a run it holds is no
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import random
 import statistics
@@ -88,7 +89,16 @@ STRATEGIES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "target-md-sm": (("spacy-md-scored", "spacy-sm"), {"target": "spacy-md"}),
     "target-md-llm": (("spacy-md-scored", "llm"), {"target": "spacy-md"}),
 }
-HAS_TARGET = "target" in inspect.signature(diff_files).parameters
+def _has_target() -> bool:
+    """Whether this disagree ranks by a target model (an older one, measured for comparison,
+    had no --target): a field of DiffOptions, or before DiffOptions a keyword of diff_files."""
+    options = getattr(sys.modules[diff_files.__module__], "DiffOptions", None)
+    if options is not None:
+        return "target" in {f.name for f in dataclasses.fields(options)}
+    return "target" in inspect.signature(diff_files).parameters
+
+
+HAS_TARGET = _has_target()
 
 
 def predictions(

@@ -20,8 +20,8 @@ from batch_server import BatchServer
 from conftest import read_lines
 from disagree_triage import predict_file
 from disagree_triage.core.errors import DisagreeError
-from disagree_triage.llm import batch
 from disagree_triage.llm.openai_compatible import LLMSetupError
+from disagree_triage.predict import batch
 from llm_servers import GOOD, KEY_ENV, FaultServer, Reply, chat_body, write_config, write_corpus
 from test_hostile_llm import CANARY, HEAD, error_lines, failed, files_under, leaks_in, run_cli
 

@@ -1,8 +1,8 @@
 """Precision, recall and F1 from counts (`PRF`): what evaluate scores against gold and train
 reports on its dev set, one definition for both.
 
-    >>> PRF(tp=3, fp=1, fn=2).f1
-    0.6666666666666666
+    >>> round(PRF(tp=3, fp=1, fn=2).f1, 3)
+    0.667
 """
 
 from __future__ import annotations
