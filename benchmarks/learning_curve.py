@@ -89,6 +89,8 @@ STRATEGIES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "target-md-sm": (("spacy-md-scored", "spacy-sm"), {"target": "spacy-md"}),
     "target-md-llm": (("spacy-md-scored", "llm"), {"target": "spacy-md"}),
 }
+
+
 def _has_target() -> bool:
     """Whether this disagree ranks by a target model (an older one, measured for comparison,
     had no --target): a field of DiffOptions, or before DiffOptions a keyword of diff_files."""
@@ -307,14 +309,37 @@ def table(results: dict[str, Any], ks: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(results: dict[str, Any], ks: list[int], path: Path) -> None:
+def comma_ints(text: str) -> list[int]:
+    """An argparse type: "0,1,2" -> [0, 1, 2] (rounds.py reads its options with it too)."""
+    return [int(x) for x in text.split(",")]
+
+
+def panels(count: int) -> tuple[Any, list[Any]]:
+    """A figure of `count` panels side by side (matplotlib without a display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
-    for ax, (name, found) in zip(axes[0], results.items(), strict=True):
+    fig, axes = plt.subplots(1, count, figsize=(6 * count, 4.2), squeeze=False)
+    return fig, list(axes[0])
+
+
+def finish_panel(ax: Any, **labels: Any) -> None:
+    """The zero line, titles and legend every panel of both benchmarks has."""
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set(**labels)
+    ax.legend(fontsize=8)
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def plot(results: dict[str, Any], ks: list[int], path: Path) -> None:
+    fig, axes = panels(len(results))
+    for ax, (name, found) in zip(axes, results.items(), strict=True):
         for strategy, by_k in curves(found, ks).items():
             style = "--" if strategy == "random" else "-"
             color = f"C{['random', *STRATEGIES].index(strategy)}"  # the same in every panel
@@ -324,29 +349,24 @@ def plot(results: dict[str, Any], ks: list[int], path: Path) -> None:
             xs = [k for k in ks for _ in by_k[k]]
             ys = [g for k in ks for g, _ in by_k[k].values()]
             ax.scatter(xs, ys, s=10, alpha=0.35, color=line[0].get_color())
-        ax.axhline(0, color="grey", linewidth=0.8)
-        ax.set(
+        finish_panel(
+            ax,
             title=f"{name}: mean of {len(found['baseline'])} seeds (dots: each seed)",
             xlabel="texts annotated (k)",
             ylabel="F1 gain, PERSON + ORG",
             xticks=ks,
         )
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 def main() -> None:
-    def ints(text: str) -> list[int]:
-        return [int(x) for x in text.split(",")]
-
     parser = argparse.ArgumentParser(description="learning curve of md per triage strategy")
     parser.add_argument("--files", type=lambda s: s.split(","), default=list(FILES))
     parser.add_argument(
         "--strategies", type=lambda s: s.split(","), default=["random", *STRATEGIES]
     )
-    parser.add_argument("--seeds", type=ints, default=[0, 1, 2, 3, 4])  # the docs: 5 seeds
-    parser.add_argument("--ks", type=ints, default=[100, 200, 400])
+    parser.add_argument("--seeds", type=comma_ints, default=[0, 1, 2, 3, 4])  # the docs: 5 seeds
+    parser.add_argument("--ks", type=comma_ints, default=[100, 200, 400])
     parser.add_argument("--limit", type=int, help="use only the first N texts of each file")
     parser.add_argument(
         "--predictions",

@@ -333,16 +333,11 @@ def without_texts(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def plot(results: dict[str, Any], settings: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     k, n = settings["k"], settings["rounds"]
     names = [name for name in results if name != "settings"]
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.2), squeeze=False)
+    fig, axes = lc.panels(len(names))
     xs = [k * r for r in range(n + 1)]  # 0: the untouched md, gain 0 by definition
-    for ax, name in zip(axes[0], names, strict=True):
+    for ax, name in zip(axes, names, strict=True):
         for i, strategy in enumerate(STRATEGIES):
             per_round = gains(results, name, strategy, n) if strategy in results[name] else []
             if not per_round or not per_round[0]:
@@ -354,26 +349,21 @@ def plot(results: dict[str, Any], settings: dict[str, Any], path: Path) -> None:
                     label=f"{strategy} ({len(per_round[1])} seeds)")  # fmt: skip
             lows, highs = [min(v) for v in per_round], [max(v) for v in per_round]
             ax.fill_between(xs, lows, highs, color=f"C{i}", alpha=0.12)
-        ax.axhline(0, color="grey", linewidth=0.8)
-        ax.set(
+        lc.finish_panel(
+            ax,
             title=f"{name}: rounds of {k} (line: mean, band: seeds' range)",
             xlabel="texts annotated so far",
             ylabel="F1 gain over md, PERSON + ORG",
             xticks=xs,
         )
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    lc.save_figure(fig, path)
 
 
 def main() -> None:
-    def ints(text: str) -> list[int]:
-        return [int(x) for x in text.split(",")]
-
     parser = argparse.ArgumentParser(description="md's F1 round after round, per strategy")
     parser.add_argument("--files", type=lambda s: s.split(","), default=list(lc.FILES))
     parser.add_argument("--strategies", type=lambda s: s.split(","), default=list(STRATEGIES))
-    parser.add_argument("--seeds", type=ints, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=lc.comma_ints, default=[0, 1, 2, 3, 4])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--k", type=int, default=50, help="annotations per round")
     parser.add_argument("--max-epochs", type=int, default=TrainingSettings().max_epochs)
