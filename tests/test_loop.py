@@ -213,7 +213,7 @@ def loop_project(tmp_path: Path, texts: int) -> Path:
 
 def weasel(project: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "weasel", "run", "all", str(project), *args],
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+                          capture_output=True, text=True, timeout=1800)  # fmt: skip
 
 
 @pytest.mark.slow
