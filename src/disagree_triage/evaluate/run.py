@@ -274,7 +274,7 @@ class _Evaluation:
             else None
         )
         registered = self.scoring.registered if self.scoring is not None else {}
-        targeted = all_target_scorers() if registered and kind is TaskKind.NER else {}
+        targeted = all_target_scorers() if registered and kind.is_span_kind else {}
         # model index -> target scorer -> value per example (a scorer needing scores is dropped
         # for a model whose file has none)
         self.target_values: list[dict[str, Column]] = [

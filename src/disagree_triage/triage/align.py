@@ -132,7 +132,7 @@ class _TaskFile:
                 reject_line(self.path, line, err, self.invalid)
                 continue
             stats.records += 1
-            if kind is TaskKind.NER and not task.has_spans:
+            if kind.is_span_kind and not task.has_spans:
                 stats.without_spans_key += 1
             if task.answer is not None and task.answer != "accept":
                 stats.not_accepted += 1
@@ -269,7 +269,7 @@ def _check_files(files: list[_TaskFile], names: Sequence[str], kind: TaskKind) -
     for f, name in zip(files, names, strict=True):
         if f.stats.records == 0:
             raise DisagreeError(f"{f.path}: holds no records (empty file?)")
-        if kind is TaskKind.NER and f.stats.without_spans_key == f.stats.records:
+        if kind.is_span_kind and f.stats.without_spans_key == f.stats.records:
             raise DisagreeError(
                 f"{f.path}: no record has 'spans' (NER) or 'options' / 'accept' (choice): "
                 f"not predictions or annotations (model {name!r})"

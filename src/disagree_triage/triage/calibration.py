@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.errors import DisagreeError
-from ..core.kinds import TaskKind
 from .align import AlignedExample, FileStats, align_files
 from .evidence import Reliability
 from .scoring import Scoring
@@ -17,8 +16,10 @@ from .scoring import Scoring
 
 def check_calibration(scoring: Scoring) -> None:
     """Reliabilities are learnt for entities; checked before work."""
-    if scoring.kind is not TaskKind.NER:
-        raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
+    if not scoring.kind.is_span_kind:
+        raise DisagreeError(
+            "--calibrate learns entity and span reliabilities; the files hold categories"
+        )
 
 
 def fit_reliability(
@@ -40,7 +41,7 @@ def fit_reliability(
     observations = []
     hashes: set[int] = set()
     for example in align_files(
-        [annotated, *paths], names, stats, kind=TaskKind.NER, skip_invalid=skip_invalid
+        [annotated, *paths], names, stats, kind=scoring.kind, skip_invalid=skip_invalid
     ):
         gold, tasks = example.tasks[0], example.tasks[1:]
         if gold is None or any(t is None for t in tasks):

@@ -255,7 +255,7 @@ class Scoring:
             scores = {name: float(fn(inputs)) for name, fn in self.registered.items()}
         evidence = None
         # Who is likely wrong is worked out only where the run says it (a target, or blame).
-        if self.kind is TaskKind.NER and (self.target is not None or self.blame):
+        if self.kind.is_span_kind and (self.target is not None or self.blame):
             versions = versions or self.versions(example)
             evidence = Evidence(versions, self.reliability)
         if self.target is not None and versions is not None:
