@@ -512,3 +512,14 @@ def test_the_argilla_sdk_loads_the_spans_dataset_with_overlap_allowed(
     spans = [(s["start"], s["end"], s["label"]) for s in suggestion["value"]]
     assert has_overlap(spans)
     assert sorted(spans) == sorted(key(T1, p, lb) for p, lb in A[T1] + [("Bridge", "FAC")])
+
+
+@pytest.mark.parametrize("fmt", ["labelstudio-min", "doccano", "argilla", "docbin"])
+def test_diff_calibrates_on_each_spans_export(models, tmp_path, fmt):
+    """--calibrate learns each model's reliability from the spans export (model a's version as
+    gold); the texts it holds leave the queue."""
+    export = annotated_export(fmt, models, tmp_path)
+    summary = diff_files(models, output=tmp_path / "q.jsonl", calibrate=export)
+    held = len(A) if fmt == "docbin" else len(QUEUED)  # the DocBin: all of model a's file
+    assert summary.calibration is not None and summary.calibration.examples == held
+    assert summary.queued == 0
