@@ -311,6 +311,12 @@ def test_a_file_that_cannot_say_is_spans_when_its_spans_overlap_and_the_user_dec
     assert {t.kind for t in read_annotations(apart, "labelstudio:spans")} == {TaskKind.SPANS}
     assert {t.kind for t in read_annotations(apart, "auto:spans")} == {TaskKind.SPANS}
     assert {t.kind for t in read_annotations(overlapping, "auto:ner")} == {TaskKind.NER}
+    # A model's overlapping prediction says nothing of what the annotator's gold is.
+    predicted = labelstudio_task(T1, [("Golden Gate", "ORG")])
+    predicted["predictions"] = [{"result": labelstudio_task(T1, A[T1])["annotations"][0]["result"]}]
+    assert {t.kind for t in read_annotations(write_json(tmp_path / "p.json", [predicted]))} == {
+        TaskKind.NER
+    }
     doccano = tmp_path / "d.jsonl"
     doccano.write_text(
         json.dumps({"id": 1, "text": T2, "label": [list(key(T2, p, lb)) for p, lb in A[T2]]}) + "\n"

@@ -264,11 +264,13 @@ def labelstudio_records(
 # --- JSON --------------------------------------------------------------------------------
 
 
-def _results(task: Any) -> Iterator[list[dict[str, Any]]]:
-    """The regions of each annotation and prediction of a task."""
+def _results(
+    task: Any, keys: Sequence[str] = (*_ANNOTATION_KEYS, "predictions")
+) -> Iterator[list[dict[str, Any]]]:
+    """The regions of each annotation and prediction (`keys`) of a task."""
     if not isinstance(task, dict):
         return
-    for key in (*_ANNOTATION_KEYS, "predictions"):
+    for key in keys:
         items = task.get(key)
         for item in items if isinstance(items, list) else ():
             result = item.get("result") if isinstance(item, dict) else None
@@ -287,6 +289,7 @@ def _keys(regions: Sequence[Any]) -> list[SpanKey]:
         and type(value.get("end")) is int
         and isinstance(value.get("labels"), list)
         for label in value["labels"]
+        if isinstance(label, str)  # (sortable: a bad label is reported when read)
     ]
 
 
@@ -306,9 +309,10 @@ def _kind_of_full(tasks: list[Any], asked: TaskKind | None) -> TaskKind:
         and t["data"].get(VIEW_FIELD) == SPANS_VIEW_ID
         for t in tasks
     )  # fmt: skip
-    overlapping = any(
+    overlapping = any(  # in an annotation: a model's predictions say nothing of the gold
         has_overlap(_keys([r.get("value") for r in result if r.get("type") == "labels"]))
-        for result in results
+        for t in tasks
+        for result in _results(t, _ANNOTATION_KEYS)
     )
     return span_kind(f"data.{VIEW_FIELD}", marked=marked, asked=asked, overlapping=overlapping)
 
