@@ -193,7 +193,7 @@ def print_summary(
         console.print(
             clean(
                 f"calibrated on {summary.calibration.examples:,} annotated examples "
-                f"({summary.calibration.candidates:,} candidate entities):"
+                f"({summary.calibration.candidates:,} candidate {summary.kind.unit}):"
             )
         )
         for line in summary.calibration.describe():

@@ -222,9 +222,11 @@ def _category_summary(report: EvaluationReport) -> Table:
 
 
 def _scores_table(report: EvaluationReport) -> Table:
-    """P, R, F per model, all labels then each label (and partial F for entities)."""
+    """P, R, F per model, all labels then each label (and partial F for entities and spans)."""
     choice = report.kind is TaskKind.CHOICE
-    table = safe_table(title="per category" if choice else "entity scores against gold")
+    table = safe_table(
+        title="per category" if choice else f"{report.kind.unit_singular} scores against gold"
+    )
     for column in ("model", "label", "P", "R", "F", "partial F", "support"):
         if choice and column == "partial F":
             continue  # a category has no boundaries: partial is exact

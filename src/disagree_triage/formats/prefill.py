@@ -13,6 +13,10 @@ wrong, so the default shows only what the models behind it outvote the others on
   any model chose.
 - `none`, or a model's name: nothing, or exactly that model's version.
 
+Spans (`spans_manual`) may overlap, so for them nothing is dropped for overlapping: `majority`
+shows every span more than half of the models proposed, `union` every span any model proposed,
+a model's name its whole version.
+
     >>> a, b = (0, 5, "ORG"), (0, 5, "PERSON")
     >>> majority_spans([frozenset({a}), frozenset({a}), frozenset({b})])
     [(0, 5, 'ORG')]
@@ -97,12 +101,18 @@ def prefilled(
     *,
     categories: bool,
     exclusive: bool = True,
+    overlapping: bool = False,
 ) -> list[SpanKey] | list[str]:
     """What `prefill` shows, given each model's answer (None: the model lacks the text):
-    span keys for entities, option ids for categories."""
+    span keys for entities (for spans, `overlapping`, overlaps kept), option ids for
+    categories."""
     present = [a for a in answers if a is not None]
     if prefill == NONE:
         return []
+    if overlapping and prefill in (MAJORITY, UNION):  # spans: every span with enough votes
+        votes = Counter(key for spans in present for key in spans)
+        needed = len(present) / 2 if prefill == MAJORITY else 0
+        return sorted(key for key, count in votes.items() if count > needed)  # type: ignore[return-value]
     if prefill == MAJORITY:
         return majority_accept(present) if categories else majority_spans(present)  # type: ignore[arg-type]
     if prefill == UNION:
@@ -112,7 +122,7 @@ def prefilled(
     own = answers[list(models).index(prefill)]
     if own is None:
         return []
-    if categories:
+    if categories or overlapping:
         return sorted(own)  # type: ignore[return-value]
     return non_overlapping(list(own))  # type: ignore[arg-type]
 
@@ -130,4 +140,4 @@ def prefilled_answer(
             prefill, models, votes, categories=True, exclusive=exclusive(example.tasks)
         )
     spans = [frozenset(t.span_keys) if t else None for t in example.tasks]
-    return prefilled(prefill, models, spans, categories=False)
+    return prefilled(prefill, models, spans, categories=False, overlapping=kind is TaskKind.SPANS)

@@ -78,7 +78,7 @@ def queue_task(
         ends = {t.get("end") for t in tokens}
         keys = [key for key in keys if key[0] in starts and key[1] in ends]
     own = tasks[preferred] if preferred is not None else None
-    return _ner_version(example, meta, keys, source, own if own is source else None)
+    return _ner_version(example, meta, keys, source, own if own is source else None, kind)
 
 
 def review_tasks(
@@ -104,7 +104,7 @@ def review_tasks(
         else:
             source = _tokens_source(tasks, i)
             version = _ner_version(
-                example, meta, task.span_keys, source, task if task is source else None
+                example, meta, task.span_keys, source, task if task is source else None, kind
             )
         versions.append(as_answer(version, name))
     return versions
@@ -139,9 +139,11 @@ def _ner_version(
     keys: Sequence[SpanKey],
     tokens_from: ProdigyTask | None,
     own: ProdigyTask | None,
+    kind: TaskKind = TaskKind.NER,
 ) -> dict[str, Any]:
-    """A ner_manual task of `keys` on the tokens of `tokens_from`. `own`: the version the spans
-    come from, when it is also `tokens_from`: its span dicts are reused (no re-alignment)."""
+    """A ner_manual task (spans_manual for spans) of `keys` on the tokens of `tokens_from`.
+    `own`: the version the spans come from, when it is also `tokens_from`: its span dicts are
+    reused (no re-alignment)."""
     tokens = tokens_from.record["tokens"] if tokens_from is not None else None
     raw = own.record.get("spans") if own is not None else None
     if not keys:
@@ -156,6 +158,7 @@ def _ner_version(
         tokens=tokens,
         fields={"meta": meta},
         hash_of_input=example.input_hash,
+        kind=kind,
     )
 
 
