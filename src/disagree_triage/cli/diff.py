@@ -295,7 +295,8 @@ def _warnings(summary: DiffSummary, missing: str) -> None:
     for name, labels in summary.label_gaps.items():
         warn(
             f"{name} never uses {', '.join(labels)}, which another model does: every such "
-            "answer counts as a disagreement; align them with --ner / --textcat in predict"
+            "answer counts as a disagreement; align them with --ner / --spans / --textcat in "
+            "predict"
         )
     if summary.exclusions is not None:
         for line in summary.exclusions.warnings(summary.excluded):
