@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import spacy
 
-from conftest import read_lines
-from disagree_triage import diff_files
+from conftest import SM, first_lines, read_lines
+from disagree_triage import diff_files, predict_file
 from disagree_triage.core.errors import DisagreeError
 from disagree_triage.core.kinds import TaskKind
 from disagree_triage.evaluate import evaluate_files
+from disagree_triage.evaluate.fewshot import task_of, write_examples_file
+from disagree_triage.predict.assemble import assemble_pipeline
 from disagree_triage.predict.doc_tasks import tokens_of
 from disagree_triage.prodigy.read import NEAR_MISSES
 from disagree_triage.prodigy.write import as_answer, ner_task
@@ -323,3 +325,96 @@ def test_calibrate_learns_from_an_entity_gold_and_leaves_it_out(scored, tmp_path
     assert summary.annotated == 2 and summary.calibration is not None
     assert summary.calibration.candidates == 6  # Excel x2 labels, SQL; Kubernetes x2, its role
     assert {r["text"] for r in read_lines(queue)} == {T_AGREE, T_NESTED, T_BOUNDARY}
+
+
+def test_fewshot_examples_of_spans_load_into_spacy_llm_spancat_v3(two, tmp_path):
+    """ruler-a, read as the LLM, put SKILL on 'Excel' where gold has TOOL: for spans (several
+    labels may share a place) that SKILL is a rejected span, shown to the LLM as not one."""
+    report = evaluate_files(gold_file(tmp_path / "gold.jsonl"), list(two), llm="ruler-a",
+                            fewshot_limit=10)  # fmt: skip
+    out = tmp_path / "examples.yml"
+    assert write_examples_file(report.fewshot, out, task="spacy.SpanCat.v3") == 4
+    config = tmp_path / "spancat.cfg"
+    config.write_text(
+        f"""[nlp]
+lang = "en"
+pipeline = ["llm"]
+[components]
+[components.llm]
+factory = "llm"
+[components.llm.task]
+@llm_tasks = "spacy.SpanCat.v3"
+labels = ["ROLE", "SKILL", "TOOL", "PLACE", "FIELD"]
+[components.llm.task.examples]
+@misc = "spacy.FewShotReader.v1"
+path = "{out}"
+[components.llm.model]
+@llm_models = "disagree.OpenAICompatible.v1"
+model = "x"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = null
+"""
+    )
+    assert task_of(config) == "spacy.SpanCat.v3"
+    nlp = assemble_pipeline(config)
+    [(prompts, _)] = list(nlp.get_pipe("llm")._task.generate_prompts([nlp.make_doc("SQL.")]))
+    prompt = str(prompts[0])
+    assert "Excel | False | SKILL" in prompt and "Excel | True | TOOL" in prompt
+    assert "Kubernetes | False | SKILL" in prompt and "Kubernetes | True | TOOL" in prompt
+    # gold's overlapping spans are all shown: the ROLE and the TOOL inside it
+    assert "Kubernetes administrator | True | ROLE" in prompt
+
+
+# --- a real spancat's own scores --------------------------------------------------------------
+
+
+def test_target_reads_a_real_spancats_scores_and_near_misses(spancat_model, tmp_path):
+    """The wikigold spancat (tests/spancat_model.py) with `predict --spans --scores` on texts it
+    never saw, against en_core_web_sm's entities read as spans: `uncertainty` is 1 − Π over
+    the spancat's own span scores and near misses, record by record."""
+    texts = first_lines(spancat_model.heldout_texts, 40, tmp_path / "texts.jsonl")
+    spancat, ner, sm = (tmp_path / f"{n}.jsonl" for n in ("spancat", "ner", "sm"))
+    predict_file(spancat_model.path, texts, spancat, spans="PERSON,ORG,LOC,MISC", scores=True,
+                 annotator="spancat")  # fmt: skip
+    predict_file(SM, texts, ner, ner="PERSON,ORG,GPE:LOC,LOC,NORP:MISC", annotator="sm")
+    sm.write_text("".join(json.dumps({**r, "_view_id": "spans_manual"}) + "\n"
+                          for r in read_lines(ner)))  # fmt: skip
+    own = {r["text"]: r for r in read_lines(spancat)}
+    assert any(r["meta"][NEAR_MISSES] for r in own.values())
+    queue = tmp_path / "q.jsonl"
+    diff_files([spancat, sm], output=queue, target="spancat")
+    queued = read_lines(queue)
+    assert len(queued) >= 10
+    for record in queued:
+        mine = own[record["text"]]
+        expected = 1.0
+        for span in mine["spans"]:
+            expected *= span["score"]
+        for miss in mine["meta"][NEAR_MISSES]:
+            expected *= 1 - miss["score"]
+        assert record["meta"]["uncertainty"] == pytest.approx(1 - expected, abs=2e-6)
+        assert 0.0 <= record["meta"]["error_probability"] <= 1.0
+    ranked = [r["meta"]["error_probability"] for r in queued]
+    assert ranked == sorted(ranked, reverse=True)
+
+
+# --- the CLI ----------------------------------------------------------------------------------
+
+
+def test_cli_diff_and_evaluate_on_spans(scored, tmp_path, cli):
+    queue, folder = tmp_path / "q.jsonl", tmp_path / "split"
+    done = cli("diff", *scored, "--output", queue, "--target", "ruler-a",
+               "--split-by-model", folder, "--calibrate", gold_file(tmp_path / "ann.jsonl",
+               gold={T_LABEL: GOLD[T_LABEL]}))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "candidate spans" in done.stdout and "boundary conflict" in done.stdout
+    assert {r["_view_id"] for r in read_lines(queue)} == {"spans_manual"}
+    shown = cli("evaluate", gold_file(tmp_path / "gold.jsonl"), *scored)
+    assert shown.returncode == 0, shown.stderr
+    assert "span scores against gold" in shown.stdout
+    assert "triage for 'ruler-a is wrong'" in shown.stdout and "uncertainty" in shown.stdout
+    mixed = tmp_path / "ner.jsonl"
+    mixed.write_text(json.dumps({"text": T_AGREE, "spans": []}) + "\n", encoding="utf-8")
+    refused = cli("diff", scored[0], mixed, "--output", tmp_path / "x.jsonl")
+    assert refused.returncode == 1 and not (tmp_path / "x.jsonl").exists()
+    assert "different kinds of task" in refused.stderr and "spans with spans" in refused.stderr

@@ -73,7 +73,8 @@ def evaluate_cli(
         "--examples-for",
         metavar="CONFIG",
         help="The LLM config (or saved pipeline) that will read the examples: they are written "
-        "in its task's format (disagree.NER.v1, spacy.NER.v1-v3). Default: disagree.NER.v1's.",
+        "in its task's format (disagree.NER.v1, spacy.NER.v1-v3, spacy.SpanCat.v1-v3). "
+        "Default: disagree.NER.v1's.",
     ),
     examples_limit: int = typer.Option(
         20, "--examples-limit", min=1, help="At most this many examples (a prompt holds them all)."

@@ -335,7 +335,7 @@ class _Evaluation:
         llm = sets[self.llm_index]
         _count_error_kinds(self.kinds, gold, g, llm)
         if self.fewshot_limit and differences:
-            item = CorrectedExample.of(gold.text, g, llm)
+            item = CorrectedExample.of(gold.text, g, llm, overlapping=self.kind is TaskKind.SPANS)
             heapq.heappush(self.fewshot, (-int(llm == g), -position, item))
             if len(self.fewshot) > self.fewshot_limit:
                 heapq.heappop(self.fewshot)
