@@ -11,7 +11,9 @@ matched exactly), the ROC-AUC and the share of its errors in the top 10 % of eac
 target scorers with that model as the target (`error_probability`, `--target`'s default;
 `uncertainty`, the model's own scores alone: 1 − Π over the candidates it scored; `outvoted`),
 the disagreement scorers and a seeded random order. Then the agreements: how many of them gold
-says are wrong, before and after holding back those a model with scores is unsure of.
+says are wrong, before and after holding back those a model with scores is unsure of. Last,
+whether `--target` and the spancat's own uncertainty really differ: a paired bootstrap of the
+gap between their ROC-AUCs (the same resampled examples for both).
 
 md's label map was fixed before any figure was seen (CoNLL's usual reading of OntoNotes'
 labels): PERSON, ORG, GPE and LOC and FAC as LOC, NORP, EVENT, WORK_OF_ART, PRODUCT, LANGUAGE
@@ -23,13 +25,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from disagree_triage import predict_file
-from disagree_triage.evaluate import RANDOM, EvaluationReport, evaluate_files
+from disagree_triage.evaluate import RANDOM, EvaluationReport, evaluate_files, roc_auc
+from disagree_triage.prodigy import read_prodigy_tasks
+from disagree_triage.triage.align import FileStats, align_files
+from disagree_triage.triage.scorers.target import all_target_scorers
+from disagree_triage.triage.scoring import Scoring
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -83,6 +90,49 @@ def predictions(model: Path, texts: Path, folder: Path) -> list[Path]:
     return found
 
 
+def auc_gap(
+    gold: Path, spancat: Path, partner: Path, rounds: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """ROC-AUC of `error_probability` less that of `uncertainty` at finding the spancat's
+    errors, with a 95 % paired bootstrap interval; each example scored as evaluate scores it
+    (every example, agreements too, by the target scorers with the spancat as the target)."""
+    scoring = Scoring.for_files([spancat, partner], list(MODELS), target="spancat")
+    scorers = {n: all_target_scorers()[n] for n in ("error_probability", "uncertainty")}
+    stats = [FileStats(str(p), n) for p, n in zip((spancat, partner), MODELS, strict=True)]
+    values: dict[str, dict[str, float]] = {}
+    for example in align_files([spancat, partner], MODELS, stats, kind=scoring.kind):
+        if None not in example.tasks:
+            versions = scoring.versions(example)
+            values[example.text] = scoring.error_scores(versions, 0, scorers)
+    golds: dict[str, frozenset[tuple[int, int, str]]] = {}
+    for task in read_prodigy_tasks(gold):
+        if task.answer in (None, "accept"):
+            golds.setdefault(task.text, frozenset(task.span_keys))
+    own: dict[str, frozenset[tuple[int, int, str]]] = {}
+    for task in read_prodigy_tasks(spancat):
+        own.setdefault(task.text, frozenset(task.span_keys))
+    texts = [t for t in golds if t in own and t in values]
+    wrong = [int(own[t] != golds[t]) for t in texts]
+    columns = [[values[t][name] for t in texts] for name in scorers]
+
+    def gap(rows: list[int]) -> float:
+        picked = [wrong[i] for i in rows]
+        return roc_auc([columns[0][i] for i in rows], picked) - roc_auc(
+            [columns[1][i] for i in rows], picked
+        )
+
+    rng = random.Random(seed)
+    n = len(texts)
+    resampled = (gap([rng.randrange(n) for _ in range(n)]) for _ in range(rounds))
+    gaps = sorted(g for g in resampled if g == g)  # a resample of one class only has no AUC
+    return {
+        "gap": gap(list(range(n))),
+        "low": gaps[int(0.025 * len(gaps))],
+        "high": gaps[int(0.975 * len(gaps)) - 1],
+        "rounds": float(len(gaps)),
+    }
+
+
 def figures(report: EvaluationReport, third: EvaluationReport) -> dict[str, Any]:
     """What the run measured, as numbers (--json)."""
     per_model = {}
@@ -132,6 +182,12 @@ def print_tables(found: dict[str, Any], heldout: int) -> None:
         f"({held_wrong / max(held, 1):.1%} wrong) and accepts {agreed:,} "
         f"({wrong / max(agreed, 1):.1%} wrong)."
     )
+    gap = found["auc_gap"]
+    print(
+        f"\nspancat's errors, error_probability − uncertainty ROC-AUC: {gap['gap']:+.3f} (95 % "
+        f"paired bootstrap interval {gap['low']:+.3f} to {gap['high']:+.3f}, "
+        f"{int(gap['rounds']):,} resamples)."
+    )
 
 
 def main() -> None:
@@ -154,6 +210,7 @@ def main() -> None:
         report = evaluate_files(gold, [spancat, md], names=list(MODELS))
         third = evaluate_files(gold, [spancat, md, sm], names=[*MODELS, "spacy-sm"])
         found = figures(report, third)
+        found["auc_gap"] = auc_gap(gold, spancat, md)
         print_tables(found, model.heldout_records)
         if args.json:
             print(json.dumps(found))

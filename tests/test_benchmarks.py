@@ -114,3 +114,7 @@ def test_spans_triage_benchmark_measures_the_spancat_on_texts_it_never_saw(tmp_p
     spancat = [json.loads(line) for line in (kept / "spancat.jsonl").read_text().splitlines()]
     assert all("score" in s for r in spancat for s in r["spans"])  # its own probabilities
     assert "| uncertainty |" in run.stdout and "Agreements:" in run.stdout
+    # the paired bootstrap's gap is the gap of the two AUCs the table reports
+    gap, spancat_rankings = found["auc_gap"], found["triage_by_model"]["spancat"]
+    reported = spancat_rankings["error_probability"]["auc"] - spancat_rankings["uncertainty"]["auc"]
+    assert abs(gap["gap"] - reported) < 1e-3 and gap["low"] <= gap["high"]
