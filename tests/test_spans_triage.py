@@ -408,6 +408,7 @@ def test_cli_diff_and_evaluate_on_spans(scored, tmp_path, cli):
                gold={T_LABEL: GOLD[T_LABEL]}))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "candidate spans" in done.stdout and "boundary conflict" in done.stdout
+    assert "ruler-b: what it finds is right" in done.stdout and "a true span" in done.stdout
     assert {r["_view_id"] for r in read_lines(queue)} == {"spans_manual"}
     shown = cli("evaluate", gold_file(tmp_path / "gold.jsonl"), *scored)
     assert shown.returncode == 0, shown.stderr

@@ -196,7 +196,7 @@ def print_summary(
                 f"({summary.calibration.candidates:,} candidate {summary.kind.unit}):"
             )
         )
-        for line in summary.calibration.describe():
+        for line in summary.calibration.describe(summary.kind.unit_singular):
             console.print(clean(f"  {line}"))
     _warnings(summary, missing)
 

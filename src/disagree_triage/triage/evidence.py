@@ -191,9 +191,9 @@ class Reliability:
         counted = {key: (hits, total) for key, (hits, total) in patterns.items()}
         return cls(list(models), rates, priors, counted, n_examples, n_candidates)
 
-    def describe(self) -> list[str]:
+    def describe(self, unit: str = "entity") -> list[str]:
         """In words, per model: how often what it found is right, how often what it missed was
-        a true entity (from the fitted rates, all labels)."""
+        a true entity (`unit`: "span" for spans; from the fitted rates, all labels)."""
         lines = []
         for name in self.models:
             found = self.rates.get((name, (True, None), None))
@@ -201,7 +201,7 @@ class Reliability:
             if found is not None or missed is not None:
                 lines.append(
                     f"{name}: what it finds is right {_pct(found)}, what it misses is a true "
-                    f"entity {_pct(missed)}"
+                    f"{unit} {_pct(missed)}"
                 )
             binned = [
                 (value, rate)
