@@ -132,9 +132,9 @@ def predict_cli(
         "extends the output to all of it).",
     ),
 ) -> None:
-    """Predict entities (or categories, or a span group) with a spaCy pipeline or a spacy-llm
-    config and write one Prodigy task per text: ner_manual, choice with --textcat, or
-    spans_manual with --spans.
+    """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config, or a span
+    group, and write one Prodigy task per text: ner_manual, choice with --textcat, or
+    spans_manual with --spans (or for a pipeline whose only output is a span group).
 
     Examples:
 
