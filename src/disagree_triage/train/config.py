@@ -22,6 +22,7 @@ edited or overridden (`--training.max_epochs 30`), as with any spaCy project.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,35 @@ class TrainingSettings:
     evals_per_epoch: int = 1
     learn_rate: float = 0.001
     dropout: float = 0.1
+
+
+# The training and dev Docs, as `spacy train` reads them.
+_CORPORA = {
+    split: {
+        "@readers": "spacy.Corpus.v1",
+        "path": f"${{paths.{split}}}",
+        "gold_preproc": False,
+        "max_length": 0,
+        "limit": 0,
+        "augmenter": None,
+    }
+    for split in ("train", "dev")
+}
+# Tokeniser and vocabulary (vectors, lexeme norms) from the base, before anything else.
+_INITIALIZE = {
+    "vectors": None,  # with the vocabulary, from the base (before_init)
+    "init_tok2vec": None,
+    "vocab_data": None,
+    "lookups": None,  # the base's lexeme norms come with its vocabulary
+    "before_init": {
+        "@callbacks": "spacy.copy_from_base_model.v1",
+        "tokenizer": "${paths.base}",
+        "vocab": "${paths.base}",
+    },
+    "after_init": None,
+    "components": {},
+    "tokenizer": {},
+}
 
 
 def training_config(
@@ -105,33 +135,10 @@ def training_config(
             else {"source": "${paths.base}"}
             for name in pipeline
         },
-        "corpora": {
-            split: {
-                "@readers": "spacy.Corpus.v1",
-                "path": f"${{paths.{split}}}",
-                "gold_preproc": False,
-                "max_length": 0,
-                "limit": 0,
-                "augmenter": None,
-            }
-            for split in ("train", "dev")
-        },
+        "corpora": deepcopy(_CORPORA),  # a Config may be edited: never the shared one
         "training": training,
         "pretraining": {},
-        "initialize": {
-            "vectors": None,  # with the vocabulary, from the base (before_init)
-            "init_tok2vec": None,
-            "vocab_data": None,
-            "lookups": None,  # the base's lexeme norms come with its vocabulary
-            "before_init": {
-                "@callbacks": "spacy.copy_from_base_model.v1",
-                "tokenizer": "${paths.base}",
-                "vocab": "${paths.base}",
-            },
-            "after_init": None,
-            "components": {},
-            "tokenizer": {},
-        },
+        "initialize": deepcopy(_INITIALIZE),
     }
     return Config(data)
 
