@@ -214,8 +214,10 @@ def print_summary(summary: TrainSummary) -> None:
     console.print(table)
     if summary.added:
         console.print(
-            clean(f"added {summary.component} (a span categoriser; the base had none), writing "
-                  f"doc.spans[{summary.spans_key!r}]")  # fmt: skip
+            clean(
+                f"added {summary.component} (a span categoriser; the base had none), writing "
+                f"doc.spans[{summary.spans_key!r}]"
+            )  # fmt: skip
         )
     others = [s for s in scores.labels if s.against != ANNOTATIONS]
     if others:
