@@ -164,17 +164,7 @@ class DocBuilder:
     def _annotated_ents(self, doc: Doc, annotation: Annotation, predicted: Doc) -> None:
         from spacy.util import filter_spans
 
-        base = {(e.start_char, e.end_char): e.label_ for e in predicted.ents}
-        spans = []
-        for start, end, label in annotation.spans:
-            target = self.map.model_label(label, base.get((start, end)))
-            if target is None:
-                self.stats.unmapped += 1
-                continue
-            span = self._span(doc, start, end, target, annotation)
-            if span is not None:
-                self.stats.kept_finer += target != self.map.to_model[label]
-                spans.append(span)
+        spans = list(self._mapped(doc, annotation, predicted.ents))
         gold = filter_spans(spans)
         self.stats.overlapping += len(spans) - len(gold)
         self.stats.entities += len(gold)
@@ -193,6 +183,22 @@ class DocBuilder:
                 missing.append(doc[start:end])
                 self.stats.missing_tokens += end - start
         doc.set_ents(ents, missing=missing, default="outside")
+
+    def _mapped(
+        self, doc: Doc, annotation: Annotation, base_spans: Iterable[Span]
+    ) -> Iterator[Span]:
+        """The annotated spans on `doc`'s tokens, under the model's labels (a finer label of
+        the base's own span on the same characters is kept: `LabelMap.model_label`)."""
+        base = {(s.start_char, s.end_char): s.label_ for s in base_spans}
+        for start, end, label in annotation.spans:
+            target = self.map.model_label(label, base.get((start, end)))
+            if target is None:
+                self.stats.unmapped += 1
+                continue
+            span = self._span(doc, start, end, target, annotation)
+            if span is not None:
+                self.stats.kept_finer += target != self.map.to_model[label]
+                yield span
 
     def _span(self, doc: Doc, start: int, end: int, label: str, where: Annotation) -> Span | None:
         span = doc.char_span(start, end, label=label)
@@ -215,17 +221,9 @@ class DocBuilder:
         return list(predicted.spans.get(self.spans_key, ()))
 
     def _annotated_spans(self, doc: Doc, annotation: Annotation, predicted: Doc) -> None:
-        base = {(s.start_char, s.end_char): s.label_ for s in self._base_spans(predicted)}
         gold: dict[tuple[int, int, str], Span] = {}  # contracted spans can coincide: once each
-        for start, end, label in annotation.spans:
-            target = self.map.model_label(label, base.get((start, end)))
-            if target is None:
-                self.stats.unmapped += 1
-                continue
-            span = self._span(doc, start, end, target, annotation)
-            if span is not None:
-                self.stats.kept_finer += target != self.map.to_model[label]
-                gold.setdefault((span.start, span.end, target), span)
+        for span in self._mapped(doc, annotation, self._base_spans(predicted)):
+            gold.setdefault((span.start, span.end, span.label_), span)
         self.stats.entities += len(gold)
         self.stats.labels.update(s.label_ for s in gold.values())
         self.stats.lengths.update(len(s) for s in gold.values())
