@@ -12,8 +12,9 @@ The pipeline is the test suite's spancat (tests/spancat_model.py: wikigold, n-gr
   for the run) vs the same raw nlp.pipe; goal >= 0.95 as well;
 - what a second pass would cost instead: raw nlp.pipe, then spancat.predict again on each
   batch (the candidates' scores without the lowered threshold).
-Each figure is the best of --repeat rounds, and each round runs every variant once in turn, so
-that a busy spell of another process slows all of them alike and one slow run decides nothing.
+Words/s are the best of --repeat rounds; each round runs every variant once in turn, and a
+ratio is the median over the rounds of that round's ratio, so that a busy spell of another
+process slows both sides of a ratio alike and one slow run decides nothing.
 Time is this process's CPU time (`--clock cpu`, the default): on a shared machine, wall time
 measures the neighbours as much as the code; `--clock wall` for an idle one.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -38,17 +40,22 @@ sys.path.insert(0, str(ROOT / "tests"))  # the model builder the tests use
 CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "wikinews_sentences.jsonl"
 
 
-def best_of(
+def rounds(
     repeat: int, runs: dict[str, Callable[[], None]], clock: Callable[[], float]
-) -> dict[str, float]:
-    """The best time of each run over `repeat` rounds, the runs taking turns within a round."""
-    best = dict.fromkeys(runs, float("inf"))
+) -> dict[str, list[float]]:
+    """The times of each run in each of `repeat` rounds, the runs taking turns within a round."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
         for name, run in runs.items():
             start = clock()
             run()
-            best[name] = min(best[name], clock() - start)
-    return best
+            times[name].append(clock() - start)
+    return times
+
+
+def ratio(times: dict[str, list[float]], name: str) -> float:
+    """The median over the rounds of raw's time / `name`'s time (>1: `name` is faster)."""
+    return statistics.median(r / t for r, t in zip(times["raw"], times[name], strict=True))
 
 
 def model_path(named: str | None) -> str:
@@ -106,19 +113,18 @@ def main() -> None:
         runs = {"raw": raw, "predict": predict(False), "scores": predict(True),
                 "second": second_pass}  # fmt: skip
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
-        best = best_of(args.repeat, runs, clock)
-        t_raw, t_predict, t_scores, t_second = (best[name] for name in runs)
+        times = rounds(args.repeat, runs, clock)
 
-    def wps(seconds: float) -> str:
-        return f"{words / seconds:>10,.0f} words/s"
+    def wps(name: str) -> str:
+        return f"{words / min(times[name]):>10,.0f} words/s"
 
-    print(f"raw nlp.pipe                          : {wps(t_raw)}")
-    print(f"disagree predict --spans              : {wps(t_predict)}")
-    print(f"disagree predict --spans --scores     : {wps(t_scores)}")
-    print(f"raw nlp.pipe + spancat.predict again  : {wps(t_second)}")
-    print(f"ratio predict / raw                   : {t_raw / t_predict:.3f}  (goal >= 0.95)")
-    print(f"ratio predict --scores / raw          : {t_raw / t_scores:.3f}  (goal >= 0.95)")
-    print(f"ratio second pass / raw               : {t_raw / t_second:.3f}  (what --scores avoids)")
+    print(f"raw nlp.pipe                          : {wps('raw')}")
+    print(f"disagree predict --spans              : {wps('predict')}")
+    print(f"disagree predict --spans --scores     : {wps('scores')}")
+    print(f"raw nlp.pipe + spancat.predict again  : {wps('second')}")
+    print(f"ratio predict / raw                   : {ratio(times, 'predict'):.3f}  (goal >= 0.95)")
+    print(f"ratio predict --scores / raw          : {ratio(times, 'scores'):.3f}  (goal >= 0.95)")
+    print(f"ratio second pass / raw               : {ratio(times, 'second'):.3f}  (avoided)")
 
 
 if __name__ == "__main__":

@@ -82,3 +82,15 @@ def test_rounds_benchmark_leaves_annotated_texts_out_and_calibrates_on_them(tmp_
     calibrated = tmp_path / "work" / "wikigold" / "target-md-sm+calibrated" / "seed0"
     assert len((calibrated / "round1" / "annotated.jsonl").read_text().splitlines()) == 8
     assert "| target-md-sm+calibrated | 1 |" in run.stdout
+
+
+def test_spans_speed_benchmark_runs_on_the_suites_spancat(tmp_path, spancat_model):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "spans_speed.py"),
+         "--model", str(spancat_model.path), "--limit", "40", "--repeat", "1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "40 texts" in run.stdout and "components ['tok2vec', 'spancat']" in run.stdout
+    ratios = re.findall(r"ratio [^:]+: (\d+\.\d+)", run.stdout)
+    assert len(ratios) == 3 and all(float(r) > 0 for r in ratios), run.stdout
