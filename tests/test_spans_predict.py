@@ -269,3 +269,11 @@ def test_dask_workers_write_the_same_spans_and_scores(tmp_path, spancat_model, h
     assert summary.kind is TaskKind.SPANS and summary.span_scores == "spancat"
     assert {s["label"] for t in read_lines(out) for s in t["spans"]} <= {"PER", "ORG"}
     assert any(t["meta"]["near_misses"] for t in read_lines(out))
+
+
+def test_spans_of_a_pipeline_without_a_span_group_is_refused(tmp_path, corpus):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "ORG", "pattern": "Times"}])
+    with pytest.raises(DisagreeError, match="no component that writes a span group"):
+        predict_file(nlp, corpus, tmp_path / "out.jsonl", spans="")
+    assert not (tmp_path / "out.jsonl").exists()
