@@ -62,7 +62,12 @@ def models_dir() -> Path:
 def model_key() -> str:
     """The hash of what makes the model: gold, config, spaCy version, split."""
     digest = hashlib.sha256()
-    for part in (GOLD.read_bytes(), CONFIG.read_bytes(), spacy.__version__.encode(), SPLIT.encode()):
+    for part in (
+        GOLD.read_bytes(),
+        CONFIG.read_bytes(),
+        spacy.__version__.encode(),
+        SPLIT.encode(),
+    ):
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()[:16]
 
@@ -127,20 +132,38 @@ def _build(folder: Path) -> None:
         for part, docbin in bins.items():
             docbin.to_disk(work / f"{part}.spacy")
         subprocess.run(
-            [sys.executable, "-m", "spacy", "train", str(CONFIG), "--output", str(work / "out"),
-             "--paths.train", str(work / "train.spacy"), "--paths.dev", str(work / "dev.spacy")],
+            [
+                sys.executable,
+                "-m",
+                "spacy",
+                "train",
+                str(CONFIG),
+                "--output",
+                str(work / "out"),
+                "--paths.train",
+                str(work / "train.spacy"),
+                "--paths.dev",
+                str(work / "dev.spacy"),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         built = work / "built"
         built.mkdir()
         shutil.move(str(work / "out" / "model-best"), str(built / "model"))
         _write_heldout(built, heldout)
         (built / "meta.json").write_text(
-            json.dumps({"train_records": len(bins["train"]), "dev_records": len(bins["dev"]),
-                        "heldout_records": len(heldout), "gold": GOLD.name, "split": SPLIT}),
+            json.dumps(
+                {
+                    "train_records": len(bins["train"]),
+                    "dev_records": len(bins["dev"]),
+                    "heldout_records": len(heldout),
+                    "gold": GOLD.name,
+                    "split": SPLIT,
+                }
+            ),
             encoding="utf-8",
-        )  # fmt: skip
+        )
         if folder.exists():
             shutil.rmtree(folder)
         built.rename(folder)
@@ -148,9 +171,10 @@ def _build(folder: Path) -> None:
 
 def _write_heldout(folder: Path, records: list[dict[str, Any]]) -> None:
     """The held-out gold as spans_manual records, and its texts alone (predict's input)."""
-    with (folder / "heldout.jsonl").open("w", encoding="utf-8") as gold, (
-        folder / "heldout-texts.jsonl"
-    ).open("w", encoding="utf-8") as texts:
+    with (
+        (folder / "heldout.jsonl").open("w", encoding="utf-8") as gold,
+        (folder / "heldout-texts.jsonl").open("w", encoding="utf-8") as texts,
+    ):
         for record in records:
             gold.write(json.dumps({**record, "_view_id": "spans_manual"}) + "\n")
             texts.write(json.dumps({"text": record["text"], "meta": record.get("meta", {})}) + "\n")

@@ -118,3 +118,15 @@ def test_spans_triage_benchmark_measures_the_spancat_on_texts_it_never_saw(tmp_p
     gap, spancat_rankings = found["auc_gap"], found["triage_by_model"]["spancat"]
     reported = spancat_rankings["error_probability"]["auc"] - spancat_rankings["uncertainty"]["auc"]
     assert abs(gap["gap"] - reported) < 1e-3 and gap["low"] <= gap["high"]
+
+
+def test_spans_speed_benchmark_runs_on_the_suites_spancat(tmp_path, spancat_model):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "spans_speed.py"),
+         "--model", str(spancat_model.path), "--limit", "40", "--repeat", "1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "40 texts" in run.stdout and "components ['tok2vec', 'spancat']" in run.stdout
+    ratios = re.findall(r"ratio [^:]+: (\d+\.\d+)", run.stdout)
+    assert len(ratios) == 3 and all(float(r) > 0 for r in ratios), run.stdout

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import spacy
 
 from conftest import EXAMPLES, ROOT, first_lines, needs_llama, read_lines
@@ -37,10 +36,23 @@ def parsed(text, response, **settings):
 
 
 def test_overlapping_and_same_text_under_two_labels_are_all_kept():
-    spans = parsed(TEXT, answer(("New York Yankees", "ORG"), ("New York", "LOC"),
-                                ("New York", "ORG"), ("Mars", "LOC"), ("Yankees", "TEAM")))  # fmt: skip
-    assert spans == [(12, 20, "LOC"), (12, 20, "ORG"), (12, 28, "ORG"), (40, 48, "LOC"),
-                     (40, 48, "ORG")]  # fmt: skip
+    spans = parsed(
+        TEXT,
+        answer(
+            ("New York Yankees", "ORG"),
+            ("New York", "LOC"),
+            ("New York", "ORG"),
+            ("Mars", "LOC"),
+            ("Yankees", "TEAM"),
+        ),
+    )
+    assert spans == [
+        (12, 20, "LOC"),
+        (12, 20, "ORG"),
+        (12, 28, "ORG"),
+        (40, 48, "LOC"),
+        (40, 48, "ORG"),
+    ]
 
 
 def test_a_span_answered_twice_is_one_span():
@@ -87,9 +99,11 @@ def test_hosted_json_spancat_writes_overlapping_spans(tmp_path, api_key):
 def test_hosted_stock_spancat_v3_writes_overlapping_spans(tmp_path, api_key):
     corpus = tmp_path / "in.jsonl"
     corpus.write_text(json.dumps({"text": TEXT}) + "\n")
-    reply = ("1. New York Yankees | True | ORGANISATION | a baseball team\n"
-             "2. New York | True | DATE | wrong, but overlapping\n"
-             "3. cheered | False | ==NONE== | a verb")  # fmt: skip
+    reply = (
+        "1. New York Yankees | True | ORGANISATION | a baseball team\n"
+        "2. New York | True | DATE | wrong, but overlapping\n"
+        "3. cheered | False | ==NONE== | a verb"
+    )
     with FaultServer(lambda n, body: Reply(content=reply)) as server:
         config = write_config(tmp_path, server.base_url, {"@llm_tasks": "spacy.SpanCat.v3"})
         out = tmp_path / "out.jsonl"
@@ -112,8 +126,9 @@ def test_the_shipped_configs_name_a_span_group(tmp_path):
 def test_embedded_llama_spancat_follows_the_schema(tmp_path):
     corpus = first_lines(EXAMPLES / "news.jsonl", 4, tmp_path / "corpus.jsonl")
     out = tmp_path / "out.jsonl"
-    summary = predict_file(ROOT / "configs" / "spans-local.cfg", corpus, out, annotator="llm",
-                           save_io=True)  # fmt: skip
+    summary = predict_file(
+        ROOT / "configs" / "spans-local.cfg", corpus, out, annotator="llm", save_io=True
+    )
     tasks = read_lines(out)
     assert len(tasks) == 4 and summary.backends[0].constrained == 4
     for task in tasks:

@@ -8,8 +8,8 @@ import json
 
 import pytest
 import spacy
-from conftest import read_lines
 
+from conftest import read_lines
 from disagree_triage.core.errors import DisagreeError
 from disagree_triage.core.kinds import TaskKind
 from disagree_triage.predict import predict_file
@@ -60,8 +60,9 @@ def expected_spans(text: str) -> set[tuple[int, int, str]]:
 @pytest.fixture
 def corpus(tmp_path):
     path = tmp_path / "in.jsonl"
-    path.write_text("".join(json.dumps({"text": t, "meta": {"i": i}}) + "\n"
-                            for i, t in enumerate(TEXTS)))  # fmt: skip
+    path.write_text(
+        "".join(json.dumps({"text": t, "meta": {"i": i}}) + "\n" for i, t in enumerate(TEXTS))
+    )
     return path
 
 
@@ -97,8 +98,11 @@ def test_label_map_maps_and_drops(tmp_path, corpus):
     out = tmp_path / "out.jsonl"
     predict_file(ruler(), corpus, out, spans="CITY:LOCATION,PAPER")
     for task in read_lines(out):
-        want = {(s, e, "LOCATION" if label == "CITY" else label)
-                for s, e, label in expected_spans(task["text"]) if label in ("CITY", "PAPER")}  # fmt: skip
+        want = {
+            (s, e, "LOCATION" if label == "CITY" else label)
+            for s, e, label in expected_spans(task["text"])
+            if label in ("CITY", "PAPER")
+        }
         assert keys(task) == want
 
 
@@ -161,7 +165,9 @@ def test_cli_spans_and_exclusive_options(tmp_path, corpus, cli):
     result = cli("predict", pipeline, corpus, tmp_path / "x.jsonl", "--ner", "ORG", "--spans", "A")
     assert result.returncode != 0
     assert "--ner and --spans exclude each other" in result.stderr
-    result = cli("predict", pipeline, corpus, tmp_path / "y.jsonl", "--textcat", "", "--spans-key", "sc")
+    result = cli(
+        "predict", pipeline, corpus, tmp_path / "y.jsonl", "--textcat", "", "--spans-key", "sc"
+    )
     assert result.returncode != 0 and "--spans-key goes with span groups" in result.stderr
     assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "y.jsonl").exists()
 
@@ -183,10 +189,12 @@ def test_spancat_scores_are_its_own_and_near_misses_below_threshold(
     nlp = spacy.load(spancat_model.path)
     texts = [r["text"] for r in read_lines(heldout_sample)]
     own = [
-        {(s.start_char, s.end_char, s.label_): float(p)
-         for s, p in zip(doc.spans["sc"], doc.spans["sc"].attrs["scores"], strict=True)}
+        {
+            (s.start_char, s.end_char, s.label_): float(p)
+            for s, p in zip(doc.spans["sc"], doc.spans["sc"].attrs["scores"], strict=True)
+        }
         for doc in nlp.pipe(texts)
-    ]  # fmt: skip
+    ]
     plain, scored = tmp_path / "plain.jsonl", tmp_path / "scored.jsonl"
     predict_file(spacy.load(spancat_model.path), heldout_sample, plain)
     scorer_nlp = spacy.load(spancat_model.path)
@@ -215,14 +223,57 @@ def test_spancat_scores_are_its_own_and_near_misses_below_threshold(
     assert any(t.beam for t in read)  # scores and near misses read back as the model's
 
 
-def test_spancat_near_misses_are_what_a_lower_threshold_keeps(spancat_model, heldout_sample, tmp_path):
-    """The near misses are exactly the pairs spancat keeps at threshold NEAR_MISS_MIN, less its spans."""
+def test_spancat_near_misses_are_what_a_lower_threshold_keeps(
+    spancat_model, heldout_sample, tmp_path
+):
+    """The near misses are exactly what spancat keeps at threshold NEAR_MISS_MIN, less its spans."""
     nlp = spacy.load(spancat_model.path)
     nlp.get_pipe("spancat").cfg["threshold"] = NEAR_MISS_MIN
     texts = [r["text"] for r in read_lines(heldout_sample)]
-    low = [{(s.start_char, s.end_char, s.label_) for s in doc.spans["sc"]} for doc in nlp.pipe(texts)]
+    low = [
+        {(s.start_char, s.end_char, s.label_) for s in doc.spans["sc"]} for doc in nlp.pipe(texts)
+    ]
     out = tmp_path / "scored.jsonl"
     predict_file(spacy.load(spancat_model.path), heldout_sample, out, scores=True)
     for task, kept_low in zip(read_lines(out), low, strict=True):
         near = {(m["start"], m["end"], m["label"]) for m in task["meta"]["near_misses"]}
         assert near | keys(task) == kept_low and not near & keys(task)
+
+
+def test_dask_workers_write_the_same_spans_and_scores(tmp_path, spancat_model, heldout_sample):
+    """--spans and --scores reach the workers (no option dropped): the same bytes as one process."""
+    pytest.importorskip("distributed", reason="pip install -e '.[dask]'")
+    from disagree_triage.predict.dask_driver import predict_file_dask
+
+    plain = tmp_path / "plain.jsonl"
+    predict_file(
+        str(spancat_model.path),
+        heldout_sample,
+        plain,
+        spans="PERSON:PER,ORG",
+        scores=True,
+        annotator="spancat",
+    )
+    out = tmp_path / "dask.jsonl"
+    summary = predict_file_dask(
+        str(spancat_model.path),
+        heldout_sample,
+        out,
+        dask="local:2",
+        partitions=3,
+        spans="PERSON:PER,ORG",
+        scores=True,
+        annotator="spancat",
+    )
+    assert out.read_bytes() == plain.read_bytes()
+    assert summary.kind is TaskKind.SPANS and summary.span_scores == "spancat"
+    assert {s["label"] for t in read_lines(out) for s in t["spans"]} <= {"PER", "ORG"}
+    assert any(t["meta"]["near_misses"] for t in read_lines(out))
+
+
+def test_spans_of_a_pipeline_without_a_span_group_is_refused(tmp_path, corpus):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "ORG", "pattern": "Times"}])
+    with pytest.raises(DisagreeError, match="no component that writes a span group"):
+        predict_file(nlp, corpus, tmp_path / "out.jsonl", spans="")
+    assert not (tmp_path / "out.jsonl").exists()
