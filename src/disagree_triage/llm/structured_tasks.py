@@ -348,27 +348,49 @@ def make_structured_ner(
         raise DisagreeError(
             f"disagree.NER.v1: answer_shape must be {LIST} or {BY_LABEL}, not {answer_shape!r}"
         )
-    raw = examples() if callable(examples) else examples
     return StructuredNERTask(
-        parse_responses=parse_ner_responses,
-        prompt_example_type=StructuredNERExample,
-        labels=labels_list,
-        template=template,
-        label_definitions=label_definitions,
-        prompt_examples=[ner_example(eg) for eg in raw or []],
-        shard_mapper=make_shard_mapper(),
         shard_reducer=make_ner_shard_reducer(),
-        normalizer=normalizer,
-        alignment_mode=alignment_mode,  # type: ignore[arg-type]  # checked by spacy-llm
-        case_sensitive_matching=case_sensitive_matching,
-        single_match=single_match,
         scorer=ner_score,
-        description=None,
-        check_label_consistency=_check_example_labels,
-        spans_from_text=spans_from_text,
-        max_span_tokens=max_span_tokens,
         answer_shape=answer_shape,
-    )
+        **_span_task_settings(
+            labels_list, template, label_definitions, examples, normalizer, alignment_mode,
+            case_sensitive_matching, single_match, spans_from_text, max_span_tokens,
+        ),
+    )  # fmt: skip
+
+
+def _span_task_settings(
+    labels: list[str],
+    template: str,
+    label_definitions: dict[str, str] | None,
+    examples: Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]] | None,
+    normalizer: Callable[[str], str] | None,
+    alignment_mode: str,
+    case_sensitive_matching: bool,
+    single_match: bool,
+    spans_from_text: bool,
+    max_span_tokens: int,
+) -> dict[str, Any]:
+    """What disagree.NER.v1 and disagree.SpanCat.v1 give their spacy-llm task alike (the
+    parts that differ, the shard reducer, scorer and answer shape, each passes itself)."""
+    raw = examples() if callable(examples) else examples
+    return {
+        "parse_responses": parse_ner_responses,
+        "prompt_example_type": StructuredNERExample,
+        "labels": labels,
+        "template": template,
+        "label_definitions": label_definitions,
+        "prompt_examples": [ner_example(eg) for eg in raw or []],
+        "shard_mapper": make_shard_mapper(),
+        "normalizer": normalizer,
+        "alignment_mode": alignment_mode,  # checked by spacy-llm
+        "case_sensitive_matching": case_sensitive_matching,
+        "single_match": single_match,
+        "description": None,
+        "check_label_consistency": _check_example_labels,
+        "spans_from_text": spans_from_text,
+        "max_span_tokens": max_span_tokens,
+    }
 
 
 def _checked_labels(task: str, labels: list[str] | str, max_span_tokens: int) -> list[str]:
@@ -398,28 +420,16 @@ def make_structured_spancat(
     except that spans may overlap and a text may be answered under several labels (each
     becomes a span). `examples` in our format or spacy-llm's NER / SpanCat formats."""
     labels_list = _checked_labels("disagree.SpanCat.v1", labels, max_span_tokens)
-    raw = examples() if callable(examples) else examples
     return StructuredSpanCatTask(
-        parse_responses=parse_ner_responses,
-        prompt_example_type=StructuredNERExample,
-        labels=labels_list,
-        template=template,
-        label_definitions=label_definitions,
         spans_key=spans_key,
-        prompt_examples=[ner_example(eg) for eg in raw or []],
-        shard_mapper=make_shard_mapper(),
         shard_reducer=make_spancat_shard_reducer(),
-        normalizer=normalizer,
-        alignment_mode=alignment_mode,  # type: ignore[arg-type]  # checked by spacy-llm
-        case_sensitive_matching=case_sensitive_matching,
-        single_match=single_match,
         scorer=spancat_score,
-        description=None,
-        check_label_consistency=_check_example_labels,
-        spans_from_text=spans_from_text,
-        max_span_tokens=max_span_tokens,
         answer_shape=SPANS,
-    )
+        **_span_task_settings(
+            labels_list, template, label_definitions, examples, normalizer, alignment_mode,
+            case_sensitive_matching, single_match, spans_from_text, max_span_tokens,
+        ),
+    )  # fmt: skip
 
 
 class StructuredTextCatTask(TextCatTask):
