@@ -321,3 +321,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if probe.returncode in crashes:
         lines = [line for line in probe.stderr.splitlines() if line.startswith("error:")]
         pytest.exit(lines[-1] if lines else probe.stderr, returncode=1)
+
+
+@pytest.fixture(scope="session")
+def spancat_model():
+    """The real spancat pipeline trained on wikigold (tests/spancat_model.py), built once per
+    change of its inputs and cached: a SpancatModel (its path, its held-out gold and texts)."""
+    from spancat_model import spancat_model as build
+
+    try:
+        return build()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))

@@ -51,7 +51,8 @@ class DoccanoServer:
         self.folder = folder
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.user, self.password = "admin", secrets.token_urlsafe(16)
+        # Not starting with "-": `doccano createuser --password -x...` reads it as an option.
+        self.user, self.password = "admin", "p" + secrets.token_urlsafe(16)
         refuse = "http://127.0.0.1:9"  # the discard port: nothing answers there
         home = folder / "home"
         home.mkdir(parents=True, exist_ok=True)
@@ -196,7 +197,7 @@ class DoccanoServer:
 
     # --- what the tests do with it ---------------------------------------------------------
 
-    def project(self, name: str, project_type: str) -> int:
+    def project(self, name: str, project_type: str, *, allow_overlapping: bool = False) -> int:
         answer = self.api(
             "POST",
             "/v1/projects",
@@ -208,7 +209,7 @@ class DoccanoServer:
                 "resourcetype": PROJECT_TYPES[project_type],
                 "random_order": False,
                 "collaborative_annotation": False,
-                "allow_overlapping": False,
+                "allow_overlapping": allow_overlapping,
                 "grapheme_mode": False,
                 "use_relation": False,
                 "tags": [],
@@ -254,6 +255,29 @@ class DoccanoServer:
                 return errors
             time.sleep(0.5)
         raise DoccanoError(f"the import did not finish: {self.output()[-3000:]}")
+
+    def export_jsonl(self, project: int) -> bytes:
+        """The project's JSONL export, as Export Dataset downloads it (the admin's file in the
+        zip the export task writes)."""
+        import io
+        import zipfile
+
+        started = self.api("POST", f"/v1/projects/{project}/download",
+                           {"format": "JSONL", "exportApproved": False})  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.api("GET", f"/v1/tasks/status/{started['task_id']}").get("ready"):
+                break
+            time.sleep(0.5)
+        else:
+            raise DoccanoError(f"the export did not finish: {self.output()[-3000:]}")
+        request = urllib.request.Request(
+            f"{self.base_url}/v1/projects/{project}/download?taskId={started['task_id']}",
+            headers={"Authorization": f"Token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            archive = zipfile.ZipFile(io.BytesIO(answer.read()))
+        return archive.read(f"{self.user}.jsonl")
 
     def examples(self, project: int) -> list[dict[str, Any]]:
         """Every example of a project, in the order they were imported."""

@@ -42,7 +42,8 @@ class LabelStudioServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(20)
-        self.user, self.password = "u@example.com", secrets.token_urlsafe(16)
+        # Not starting with "-", which `--password -x...` would read as an option.
+        self.user, self.password = "u@example.com", "p" + secrets.token_urlsafe(16)
         home = folder / "home"
         home.mkdir(parents=True, exist_ok=True)
         self.args = [

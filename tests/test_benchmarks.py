@@ -82,3 +82,51 @@ def test_rounds_benchmark_leaves_annotated_texts_out_and_calibrates_on_them(tmp_
     calibrated = tmp_path / "work" / "wikigold" / "target-md-sm+calibrated" / "seed0"
     assert len((calibrated / "round1" / "annotated.jsonl").read_text().splitlines()) == 8
     assert "| target-md-sm+calibrated | 1 |" in run.stdout
+
+
+def test_spans_triage_benchmark_measures_the_spancat_on_texts_it_never_saw(tmp_path, spancat_model):
+    kept = tmp_path / "predictions"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "spans_triage.py"), "--limit", "30",
+         "--predictions", str(kept), "--json"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["examples"] == 30
+
+    def keys(record):
+        return {(s["start"], s["end"], s["label"]) for s in record["spans"]}
+
+    gold = [json.loads(line) for line in spancat_model.heldout.read_text().splitlines()[:30]]
+    for model, file in (("spancat", "spancat.jsonl"), ("spacy-md", "md-spans.jsonl")):
+        records = [json.loads(line) for line in (kept / file).read_text().splitlines()]
+        assert all(r["_view_id"] == "spans_manual" for r in records)
+        assert [r["text"] for r in records] == [g["text"] for g in gold]
+        # the errors the triage is judged on are this model's, span by span against gold
+        wrong = sum(keys(r) != keys(g) for r, g in zip(records, gold, strict=True))
+        rankings = found["triage_by_model"][model]
+        assert rankings["errors"] == wrong
+        assert {"error_probability", "uncertainty", "outvoted", "random"} <= set(rankings)
+        for name, q in rankings.items():
+            if name != "errors":
+                assert 0.0 <= q["auc"] <= 1.0 and 0.0 <= q["top10"] <= 1.0, name
+    spancat = [json.loads(line) for line in (kept / "spancat.jsonl").read_text().splitlines()]
+    assert all("score" in s for r in spancat for s in r["spans"])  # its own probabilities
+    assert "| uncertainty |" in run.stdout and "Agreements:" in run.stdout
+    # the paired bootstrap's gap is the gap of the two AUCs the table reports
+    gap, spancat_rankings = found["auc_gap"], found["triage_by_model"]["spancat"]
+    reported = spancat_rankings["error_probability"]["auc"] - spancat_rankings["uncertainty"]["auc"]
+    assert abs(gap["gap"] - reported) < 1e-3 and gap["low"] <= gap["high"]
+
+
+def test_spans_speed_benchmark_runs_on_the_suites_spancat(tmp_path, spancat_model):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "spans_speed.py"),
+         "--model", str(spancat_model.path), "--limit", "40", "--repeat", "1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "40 texts" in run.stdout and "components ['tok2vec', 'spancat']" in run.stdout
+    ratios = re.findall(r"ratio [^:]+: (\d+\.\d+)", run.stdout)
+    assert len(ratios) == 3 and all(float(r) > 0 for r in ratios), run.stdout

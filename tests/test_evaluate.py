@@ -228,9 +228,7 @@ def test_fewshot_examples_in_the_format_of_the_users_task(tmp_path, files, task,
     assert ("Nothing to see here." in prompt) == (task == "disagree.NER.v1")
 
 
-def test_write_examples_cli_follows_examples_for_and_refuses_bad_names_first(
-    tmp_path, files, cli
-):
+def test_write_examples_cli_follows_examples_for_and_refuses_bad_names_first(tmp_path, files, cli):
     gold, a, b = files
     config = ner_config(tmp_path / "ner.cfg", "spacy.NER.v2", tmp_path / "unused.json")
     out = tmp_path / "fixes.json"

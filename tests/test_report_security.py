@@ -66,7 +66,7 @@ class Placement:
     where: str
     kind: str
     payload: str
-    page: str  # "ner" or "choice"
+    page: str  # "ner", "choice" or "spans"
     shown: bool  # False: a field the page does not show (meta, an option's text)
 
     @property
@@ -116,8 +116,9 @@ def _accept_count(votes: Any) -> float:
     return float(len(frozenset().union(*accepts) - frozenset.intersection(*accepts)))
 
 
-def ner_files(folder: Path, pay: Payloads) -> list[Path]:
-    """Three ner_manual files: payloads in labels, texts, annotator ids, file names, meta."""
+def ner_files(folder: Path, pay: Payloads, view_id: str | None = None) -> list[Path]:
+    """Three ner_manual files (or `view_id`'s): payloads in labels, texts, annotator ids, file
+    names, meta; spans_manual files have spans that overlap, drawn in lanes."""
     name_a = pay("annotator id (NER)", "SVG")
     name_b = pay("annotator id (NER)", "TITLE")
     # No _annotator_id in the third file: its model name is the file name; its path is shown too.
@@ -143,6 +144,12 @@ def ner_files(folder: Path, pay: Payloads) -> list[Path]:
     inside = pay("text, inside an entity", "IMG")
     text = f"Buy {inside} now"
     a[text], b[text] = [entity(text, inside, "ORG")], [entity(text, "Buy", "ORG")]
+    if view_id == "spans_manual":  # crossing and nested, a label only a band shows
+        a[text] += [
+            entity(text, f"Buy {inside}", pay("overlapping span label", "DOUBLE_QUOTE")),
+            entity(text, f"{inside} now", "PRODUCT"),
+            entity(text, "Buy", "ORG"),
+        ]
     for where, kind, template in (
         ("text, outside entities", "STYLE", "Acme said {} today"),
         ("text with a line break", "SVG", "Acme, first line {}\nsecond line"),
@@ -166,6 +173,8 @@ def ner_files(folder: Path, pay: Payloads) -> list[Path]:
             record: dict[str, Any] = {"text": text, "spans": spans.get(text, []), "meta": said}
             if name is not None:
                 record["_annotator_id"] = name
+            if view_id is not None:
+                record["_view_id"] = view_id
             out.append(dict(record, answer="accept"))
         return out
 
@@ -174,6 +183,10 @@ def ner_files(folder: Path, pay: Payloads) -> list[Path]:
         write_jsonl(folder / "b.jsonl", records(b, name_b, fails=True)),
         write_jsonl(c_path, records({}, None)),
     ]
+
+
+def spans_files(folder: Path, pay: Payloads) -> list[Path]:
+    return ner_files(folder, pay, "spans_manual")
 
 
 def choice_files(folder: Path, pay: Payloads) -> list[Path]:
@@ -225,13 +238,14 @@ def pages(tmp_path_factory) -> dict[str, Page]:
     for kind, registry, scorer, make_files in (
         ("ner", scorers, _span_count, ner_files),
         ("choice", textcat_scorers, _accept_count, choice_files),
+        ("spans", scorers, _span_count, spans_files),
     ):
         pay.page = kind
-        name = pay(f"scorer name ({kind})", "IMG" if kind == "ner" else "STYLE")
+        name = pay(f"scorer name ({kind})", "STYLE" if kind == "choice" else "IMG")
         paths = [str(p) for p in make_files(folder / kind, pay)]
         # NER: ranked by a model's likely mistakes (its name in the words saying so).
         first = json.loads(Path(paths[1]).read_text(encoding="utf-8").splitlines()[0])
-        target = first["_annotator_id"] if kind == "ner" else None
+        target = None if kind == "choice" else first["_annotator_id"]
         with registered(registry, name, scorer):
             report = build_report(paths, scorer=name, target=target)
             path = folder / f"{kind}.html"
@@ -258,6 +272,7 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {
     *("lang", "charset", "name", "content", "class", "id", "style", "title", "role"),
     *("aria-label", "width", "height", "viewbox", "x", "y", "text-anchor", "fill", "data-label"),
+    "data-span",
 }
 COLOUR = r"(#[0-9a-f]{3,8}|hsl\(\d{1,3}, 70%, 80%\))"
 STYLE_ATTRIBUTES = [  # every inline style the page writes, with its colour as a pattern
@@ -318,7 +333,7 @@ class PageParser(HTMLParser):
         self.other.append(data)
 
 
-@pytest.mark.parametrize("kind", ["ner", "choice"])
+@pytest.mark.parametrize("kind", ["ner", "choice", "spans"])
 def test_payloads_are_text_in_the_parsed_page(pages, kind):
     page = pages[kind]
     parser = PageParser()

@@ -100,11 +100,38 @@ LABELS = ["ORG", "PERSON", "DATE"]
 
 
 @st.composite
-def span_sets(draw):
+def entity_sets(draw):
     """Non-overlapping spans within one model, as NER produces them."""
     cuts = sorted(draw(st.sets(st.integers(0, 60), max_size=10)))
     pairs = list(zip(cuts[::2], cuts[1::2], strict=False))
     return frozenset((s, e, draw(st.sampled_from(LABELS))) for s, e in pairs if s < e)
+
+
+@st.composite
+def overlapping_sets(draw):
+    """Spans as spancat writes them: nested, crossing, one span with several labels, within
+    one model (a short text, so that they overlap often)."""
+    keys = draw(st.sets(st.tuples(st.integers(0, 12), st.integers(1, 6), st.sampled_from(LABELS)),
+                        max_size=8))  # fmt: skip
+    return frozenset((s, s + length, label) for s, length, label in keys)
+
+
+def span_sets():
+    """A model's spans: entities (no overlap) or spans (overlapping)."""
+    return st.one_of(entity_sets(), overlapping_sets())
+
+
+@st.composite
+def models_spans(draw):
+    """2 to 4 models' spans that share a part (so that agreed spans overlap disputed ones):
+    spans, overlapping, and now and then entities."""
+    shared = draw(span_sets())
+    return [
+        shared - draw(st.sets(st.sampled_from(sorted(shared)))) | draw(span_sets())
+        if shared
+        else draw(span_sets())
+        for _ in range(draw(st.integers(2, 4)))
+    ]
 
 
 @given(span_sets(), st.integers(2, 4))
@@ -113,7 +140,7 @@ def test_every_scorer_is_zero_when_all_agree(spans_, n):
         assert fn([spans_] * n) == 0, name
 
 
-@given(st.lists(span_sets(), min_size=2, max_size=4), st.randoms())
+@given(st.one_of(st.lists(span_sets(), min_size=2, max_size=4), models_spans()), st.randoms())
 def test_every_scorer_is_symmetric_in_model_order(sets, rnd):
     shuffled = list(sets)
     rnd.shuffle(shuffled)
@@ -128,7 +155,48 @@ def test_span_f1_is_one_when_nothing_is_shared(a, b):
         assert get_scorer("span_f1")([a, b]) == 1.0
 
 
-@given(st.lists(span_sets(), min_size=2, max_size=4))
+@given(st.one_of(st.lists(span_sets(), min_size=2, max_size=4), models_spans()))
 def test_differences_exist_exactly_when_sets_differ(sets):
     assert bool(find_differences(sets)) == (len(set(sets)) > 1)
     assert (get_scorer("span_f1")(sets) > 0) == (len(set(sets)) > 1)
+
+
+@given(st.one_of(st.lists(span_sets(), min_size=2, max_size=4), models_spans()))
+def test_each_disputed_span_is_in_exactly_one_difference_and_no_agreed_one_is(sets):
+    """A difference is judged per (start, end, label): a span every model found is in none,
+    one some model lacks is in exactly one, under exactly the models that found it."""
+    differences = find_differences(sets)
+    agreed = frozenset.intersection(*sets)
+    seen = []
+    for d in differences:
+        for m, spans in enumerate(d.spans):
+            assert spans <= sets[m]
+            assert d.missing_models.count(m) == (not spans)
+        group = frozenset().union(*d.spans)
+        assert not group & agreed
+        assert all(
+            (key in sets[m]) == (key in d.spans[m]) for key in group for m in range(len(sets))
+        )
+        assert (d.start, d.end) == (min(k[0] for k in group), max(k[1] for k in group))
+        seen.extend(group)
+    assert sorted(seen) == sorted(frozenset().union(*sets) - agreed)
+    assert [d.start for d in differences] == sorted(d.start for d in differences)
+
+
+@given(overlapping_sets(), st.integers(1, 3))
+def test_one_models_own_overlapping_spans_are_never_a_conflict(spans_, n_silent):
+    """Spans only one model found, however they overlap each other, are each found by some
+    models only: never a label or boundary conflict."""
+    sets = [spans_] + [frozenset()] * n_silent
+    assert all(d.conflict == MISSING for d in find_differences(sets))
+    assert len(find_differences(sets)) == len(spans_)
+    assert get_scorer("label_conflicts")(sets) == 0 == get_scorer("boundary_conflicts")(sets)
+    assert get_scorer("missing_spans")(sets) == len(spans_)
+
+
+@given(st.one_of(st.lists(span_sets(), min_size=2, max_size=4), models_spans()))
+def test_a_conflict_is_between_spans_of_different_models(sets):
+    for d in find_differences(sets):
+        if d.conflict != MISSING:
+            held = [m for m, spans in enumerate(d.spans) if spans]
+            assert len(held) >= 2 and len({d.spans[m] for m in held}) >= 2

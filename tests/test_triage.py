@@ -246,11 +246,25 @@ LONG = "Meta hired Tim Cook and Ann Lee in Paris on Monday, said the report of R
 
 
 @st.composite
-def span_sets(draw):
+def entity_sets(draw):
     """Non-overlapping spans within one model, as NER produces them."""
     cuts = sorted(draw(st.sets(st.integers(0, 60), max_size=10)))
     pairs = list(zip(cuts[::2], cuts[1::2], strict=False))
     return frozenset((s, e, draw(st.sampled_from(LABELS))) for s, e in pairs if s < e)
+
+
+@st.composite
+def overlapping_sets(draw):
+    """Spans as spancat writes them: nested, crossing, one span with several labels."""
+    keys = draw(st.sets(st.tuples(st.integers(0, 40), st.integers(1, 10), st.sampled_from(LABELS)),
+                        max_size=8))  # fmt: skip
+    return frozenset((s, s + length, label) for s, length, label in keys)
+
+
+def span_sets():
+    """A model's spans: entities (no overlap) or spans (overlapping, spancat's scores being
+    per span like a beam's)."""
+    return st.one_of(entity_sets(), overlapping_sets())
 
 
 probabilities = st.floats(0.0, 1.0)

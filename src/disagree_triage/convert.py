@@ -1,4 +1,5 @@
-"""convert: an annotated export (Prodigy, Label Studio, doccano) as a `.spacy` file for training.
+"""convert: an annotated export (Prodigy, Label Studio, doccano, Argilla, a DocBin) as a `.spacy`
+file for training.
 
     >>> from disagree_triage.convert import convert_file
     >>> summary = convert_file(  # doctest: +SKIP
@@ -11,7 +12,9 @@ once, its first version. A Prodigy record without `answer` was never annotated (
 `diff` wrote it: its spans are a model's): it is left out, and a file of nothing else refused,
 unless `include_unannotated` (`--include-unannotated`) converts such records as they are.
 `labels` is predict's label map (`ORG:ORGANISATION,PERSON`: rename ORG, keep PERSON, drop the
-rest), for entities or categories. How spans meet tokens: formats/docbin.py.
+rest), for entities, spans or categories. Entities go to `doc.ents`, spans (`spans_manual`
+tasks) to `doc.spans[spans_key]` ("sc" by default, what spancat trains on). How spans meet
+tokens: formats/docbin.py.
 """
 
 from __future__ import annotations
@@ -22,8 +25,15 @@ from pathlib import Path
 from .core.errors import DisagreeError, InputError, RecordError
 from .core.kinds import TaskKind
 from .core.labels import LabelMap
-from .formats.annotations import AUTO, ImportStats, read_annotations, resolve_format
-from .formats.docbin import DEFAULT_LANG, SUFFIX, DocBinSummary, DocBinWriter
+from .formats.annotations import (
+    AUTO,
+    LABELSTUDIO,
+    ImportStats,
+    read_annotations,
+    resolve_format,
+    split_format,
+)
+from .formats.docbin import DEFAULT_LANG, DEFAULT_SPANS_KEY, SUFFIX, DocBinSummary, DocBinWriter
 from .io.corpus import rereads
 from .io.output_files import check_file_output
 from .prodigy import ProdigyTask
@@ -72,14 +82,18 @@ def convert_file(
     lang: str = DEFAULT_LANG,
     overwrite: bool = False,
     include_unannotated: bool = False,
+    spans_key: str = DEFAULT_SPANS_KEY,
 ) -> ConvertSummary:
     """Write the accepted annotations of `input_path` to `output` (`.spacy`), with the label
     map `labels` applied; the output appears whole or not at all. `include_unannotated`: take
-    Prodigy records without an `answer` (a queue's predictions) as accepted."""
+    Prodigy records without an `answer` (a queue's predictions) as accepted; `spans_key`: the
+    span group spans go to."""
     if Path(output).suffix != SUFFIX:
         raise DisagreeError(f"{output}: convert writes a spaCy DocBin; name it ….spacy")
     check_file_output("OUTPUT", output, [input_path], overwrite=overwrite)
     fmt = resolve_format(input_path, input_format)
+    # A Label Studio export is one JSON document: its errors name no line.
+    numbered = split_format(fmt)[0] != LABELSTUDIO
     label_map = LabelMap.parse(labels)
     imported = None if fmt == "prodigy" else ImportStats(str(input_path), fmt)
     tasks: list[ProdigyTask] = []
@@ -91,7 +105,7 @@ def convert_file(
         if tasks and task.kind is not tasks[0].kind:
             raise InputError(
                 input_path,
-                task.line if fmt != "labelstudio" else None,
+                task.line if numbered else None,
                 f"a {task.kind.value} task in a file of {tasks[0].kind.value} tasks (its first "
                 "record); convert one kind of task per file",
             )
@@ -124,14 +138,13 @@ def convert_file(
                 target = label_map(category)
                 if target is not None:
                     categories.add(target)
-    writer = DocBinWriter(
-        output, lang=lang, label_map=label_map, categories=sorted(categories), overwrite=overwrite
-    )
+    writer = DocBinWriter(output, lang=lang, label_map=label_map, categories=sorted(categories),
+                          overwrite=overwrite, spans_key=spans_key)  # fmt: skip
     for task in tasks:
         try:
             writer.add(task)
         except RecordError as err:  # a text too long for spaCy
-            line = task.line if fmt != "labelstudio" else None
+            line = task.line if numbered else None
             raise InputError(input_path, line, err.problem, field=err.field) from None
     writer.commit()
     summary.docbin = writer.summary

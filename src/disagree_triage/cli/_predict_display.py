@@ -110,6 +110,11 @@ def print_summary(summary: PredictSummary, console: Console | None = None) -> No
     table.add_row("components run", ", ".join(summary.components))
     if summary.beam:
         table.add_row("entity scores", f"beam search of {summary.beam}")
+    if summary.spans is not None:
+        table.add_row("span group", f"doc.spans[{summary.spans.key!r}] (spans_manual tasks)")
+    if summary.span_scores:
+        threshold = summary.spans.threshold if summary.spans is not None else None
+        table.add_row("span scores", f"{summary.span_scores}'s own (threshold {threshold})")
     table.add_row("docs read", f"{summary.total + len(summary.invalid):,}")
     table.add_row("docs written", f"{summary.written:,}")
     if summary.already_done:
@@ -121,7 +126,7 @@ def print_summary(summary: PredictSummary, console: Console | None = None) -> No
         shown = ", ".join(map(str, lines[:20])) + (" …" if len(lines) > 20 else "")
         table.add_row("skipped (invalid)", f"{len(summary.invalid):,} (lines {shown})")
     for label, count in sorted(summary.entities.items()):
-        table.add_row(f"entities {label}", f"{count:,}")
+        table.add_row(f"{summary.kind.unit} {label}", f"{count:,}")
     if summary.textcat is not None:
         spec = summary.textcat
         how = "one per text" if spec.exclusive else f"several per text, threshold {spec.threshold}"

@@ -185,8 +185,9 @@ GOLD_FORMAT_OPTION = typer.Option(
     "auto",
     "--gold-format",
     help="The annotated file's tool: prodigy (JSONL), labelstudio (JSON or JSON-MIN export), "
-    "doccano (JSONL export), argilla (a dataset folder from to_disk), or auto (told apart by "
-    "the file).",
+    "doccano (JSONL export), argilla (a dataset folder from to_disk), docbin (.spacy), or auto "
+    "(told apart by the file). FORMAT:spans or FORMAT:ner (labelstudio, doccano, docbin, auto) "
+    "says whether its spans are spans or entities where the file does not.",
 )
 # Writing .spacy files (formats/docbin.py): the blank pipeline whose tokeniser makes the Docs.
 LANG_OPTION = typer.Option(

@@ -21,16 +21,23 @@ def convert_cli(
     input_path: str = typer.Argument(
         ...,
         metavar="INPUT",
-        help="Annotations: a Prodigy export (JSONL), a Label Studio export (JSON or JSON-MIN) "
-        "or a doccano export (JSONL).",
+        help="Annotations: a Prodigy export (JSONL), a Label Studio export (JSON or JSON-MIN), "
+        "a doccano export (JSONL), an Argilla dataset folder or a DocBin (.spacy).",
     ),
     output: str = typer.Argument(..., metavar="OUTPUT", help="The .spacy file to write."),
     labels: str | None = typer.Option(
         None,
         "--ner",
         "--textcat",
+        "--spans",
         help="Label map, as predict's: e.g. ORG:ORGANISATION,PERSON (rename ORG, keep PERSON, "
         "drop the rest). Default: every label as it is.",
+    ),
+    spans_key: str = typer.Option(
+        "sc",
+        "--spans-key",
+        help="Spans (spans_manual tasks) go to doc.spans[KEY], the span group spancat's "
+        "spans_key names.",
     ),
     input_format: str = GOLD_FORMAT_OPTION,
     lang: str = LANG_OPTION,
@@ -45,7 +52,8 @@ def convert_cli(
     """Turn annotated examples into a spaCy DocBin (.spacy) for spacy train.
 
     Only accepted answers become Docs (a Prodigy record without 'answer' was never annotated:
-    see --include-unannotated); entities are doc.ents, categories doc.cats. Spans that
+    see --include-unannotated); entities are doc.ents, spans (which may overlap) the span group
+    doc.spans[--spans-key], categories doc.cats. Spans that
     do not fall on token boundaries are contracted to the tokens inside them (or left out when
     inside one token), and counted.
 
@@ -64,6 +72,7 @@ def convert_cli(
             lang=lang,
             overwrite=overwrite,
             include_unannotated=include_unannotated,
+            spans_key=spans_key,
         )
     table = safe_table(title=f"convert: {input_path} ({summary.format}) → {output}",
                        show_header=False)  # fmt: skip
@@ -75,8 +84,9 @@ def convert_cli(
         table.add_row(f"no answer ({taken})", f"{summary.unannotated:,}")
     table.add_row("docs written", f"{docbin.docs:,}")
     unit = summary.kind.unit
-    if summary.kind.value == "ner":
-        table.add_row(f"{unit} written", f"{docbin.entities:,}")
+    if summary.kind.is_span_kind:
+        where = "doc.ents" if docbin.spans_key is None else f"doc.spans[{docbin.spans_key!r}]"
+        table.add_row(f"{unit} written ({where})", f"{docbin.entities:,}")
     for label, count in sorted(docbin.labels.items()):
         table.add_row(f"  {label}", f"{count:,}")
     if docbin.unmapped:

@@ -193,10 +193,10 @@ def print_summary(
         console.print(
             clean(
                 f"calibrated on {summary.calibration.examples:,} annotated examples "
-                f"({summary.calibration.candidates:,} candidate entities):"
+                f"({summary.calibration.candidates:,} candidate {summary.kind.unit}):"
             )
         )
-        for line in summary.calibration.describe():
+        for line in summary.calibration.describe(summary.kind.unit_singular):
             console.print(clean(f"  {line}"))
     _warnings(summary, missing)
 
@@ -295,7 +295,8 @@ def _warnings(summary: DiffSummary, missing: str) -> None:
     for name, labels in summary.label_gaps.items():
         warn(
             f"{name} never uses {', '.join(labels)}, which another model does: every such "
-            "answer counts as a disagreement; align them with --ner / --textcat in predict"
+            "answer counts as a disagreement; align them with --ner / --spans / --textcat in "
+            "predict"
         )
     if summary.exclusions is not None:
         for line in summary.exclusions.warnings(summary.excluded):

@@ -73,7 +73,8 @@ def evaluate_cli(
         "--examples-for",
         metavar="CONFIG",
         help="The LLM config (or saved pipeline) that will read the examples: they are written "
-        "in its task's format (disagree.NER.v1, spacy.NER.v1-v3). Default: disagree.NER.v1's.",
+        "in its task's format (disagree.NER.v1, spacy.NER.v1-v3, spacy.SpanCat.v1-v3). "
+        "Default: disagree.NER.v1's.",
     ),
     examples_limit: int = typer.Option(
         20, "--examples-limit", min=1, help="At most this many examples (a prompt holds them all)."
@@ -222,9 +223,11 @@ def _category_summary(report: EvaluationReport) -> Table:
 
 
 def _scores_table(report: EvaluationReport) -> Table:
-    """P, R, F per model, all labels then each label (and partial F for entities)."""
+    """P, R, F per model, all labels then each label (and partial F for entities and spans)."""
     choice = report.kind is TaskKind.CHOICE
-    table = safe_table(title="per category" if choice else "entity scores against gold")
+    table = safe_table(
+        title="per category" if choice else f"{report.kind.unit_singular} scores against gold"
+    )
     for column in ("model", "label", "P", "R", "F", "partial F", "support"):
         if choice and column == "partial F":
             continue  # a category has no boundaries: partial is exact

@@ -56,6 +56,20 @@ def predict_cli(
         "POS:POSITIVE,NEG:NEGATIVE; '' keeps all): writes Prodigy choice tasks. A pipeline "
         "that only classifies predicts categories without it.",
     ),
+    spans: str | None = typer.Option(
+        None,
+        "--spans",
+        help="Predict a span group (spancat, span_ruler, a spacy-llm SpanCat task) with this "
+        "label map (e.g. SKILL:ABILITY,TOOL; '' keeps all): writes Prodigy spans_manual tasks, "
+        "spans may overlap. A pipeline whose only output is a span group predicts it without it.",
+    ),
+    spans_key: str | None = typer.Option(
+        None,
+        "--spans-key",
+        metavar="KEY",
+        help="The span group to predict, doc.spans[KEY] (default: the one the pipeline's span "
+        "component writes, usually sc).",
+    ),
     threshold: float = typer.Option(
         0.5,
         "--threshold",
@@ -94,7 +108,8 @@ def predict_cli(
         False,
         "--scores",
         help="Give each entity of a spaCy ner its probability under beam search (span 'score') "
-        "and list the beam's near misses in meta; about 3x the time of greedy.",
+        "and list the beam's near misses in meta; about 3x the time of greedy. With spans: "
+        "spancat's own probabilities, and what it scored from 0.05 to its threshold in meta.",
     ),
     beam_width: int = typer.Option(16, "--beam-width", min=1, help="Beam width for --scores."),
     save_io: bool = typer.Option(
@@ -117,8 +132,9 @@ def predict_cli(
         "extends the output to all of it).",
     ),
 ) -> None:
-    """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config and write one
-    Prodigy task per text: ner_manual, or choice with --textcat.
+    """Predict entities (or categories) with a spaCy pipeline or a spacy-llm config, or a span
+    group, and write one Prodigy task per text: ner_manual, choice with --textcat, or
+    spans_manual with --spans (or for a pipeline whose only output is a span group).
 
     Examples:
 
@@ -127,6 +143,8 @@ def predict_cli(
 
         disagree predict configs/textcat-local.cfg corpus.jsonl out.jsonl
         --textcat COOKING,NEWS --annot-name llm
+
+        disagree predict pipelines/spancat corpus.jsonl out.jsonl --spans SKILL,TOOL --scores
 
     With a spacy-llm config, --labels and --examples replace the LLM task's labels and
     few-shot examples, and extra arguments override the config, as in `disagree assemble`:
@@ -151,6 +169,8 @@ def predict_cli(
         options = PredictOptions(
             ner=ner,
             textcat=textcat,
+            spans=spans,
+            spans_key=spans_key,
             threshold=threshold,
             annotator=annot_name,
             batch_size=batch_size,

@@ -48,9 +48,16 @@ def train_cli(
     labels: str | None = typer.Option(
         None,
         "--ner",
+        "--spans",
         "--textcat",
         help="The label map given to predict (ORG:ORGANISATION,PERSON), read backwards into "
         "the base's labels. Default: the annotations' labels are the model's.",
+    ),
+    spans_key: str | None = typer.Option(
+        None,
+        "--spans-key",
+        help="Spans: the doc.spans key the span categoriser writes. Default: the base "
+        "spancat's own; for one train adds, sc.",
     ),
     train_as: str | None = typer.Option(
         None,
@@ -60,7 +67,10 @@ def train_cli(
     ),
     gold_format: str = GOLD_FORMAT_OPTION,
     component: str | None = typer.Option(
-        None, "--component", help="The component to train, where the base has several."
+        None,
+        "--component",
+        help="The component to train, where the base has several; for spans, a new name adds "
+        "a span categoriser (the default when the base has none: spancat).",
     ),
     rehearse: str | None = typer.Option(
         None,
@@ -93,6 +103,10 @@ def train_cli(
 ) -> None:
     """Update a spaCy pipeline with annotations, keeping what it knew.
 
+    Entities train the entity recognizer, categories the text classifier, spans (Prodigy's
+    spans_manual, overlapping or not) the span categoriser, which is added when the base has
+    none.
+
     The annotated labels are put back into the base's labels (the map given to predict, read
     backwards); labels the annotations do not cover keep the base model's answers. spaCy's
     own training runs on a generated config (written beside the output: spacy train reruns
@@ -108,6 +122,7 @@ def train_cli(
 
     options = TrainOptions(
         labels=labels,
+        spans_key=spans_key,
         train_as=train_as,
         gold_format=gold_format,
         component=component,
@@ -197,10 +212,18 @@ def print_summary(summary: TrainSummary) -> None:
             f"{after.f1 - before.f1:+.3f}",
         )
     console.print(table)
+    if summary.added:
+        console.print(
+            clean(
+                f"added {summary.component} (a span categoriser; the base had none), writing "
+                f"doc.spans[{summary.spans_key!r}]"
+            )  # fmt: skip
+        )
     others = [s for s in scores.labels if s.against != ANNOTATIONS]
     if others:
         table = safe_table(
-            title="other labels, same texts: the new pipeline against the base's own entities"
+            title=f"other labels, same texts: the new pipeline against the base's own "
+            f"{summary.kind.unit}"
         )
         for column in ("label", "base's", "P R F"):
             table.add_column(column, justify="left" if column == "label" else "right")
@@ -212,7 +235,9 @@ def print_summary(summary: TrainSummary) -> None:
 
 def _say_where(summary: TrainSummary, labels: str | None) -> None:
     out = summary.output
-    option = "--ner" if summary.kind.value == "ner" else "--textcat"
+    from ..train.run import LABEL_OPTIONS
+
+    option = LABEL_OPTIONS[summary.kind]
     mapped = f" {option} {shlex.quote(labels)}" if labels else ""
     err_console().print(
         clean(

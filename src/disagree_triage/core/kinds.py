@@ -1,4 +1,5 @@
-"""The kind of task a run works on: entities (NER) or categories (choice).
+"""The kind of task a run works on: entities (NER), spans (span categorisation) or categories
+(choice).
 
 Decided once per run, from the first record of each input file (`TaskKind.of_record`), and
 then carried: every place that behaves differently for categories asks the `TaskKind` it was
@@ -9,6 +10,15 @@ handed (its Prodigy view, the words for what it counts; the triage its scorers, 
     <TaskKind.CHOICE: 'choice'>
     >>> TaskKind.NER.unit
     'entities'
+    >>> TaskKind.of_record({"text": "a b", "spans": [], "_view_id": "spans_manual"})
+    <TaskKind.SPANS: 'spans'>
+
+Entities and spans are both sets of (start, end, label) and share every span scorer; they differ
+in what the annotator sees (`ner_manual` highlights tokens, no two entities overlap;
+`spans_manual` lets spans overlap, as spaCy's `spancat` writes them to `doc.spans[KEY]`) and
+in how a pipeline is trained on them. A file says which it holds by Prodigy's `_view_id`:
+`spans_manual` is spans, as `prodigy db-out` of `spans.manual` writes it and `predict --spans`
+does; anything else with `spans` is entities.
 """
 
 from __future__ import annotations
@@ -19,18 +29,31 @@ from typing import Any
 
 from .errors import DisagreeError
 
+SPANS_VIEW_ID = "spans_manual"
+_VIEW_IDS = {"ner": "ner_manual", "spans": SPANS_VIEW_ID, "choice": "choice"}
+_UNITS = {"ner": ("entities", "entity"), "spans": ("spans", "span"),
+          "choice": ("categories", "category")}  # fmt: skip
+_DESCRIBED = {
+    "ner": "entities (NER tasks)",
+    "spans": "spans (spans_manual tasks)",
+    "choice": "categories (choice tasks)",
+}
+
 
 class TaskKind(str, Enum):
     NER = "ner"
     CHOICE = "choice"
+    SPANS = "spans"
 
     @classmethod
     def of_record(cls, record: Mapping[str, Any]) -> TaskKind:
-        """A record with `spans` is NER; one with `options` or `accept` and no `spans` is a
-        choice task (Prodigy's `textcat.manual`, or `predict --textcat`); anything else is
-        read as NER with nothing highlighted."""
+        """A record with `options` or `accept` and no `spans` is a choice task (Prodigy's
+        `textcat.manual`, or `predict --textcat`); one whose `_view_id` is `spans_manual` is
+        spans; anything else is NER (with nothing highlighted when it has no `spans`)."""
         if record.get("spans") is None and ("options" in record or "accept" in record):
             return cls.CHOICE
+        if record.get("_view_id") == SPANS_VIEW_ID:
+            return cls.SPANS
         return cls.NER
 
     @classmethod
@@ -41,24 +64,29 @@ class TaskKind(str, Enum):
             described = ", ".join(f"{path}: {kind.value}" for path, kind in kinds.items())
             raise DisagreeError(
                 f"the files hold different kinds of task ({described}); compare NER with NER, "
-                "choice with choice"
+                "spans with spans, choice with choice"
             )
         return found.pop() if found else cls.NER
 
     @property
     def view_id(self) -> str:
         """The Prodigy interface that shows this kind of task."""
-        return "choice" if self is TaskKind.CHOICE else "ner_manual"
+        return _VIEW_IDS[self.value]
+
+    @property
+    def is_span_kind(self) -> bool:
+        """Whether an answer is a set of (start, end, label) spans: entities or spans."""
+        return self is not TaskKind.CHOICE
 
     @property
     def unit(self) -> str:
         """What one answer of this kind is called, in the plural."""
-        return "categories" if self is TaskKind.CHOICE else "entities"
+        return _UNITS[self.value][0]
 
     @property
     def unit_singular(self) -> str:
-        return "category" if self is TaskKind.CHOICE else "entity"
+        return _UNITS[self.value][1]
 
     @property
     def described(self) -> str:
-        return "categories (choice tasks)" if self is TaskKind.CHOICE else "entities (NER tasks)"
+        return _DESCRIBED[self.value]

@@ -8,10 +8,17 @@ Each example is a gold-corrected text: the annotated entities, and the LLM's own
 the annotator rejected. Formats, by the spacy-llm task named in the user's config
 (`task_of`), or ours by default:
 
-- `disagree.NER.v1`: `{"text", "spans": [{"text", "label"}]}` (the gold entities);
-- `spacy.NER.v3`: `{"text", "spans": [{"text", "is_entity", "label", "reason"}]}`, the rejected
-  entities as `is_entity: false`, so the chain-of-thought prompt shows the model its mistakes;
-- `spacy.NER.v1` / `v2`: `{"text", "entities": {"LABEL": ["text", ...]}}`.
+- `disagree.NER.v1` (and `disagree.SpanCat.v1`): `{"text", "spans": [{"text", "label"}]}` (the
+  gold entities);
+- `spacy.NER.v3` (and `spacy.SpanCat.v3`): `{"text", "spans": [{"text", "is_entity", "label",
+  "reason"}]}`, the rejected entities as `is_entity: false`, so the chain-of-thought prompt
+  shows the model its mistakes;
+- `spacy.NER.v1` / `v2` (and `spacy.SpanCat.v1` / `v2`): `{"text", "entities": {"LABEL":
+  ["text", ...]}}`.
+
+For entities an LLM span is rejected when gold has no span in its place (where gold has one,
+gold's label is the correction). Spans may carry several labels in one place, so for spans
+(`overlapping`) every (start, end, label) of the LLM's that gold lacks is rejected.
 
 The file's format follows its name: `.json` (a list), `.jsonl` (one per line), `.yml`/`.yaml`.
 """
@@ -40,8 +47,10 @@ class CorrectedExample:
     rejected: tuple[SpanKey, ...]  # the LLM's spans that gold has neither as such nor in place
 
     @classmethod
-    def of(cls, text: str, gold: set[SpanKey], llm: set[SpanKey]) -> CorrectedExample:
-        boundaries = {(start, end) for start, end, _ in gold}
+    def of(
+        cls, text: str, gold: set[SpanKey], llm: set[SpanKey], *, overlapping: bool = False
+    ) -> CorrectedExample:
+        boundaries = set() if overlapping else {(start, end) for start, end, _ in gold}
         rejected = [span for span in llm - gold if span[:2] not in boundaries]
         return cls(text, tuple(sorted(gold)), tuple(sorted(rejected)))
 
@@ -89,6 +98,12 @@ EXAMPLE_FORMATS: dict[str, Callable[[CorrectedExample], dict[str, Any]]] = {
     "spacy.NER.v3": _ner_v3,
     "spacy.NER.v2": _ner_v2,
     "spacy.NER.v1": _ner_v2,
+    # spacy-llm's SpanCat tasks read the examples of its NER tasks of the same version
+    # (SpanCatExample / SpanCatCoTExample), disagree.SpanCat.v1 those of disagree.NER.v1.
+    "disagree.SpanCat.v1": _ours,
+    "spacy.SpanCat.v3": _ner_v3,
+    "spacy.SpanCat.v2": _ner_v2,
+    "spacy.SpanCat.v1": _ner_v2,
 }
 
 
@@ -119,7 +134,7 @@ def task_of(config_or_pipeline: str | Path) -> str:
     name = names.pop()
     if name not in EXAMPLE_FORMATS:
         raise DisagreeError(
-            f"{config_path}: its task {name} takes no NER examples that evaluate can write "
+            f"{config_path}: its task {name} takes no examples that evaluate can write "
             f"(it writes for {', '.join(EXAMPLE_FORMATS)})"
         )
     return name

@@ -6,10 +6,11 @@ disagreement really puts the examples worth annotating first.
     ...     "gold.jsonl", ["out-spacy.jsonl", "out-llm.jsonl"])
     >>> report.triage["span_f1"].lift[0.1]  # doctest: +SKIP
 
-Both kinds of task: entities (NER) and categories (choice tasks, whose accepted options are
-whole-text spans, see prodigy/read.py). For categories, P/R/F per label are the classification
-scores per category, and accuracy (the share of texts whose categories are exactly gold's) and
-macro-F1 (the mean F1 over categories) are added.
+Every kind of task: entities (NER), spans (`spans_manual`, which may overlap: each (start, end,
+label) is matched exactly, an entity gold read as spans) and categories (choice tasks, whose
+accepted options are whole-text spans, see prodigy/read.py). For categories, P/R/F per label
+are the classification scores per category, and accuracy (the share of texts whose categories
+are exactly gold's) and macro-F1 (the mean F1 over categories) are added.
 
 The hypothesis behind disagree: examples where the models disagree hold more mistakes than
 examples where they agree. An example is an *error* when at least one model's spans differ from
@@ -36,7 +37,7 @@ from ..core.spans import SpanKey
 from ..formats.annotations import AUTO, prodigy_file
 from ..io.corpus import rereads
 from ..prodigy import ProdigyTask, read_prodigy_tasks
-from ..triage.align import AlignedExample, FileStats, align_files
+from ..triage.align import AlignedExample, FileStats, align_files, check_gold_kind
 from ..triage.differences import BOTH, BOUNDARY, LABEL, MISSING, find_differences
 from ..triage.queue import queue_order
 from ..triage.scorers.target import NEEDS_SCORES, all_target_scorers
@@ -217,7 +218,7 @@ def _evaluate(
     if not prediction_paths:
         raise DisagreeError("evaluate needs at least one prediction file")
     models = model_names(prediction_paths, names)
-    kind = TaskKind.of_record(first_record(gold_read))
+    kind = _kind_of(gold_path, gold_read, prediction_paths)
     if fewshot_limit and kind is TaskKind.CHOICE:
         raise DisagreeError(
             f"{gold_path}: holds choice tasks; --write-examples writes NER few-shot examples"
@@ -234,7 +235,10 @@ def _evaluate(
     )
     shown = [gold_path, *prediction_paths]  # what the user named: in messages and the report
     stats = [FileStats(str(p), name) for p, name in zip(shown, ["gold", *models], strict=True)]
-    for example in align_files([gold_read, *prediction_paths], ["gold", *models], stats, kind=kind):
+    aligned = align_files(
+        [gold_read, *prediction_paths], ["gold", *models], stats, kind=kind, gold=True
+    )
+    for example in aligned:
         evaluation.add(example)
     if not evaluation.gold_examples:
         raise DisagreeError(f"{gold_path}: no accepted annotation to evaluate against")
@@ -244,6 +248,21 @@ def _evaluate(
             "on the annotated texts?"
         )
     return evaluation.report(gold_path, shown, ranked, seed)
+
+
+def _kind_of(
+    gold_path: str | Path, gold_read: Path, prediction_paths: Sequence[str | Path]
+) -> TaskKind:
+    """The kind of task evaluated: the predictions' (gold's when they say nothing, e.g. stdin);
+    an entity gold scores spans too (`align.gold_kinds`), anything else must be theirs."""
+    gold_kind = TaskKind.of_record(first_record(gold_read))
+    firsts = {str(p): first_record(Path(p)) for p in prediction_paths if str(p) != "-"}
+    kinds = {path: TaskKind.of_record(record) for path, record in firsts.items() if record}
+    if not kinds:
+        return gold_kind
+    kind = TaskKind.common(kinds)
+    check_gold_kind(kind, gold_kind, gold_path)
+    return kind
 
 
 class _Evaluation:
@@ -274,7 +293,7 @@ class _Evaluation:
             else None
         )
         registered = self.scoring.registered if self.scoring is not None else {}
-        targeted = all_target_scorers() if registered and kind is TaskKind.NER else {}
+        targeted = all_target_scorers() if registered and kind.is_span_kind else {}
         # model index -> target scorer -> value per example (a scorer needing scores is dropped
         # for a model whose file has none)
         self.target_values: list[dict[str, Column]] = [
@@ -316,7 +335,7 @@ class _Evaluation:
         llm = sets[self.llm_index]
         _count_error_kinds(self.kinds, gold, g, llm)
         if self.fewshot_limit and differences:
-            item = CorrectedExample.of(gold.text, g, llm)
+            item = CorrectedExample.of(gold.text, g, llm, overlapping=self.kind is TaskKind.SPANS)
             heapq.heappush(self.fewshot, (-int(llm == g), -position, item))
             if len(self.fewshot) > self.fewshot_limit:
                 heapq.heappop(self.fewshot)

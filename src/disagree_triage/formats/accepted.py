@@ -9,8 +9,12 @@ from typing import Any
 import orjson
 
 from ..core.errors import InputError, RecordError
-from ..core.kinds import TaskKind
+from ..core.kinds import SPANS_VIEW_ID, TaskKind
 from ..io.jsonl import check_input_file, describe_json_type
+
+# The field of a record (Label Studio's `data`, doccano's metadata) by which a queue of spans
+# says so, as Prodigy's `_view_id` does (a field without `_`: both tools show it as data).
+VIEW_FIELD = "view_id"
 
 
 def accepted_record(
@@ -20,8 +24,9 @@ def accepted_record(
     meta: dict[str, Any],
     annotator: Any = None,
 ) -> dict[str, Any]:
-    """An accepted Prodigy record: a `ner_manual` task with `spans`, or a `choice` task whose
-    `accept` holds the categories (offered as its only options: the export lists no others)."""
+    """An accepted Prodigy record: a `ner_manual` task with `spans` (for SPANS a `spans_manual`
+    one, its `_view_id` saying so, overlaps kept), or a `choice` task whose `accept` holds the
+    categories (offered as its only options: the export lists no others)."""
     record: dict[str, Any] = {"text": text}
     if kind is TaskKind.CHOICE:
         categories = list(dict.fromkeys(str(c) for c in answer))
@@ -32,11 +37,40 @@ def accepted_record(
             {"start": s, "end": e, "label": label, "text": text[s:e]}
             for s, e, label in sorted(answer)
         ]
+    if kind is TaskKind.SPANS:
+        record["_view_id"] = kind.view_id
     record["answer"] = "accept"
     record["meta"] = meta
     if annotator is not None:
         record["_annotator_id"] = str(annotator)
     return record
+
+
+def has_overlap(spans: Sequence[tuple[int, int, str]]) -> bool:
+    """Whether two of `spans` share a character (which entities never do, spans may).
+
+    >>> has_overlap([(0, 11, "ORG"), (0, 18, "LOC")]), has_overlap([(0, 5, "A"), (5, 9, "B")])
+    (True, False)
+    """
+    ordered = sorted(spans)
+    return any(b[0] < a[1] for a, b in zip(ordered, ordered[1:], strict=False))
+
+
+def span_kind(where: str, *, marked: bool, asked: TaskKind | None, overlapping: bool) -> TaskKind:
+    """Entities or spans, for an export whose answers are spans (Label Studio's `labels`,
+    doccano's sequence labelling): SPANS where the file says so (`marked`: what disagree wrote
+    for a spans queue carries `view_id: spans_manual`); else what the user `asked` for
+    (`--gold-format FORMAT:spans` or `FORMAT:ner`); else SPANS when some annotation has spans
+    that overlap (entities never do), NER when none has. `where`: what says it, for the error
+    when the file and the user contradict each other."""
+    if asked is not None:
+        if marked and asked is not TaskKind.SPANS:
+            raise RecordError(
+                f"the file says it holds spans ({where}: {SPANS_VIEW_ID}), --gold-format says "
+                f"{asked.value}; leave the kind out of --gold-format"
+            )
+        return asked
+    return TaskKind.SPANS if marked or overlapping else TaskKind.NER
 
 
 def text_of(value: Any, field: str) -> str:

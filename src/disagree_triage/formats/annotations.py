@@ -16,12 +16,22 @@ Formats (`--gold-format`, `auto` by default):
   object per annotation), told apart by their shape (labelstudio.py);
 - `doccano`: doccano's JSONL export, sequence labelling or text classification (doccano.py);
 - `argilla`: an Argilla 2.x dataset folder that `dataset.to_disk` wrote, its submitted
-  responses (argilla.py).
+  responses (argilla.py);
+- `docbin`: a spaCy DocBin (`.spacy`): `doc.ents` are entities, a span group `doc.spans[KEY]`
+  spans, `doc.cats` categories (docbin.py).
 
-`auto` decides from the file: a folder with `.argilla/settings.json` (or the `records.json` in
-one) is Argilla's; a `.json` file or a JSON array is Label Studio's; a JSONL file
-whose first record has a list `label` (or `entities`) and no `spans`, `accept` or `options` is
-doccano's; any other JSONL is Prodigy's.
+Entities or spans: Prodigy says it by `_view_id` (`spans_manual`), Argilla by its
+SpanQuestion's `allow_overlapping`, a DocBin by `doc.ents` or `doc.spans`. Label Studio and
+doccano cannot say it themselves: what `diff` wrote for spans carries a `view_id:
+spans_manual` field (in `data`, in the metadata) that comes back with the export; a file
+without it is read as spans when some annotation has spans that overlap, as entities when none
+has, and `--gold-format labelstudio:spans` (or `doccano:ner`, `auto:spans`, ...) says which,
+whatever the overlaps.
+
+`auto` decides from the file: a `.spacy` file is a DocBin; a folder with
+`.argilla/settings.json` (or the `records.json` in one) is Argilla's; a `.json` file or a JSON
+array is Label Studio's; a JSONL file whose first record has a list `label` (or `entities`)
+and no `spans`, `accept` or `options` is doccano's; any other JSONL is Prodigy's.
 
 Foreign exports are converted into a temporary Prodigy JSONL file (`prodigy_file`) that the
 streaming join (triage/align.py) reads like any other; every record is checked on the way in, so
@@ -38,17 +48,23 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import DisagreeError, RecordError
+from ..core.kinds import TaskKind
 from ..io.jsonl import InvalidLines, check_input_file, dumps_line, parse_line
 from ..prodigy import ProdigyTask, parse_task, read_prodigy_tasks
 from ..triage.calibration import check_calibration, fit_reliability
 from ..triage.scoring import Scoring
 from .argilla import argilla_records, is_dataset_folder
+from .docbin import SUFFIX as DOCBIN_SUFFIX
+from .docbin import docbin_records
 from .doccano import doccano_records
 from .labelstudio import labelstudio_records
 
 AUTO, PRODIGY, LABELSTUDIO, DOCCANO = "auto", "prodigy", "labelstudio", "doccano"
-ARGILLA = "argilla"
-FORMATS = (AUTO, PRODIGY, LABELSTUDIO, DOCCANO, ARGILLA)
+ARGILLA, DOCBIN = "argilla", "docbin"
+FORMATS = (AUTO, PRODIGY, LABELSTUDIO, DOCCANO, ARGILLA, DOCBIN)
+# `--gold-format FORMAT:KIND`: the kind of task of a file whose tool cannot say it.
+KINDS = {"ner": TaskKind.NER, "spans": TaskKind.SPANS}
+_KIND_UNSAID = (AUTO, LABELSTUDIO, DOCCANO, DOCBIN)  # a DocBin may hold entities and spans
 # Keys only a Prodigy record has (doccano's records have `text` and `label`, nothing of these).
 _PRODIGY_KEYS = ("spans", "accept", "options", "tokens", "answer", "_input_hash", "_task_hash")
 
@@ -74,11 +90,13 @@ class ImportStats:
 
 
 def detect_format(path: str | Path) -> str:
-    """`argilla` for a dataset folder; else `labelstudio`, `doccano` or `prodigy`, from the
-    file's first bytes and first record."""
+    """`argilla` for a dataset folder, `docbin` for a `.spacy` file; else `labelstudio`,
+    `doccano` or `prodigy`, from the file's first bytes and first record."""
     if is_dataset_folder(path):
         return ARGILLA
     p = check_input_file(path)
+    if p.suffix == DOCBIN_SUFFIX:
+        return DOCBIN
     with p.open("rb") as stream:
         head = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         if head.startswith(b"[") or p.suffix.lower() == ".json":
@@ -100,26 +118,54 @@ def _looks_like_doccano(record: dict[str, Any]) -> bool:
     return isinstance(record.get("label"), list) or isinstance(record.get("entities"), list)
 
 
+def split_format(fmt: str) -> tuple[str, TaskKind | None]:
+    """(format, the kind asked for or None) of a `--gold-format` value, `FORMAT[:KIND]`.
+
+    >>> split_format("labelstudio:spans"), split_format("doccano")
+    (('labelstudio', <TaskKind.SPANS: 'spans'>), ('doccano', None))
+    """
+    base, sep, kind = fmt.partition(":")
+    return base, KINDS.get(kind) if sep else None
+
+
 def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
+    base, sep, kind = fmt.partition(":")
+    if base not in FORMATS:
         raise DisagreeError(f"--gold-format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if sep and (kind not in KINDS or base not in _KIND_UNSAID):
+        raise DisagreeError(
+            f"--gold-format {fmt!r}: a kind goes after {', '.join(_KIND_UNSAID)} only, "
+            f"as FORMAT:ner or FORMAT:spans (the other formats say it themselves)"
+        )
     return fmt
 
 
 def resolve_format(path: str | Path, fmt: str) -> str:
-    """`fmt`, checked; for `auto`, the format of the file (`detect_format`)."""
-    if check_format(fmt) != AUTO:
-        return fmt
-    return PRODIGY if str(path) == "-" else detect_format(path)  # stdin: as before
+    """`fmt`, checked; for `auto`, the format of the file (`detect_format`), with the kind
+    asked for kept (`auto:spans` -> `labelstudio:spans`)."""
+    base, kind = split_format(check_format(fmt))
+    if base == AUTO:
+        base = PRODIGY if str(path) == "-" else detect_format(path)  # stdin: as before
+    if kind is None:
+        return base
+    if base not in _KIND_UNSAID:
+        raise DisagreeError(
+            f"{path}: read as {base}, which says itself whether it holds entities or spans; "
+            f"give --gold-format without ':{kind.value}'"
+        )
+    return f"{base}:{kind.value}"
 
 
 def foreign_records(path: str | Path, fmt: str, stats: ImportStats) -> Iterator[dict[str, Any]]:
-    """The accepted Prodigy records of a Label Studio, doccano or Argilla export."""
-    if fmt == ARGILLA:
+    """The accepted Prodigy records of a Label Studio, doccano, Argilla or DocBin export."""
+    base, kind = split_format(fmt)
+    if base == ARGILLA:
         return argilla_records(path, stats)
-    if fmt == LABELSTUDIO:
-        return labelstudio_records(path, stats)
-    return doccano_records(path, stats)
+    if base == DOCBIN:
+        return docbin_records(path, stats, kind=kind)
+    if base == LABELSTUDIO:
+        return labelstudio_records(path, stats, kind=kind)
+    return doccano_records(path, stats, kind=kind)
 
 
 def read_annotations(
@@ -198,6 +244,7 @@ def calibrated(
 __all__ = [
     "ARGILLA",
     "AUTO",
+    "DOCBIN",
     "DOCCANO",
     "FORMATS",
     "LABELSTUDIO",
@@ -210,4 +257,5 @@ __all__ = [
     "prodigy_file",
     "read_annotations",
     "resolve_format",
+    "split_format",
 ]

@@ -3,7 +3,8 @@
 
     FOLDER/.argilla/dataset.json    the dataset model: its name (the folder's), status "draft"
     FOLDER/.argilla/settings.json   a TextField "text"; a SpanQuestion "label" over it with every
-                                    label (categories: a LabelQuestion, or a MultiLabelQuestion
+                                    label, `allow_overlapping` for spans (not for entities)
+                                    (categories: a LabelQuestion, or a MultiLabelQuestion
                                     where a text may have several); metadata properties
     FOLDER/.disagree.json           our marker, with the hash of records.json as written: only
                                     such a folder, unchanged (not annotated), is replaced
@@ -47,8 +48,9 @@ which question and field there are, `records.json` holds each record's `response
                               "user_id": "3f1c...", "status": "submitted"}]},
      "suggestions": {...}, "metadata": {...}, "vectors": {}, "_server_id": "..."}
 
-A SpanQuestion's value is the list of spans `{start, end, label}`; a LabelQuestion's one
-label; a MultiLabelQuestion's a list of labels. The question read is the one named `label`
+A SpanQuestion's value is the list of spans `{start, end, label}` (spans where the question has
+`allow_overlapping`, entities where not); a LabelQuestion's one label; a MultiLabelQuestion's
+a list of labels. The question read is the one named `label`
 (as diff writes it), else the dataset's only span, label or multi-label question.
 
 Which responses are gold: only submitted ones (a draft or a discarded response is not). The
@@ -198,7 +200,8 @@ class ArgillaDataset(QueueFormat):
             kind = "span"
             question_settings = {
                 "type": kind,
-                "allow_overlapping": False,
+                # Spans may overlap (and read back as spans); entities never do.
+                "allow_overlapping": self.scoring.kind is TaskKind.SPANS,
                 "field": FIELD,
                 "options": _options(self.labels),
                 "visible_options": _visible(self.labels),
@@ -229,7 +232,7 @@ class ArgillaDataset(QueueFormat):
         ]
         metadata += [_property(name, {"type": "terms", "values": None}) for name in TERMS]
         return {
-            "guidelines": GUIDELINES[self.scoring.kind is TaskKind.CHOICE],
+            "guidelines": GUIDELINES[self.scoring.kind],
             "questions": [question],
             "fields": [field],
             "vectors": [],
@@ -240,13 +243,15 @@ class ArgillaDataset(QueueFormat):
         }
 
 
+_GUIDE = (
+    "Models disagree on these texts, the most disagreement first (metadata rank). The "
+    "suggestion is what the models agree on; each model's own answer is in the metadata "
+    "(model_NAME). "
+)
 GUIDELINES = {
-    False: "Models disagree on these texts, the most disagreement first (metadata rank). The "
-    "suggestion is what the models agree on; each model's own answer is in the metadata "
-    "(model_NAME). Mark every entity.",
-    True: "Models disagree on these texts, the most disagreement first (metadata rank). The "
-    "suggestion is what the models agree on; each model's own answer is in the metadata "
-    "(model_NAME). Choose the right category.",
+    TaskKind.NER: _GUIDE + "Mark every entity.",
+    TaskKind.SPANS: _GUIDE + "Mark every span; spans may overlap.",
+    TaskKind.CHOICE: _GUIDE + "Choose the right category.",
 }
 
 
@@ -440,7 +445,7 @@ queue_formats.register(ArgillaDataset.name, func=ArgillaDataset)
 # --- read back: the tool's annotated export as accepted Prodigy records ----------------
 
 _KINDS = {
-    "span": TaskKind.NER,
+    "span": TaskKind.NER,  # spans where the question has allow_overlapping (see _question)
     "label_selection": TaskKind.CHOICE,
     "multi_label_selection": TaskKind.CHOICE,
 }
@@ -529,7 +534,10 @@ def _question(settings: Any) -> tuple[str, TaskKind, str, bool]:
         if len(fields) != 1:
             raise RecordError(f"no text field {field!r} (fields: {fields})", field="fields")
         field = fields[0]
-    return name, _KINDS[question_type], str(field), question_type == "multi_label_selection"
+    kind = _KINDS[question_type]
+    if kind is TaskKind.NER and chosen["settings"].get("allow_overlapping") is True:
+        kind = TaskKind.SPANS  # SpanQuestion(allow_overlapping=True): what diff writes for spans
+    return name, kind, str(field), question_type == "multi_label_selection"
 
 
 def _record(
@@ -555,7 +563,7 @@ def _record(
     value = response.get("value")
     here = f"{here}[{j}].value"
     answer: list[Any]
-    if kind is TaskKind.NER:
+    if kind.is_span_kind:
         answer = _spans(value, text, here)
     elif isinstance(value, str) and not multiple:
         answer = [label_of(value, here)]

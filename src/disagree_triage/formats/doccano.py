@@ -5,8 +5,11 @@ Sequence labelling, one line per queued example:
     {"rank": 1, "text": "...", "label": [[0, 5, "ORG"]], "disagreement_score": 0.5,
      "differences": "label conflict: ...", ...every scorer, the input's meta...}
 
-and for text classification `"label": ["COOKING"]`. doccano keeps every key besides `text`
-and `label` as the example's metadata, shown beside the text; it creates the labels it finds.
+and for text classification `"label": ["COOKING"]`. A queue of spans (`spans_manual`) also
+carries `"view_id": "spans_manual"`, metadata that doccano exports back; its project must allow
+overlapping spans, or doccano drops those that overlap on import. doccano keeps every key
+besides `text` and `label` as the example's metadata, shown beside the text; it creates the
+labels it finds.
 
 Offsets: doccano's annotator (v-annotator) counts in the browser's UTF-16 code units, unless
 the project counts grapheme clusters as one character (off by default). A character beyond
@@ -26,7 +29,9 @@ Sequence labelling, one line per example:
 a project with relations gives `"entities": [{"id": 1, "label": "ORG", "start_offset": 0,
 "end_offset": 5}]` instead, and text classification `"label": ["SPORT"]`. Every line is gold:
 doccano's export says nothing of which examples were looked at, so an empty `label` is "no
-entity" (tick "Export only approved documents" to leave the others out).
+entity" (tick "Export only approved documents" to leave the others out). Spans or entities:
+spans where a line has `view_id: spans_manual`, or as `--gold-format doccano:spans|ner` says,
+or else where some line's spans overlap (`accepted.span_kind`).
 
 Offsets: doccano stores what its annotator sends, counted in the browser's UTF-16 code units
 (`utf16_spans` writes them that way), and exports them unchanged. They are
@@ -44,11 +49,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import RecordError
-from ..core.kinds import TaskKind
+from ..core.errors import InputError, RecordError
+from ..core.kinds import SPANS_VIEW_ID, TaskKind
 from ..core.spans import SpanKey
 from ..io.jsonl import InvalidLines, describe_json_type, read_records
-from .accepted import accepted_record, array_of, integer, label_of, text_of
+from .accepted import (
+    VIEW_FIELD,
+    accepted_record,
+    array_of,
+    has_overlap,
+    integer,
+    label_of,
+    span_kind,
+    text_of,
+)
 from .prefill import prefilled_answer
 from .queue_format import QueueFormat, flat_fields, input_meta, queue_formats, rank_first
 
@@ -75,6 +89,8 @@ class DoccanoLines(QueueFormat):
             keys = [key for key in chosen if isinstance(key, tuple)]
             label = [[start, end, name] for start, end, name in utf16_spans(text, keys)]
         record: dict[str, Any] = {"rank": 0, "text": text, "label": label}
+        if self.scoring.kind is TaskKind.SPANS:
+            record[VIEW_FIELD] = SPANS_VIEW_ID  # metadata, exported back: read as spans
         details = self.scoring.details(scored)
         for key, value in flat_fields(details, input_meta(example)).items():
             record.setdefault(key, value)
@@ -146,23 +162,51 @@ def _kind_of_line(record: dict[str, Any]) -> TaskKind | None:
     return None
 
 
-def _file_kind(path: str | Path) -> TaskKind:
-    """The kind of the first example that has a label (NER when none has)."""
+def _file_kind(path: str | Path, asked: TaskKind | None) -> TaskKind:
+    """The kind of the first example that has a label; of spans (and where none has), entities
+    or spans as `span_kind` decides: on the `view_id` a spans queue carries, what the user
+    asked for, whether some line's spans overlap (the whole file is read for that)."""
+    marked = overlapping = False
 
     def kind(record: dict[str, Any], _line: int) -> TaskKind | None:
-        return _kind_of_line(record)
+        nonlocal marked, overlapping
+        marked = marked or record.get(VIEW_FIELD) == SPANS_VIEW_ID
+        found = _kind_of_line(record)
+        if found is TaskKind.NER and not overlapping:
+            overlapping = has_overlap(_raw_keys(record))
+        return found
 
-    # Bad lines are passed over here (the second pass reports them); it stops at the first
-    # labelled line, usually line 1.
+    # Bad lines are passed over here (the second pass reports them).
+    first: TaskKind | None = None
     for found in read_records(path, kind, invalid=InvalidLines()):
-        if found is not None:
+        if found is TaskKind.CHOICE and first is None:
             return found
-    return TaskKind.NER
+        first = first or found
+    try:
+        return span_kind(VIEW_FIELD, marked=marked, asked=asked, overlapping=overlapping)
+    except RecordError as err:
+        raise InputError(path, None, err.problem) from None
 
 
-def doccano_records(path: str | Path, stats: Any) -> Iterator[dict[str, Any]]:
-    """The accepted Prodigy records of a doccano JSONL export, one per line."""
-    kind = _file_kind(path)
+def _raw_keys(record: dict[str, Any]) -> list[SpanKey]:
+    """The (start, end, label) of the well-formed spans of a line (the rest is checked when
+    read), in doccano's own offsets: enough to tell whether two overlap."""
+    items = record.get("entities") if "label" not in record else record.get("label")
+    keys: list[SpanKey] = []
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict):
+            item = [item.get("start_offset"), item.get("end_offset"), item.get("label")]
+        if isinstance(item, list) and len(item) == 3 and all(type(n) is int for n in item[:2]):
+            keys.append((item[0], item[1], str(item[2])))
+    return keys
+
+
+def doccano_records(
+    path: str | Path, stats: Any, *, kind: TaskKind | None = None
+) -> Iterator[dict[str, Any]]:
+    """The accepted Prodigy records of a doccano JSONL export, one per line; `kind`: entities
+    or spans as the user asked (`--gold-format doccano:spans`), see `_file_kind`."""
+    kind = _file_kind(path, kind)
 
     def convert(record: dict[str, Any], line: int) -> dict[str, Any]:
         stats.tasks += 1

@@ -21,7 +21,9 @@ Label Studio counts `start`/`end` of a Text tag in Unicode code points, as Pytho
 label-studio-frontend#308 it converts the browser's UTF-16 offsets), so offsets go as they are.
 
 The labelling config the tasks need (`<Labels>`, or `<Choices>` for categories, named "label"
-on a Text named "text") is written beside them, `--labelstudio-config FILE`.
+on a Text named "text") is written beside them, `--labelstudio-config FILE`. A queue of spans
+(`spans_manual`, which may overlap: Label Studio draws overlapping regions as they are) has the
+same config and `data.view_id: "spans_manual"`, which comes back with the export.
 
 Read back, annotated (evaluate's gold, `diff --calibrate`, `convert`): label Studio's exports
 (Export → JSON or JSON-MIN, or `GET /api/projects/ID/export`) as gold.
@@ -51,7 +53,9 @@ what is read here (`data.text` in JSON).
 Offsets are Unicode code points, as in Python (as the queue above is written); every region's
 `text` must be what its offsets cut from the task's text, or the export is refused: a
 mismatch means offsets counted another way, and evaluating on them would be silently wrong.
-A file holds one kind of task: entities when any region is `labels`, else categories.
+A file holds one kind of task: spans or entities when any region is `labels` (spans where a
+task's data has `view_id: spans_manual`, or as `--gold-format labelstudio:spans|ner` says, or
+else where some annotation's regions overlap: `accepted.span_kind`), else categories.
 """
 
 from __future__ import annotations
@@ -62,12 +66,22 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
 from ..core.errors import InputError, RecordError
-from ..core.kinds import TaskKind
+from ..core.kinds import SPANS_VIEW_ID, TaskKind
 from ..core.spans import SpanKey
 from ..io.jsonl import JsonArrayWriter, JsonlWriter, describe_json_type
 from ..io.output_files import write_atomic
 from ..prodigy.choice import exclusive, union_options
-from .accepted import accepted_record, array_of, integer, label_of, load_json, text_of
+from .accepted import (
+    VIEW_FIELD,
+    accepted_record,
+    array_of,
+    has_overlap,
+    integer,
+    label_of,
+    load_json,
+    span_kind,
+    text_of,
+)
 from .queue_format import QueueFormat, flat_fields, input_meta, queue_formats, rank_first
 
 CONFIG_OPTION = "--labelstudio-config"
@@ -97,6 +111,8 @@ class LabelStudioTasks(QueueFormat):
         self.check_labels(example)
         details = self.scoring.details(scored)
         data: dict[str, Any] = {"rank": 0, "text": example.text}
+        if self.scoring.kind is TaskKind.SPANS:
+            data[VIEW_FIELD] = SPANS_VIEW_ID  # comes back with the export: read as spans
         for key, value in flat_fields(details, input_meta(example)).items():
             data.setdefault(key, value)
         choice = self.scoring.kind is TaskKind.CHOICE
@@ -225,8 +241,11 @@ queue_formats.register(LabelStudioTasks.name, func=LabelStudioTasks)
 _ANNOTATION_KEYS = ("annotations", "completions")  # `completions`: Label Studio before 1.0
 
 
-def labelstudio_records(path: str | Path, stats: Any) -> Iterator[dict[str, Any]]:
-    """The accepted Prodigy records of a Label Studio JSON or JSON-MIN export."""
+def labelstudio_records(
+    path: str | Path, stats: Any, *, kind: TaskKind | None = None
+) -> Iterator[dict[str, Any]]:
+    """The accepted Prodigy records of a Label Studio JSON or JSON-MIN export; `kind`: entities
+    or spans, as the user asked (`--gold-format labelstudio:spans`), see `span_kind`."""
     tasks = load_json(path)
     if not isinstance(tasks, list):
         raise InputError(path, None, "expected a JSON array of tasks (a Label Studio export)")
@@ -235,9 +254,9 @@ def labelstudio_records(path: str | Path, stats: Any) -> Iterator[dict[str, Any]
     full = any(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in tasks)
     try:
         if full:
-            yield from _full_records(tasks, stats)
+            yield from _full_records(tasks, stats, kind)
         else:
-            yield from _min_records(tasks, stats)
+            yield from _min_records(tasks, stats, kind)
     except RecordError as err:
         raise InputError(path, None, err.problem, field=err.field) from None
 
@@ -245,31 +264,57 @@ def labelstudio_records(path: str | Path, stats: Any) -> Iterator[dict[str, Any]
 # --- JSON --------------------------------------------------------------------------------
 
 
-def _regions(task: Any) -> Iterator[dict[str, Any]]:
+def _results(
+    task: Any, keys: Sequence[str] = (*_ANNOTATION_KEYS, "predictions")
+) -> Iterator[list[dict[str, Any]]]:
+    """The regions of each annotation and prediction (`keys`) of a task."""
     if not isinstance(task, dict):
         return
-    for key in (*_ANNOTATION_KEYS, "predictions"):
+    for key in keys:
         items = task.get(key)
         for item in items if isinstance(items, list) else ():
             result = item.get("result") if isinstance(item, dict) else None
-            for region in result if isinstance(result, list) else ():
-                if isinstance(region, dict):
-                    yield region
+            if isinstance(result, list):
+                yield [region for region in result if isinstance(region, dict)]
 
 
-def _kind_of_full(tasks: list[Any]) -> TaskKind:
-    types = {r.get("type") for t in tasks for r in _regions(t)}
-    if "labels" in types:
-        return TaskKind.NER
-    if "choices" in types:
+def _keys(regions: Sequence[Any]) -> list[SpanKey]:
+    """The (start, end, label) of each well-formed `labels` value (the rest is checked when
+    read), for telling whether spans overlap."""
+    return [
+        (value["start"], value["end"], label)
+        for value in regions
+        if isinstance(value, dict)
+        and type(value.get("start")) is int
+        and type(value.get("end")) is int
+        and isinstance(value.get("labels"), list)
+        for label in value["labels"]
+        if isinstance(label, str)  # (sortable: a bad label is reported when read)
+    ]
+
+
+def _kind_of_full(tasks: list[Any], asked: TaskKind | None) -> TaskKind:
+    results = [result for t in tasks for result in _results(t)]
+    types = {r.get("type") for result in results for r in result}
+    if "labels" not in types and "choices" in types:
         return TaskKind.CHOICE
     types.discard(None)
-    if types:
+    if types and "labels" not in types:
         raise RecordError(
             f"no 'labels' or 'choices' region anywhere (found {', '.join(sorted(map(str, types)))})"
             "; disagree reads a Text labelled with <Labels> or <Choices>"
         )
-    return TaskKind.NER
+    marked = any(
+        isinstance(t, dict) and isinstance(t.get("data"), dict)
+        and t["data"].get(VIEW_FIELD) == SPANS_VIEW_ID
+        for t in tasks
+    )  # fmt: skip
+    overlapping = any(  # in an annotation: a model's predictions say nothing of the gold
+        has_overlap(_keys([r.get("value") for r in result if r.get("type") == "labels"]))
+        for t in tasks
+        for result in _results(t, _ANNOTATION_KEYS)
+    )
+    return span_kind(f"data.{VIEW_FIELD}", marked=marked, asked=asked, overlapping=overlapping)
 
 
 def _latest(annotations: list[Any], where: str) -> tuple[int, dict[str, Any]] | None:
@@ -287,8 +332,8 @@ def _latest(annotations: list[Any], where: str) -> tuple[int, dict[str, Any]] | 
     return j, annotation
 
 
-def _full_records(tasks: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
-    kind = _kind_of_full(tasks)
+def _full_records(tasks: list[Any], stats: Any, asked: TaskKind | None) -> Iterator[dict[str, Any]]:
+    kind = _kind_of_full(tasks, asked)
     for i, task in enumerate(tasks):
         where = f"[{i}]"
         if not isinstance(task, dict):
@@ -318,7 +363,7 @@ def _full_records(tasks: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
             if not isinstance(region, dict):
                 raise RecordError("expected an object (a region)", field=here)
             value = region.get("value")
-            if region.get("type") == "labels" and kind is TaskKind.NER:
+            if region.get("type") == "labels" and kind.is_span_kind:
                 answer += _spans(value, text, f"{here}.value")
             elif region.get("type") == "choices" and kind is TaskKind.CHOICE:
                 answer += _choices(value, f"{here}.value")
@@ -358,20 +403,29 @@ def _choices(value: Any, where: str) -> list[str]:
 # --- JSON-MIN ----------------------------------------------------------------------------
 
 
-def _kind_of_min(records: list[Any]) -> TaskKind:
+def _kind_of_min(records: list[Any], asked: TaskKind | None) -> TaskKind:
     for record in records:
         value = record.get(FROM_NAME) if isinstance(record, dict) else None
         if isinstance(value, list) and value:
             # A list of names: categories as doccano's JSON export of a text classification
             # project has them (Label Studio's own JSON-MIN never writes one).
-            return TaskKind.CHOICE if isinstance(value[0], str) else TaskKind.NER
+            if isinstance(value[0], str):
+                return TaskKind.CHOICE
+            break
         if isinstance(value, (str, dict)):
             return TaskKind.CHOICE
-    return TaskKind.NER
+    dicts = [r for r in records if isinstance(r, dict)]
+    marked = any(r.get(VIEW_FIELD) == SPANS_VIEW_ID for r in dicts)
+    overlapping = any(
+        isinstance(r.get(FROM_NAME), list) and has_overlap(_keys(r[FROM_NAME])) for r in dicts
+    )
+    return span_kind(VIEW_FIELD, marked=marked, asked=asked, overlapping=overlapping)
 
 
-def _min_records(records: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
-    kind = _kind_of_min(records)
+def _min_records(
+    records: list[Any], stats: Any, asked: TaskKind | None
+) -> Iterator[dict[str, Any]]:
+    kind = _kind_of_min(records, asked)
     # Several annotations of one task are several records: the latest one is its gold.
     latest: dict[Any, tuple[str, int]] = {}
     for i, record in enumerate(records):
@@ -400,7 +454,7 @@ def _min_records(records: list[Any], stats: Any) -> Iterator[dict[str, Any]]:
         answer: list[Any] = []
         if value is None:
             pass  # annotated, nothing highlighted or chosen
-        elif kind is TaskKind.NER:
+        elif kind.is_span_kind:
             for k, region in enumerate(array_of(value, here)):
                 answer += _spans(region, text, f"{here}[{k}]")
         elif isinstance(value, str):

@@ -13,11 +13,21 @@ wrong, so the default shows only what the models behind it outvote the others on
   any model chose.
 - `none`, or a model's name: nothing, or exactly that model's version.
 
+Spans (`spans_manual`, `TaskKind.SPANS`) may overlap, so nothing is pruned for them: `majority`
+shows every span more than half of the models proposed, `union` every span any model proposed,
+a model's name all of its spans. The pruning above is for `ner_manual` only.
+
     >>> a, b = (0, 5, "ORG"), (0, 5, "PERSON")
     >>> majority_spans([frozenset({a}), frozenset({a}), frozenset({b})])
     [(0, 5, 'ORG')]
     >>> union_spans([frozenset({a}), frozenset({b})])
     []
+
+Spans keep what overlaps ("Golden Gate" inside "Golden Gate Bridge"):
+
+    >>> bridge, gate = (4, 22, "LOC"), (4, 15, "ORG")
+    >>> union_spans([frozenset({bridge, gate}), frozenset({bridge})], overlap=True)
+    [(4, 15, 'ORG'), (4, 22, 'LOC')]
 """
 
 from __future__ import annotations
@@ -36,13 +46,13 @@ MAJORITY, UNION, NONE = "majority", "union", "none"
 PREFILLS = (MAJORITY, UNION, NONE)
 
 
-def majority_spans(span_sets: Sequence[SpanSet]) -> list[SpanKey]:
+def majority_spans(span_sets: Sequence[SpanSet], *, overlap: bool = False) -> list[SpanKey]:
     """Spans proposed by more than half of the span sets, sorted; of overlapping ones (a model
-    may nest spans), the one with more votes, then the longer, then the earlier."""
+    may nest spans), the one with more votes, then the longer, then the earlier, unless
+    `overlap` (spans) keeps them all."""
     votes = Counter(key for spans in span_sets for key in spans)
-    return non_overlapping(
-        [key for key, count in votes.items() if 2 * count > len(span_sets)], votes
-    )
+    chosen = [key for key, count in votes.items() if 2 * count > len(span_sets)]
+    return sorted(chosen) if overlap else non_overlapping(chosen, votes)
 
 
 def non_overlapping(
@@ -58,9 +68,12 @@ def non_overlapping(
     return sorted(kept)
 
 
-def union_spans(span_sets: Sequence[SpanSet]) -> list[SpanKey]:
-    """Every proposed span; of overlapping ones the one with most votes, none on a tie."""
+def union_spans(span_sets: Sequence[SpanSet], *, overlap: bool = False) -> list[SpanKey]:
+    """Every proposed span; of overlapping ones the one with most votes, none on a tie, unless
+    `overlap` (spans) keeps them all."""
     votes = Counter(key for spans in span_sets for key in spans)
+    if overlap:
+        return sorted(votes)
     chosen: list[SpanKey] = []
     for key in sorted(votes):
         rivals = [
@@ -97,22 +110,28 @@ def prefilled(
     *,
     categories: bool,
     exclusive: bool = True,
+    overlap: bool = False,
 ) -> list[SpanKey] | list[str]:
     """What `prefill` shows, given each model's answer (None: the model lacks the text):
-    span keys for entities, option ids for categories."""
+    span keys for entities and spans, option ids for categories; `overlap`: spans, which may
+    overlap (nothing pruned)."""
     present = [a for a in answers if a is not None]
     if prefill == NONE:
         return []
     if prefill == MAJORITY:
-        return majority_accept(present) if categories else majority_spans(present)  # type: ignore[arg-type]
+        if categories:
+            return majority_accept(present)  # type: ignore[arg-type]
+        return majority_spans(present, overlap=overlap)  # type: ignore[arg-type]
     if prefill == UNION:
         if categories:
             return union_accept(present, exclusive)  # type: ignore[arg-type]
-        return union_spans(present)  # type: ignore[arg-type]
+        return union_spans(present, overlap=overlap)  # type: ignore[arg-type]
     own = answers[list(models).index(prefill)]
     if own is None:
         return []
     if categories:
+        return sorted(own)  # type: ignore[return-value]
+    if overlap:
         return sorted(own)  # type: ignore[return-value]
     return non_overlapping(list(own))  # type: ignore[arg-type]
 
@@ -121,7 +140,7 @@ def prefilled_answer(
     prefill: str, models: Sequence[str], example: AlignedExample, kind: TaskKind
 ) -> list[SpanKey] | list[str]:
     """What `prefill` shows on one aligned example, whatever tool the queue is for: span keys
-    for entities, option ids for categories."""
+    for entities and spans (which keep their overlaps), option ids for categories."""
     from ..prodigy.choice import exclusive
 
     if kind is TaskKind.CHOICE:
@@ -130,4 +149,4 @@ def prefilled_answer(
             prefill, models, votes, categories=True, exclusive=exclusive(example.tasks)
         )
     spans = [frozenset(t.span_keys) if t else None for t in example.tasks]
-    return prefilled(prefill, models, spans, categories=False)
+    return prefilled(prefill, models, spans, categories=False, overlap=kind is TaskKind.SPANS)

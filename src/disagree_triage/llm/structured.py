@@ -31,8 +31,10 @@ MAX_SPAN_CHARS = 100
 
 
 # The shapes of an answer (`SchemaPrompt.shape`): entities as a list of {text, label}, entities
-# as one list of texts per label, or categories.
-LIST, BY_LABEL, CATEGORIES = "entities", "by_label", "categories"
+# as one list of texts per label, categories, or spans: a list of {text, label} as LIST, where
+# the same text may come under several labels (spans overlap; see `structured_tasks`).
+LIST, BY_LABEL, CATEGORIES, SPANS = "entities", "by_label", "categories", "spans"
+SPAN_SHAPES = (LIST, BY_LABEL, SPANS)  # the shapes whose answer is a list of (text, label)
 
 
 class SchemaPrompt(str):
@@ -280,12 +282,12 @@ def same_text(text: str) -> str:
 
 
 def repeats_an_entity(partial: str, shape: str = LIST) -> bool:
-    """Whether an NER answer being written already lists a text twice (BY_LABEL: twice under
-    one label): small models under a grammar go on repeating one entity until max_tokens, and
-    nothing after a repeat is new."""
+    """Whether an NER answer being written already lists a text twice (BY_LABEL and SPANS:
+    twice under one label): small models under a grammar go on repeating one entity until
+    max_tokens, and nothing after a repeat is new."""
     seen: set[tuple[str, str]] = set()
     for text, label in _salvage_entities(partial):
-        key = (same_text(text), label if shape == BY_LABEL else "")
+        key = (same_text(text), label if shape in (BY_LABEL, SPANS) else "")
         if key in seen:
             return True
         seen.add(key)
@@ -294,11 +296,11 @@ def repeats_an_entity(partial: str, shape: str = LIST) -> bool:
 
 def close_ner_answer(partial: str, shape: str = LIST, labels: Sequence[str] = ()) -> str:
     """A valid NER answer from one cut short (at max_tokens, or at a repeat): its complete
-    entities, each text once (BY_LABEL: every one of `labels` present)."""
-    seen: set[str] = set()
+    entities, each text once (SPANS: once per label; BY_LABEL: every one of `labels` present)."""
+    seen: set[tuple[str, str]] = set()
     kept = []
     for text, label in _salvage_entities(partial):
-        key = same_text(text)
+        key = (same_text(text), label if shape == SPANS else "")
         if key not in seen:
             seen.add(key)
             kept.append((text, label))

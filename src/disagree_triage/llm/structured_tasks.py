@@ -1,7 +1,8 @@
-"""`disagree.NER.v1` and `disagree.TextCat.v1`: spacy-llm tasks whose answers are JSON.
+"""`disagree.NER.v1`, `disagree.SpanCat.v1` and `disagree.TextCat.v1`: spacy-llm tasks whose
+answers are JSON.
 
-They are spacy-llm's own NER and TextCat tasks (sharding, label handling, scoring and saving
-are theirs) with three things changed:
+They are spacy-llm's own NER, SpanCat and TextCat tasks (sharding, label handling, scoring and
+saving are theirs) with three things changed:
 
 - the prompt asks for JSON, and every prompt carries the JSON schema of the answer (see
   `structured.SchemaPrompt`), labels as an enum, so that our backends can constrain decoding;
@@ -9,7 +10,8 @@ are theirs) with three things changed:
   occurrence, or the first with `single_match`; whitespace-tolerant; case-tolerant only where the
   exact case does not occur; whole tokens only (`alignment_mode`, contract by default, shrinks a
   match that cuts a token to the tokens inside it, and drops it if none is); a text answered
-  twice keeps its first label; a label outside the set, or a text not in the text, is dropped;
+  twice keeps its first label (SpanCat: every label, its spans overlap); a label outside the
+  set, or a text not in the text, is dropped;
 - few-shot examples that name a label outside the set lose those entities with one warning
   that names the labels, and an example with no entity left is kept (it shows an empty answer).
 
@@ -37,6 +39,9 @@ from spacy_llm.registry import registry
 from spacy_llm.tasks.ner.registry import make_shard_reducer as make_ner_shard_reducer
 from spacy_llm.tasks.ner.task import NERTask
 from spacy_llm.tasks.ner.util import score as ner_score
+from spacy_llm.tasks.spancat.registry import make_shard_reducer as make_spancat_shard_reducer
+from spacy_llm.tasks.spancat.task import SpanCatTask
+from spacy_llm.tasks.spancat.util import score as spancat_score
 from spacy_llm.tasks.textcat.registry import make_shard_reducer as make_textcat_shard_reducer
 from spacy_llm.tasks.textcat.task import TextCatTask
 from spacy_llm.tasks.textcat.util import TextCatExample
@@ -50,6 +55,7 @@ from .structured import (
     BY_LABEL,
     CATEGORIES,
     LIST,
+    SPANS,
     SchemaPrompt,
     locate,
     ner_answer_json,
@@ -76,6 +82,25 @@ Answer with JSON, a list of the words copied from the text for each label: \
 Answer with JSON: {"entities": [{"text": "words copied from the text", "label": "one of the \
 labels"}]}; {"entities": []} when there is none.
 {%- endif %}
+{%- for example in examples %}
+
+Text: {{ example.text }}
+Answer: {{ example.answer }}
+{%- endfor %}
+
+Text: {{ text }}
+Answer:"""
+
+SPANCAT_TEMPLATE = """\
+Find every span of the text that one of the labels describes. Labels: {{ labels|join(", ") }}.
+{%- if label_definitions %}
+{%- for label, definition in label_definitions.items() %}
+- {{ label }}: {{ definition }}
+{%- endfor %}
+{%- endif %}
+Spans may overlap or nest, and the same words may have several labels.
+Answer with JSON: {"entities": [{"text": "words copied from the text", "label": "one of the \
+labels"}]}; {"entities": []} when there is none.
 {%- for example in examples %}
 
 Text: {{ example.text }}
@@ -131,10 +156,12 @@ class StructuredNERExample(FewshotExample):  # type: ignore[type-arg]
 
     @classmethod
     def generate(cls, example: Example, task: Any) -> StructuredNERExample | None:
-        ents = example.reference.ents
+        # a SpanCat task's examples are its span group, an NER task's the entities
+        key = getattr(task, "spans_key", None)
+        found = example.reference.spans.get(key, []) if key else example.reference.ents
         return cls(
             text=example.reference.text,
-            spans=[EntityMention(text=e.text, label=e.label_) for e in ents],
+            spans=[EntityMention(text=e.text, label=e.label_) for e in found],
         )
 
 
@@ -158,7 +185,7 @@ def ner_example(raw: dict[str, Any]) -> StructuredNERExample:
     return StructuredNERExample(text=raw["text"], spans=spans)
 
 
-def _check_example_labels(task: StructuredNERTask) -> list[StructuredNERExample]:
+def _check_example_labels(task: Any) -> list[StructuredNERExample]:
     """Drop the examples' entities whose label is not in the task's set, with one warning."""
     dropped: dict[str, None] = {}
     kept = []
@@ -183,7 +210,14 @@ def _check_example_labels(task: StructuredNERTask) -> list[StructuredNERExample]
     return kept
 
 
-class StructuredNERTask(NERTask):
+class _JSONSpansMixin:
+    """What NER and SpanCat with JSON answers share: a schema on every prompt, the few-shot
+    answers in JSON. Mixed in before spacy-llm's task class."""
+
+    _label_dict: dict[str, str]
+    _label_definitions: dict[str, str] | None
+    _prompt_examples: list[StructuredNERExample]
+
     def __init__(
         self,
         *args: Any,
@@ -195,13 +229,13 @@ class StructuredNERTask(NERTask):
         self._spans_from_text = spans_from_text
         self._max_span_tokens = max_span_tokens
         self._answer_shape = answer_shape
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
 
     # spacy-llm tells a sharding task by this exact return annotation (typing.Tuple).
     def generate_prompts(
         self, docs: Iterable[Doc], context_length: int | None = None
     ) -> typing.Iterable[typing.Tuple[typing.Iterable[Any], typing.Iterable[Doc]]]:  # noqa: UP006
-        for prompts, shards in super().generate_prompts(docs, context_length):
+        for prompts, shards in super().generate_prompts(docs, context_length):  # type: ignore[misc]
             shards = list(shards)
             yield (
                 [
@@ -241,7 +275,7 @@ class StructuredNERTask(NERTask):
     @property
     def _cfg_keys(self) -> list[str]:
         return [
-            *super()._cfg_keys,
+            *super()._cfg_keys,  # type: ignore[misc]
             "_spans_from_text",
             "_max_span_tokens",
             "_single_match",
@@ -249,8 +283,16 @@ class StructuredNERTask(NERTask):
         ]
 
 
+class StructuredNERTask(_JSONSpansMixin, NERTask):
+    pass
+
+
+class StructuredSpanCatTask(_JSONSpansMixin, SpanCatTask):
+    pass
+
+
 def parse_ner_responses(
-    task: StructuredNERTask, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]
+    task: Any, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]
 ) -> Iterable[list[list[Any]]]:
     """Spans per shard from JSON answers; see the module's docstring for the matching rules."""
     for shards_for_doc, responses_for_doc in zip(shards, responses, strict=True):
@@ -258,13 +300,16 @@ def parse_ner_responses(
         for shard, response in zip(shards_for_doc, responses_for_doc, strict=True):
             spans = []
             seen: set[str] = set()
+            # Spans overlap: a text may come under each of its labels, once per label.
+            per_label = task._answer_shape == SPANS
             for text, label in read_ner_answer(str(response)).spans:
                 known = task.label_dict.get(task.normalizer(label))
                 # A text answered twice keeps its first label: small models repeat an entity
                 # under each label in turn.
-                if known is None or same_text(text) in seen:
+                seen_as = f"{same_text(text)}\n{known}" if per_label else same_text(text)
+                if known is None or seen_as in seen:
                     continue
-                seen.add(same_text(text))
+                seen.add(seen_as)
                 for start, end in locate(
                     shard.text,
                     text,
@@ -298,36 +343,93 @@ def make_structured_ner(
     or any of spacy-llm's NER formats (e.g. through spacy.FewShotReader.v1). `answer_shape`
     "entities": {"entities": [{"text", "label"}]}; "by_label": {"LABEL": ["text", ...]} with
     every label, which leads small models through the labels one by one."""
-    labels_list = split_labels(labels)
-    if not labels_list:
-        raise DisagreeError('disagree.NER.v1: name the labels, e.g. labels = ["PERSON", "ORG"]')
+    labels_list = _checked_labels("disagree.NER.v1", labels, max_span_tokens)
     if answer_shape not in (LIST, BY_LABEL):
         raise DisagreeError(
             f"disagree.NER.v1: answer_shape must be {LIST} or {BY_LABEL}, not {answer_shape!r}"
         )
-    if max_span_tokens < 1:
-        raise DisagreeError(f"disagree.NER.v1: max_span_tokens must be >= 1, not {max_span_tokens}")
-    raw = examples() if callable(examples) else examples
     return StructuredNERTask(
-        parse_responses=parse_ner_responses,
-        prompt_example_type=StructuredNERExample,
-        labels=labels_list,
-        template=template,
-        label_definitions=label_definitions,
-        prompt_examples=[ner_example(eg) for eg in raw or []],
-        shard_mapper=make_shard_mapper(),
         shard_reducer=make_ner_shard_reducer(),
-        normalizer=normalizer,
-        alignment_mode=alignment_mode,  # type: ignore[arg-type]  # checked by spacy-llm
-        case_sensitive_matching=case_sensitive_matching,
-        single_match=single_match,
         scorer=ner_score,
-        description=None,
-        check_label_consistency=_check_example_labels,
-        spans_from_text=spans_from_text,
-        max_span_tokens=max_span_tokens,
         answer_shape=answer_shape,
-    )
+        **_span_task_settings(
+            labels_list, template, label_definitions, examples, normalizer, alignment_mode,
+            case_sensitive_matching, single_match, spans_from_text, max_span_tokens,
+        ),
+    )  # fmt: skip
+
+
+def _span_task_settings(
+    labels: list[str],
+    template: str,
+    label_definitions: dict[str, str] | None,
+    examples: Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]] | None,
+    normalizer: Callable[[str], str] | None,
+    alignment_mode: str,
+    case_sensitive_matching: bool,
+    single_match: bool,
+    spans_from_text: bool,
+    max_span_tokens: int,
+) -> dict[str, Any]:
+    """What disagree.NER.v1 and disagree.SpanCat.v1 give their spacy-llm task alike (the
+    parts that differ, the shard reducer, scorer and answer shape, each passes itself)."""
+    raw = examples() if callable(examples) else examples
+    return {
+        "parse_responses": parse_ner_responses,
+        "prompt_example_type": StructuredNERExample,
+        "labels": labels,
+        "template": template,
+        "label_definitions": label_definitions,
+        "prompt_examples": [ner_example(eg) for eg in raw or []],
+        "shard_mapper": make_shard_mapper(),
+        "normalizer": normalizer,
+        "alignment_mode": alignment_mode,  # checked by spacy-llm
+        "case_sensitive_matching": case_sensitive_matching,
+        "single_match": single_match,
+        "description": None,
+        "check_label_consistency": _check_example_labels,
+        "spans_from_text": spans_from_text,
+        "max_span_tokens": max_span_tokens,
+    }
+
+
+def _checked_labels(task: str, labels: list[str] | str, max_span_tokens: int) -> list[str]:
+    labels_list = split_labels(labels)
+    if not labels_list:
+        raise DisagreeError(f'{task}: name the labels, e.g. labels = ["PERSON", "ORG"]')
+    if max_span_tokens < 1:
+        raise DisagreeError(f"{task}: max_span_tokens must be >= 1, not {max_span_tokens}")
+    return labels_list
+
+
+@registry.llm_tasks("disagree.SpanCat.v1")
+def make_structured_spancat(
+    labels: list[str] | str = [],  # noqa: B006  (config values, never mutated)
+    template: str = SPANCAT_TEMPLATE,
+    label_definitions: dict[str, str] | None = None,
+    examples: Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]] | None = None,
+    normalizer: Callable[[str], str] | None = None,
+    alignment_mode: str = "contract",
+    case_sensitive_matching: bool = False,
+    single_match: bool = False,
+    spans_from_text: bool = False,
+    max_span_tokens: int = 6,
+    spans_key: str = "sc",
+) -> StructuredSpanCatTask:
+    """Span categorisation with JSON answers, into `doc.spans[spans_key]`: as disagree.NER.v1,
+    except that spans may overlap and a text may be answered under several labels (each
+    becomes a span). `examples` in our format or spacy-llm's NER / SpanCat formats."""
+    labels_list = _checked_labels("disagree.SpanCat.v1", labels, max_span_tokens)
+    return StructuredSpanCatTask(
+        spans_key=spans_key,
+        shard_reducer=make_spancat_shard_reducer(),
+        scorer=spancat_score,
+        answer_shape=SPANS,
+        **_span_task_settings(
+            labels_list, template, label_definitions, examples, normalizer, alignment_mode,
+            case_sensitive_matching, single_match, spans_from_text, max_span_tokens,
+        ),
+    )  # fmt: skip
 
 
 class StructuredTextCatTask(TextCatTask):

@@ -275,6 +275,9 @@ def _check_all(
     summary.components = first_checked.components
     summary.textcat = first_checked.textcat
     summary.beam = first_checked.beam
+    summary.kind = first_checked.kind
+    summary.spans = first_checked.spans
+    summary.span_scores = first_checked.span_scores
 
 
 def _predict_all(

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import DisagreeError, InputError, collect_warnings
+from ..core.kinds import TaskKind
 from ..io.corpus import text_validator
 from ..io.jsonl import InvalidLines, read_jsonl
 from ..llm.failures import BackendStats
-from .doc_tasks import TextcatSpec
+from .doc_tasks import SpansSpec, TextcatSpec
 from .llm_answers import llm_components
 from .options import PredictOptions
 from .partitions import Partition, copy_range
@@ -102,6 +103,9 @@ class Checked:
     components: list[str]
     textcat: TextcatSpec | None
     beam: str | None
+    kind: TaskKind = TaskKind.NER
+    spans: SpansSpec | None = None
+    span_scores: str | None = None
 
 
 def check_partition(
@@ -125,6 +129,9 @@ def check_partition(
         list(summary.components),
         summary.textcat,
         summary.beam,
+        summary.kind,
+        summary.spans,
+        summary.span_scores,
     )
 
 

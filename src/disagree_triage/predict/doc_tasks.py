@@ -1,6 +1,7 @@
-"""What a pipeline found in a Doc, as a Prodigy task: `ner_manual` for entities, `choice` for
-categories. This module reads the Doc (tokens, mapped entities, mapped category scores); the
-task itself is built by `prodigy.write`, where the format's rules live."""
+"""What a pipeline found in a Doc, as a Prodigy task: `ner_manual` for entities,
+`spans_manual` for a span group, `choice` for categories. This module reads the Doc (tokens,
+mapped spans, mapped category scores); the task itself is built by `prodigy.write`, where the
+format's rules live."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from ..prodigy.read import NEAR_MISSES
 from ..prodigy.write import as_answer, choice_task, kept_fields
 from ..prodigy.write import ner_task as ner_task_of
 from .beam import score_spans
+from .span_scores import ScoredSpan, scored_spans, split_spans
 
 
-def tokens_of(doc: Doc) -> list[dict[str, Any]]:
+def tokens_of(doc: Doc, text: str | None = None) -> list[dict[str, Any]]:
     # One array read instead of a Token object per token: ~8% of predict's time otherwise.
-    text = doc.text
+    # `text`: doc.text, where the caller has it (spaCy joins it from every token on each read).
+    text = doc.text if text is None else text
     rows = doc.to_array([IDX, LENGTH, SPACY]).tolist() if len(doc) else []
     return [
         {
@@ -37,22 +40,22 @@ def tokens_of(doc: Doc) -> list[dict[str, Any]]:
 
 def spans_of(doc: Doc, label_map: LabelMap) -> list[dict[str, Any]]:
     """doc.ents with mapped labels, in Prodigy's shape (`token_end` is inclusive)."""
-    spans = []
-    for ent in doc.ents:
-        label = label_map(ent.label_)
-        if label is None:
-            continue
-        spans.append(
-            {
-                "start": ent.start_char,
-                "end": ent.end_char,
-                "text": ent.text,
-                "label": label,
-                "token_start": ent.start,
-                "token_end": ent.end - 1,
-            }
-        )
-    return spans
+    return [span for ent in doc.ents if (span := _prodigy_span(ent, label_map)) is not None]
+
+
+def _prodigy_span(span: Any, label_map: LabelMap) -> dict[str, Any] | None:
+    """A spaCy Span in Prodigy's shape, its label mapped (None: the map drops it)."""
+    label = label_map(span.label_)
+    if label is None:
+        return None
+    return {
+        "start": span.start_char,
+        "end": span.end_char,
+        "text": span.text,
+        "label": label,
+        "token_start": span.start,
+        "token_end": span.end - 1,
+    }
 
 
 def ner_task(
@@ -71,11 +74,79 @@ def ner_task(
     fields = kept_fields(record, TaskKind.NER)
     if probabilities is not None:
         near_misses = score_spans(doc.text, spans, mapped_probabilities(probabilities, label_map))
-        meta = fields.get("meta", {})
-        if isinstance(meta, dict):  # a user's meta of another type is kept, not replaced
-            fields["meta"] = {**meta, NEAR_MISSES: near_misses}
+        _add_near_misses(fields, near_misses)
     task = ner_task_of(doc.text, spans, tokens=tokens_of(doc), fields=fields)
     return as_answer(task, annotator)
+
+
+def _add_near_misses(fields: dict[str, Any], near_misses: list[dict[str, Any]]) -> None:
+    meta = fields.get("meta", {})
+    if isinstance(meta, dict):  # a user's meta of another type is kept, not replaced
+        fields["meta"] = {**meta, NEAR_MISSES: near_misses}
+
+
+@dataclass(frozen=True)
+class SpansSpec:
+    """Which span group becomes a spans_manual task, and how its scores are read: with
+    `threshold` (the spancat's, `predict --scores`), each span gets its score and what scored
+    below it goes to `meta.near_misses`; None writes no score."""
+
+    key: str
+    threshold: float | None = None
+
+
+def spans_task(
+    doc: Doc,
+    record: dict[str, Any],
+    label_map: LabelMap,
+    spec: SpansSpec,
+    *,
+    annotator: str | None = None,
+) -> dict[str, Any]:
+    """A `spans_manual` task for the span group `doc.spans[spec.key]`: every span, overlapping
+    or nested as the component wrote it (one per (start, end, label)), in text order."""
+    group = doc.spans[spec.key] if spec.key in doc.spans else []
+    scored = scored_spans(group)
+    fields = kept_fields(record, TaskKind.SPANS)
+    misses: list[ScoredSpan] = []
+    if spec.threshold is not None:
+        scored, misses = split_spans(scored, spec.threshold)
+    spans = _scored_dicts(scored, label_map, with_tokens=True, score=spec.threshold is not None)
+    text = doc.text
+    if spec.threshold is not None:
+        kept = {(s["start"], s["end"], s["label"]) for s in spans}  # two labels mapped to one
+        near = [
+            miss
+            for miss in _scored_dicts(misses, label_map, with_tokens=False)
+            if (miss["start"], miss["end"], miss["label"]) not in kept
+        ]
+        _add_near_misses(fields, sorted(near, key=lambda miss: -miss["score"]))
+    task = ner_task_of(text, spans, tokens=tokens_of(doc, text), fields=fields, kind=TaskKind.SPANS)
+    return as_answer(task, annotator)
+
+
+def _scored_dicts(
+    scored: list[ScoredSpan], label_map: LabelMap, *, with_tokens: bool, score: bool = True
+) -> list[dict[str, Any]]:
+    """Prodigy span dicts (mapped labels), in text order, one per (start, end, label): the
+    highest score of a pair given twice (two rulers' patterns, two components)."""
+    best: dict[SpanKey, tuple[dict[str, Any], float | None]] = {}
+    for span, probability in scored:
+        found = _prodigy_span(span, label_map)
+        if found is None:
+            continue
+        if not with_tokens:
+            del found["token_start"], found["token_end"]
+        key = (found["start"], found["end"], found["label"])
+        if key not in best or (probability or 0.0) > (best[key][1] or 0.0):
+            best[key] = (found, probability)
+    dicts = []
+    for key in sorted(best, key=lambda k: (k[0], -k[1], k[2])):
+        found, probability = best[key]
+        if score and probability is not None:
+            found["score"] = round(probability, 6)
+        dicts.append(found)
+    return dicts
 
 
 @dataclass(frozen=True)

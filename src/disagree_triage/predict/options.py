@@ -2,8 +2,10 @@
 Dask worker (`dask_driver`) and both passes of a batch job (`batch`) read.
 
     >>> options = PredictOptions(ner="ORG:ORGANISATION,PERSON", annotator="spacy-md")
-    >>> options.label_map(classify=False)("ORG")
+    >>> options.label_map(TaskKind.NER)("ORG")
     'ORGANISATION'
+    >>> PredictOptions(spans_key="skills").kind_asked
+    <TaskKind.SPANS: 'spans'>
     >>> PredictOptions(resume=True, overwrite=True)
     Traceback (most recent call last):
     ...
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import DisagreeError, OptionError
+from ..core.kinds import TaskKind
 from ..core.labels import LabelMap
 
 if TYPE_CHECKING:
@@ -33,12 +36,16 @@ DEFAULT_BEAM_WIDTH = 16
 @dataclass(frozen=True)
 class PredictOptions:
     """Every option of `disagree predict` that decides what is written (see `predict_file`).
-    `ner` / `textcat`: label maps in --ner's syntax (an empty `textcat` keeps every category);
+    `ner` / `textcat` / `spans`: label maps in --ner's syntax (an empty `textcat` or `spans`
+    keeps every label), at most one of them; `spans_key`: the span group `spans` reads
+    (default: the one its span component writes);
     `overrides`, `labels`, `examples`: how a spacy-llm config is assembled; `limit`: the first
     N valid texts only (a trial run)."""
 
     ner: str | LabelMap | None = None
     textcat: str | LabelMap | None = None
+    spans: str | LabelMap | None = None
+    spans_key: str | None = None
     threshold: float = 0.5
     annotator: str | None = None
     batch_size: int = 64
@@ -54,12 +61,28 @@ class PredictOptions:
     examples: str | Path | None = None
     limit: int | None = None
     # The parsed label maps (a malformed map fails here, before a model is loaded).
-    _maps: tuple[LabelMap, LabelMap] = field(init=False, repr=False, compare=False)
+    _maps: dict[TaskKind, LabelMap] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.ner is not None and self.textcat is not None:
-            raise DisagreeError("--ner and --textcat exclude each other: one kind of task per run")
-        maps = (_label_map(self.ner, "--ner"), _label_map(self.textcat or None, "--textcat"))
+        given = [
+            option
+            for option, value in (("--ner", self.ner), ("--textcat", self.textcat),
+                                  ("--spans", self.spans))
+            if value is not None
+        ]  # fmt: skip
+        if len(given) > 1:
+            raise DisagreeError(
+                f"{' and '.join(given)} exclude each other: one kind of task per run"
+            )
+        if self.spans_key is not None and (self.ner is not None or self.textcat is not None):
+            raise DisagreeError(f"--spans-key goes with span groups, not with {given[0]}")
+        if self.spans_key is not None and not self.spans_key.strip():
+            raise DisagreeError("--spans-key: name a span group, e.g. sc")
+        maps = {
+            TaskKind.NER: _label_map(self.ner, "--ner"),
+            TaskKind.CHOICE: _label_map(self.textcat or None, "--textcat"),
+            TaskKind.SPANS: _label_map(self.spans or None, "--spans"),
+        }
         object.__setattr__(self, "_maps", maps)
         if self.labels is not None and not isinstance(self.labels, str):
             object.__setattr__(self, "labels", tuple(self.labels))
@@ -81,9 +104,19 @@ class PredictOptions:
         """`options` with `settings` (PredictOptions' fields, by name) changed, checked again."""
         return replace(options or cls(), **settings)
 
-    def label_map(self, *, classify: bool) -> LabelMap:
-        """The map of the kind of task the run predicts (categories with `classify`)."""
-        return self._maps[1] if classify else self._maps[0]
+    def label_map(self, kind: TaskKind) -> LabelMap:
+        """The map of the kind of task the run predicts."""
+        return self._maps[kind]
+
+    @property
+    def kind_asked(self) -> TaskKind | None:
+        """The kind of task an option names (--ner, --textcat, --spans or --spans-key); None
+        where the pipeline decides."""
+        if self.textcat is not None:
+            return TaskKind.CHOICE
+        if self.spans is not None or self.spans_key is not None:
+            return TaskKind.SPANS
+        return TaskKind.NER if self.ner is not None else None
 
     def check_model(self, model: str | Path | Language) -> None:
         """Refuse what assembles a config for a model that is not one (`check_config_options`)."""

@@ -1,5 +1,6 @@
 """Load a spaCy pipeline and keep only the components that the task needs: entity recognition
-(doc.ents) or text classification (doc.cats)."""
+(doc.ents), span categorisation (a span group, doc.spans[KEY]) or text classification
+(doc.cats)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from thinc.api import ConfigValidationError
 from ..core.errors import DisagreeError
 from .config_file import config_problem, first_line
 from .options import check_config_options
-from .spacy_llm import LLM_FACTORY, llm_classifies, readable_llm_warnings
+from .spacy_llm import LLM_FACTORY, llm_classifies, llm_spans_key, readable_llm_warnings
 
 INSTALL_HINT = (
     "install one with `python -m spacy download en_core_web_md` (offline: "
@@ -26,6 +27,8 @@ INSTALL_HINT = (
 # Components whose output is doc.ents / doc.cats even where they do not declare it in `assigns`.
 _ENT_FACTORIES = {"ner", "beam_ner", "entity_ruler"}
 _CATS_FACTORIES = {"textcat", "textcat_multilabel"}
+# Components that write a span group, and the attribute that names it.
+_SPAN_FACTORIES = {"spancat": "key", "spancat_singlelabel": "key", "span_ruler": "key"}
 
 
 def load_pipeline(
@@ -108,15 +111,77 @@ def textcat_components(nlp: Language) -> list[str]:
 
 def _setters(nlp: Language, attr: str, factories: set[str], *, llm_classifying: bool) -> list[str]:
     """Components that assign `attr`, or come from one of `factories`, or are spacy-llm
-    components whose task classifies (`llm_classifying`) or not."""
+    components whose task classifies (`llm_classifying`) or not (and writes no span group)."""
     names = []
     for name in nlp.pipe_names:
         meta = nlp.get_pipe_meta(name)
-        if attr in meta.assigns or meta.factory in factories:
-            names.append(name)
-        elif meta.factory == LLM_FACTORY and llm_classifies(nlp.get_pipe(name)) == llm_classifying:
+        pipe = nlp.get_pipe(name)
+        if meta.factory == LLM_FACTORY:
+            if llm_spans_key(pipe) is None and llm_classifies(pipe) == llm_classifying:
+                names.append(name)
+        elif attr in meta.assigns or meta.factory in factories:
             names.append(name)
     return names
+
+
+def span_groups(nlp: Language) -> dict[str, list[str]]:
+    """The span groups the pipeline writes: key -> the components that write it, in pipeline
+    order (spancat, spancat_singlelabel, span_ruler, a spacy-llm SpanCat task)."""
+    groups: dict[str, list[str]] = {}
+    for name in nlp.pipe_names:
+        pipe = nlp.get_pipe(name)
+        factory = nlp.get_pipe_meta(name).factory
+        if factory == LLM_FACTORY:
+            key = llm_spans_key(pipe)
+        elif factory in _SPAN_FACTORIES:
+            key = getattr(pipe, _SPAN_FACTORIES[factory], None)
+        else:
+            key = None
+        if isinstance(key, str):
+            groups.setdefault(key, []).append(name)
+    return groups
+
+
+def spans_key_of(nlp: Language, asked: str | None) -> str:
+    """The span group to predict: `asked` (--spans-key), or the one the pipeline writes."""
+    groups = span_groups(nlp)
+    written = ", ".join(f"{key!r} ({', '.join(names)})" for key, names in groups.items())
+    if not groups:
+        raise DisagreeError(
+            f"the pipeline {nlp.meta.get('name', '?')!r} has no component that writes a span "
+            "group (spancat, spancat_singlelabel, span_ruler or a spacy-llm SpanCat task; "
+            f"components: {', '.join(nlp.pipe_names) or 'none'})"
+        )
+    if asked is not None:
+        if asked not in groups:
+            raise DisagreeError(
+                f"--spans-key {asked}: no component writes doc.spans[{asked!r}]; the pipeline "
+                f"writes {written}"
+            )
+        return asked
+    if len(groups) > 1:
+        raise DisagreeError(
+            f"the pipeline writes several span groups ({written}); choose one with --spans-key"
+        )
+    return next(iter(groups))
+
+
+def select_span_components(nlp: Language, key: str) -> list[str]:
+    """Disable every component the span group `key` does not need; return the names disabled."""
+    return _select(nlp, components_for(nlp, span_groups(nlp).get(key, [])), f"doc.spans[{key!r}]")
+
+
+def span_labels(nlp: Language, key: str) -> set[str]:
+    """Every label the components writing `key` can produce."""
+    labels: set[str] = set()
+    for name in span_groups(nlp).get(key, []):
+        pipe = nlp.get_pipe(name)
+        task = getattr(pipe, "_task", None)
+        try:
+            labels.update(getattr(task, "labels", None) or getattr(pipe, "labels", ()) or ())
+        except (AttributeError, NotImplementedError, ValueError):
+            continue
+    return labels
 
 
 def components_for_ner(nlp: Language) -> list[str]:
@@ -154,7 +219,9 @@ def components_for(nlp: Language, setters: list[str]) -> list[str]:
 
 def select_ner_components(nlp: Language) -> list[str]:
     """Disable every component NER does not need; return the names disabled."""
-    return _select(nlp, components_for_ner(nlp), "entities (use --textcat for categories)")
+    return _select(
+        nlp, components_for_ner(nlp), "entities (--textcat: categories, --spans: a span group)"
+    )
 
 
 def select_textcat_components(nlp: Language) -> list[str]:

@@ -1,5 +1,5 @@
 """predict: run a pipeline over a corpus and write one Prodigy task per text: `ner_manual` for
-entities, or `choice` for categories (`textcat=`).
+entities, `spans_manual` for a span group (`spans=`), or `choice` for categories (`textcat=`).
 
 >>> from disagree_triage import predict_file
 >>> summary = predict_file(  # doctest: +SKIP
@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -21,6 +22,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..core.errors import DisagreeError, InputError, collect_warnings
+from ..core.kinds import TaskKind
 from ..core.labels import LabelMap
 from ..core.spans import SpanKey
 from ..io.corpus import rereadable, text_validator
@@ -37,7 +39,7 @@ from ..io.output_files import check_outputs
 from ..llm.failures import BackendStats
 from ..prodigy.hashes import input_hash
 from .beam import BeamScorer
-from .doc_tasks import TextcatSpec, ner_task, textcat_task
+from .doc_tasks import SpansSpec, TextcatSpec, ner_task, spans_task, textcat_task
 from .llm_answers import check_doc, llm_components
 from .options import PredictOptions
 from .pipeline import (
@@ -45,12 +47,17 @@ from .pipeline import (
     entity_labels,
     load_pipeline,
     select_ner_components,
+    select_span_components,
     select_textcat_components,
+    span_groups,
+    span_labels,
+    spans_key_of,
     textcat_components,
     textcat_is_exclusive,
     textcat_labels,
 )
 from .resume import ResumeState, prepare_resume, restore_input_order
+from .span_scores import SpanScorer
 
 
 @dataclass
@@ -64,14 +71,17 @@ class PredictSummary:
     already_done: int = 0  # found in the output by --resume
     redone: int = 0  # records with an LLM failure that --resume predicted again
     invalid: InvalidLines = field(default_factory=InvalidLines)
-    entities: Counter[str] = field(default_factory=Counter)
+    kind: TaskKind = TaskKind.NER
+    entities: Counter[str] = field(default_factory=Counter)  # entities, or spans (`kind`)
     categories: Counter[str] = field(default_factory=Counter)  # accepted, with --textcat
     textcat: TextcatSpec | None = None
+    spans: SpansSpec | None = None
     components: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     llm_problems: Counter[str] = field(default_factory=Counter)  # per backend
     backends: list[BackendStats] = field(default_factory=list)
     beam: str | None = None  # the component whose beam scored the entities (--scores)
+    span_scores: str | None = None  # the spancat whose scores the spans carry (--scores)
 
 
 def predict_tasks(
@@ -86,10 +96,14 @@ def predict_tasks(
     llm_problems: Counter[str] | None = None,
     textcat: TextcatSpec | None = None,
     beam: BeamScorer | None = None,
+    spans: SpansSpec | None = None,
+    span_scorer: SpanScorer | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield a `ner_manual` task for each record (each needs a `text`), in input order; with
-    `textcat`, a `choice` task of the mapped categories instead. With `beam`, each entity gets
-    its beam probability as `score`, and `meta.near_misses` what else the beam considered.
+    `textcat`, a `choice` task of the mapped categories instead; with `spans`, a `spans_manual`
+    task of its span group. With `beam`, each entity gets its beam probability as `score`, and
+    `meta.near_misses` what else the beam considered; `span_scorer` (with a `spans` threshold)
+    keeps spancat's candidates down to NEAR_MISS_MIN for the same (see `span_scores`).
 
     For spacy-llm components, an answer that failed or did not parse is recorded in the task's
     `meta.llm_error` (and counted per backend in `llm_problems`), never a silent "no entities";
@@ -98,24 +112,27 @@ def predict_tasks(
     label_map = label_map or LabelMap.keep_all()
     components = llm_components(nlp)
     pairs = ((r["text"], r) for r in records)
-    piped = nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process)
-    for doc, record, probabilities in _with_beam(piped, beam, batch_size):
-        if textcat is not None:
-            task = textcat_task(doc, record, label_map, textcat, annotator=annotator)
-        else:
-            task = ner_task(
-                doc, record, label_map, annotator=annotator, probabilities=probabilities
-            )
-        for component in components:
-            problem, io = check_doc(doc, component)
-            if problem is not None:
-                meta = task["meta"] = dict(task.get("meta") or {})
-                meta.setdefault("llm_error", problem)
-                if llm_problems is not None:
-                    llm_problems[component.backend_name] += 1
-            if save_io and io is not None:
-                task.setdefault("llm_io", {})[component.name] = io
-        yield task
+    with span_scorer.lowered() if span_scorer is not None else nullcontext():
+        piped = nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process)
+        for doc, record, probabilities in _with_beam(piped, beam, batch_size):
+            if textcat is not None:
+                task = textcat_task(doc, record, label_map, textcat, annotator=annotator)
+            elif spans is not None:
+                task = spans_task(doc, record, label_map, spans, annotator=annotator)
+            else:
+                task = ner_task(
+                    doc, record, label_map, annotator=annotator, probabilities=probabilities
+                )
+            for component in components:
+                problem, io = check_doc(doc, component)
+                if problem is not None:
+                    meta = task["meta"] = dict(task.get("meta") or {})
+                    meta.setdefault("llm_error", problem)
+                    if llm_problems is not None:
+                        llm_problems[component.backend_name] += 1
+                if save_io and io is not None:
+                    task.setdefault("llm_io", {})[component.name] = io
+            yield task
 
 
 def _with_beam(
@@ -244,15 +261,16 @@ class _Run:
     nlp: Language
     options: PredictOptions
     label_map: LabelMap
-    classify: bool
+    kind: TaskKind
     beam: BeamScorer | None
+    span_scorer: SpanScorer | None = None
 
 
 def _prepare(
     model: str | Path | Language, options: PredictOptions, summary: PredictSummary
 ) -> _Run:
-    """Load the pipeline and trim it to the task (entities, or categories where `textcat` or
-    the pipeline says so); its warnings and components go to the summary."""
+    """Load the pipeline and trim it to the task (entities, a span group, or categories, as
+    the options or the pipeline say); its warnings and components go to the summary."""
     with collect_warnings() as load_warnings:
         nlp = (
             model
@@ -261,26 +279,72 @@ def _prepare(
                 model, overrides=options.overrides, labels=options.labels, examples=options.examples
             )
         )
-    # A pipeline that only classifies predicts categories, --textcat or not.
-    classify = options.textcat is not None or (
-        options.ner is None and not entity_components(nlp) and bool(textcat_components(nlp))
-    )
-    label_map = options.label_map(classify=classify)
-    if classify:
+    kind = summary.kind = task_kind(nlp, options)
+    label_map = options.label_map(kind)
+    beam = span_scorer = None
+    if kind is TaskKind.CHOICE:
         nlp, summary.textcat, summary.warnings = prepare_textcat_pipeline(
             nlp, label_map, options.threshold
+        )
+    elif kind is TaskKind.SPANS:
+        nlp, summary.spans, span_scorer = prepare_spans_pipeline(
+            nlp, label_map, options.spans_key, scores=options.scores
         )
     else:
         nlp, summary.warnings = prepare_ner_pipeline(nlp, label_map)
     summary.warnings[:0] = load_warnings
-    beam = None
-    if options.scores:
-        beam = None if classify else BeamScorer.of_pipeline(nlp, options.beam_width)
+    if options.scores and kind is not TaskKind.SPANS:
+        beam = None if kind is TaskKind.CHOICE else BeamScorer.of_pipeline(nlp, options.beam_width)
         if beam is None:
-            summary.warnings.append(_no_beam(nlp, classify))
+            summary.warnings.append(_no_beam(nlp, kind is TaskKind.CHOICE))
         summary.beam = beam.name if beam is not None else None
+    elif options.scores:
+        summary.span_scores = span_scorer.name if span_scorer is not None else None
+        if span_scorer is not None and not span_scorer.near_misses:
+            summary.warnings.append(_no_near_misses(span_scorer))
     summary.components = list(nlp.pipe_names)
-    return _Run(nlp, options, label_map, classify, beam)
+    return _Run(nlp, options, label_map, kind, beam, span_scorer)
+
+
+def task_kind(nlp: Language, options: PredictOptions) -> TaskKind:
+    """What the run predicts: what an option names (--ner, --textcat, --spans), else what the
+    pipeline predicts: entities where it has an entity component (refused where it also writes
+    a span group: the user chooses), a span group, categories where it only classifies."""
+    asked = options.kind_asked
+    if asked is not None:
+        return asked
+    entities, groups = entity_components(nlp), span_groups(nlp)
+    if entities and groups:
+        keys = " or ".join(repr(key) for key in groups)
+        raise DisagreeError(
+            f"the pipeline predicts entities ({', '.join(entities)}) and the span group {keys}"
+            f": pass --ner for entities or --spans for the span group {keys}"
+        )
+    if groups:
+        return TaskKind.SPANS
+    if not entities and textcat_components(nlp):
+        return TaskKind.CHOICE
+    return TaskKind.NER
+
+
+def prepare_spans_pipeline(
+    model: str | Path | Language, label_map: LabelMap, key: str | None, *, scores: bool
+) -> tuple[Language, SpansSpec, SpanScorer | None]:
+    """Load the pipeline, choose its span group (`key`, else the one it writes) and keep only
+    what writes it; with `scores`, the spancat whose probabilities the spans carry (refused
+    where none gives any: a span ruler's or an LLM's spans have no probability)."""
+    nlp = model if isinstance(model, Language) else load_pipeline(model)
+    key = spans_key_of(nlp, key)
+    writers = span_groups(nlp)[key]
+    select_span_components(nlp, key)
+    label_map.check_sources(sorted(span_labels(nlp, key)), "--spans")
+    scorer = SpanScorer.of_pipeline(nlp, writers) if scores else None
+    if scores and scorer is None:
+        raise DisagreeError(
+            f"--scores: doc.spans[{key!r}] is written by {', '.join(writers)}, which gives no "
+            "probability (a spancat or spancat_singlelabel does); leave --scores out"
+        )
+    return nlp, SpansSpec(key, scorer.threshold if scorer is not None else None), scorer
 
 
 class _Corpus:
@@ -338,6 +402,8 @@ def _write_tasks(
         llm_problems=summary.llm_problems,
         textcat=summary.textcat,
         beam=run.beam,
+        spans=summary.spans,
+        span_scorer=run.span_scorer,
     )
     summary.backends = [
         c.backend.stats for c in llm_components(run.nlp) if hasattr(c.backend, "stats")
@@ -350,7 +416,7 @@ def _write_tasks(
             writer.write_many(batch)
             summary.written += len(batch)
             for task in batch:
-                if run.classify:
+                if run.kind is TaskKind.CHOICE:
                     summary.categories.update(task["accept"])
                 else:
                     summary.entities.update(span["label"] for span in task["spans"])
@@ -393,6 +459,14 @@ class _Progress:
         if self.on_progress is not None and current > self.reported:
             self.on_progress(current - self.reported)
         self.reported = max(self.reported, current)
+
+
+def _no_near_misses(scorer: SpanScorer) -> str:
+    return (
+        f"--scores: {scorer.name} is a spancat_singlelabel that resolves overlaps "
+        "(allow_overlap = false): its spans carry their scores, but no near misses are listed "
+        "(a lower threshold would change which spans it keeps)"
+    )
 
 
 def _no_beam(nlp: Language, classify: bool) -> str:

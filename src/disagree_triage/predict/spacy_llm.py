@@ -73,3 +73,9 @@ def llm_classifies(pipe: object) -> bool:
     """Whether a spacy-llm component runs a TextCat task (else NER or another doc.ents task)."""
     task = getattr(pipe, "_task", None)
     return hasattr(task, "exclusive_classes") and hasattr(task, "use_binary")
+
+
+def llm_spans_key(pipe: object) -> str | None:
+    """The span group a spacy-llm component's SpanCat task writes (None: another task)."""
+    key = getattr(getattr(pipe, "_task", None), "spans_key", None)
+    return key if isinstance(key, str) else None

@@ -1,6 +1,7 @@
 """Read annotated Prodigy JSONL (what `prodigy db-out` writes, and what `predict` writes).
 
-Two kinds of task: NER (`spans`, e.g. `ner_manual`) and choice (`options` + `accept`, e.g.
+Three kinds of task: NER (`spans`, e.g. `ner_manual`), spans (`spans` with `_view_id`
+`spans_manual`, which may overlap) and choice (`options` + `accept`, e.g.
 `textcat.manual`, what `predict --textcat` writes). A choice answer is carried as whole-text
 spans, one `(0, len(text), CATEGORY)` per accepted option, so that aligning, comparing and
 scoring work on both kinds unchanged; `accept` is set only for choice tasks.
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import RecordError
-from ..core.kinds import TaskKind
+from ..core.kinds import SPANS_VIEW_ID, TaskKind
 from ..io.jsonl import InvalidLines, describe_json_type, read_records
 from .hashes import input_hash as compute_input_hash
 
@@ -55,7 +56,9 @@ class ProdigyTask:
 
     @property
     def kind(self) -> TaskKind:
-        return TaskKind.NER if self.accept is None else TaskKind.CHOICE
+        if self.accept is not None:
+            return TaskKind.CHOICE
+        return TaskKind.SPANS if self.view_id == SPANS_VIEW_ID else TaskKind.NER
 
     @property
     def meta(self) -> dict[str, Any]:

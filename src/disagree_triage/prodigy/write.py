@@ -55,8 +55,10 @@ def ner_task(
     tokens: list[dict[str, Any]] | None = None,
     fields: dict[str, Any] | None = None,
     hash_of_input: int | None = None,
+    kind: TaskKind = TaskKind.NER,
 ) -> dict[str, Any]:
-    """A `ner_manual` task: `text`, then `fields` (e.g. `meta`), `tokens`, `spans`, hashes.
+    """A `ner_manual` task (or with `kind` SPANS a `spans_manual` one, whose spans may
+    overlap): `text`, then `fields` (e.g. `meta`), `tokens`, `spans`, hashes.
 
     `spans` are Prodigy span dicts (`start`, `end`, `label`, and `token_start` / `token_end`,
     inclusive, where the span sits on tokens)."""
@@ -69,7 +71,7 @@ def ner_task(
     task["spans"] = list(spans)
     task["_input_hash"] = ih
     task["_task_hash"] = task_hash(ih, spans=((s["start"], s["end"], s["label"]) for s in spans))
-    task["_view_id"] = TaskKind.NER.view_id
+    task["_view_id"] = kind.view_id
     return task
 
 

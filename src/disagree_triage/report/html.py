@@ -260,6 +260,69 @@ def _lines(part: str) -> str:
     return "<br>".join(as_html(line) for line in part.split("\n"))
 
 
+def span_lanes(spans: Sequence[tuple[int, int, str]]) -> list[int]:
+    """The lane of each span (in the order given): the lowest lane whose spans all end before
+    it starts, so overlapping spans never share one and the fewest lanes are used.
+
+    >>> span_lanes([(0, 8, "GPE"), (0, 22, "ORG"), (9, 14, "FOOD"), (20, 30, "X")])
+    [1, 0, 1, 1]
+    """
+    order = sorted(range(len(spans)), key=lambda i: (spans[i][0], -spans[i][1], spans[i][2]))
+    ends: list[int] = []  # per lane, where its last span ends
+    lanes = [0] * len(spans)
+    for i in order:
+        start, end, _ = spans[i]
+        lane = next((n for n, e in enumerate(ends) if e <= start), len(ends))
+        if lane == len(ends):
+            ends.append(end)
+        ends[lane] = end
+        lanes[i] = lane
+    return lanes
+
+
+def _span_marks(content: str, spans: frozenset[tuple[int, int, str]],
+                colours: dict[str, str]) -> str:  # fmt: skip
+    """The text with its spans drawn as bands below it, one lane per overlap depth: no span
+    hides another, however they nest or cross. The text stays one run of words (a band's label
+    is CSS content from `data-label`, not text), cut into a piece at every span boundary and
+    after every space; each piece carries a band per lane, the label where a span starts. A
+    label is laid out in its piece, so the piece is at least as wide: no label covers another."""
+    ordered = sorted(spans)
+    lanes = span_lanes(ordered)
+    cuts = sorted({0, len(content), *(s for s, _, _ in ordered), *(e for _, e, _ in ordered)})
+    parts = []
+    for left, right in zip(cuts, cuts[1:], strict=False):
+        over = [i for i, (s, e, _) in enumerate(ordered) if s <= left and right <= e]
+        if not over:
+            parts.append(_lines(content[left:right]))
+            continue
+        for word in re.finditer(r"\S+\s*|\s+", content[left:right]):
+            at = (left + word.start(), left + word.end())
+            parts.append(_piece(word.group(), at, over, ordered, lanes, colours))
+    return f'<div class="spans">{"".join(parts)}</div>'
+
+
+def _piece(text: str, at: tuple[int, int], over: list[int],
+           spans: Sequence[tuple[int, int, str]], lanes: list[int],
+           colours: dict[str, str]) -> str:  # fmt: skip
+    by_lane = {lanes[i]: i for i in over}
+    rows = []
+    for lane in range(max(by_lane) + 1):
+        i = by_lane.get(lane)
+        if i is None:
+            rows.append('<span class="lane gap"></span>')
+            continue
+        start, end, label = spans[i]
+        first, last = at[0] == start, at[1] == end
+        edges = " start" * first + " end" * last
+        named = f' data-label="{as_html(label)}"' if first else ""
+        rows.append(
+            f'<span class="lane{edges}" data-span="{i}"{named} '
+            f'style="background:{_colour(label, colours)}"></span>'
+        )
+    return f'<span class="piece"><span class="words">{as_html(text)}</span>{"".join(rows)}</span>'
+
+
 def _categories(spans: frozenset[tuple[int, int, str]], cats: dict[str, float] | None,
                 colours: dict[str, str]) -> str:  # fmt: skip
     """A model's accepted categories as chips, then every category's score."""
@@ -272,14 +335,17 @@ def _categories(spans: frozenset[tuple[int, int, str]], cats: dict[str, float] |
 
 
 def _card(
-    example: RankedExample, models: Sequence[str], colours: dict[str, str], *, choice: bool
+    example: RankedExample, models: Sequence[str], colours: dict[str, str], kind: TaskKind
 ) -> str:
+    choice = kind is TaskKind.CHOICE
     columns = []
     for i, (name, spans) in enumerate(zip(models, example.spans, strict=True)):
         if spans is None:
             body = '<p class="muted">not in this model\'s file</p>'
         elif choice:
             body = _categories(spans, example.cats[i], colours)
+        elif kind is TaskKind.SPANS:
+            body = _span_marks(example.text, spans, colours)
         else:
             body = _entities(example.text, spans, colours)
         columns.append(f'<div class="model"><h4>{as_html(name)}</h4>{body}</div>')
@@ -326,6 +392,14 @@ table{border-collapse:collapse}th,td{padding:3px 8px;text-align:left;vertical-al
 .rank{font-weight:700;font-size:17px}.score{font-weight:600}
 .models{display:grid;gap:16px}.model{min-width:0;border-top:3px solid #eee;padding-top:4px}
 .model .entities{line-height:2.5;overflow-wrap:anywhere}
+.spans{line-height:1.6;overflow-wrap:anywhere}
+.piece{display:inline-flex;flex-direction:column;vertical-align:baseline}
+.piece .words{white-space:pre-wrap}
+.lane{display:block;height:14px;margin-top:2px}.lane.gap{background:none}
+.lane.start{margin-left:3px;border-top-left-radius:4px;border-bottom-left-radius:4px}
+.lane.end{margin-right:3px;border-top-right-radius:4px;border-bottom-right-radius:4px}
+.lane.start::before{content:attr(data-label);display:block;padding:0 4px;font-size:11px;
+ line-height:14px;font-weight:600;white-space:nowrap;color:#000;width:max-content}
 .card .text{margin:8px 0;overflow-wrap:anywhere}.categories .chip{font-size:13px;margin-right:4px}
 .differences{margin:6px 0 2px;padding-left:20px;font-size:13px;color:#444}
 """
@@ -336,8 +410,7 @@ def render_html(report: Report) -> str:
     colours = label_colours(report.labels)
     legend = "".join(_chip(label, colours) for label in report.labels)
     heatmaps = "".join(_heatmap(report, pair, colours) for pair in report.confusion)
-    choice = report.kind is TaskKind.CHOICE
-    cards = "".join(_card(e, report.models, colours, choice=choice) for e in report.examples)
+    cards = "".join(_card(e, report.models, colours, report.kind) for e in report.examples)
     kinds = ", ".join(f"{CONFLICT_WORDS[k]}: {n:,}" for k, n in report.by_conflict.most_common())
     title = " vs ".join(report.models)
     return f"""<!DOCTYPE html>

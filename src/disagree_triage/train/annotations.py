@@ -158,7 +158,7 @@ def read_annotated(paths: Sequence[str | Path], fmt: str = AUTO) -> Annotated:
 def _annotation(
     task: ProdigyTask, path: str, fmt: str, stats: AnnotationStats
 ) -> Annotation | None:
-    line = task.line if fmt != "labelstudio" and task.line else None
+    line = task.line if not fmt.startswith("labelstudio") and task.line else None
     where = f"{path}, line {line}" if line else path
     if task.view_id in BINARY_VIEWS:
         raise InputError(

@@ -13,6 +13,13 @@ A rehearsal text (unannotated, `--rehearse`): the base model's entities of the o
 gold; its entities of covered labels are missing (the annotations, not the old model, teach
 those), the rest "O".
 
+Spans (a span categoriser, `doc.spans[KEY]`): every annotated span of a covered label is gold,
+overlapping ones included (spans may overlap; none is dropped), and so is the absence of any
+other covered span; the base spancat's spans of the other labels are kept as gold. A spancat
+teaches every candidate span yes or no, so nothing can be left missing: `--other-labels missing`
+is refused, and a rehearsal text is used only where the base finds no covered span in it (its
+spans are then all gold), as for an exclusive textcat below.
+
 Categories: a covered category is 1 or 0 as annotated. For `textcat_multilabel` another
 category is the base model's answer (score ≥ 0.5) with "keep", absent (missing) with "missing".
 An exclusive `textcat` cannot leave a category missing (spaCy fills it with 0): a text whose
@@ -59,6 +66,7 @@ class DocStats:
     kept_from_base: int = 0  # the base model's entities of other labels, kept as gold
     missing_tokens: int = 0  # tokens whose entity is not known (neither gold nor "O")
     kept_finer: int = 0  # annotated spans the base model labels with another label of the map
+    lengths: Counter[int] = field(default_factory=Counter)  # annotated spans' lengths, in tokens
     labels: Counter[str] = field(default_factory=Counter)  # annotated labels, as trained
     misaligned_examples: list[str] = field(default_factory=list)
 
@@ -81,7 +89,10 @@ class DocStats:
 
 
 def predict_base(nlp: Language, component: str, texts: Sequence[str]) -> list[Doc]:
-    """The base pipeline's own answers: `component` and what it needs only."""
+    """The base pipeline's own answers: `component` and what it needs only (nothing, for a
+    component train adds: the base has no answer of that kind)."""
+    if component not in nlp.pipe_names:
+        return [nlp.make_doc(text) for text in texts]
     needed = components_for(nlp, [component])
     with nlp.select_pipes(enable=needed):
         return list(nlp.pipe(texts, batch_size=64))
@@ -98,6 +109,7 @@ class DocBuilder:
         *,
         other_labels: str = KEEP,
         exclusive: bool = False,
+        spans_key: str = "sc",
     ) -> None:
         if other_labels not in OTHER_LABELS:
             raise DisagreeError(
@@ -108,6 +120,7 @@ class DocBuilder:
         self.map = label_map
         self.keep = other_labels == KEEP
         self.exclusive = exclusive
+        self.spans_key = spans_key
         self.stats = DocStats()
 
     def annotated(self, annotation: Annotation, predicted: Doc) -> Doc:
@@ -115,6 +128,8 @@ class DocBuilder:
         doc = self.nlp.make_doc(annotation.text)
         if self.kind is TaskKind.CHOICE:
             doc.cats = self._annotated_cats(annotation, predicted)
+        elif self.kind is TaskKind.SPANS:
+            self._annotated_spans(doc, annotation, predicted)
         else:
             self._annotated_ents(doc, annotation, predicted)
         return doc
@@ -126,6 +141,8 @@ class DocBuilder:
         cats = predicted.cats
         if self.exclusive and cats and max(cats, key=cats.__getitem__) in self.map.covered:
             return None
+        if self.kind is TaskKind.SPANS:
+            return self._rehearsal_spans(predicted)
         self.stats.rehearsal += 1
         doc = self.nlp.make_doc(predicted.text)
         if self.kind is TaskKind.CHOICE:
@@ -147,17 +164,7 @@ class DocBuilder:
     def _annotated_ents(self, doc: Doc, annotation: Annotation, predicted: Doc) -> None:
         from spacy.util import filter_spans
 
-        base = {(e.start_char, e.end_char): e.label_ for e in predicted.ents}
-        spans = []
-        for start, end, label in annotation.spans:
-            target = self.map.model_label(label, base.get((start, end)))
-            if target is None:
-                self.stats.unmapped += 1
-                continue
-            span = self._span(doc, start, end, target, annotation)
-            if span is not None:
-                self.stats.kept_finer += target != self.map.to_model[label]
-                spans.append(span)
+        spans = list(self._mapped(doc, annotation, predicted.ents))
         gold = filter_spans(spans)
         self.stats.overlapping += len(spans) - len(gold)
         self.stats.entities += len(gold)
@@ -177,6 +184,22 @@ class DocBuilder:
                 self.stats.missing_tokens += end - start
         doc.set_ents(ents, missing=missing, default="outside")
 
+    def _mapped(
+        self, doc: Doc, annotation: Annotation, base_spans: Iterable[Span]
+    ) -> Iterator[Span]:
+        """The annotated spans on `doc`'s tokens, under the model's labels (a finer label of
+        the base's own span on the same characters is kept: `LabelMap.model_label`)."""
+        base = {(s.start_char, s.end_char): s.label_ for s in base_spans}
+        for start, end, label in annotation.spans:
+            target = self.map.model_label(label, base.get((start, end)))
+            if target is None:
+                self.stats.unmapped += 1
+                continue
+            span = self._span(doc, start, end, target, annotation)
+            if span is not None:
+                self.stats.kept_finer += target != self.map.to_model[label]
+                yield span
+
     def _span(self, doc: Doc, start: int, end: int, label: str, where: Annotation) -> Span | None:
         span = doc.char_span(start, end, label=label)
         if span is not None:
@@ -191,6 +214,35 @@ class DocBuilder:
             return None
         self.stats.adjusted += 1
         return span
+
+    # --- spans ---------------------------------------------------------------------------
+
+    def _base_spans(self, predicted: Doc) -> list[Span]:
+        return list(predicted.spans.get(self.spans_key, ()))
+
+    def _annotated_spans(self, doc: Doc, annotation: Annotation, predicted: Doc) -> None:
+        gold: dict[tuple[int, int, str], Span] = {}  # contracted spans can coincide: once each
+        for span in self._mapped(doc, annotation, self._base_spans(predicted)):
+            gold.setdefault((span.start, span.end, span.label_), span)
+        self.stats.entities += len(gold)
+        self.stats.labels.update(s.label_ for s in gold.values())
+        self.stats.lengths.update(len(s) for s in gold.values())
+        kept = [
+            _labelled(doc, s.start, s.end, s.label_)
+            for s in self._base_spans(predicted)
+            if s.label_ not in self.map.covered
+        ]
+        self.stats.kept_from_base += len(kept)
+        doc.spans[self.spans_key] = [*gold.values(), *kept]
+
+    def _rehearsal_spans(self, predicted: Doc) -> Doc | None:
+        spans = self._base_spans(predicted)
+        if any(s.label_ in self.map.covered for s in spans):
+            return None  # a covered span cannot be left missing; the annotations teach those
+        self.stats.rehearsal += 1
+        doc = self.nlp.make_doc(predicted.text)
+        doc.spans[self.spans_key] = [_labelled(doc, s.start, s.end, s.label_) for s in spans]
+        return doc
 
     # --- categories ----------------------------------------------------------------------
 

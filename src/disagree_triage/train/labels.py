@@ -77,13 +77,21 @@ def parse_train_as(spec: str | None) -> dict[str, str]:
 def reverse_label_map(
     spec: str | None,
     *,
-    base_labels: Iterable[str],
+    base_labels: Iterable[str] | None,
     annotated_labels: set[str],
     train_as: str | None = None,
     option: str = "--ner",
 ) -> ReverseMap:
-    """Read `spec` (predict's map) backwards onto the base model's labels."""
-    known = set(base_labels)
+    """Read `spec` (predict's map) backwards onto the base model's labels. `base_labels` None:
+    the component is new (train adds it), so every model label of the map is new, renamed or
+    not: it gets the name the map gives it on the model's side.
+
+    >>> added = reverse_label_map("PER:PERSON", base_labels=None, annotated_labels={"PERSON"})
+    >>> dict(added.to_model), sorted(added.new)
+    ({'PERSON': 'PER'}, ['PER'])
+    """
+    added = base_labels is None
+    known = set(base_labels or ())
     chosen = parse_train_as(train_as)
     if spec is None:
         if chosen:
@@ -100,7 +108,8 @@ def reverse_label_map(
     new = set()
     for source, target in mapping.items():
         if source not in known:
-            if source != target:  # a renamed label the model lacks: a typo, not a new label
+            # A renamed label the model lacks is a typo, not a new label (unless all are new).
+            if source != target and not added:
                 raise DisagreeError(
                     f"{option} {spec!r}: the base pipeline has no label {source!r}"
                     f"{label_hint(source, known) or '.'} It has: {', '.join(sorted(known))}"

@@ -81,12 +81,14 @@ class DevScores:
         }
 
 
-def answers(doc: Doc, kind: TaskKind, exclusive: bool) -> set[Span]:
-    """A pipeline's answer on one text as (start, end, label) keys: its entities, or its
-    categories as whole-text keys (the top one for an exclusive textcat, else each from
-    THRESHOLD on)."""
+def answers(doc: Doc, kind: TaskKind, exclusive: bool, spans_key: str = "sc") -> set[Span]:
+    """A pipeline's answer on one text as (start, end, label) keys: its entities, its spans
+    in `doc.spans[spans_key]`, or its categories as whole-text keys (the top one for an
+    exclusive textcat, else each from THRESHOLD on)."""
     if kind is TaskKind.NER:
         return {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+    if kind is TaskKind.SPANS:
+        return {(s.start_char, s.end_char, s.label_) for s in doc.spans.get(spans_key, ())}
     cats = doc.cats
     if exclusive:
         chosen = {max(cats, key=cats.__getitem__)} if cats else set()
@@ -111,18 +113,20 @@ def score_dev(
     kind: TaskKind,
     *,
     exclusive: bool = False,
+    spans_key: str = "sc",
 ) -> DevScores:
     """Per label: both pipelines against the annotations (covered labels, in the annotators'
     labels: GPE and LOC both count as LOCATION), and the trained one against the base (other
     labels, away from the annotated spans: where the annotators said what a span is, the
-    base's other label there is not something to keep)."""
+    base's other label there is not something to keep; spans may overlap, so for spans every
+    other-label span counts)."""
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     others: set[str] = set()
     covered = label_map.covered
     for annotation, base_doc, trained_doc in zip(dev, base_docs, trained_docs, strict=True):
         gold = gold_keys(annotation, label_map)
-        base = answers(base_doc, kind, exclusive)
-        trained = answers(trained_doc, kind, exclusive)
+        base = answers(base_doc, kind, exclusive, spans_key)
+        trained = answers(trained_doc, kind, exclusive, spans_key)
         for when, predicted in (("before", base), ("after", trained)):
             in_user_labels = {
                 (s, e, label_map.user_label(lb)) for s, e, lb in predicted if lb in covered
@@ -145,8 +149,8 @@ def score_dev(
 
 
 def _overlaps_any(key: Span, gold: set[Span], kind: TaskKind) -> bool:
-    if kind is TaskKind.CHOICE:
-        return False  # categories do not take each other's place
+    if kind is not TaskKind.NER:
+        return False  # categories, and spans (they may overlap), do not take each other's place
     return any(key[0] < end and start < key[1] for start, end, _ in gold)
 
 

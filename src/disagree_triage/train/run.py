@@ -25,7 +25,7 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
@@ -42,7 +42,13 @@ from .annotations import (
     textcat_components,
     textcat_is_exclusive,
 )
-from .config import TrainingSettings, config_source, training_config
+from .config import (
+    MAX_NGRAM,
+    TrainingSettings,
+    config_source,
+    spancat_component,
+    training_config,
+)
 from .docs import KEEP, OTHER_LABELS, DocBuilder, DocStats, predict_base, write_docbin
 from .labels import ReverseMap, reverse_label_map
 from .metrics import DevScores, score_dev
@@ -53,6 +59,9 @@ if TYPE_CHECKING:
 
 NER_FACTORIES = ("ner", "beam_ner")
 TEXTCAT_FACTORIES = ("textcat", "textcat_multilabel")
+SPANCAT_FACTORIES = ("spancat", "spancat_singlelabel")
+SPANS_KEY = "sc"  # spaCy's spancat's own default
+LABEL_OPTIONS = {TaskKind.NER: "--ner", TaskKind.SPANS: "--spans", TaskKind.CHOICE: "--textcat"}
 MIN_DEV = 1
 
 
@@ -68,10 +77,11 @@ class LogStream(Protocol):
 class TrainOptions:
     """Everything but the inputs and the output; the CLI's options one to one."""
 
-    labels: str | None = None  # predict's --ner / --textcat map
+    labels: str | None = None  # predict's --ner / --spans / --textcat map
+    spans_key: str | None = None  # spans: doc.spans[KEY] (default: the spancat's own, or "sc")
     train_as: str | None = None  # ANNOTATED:MODEL for a label several model labels share
     gold_format: str = "auto"
-    component: str | None = None  # which component trains (default: the only ner / textcat)
+    component: str | None = None  # which component trains (default: the only one of its kind)
     rehearse: str | Path | None = None  # a JSONL corpus of unannotated texts
     rehearse_ratio: float = 1.0  # rehearsal texts per annotated training text
     other_labels: str = KEEP  # labels the annotations do not cover: keep (base's) or missing
@@ -96,12 +106,17 @@ class TrainSummary:
     scores: DevScores
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    spans_key: str | None = None  # spans: where the component writes them
+    added: bool = False  # the component is new: the base had none to update
 
     def as_dict(self) -> dict[str, Any]:
         stats = self.annotated.stats
+        spans = {"spans_key": self.spans_key} if self.spans_key is not None else {}
         return {
             "base": self.base,
             "component": self.component,
+            "component_added": self.added,
+            **spans,
             "kind": self.kind.value,
             "model": self.model,
             "label_map": dict(self.label_map.to_model),
@@ -162,14 +177,8 @@ def train_pipeline(
         n_train, n_dev = len(plan.train), len(plan.dev)
         trained_dev = predict_base(trained, plan.component, [a.text for a in plan.dev])
         base_dev = predicted[n_train : n_train + n_dev]
-        scores = score_dev(
-            plan.dev,
-            base_dev,
-            trained_dev,
-            plan.label_map,
-            plan.annotated.kind,
-            exclusive=plan.exclusive,
-        )
+        scores = score_dev(plan.dev, base_dev, trained_dev, plan.label_map, plan.annotated.kind,
+                           exclusive=plan.exclusive, spans_key=plan.spans_key)  # fmt: skip
         clock.lap("evaluation")
         summary = TrainSummary(
             str(out),
@@ -186,6 +195,8 @@ def train_pipeline(
             scores,
             clock.seconds,
             plan.warnings + _warnings(plan.annotated, plan.label_map, docs),
+            plan.spans_key if plan.annotated.kind is TaskKind.SPANS else None,
+            plan.added,
         )
         (partial / "metrics.json").write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
         if out.exists():  # --overwrite, checked above
@@ -211,6 +222,8 @@ class _Plan:
     dev: list[Annotation]
     rehearsal: list[str]
     warnings: list[str]
+    spans_key: str = SPANS_KEY
+    added: bool = False  # the component is not in the base: train adds it
 
     @property
     def texts(self) -> list[str]:
@@ -220,23 +233,35 @@ class _Plan:
 
 def _plan(annotations: Sequence[str | Path], base: str | Path, options: TrainOptions) -> _Plan:
     annotated = read_annotated(annotations, options.gold_format)
+    kind = annotated.kind
     nlp = load_pipeline(base)
-    component, exclusive = _component(nlp, annotated.kind, options.component)
+    exclusive, spans_key, added = False, SPANS_KEY, False
+    if kind is TaskKind.SPANS:
+        _check_spans_options(options)
+        component, spans_key, added = _span_component(nlp, options.component, options.spans_key)
+    else:
+        component, exclusive = _component(nlp, kind, options.component)
     label_map = reverse_label_map(
         options.labels,
-        base_labels=getattr(nlp.get_pipe(component), "labels", ()),
+        base_labels=None if added else getattr(nlp.get_pipe(component), "labels", ()),
         annotated_labels=set().union(*(a.labels for a in annotated.annotations)),
         train_as=options.train_as,
-        option="--ner" if annotated.kind is TaskKind.NER else "--textcat",
+        option=LABEL_OPTIONS[kind],
     )
-    if annotated.kind is TaskKind.CHOICE and label_map.new:
+    if kind is not TaskKind.NER and not added and label_map.new:
+        what = "category" if kind is TaskKind.CHOICE else "span label"
         raise DisagreeError(
-            f"the base textcat has no category {', '.join(sorted(label_map.new))}; train adds "
-            "entity labels, not categories"
+            f"the base {component} has no {what} {', '.join(sorted(label_map.new))}, and a "
+            f"trained {component} takes no new one; train adds entity labels, or a new span "
+            "categoriser (--component NEW_NAME) with every label"
         )
     train, dev = split(annotated.annotations, options.dev_share, options.training.seed)
     rehearsal, warnings = _rehearsal_texts(options, annotated.annotations, len(train))
-    return _Plan(annotated, nlp, component, exclusive, label_map, train, dev, rehearsal, warnings)
+    if added and options.rehearse is not None:
+        rehearsal, warnings = [], [f"--rehearse {options.rehearse}: the base has no span "
+                                   f"categoriser, so nothing to keep; not rehearsed"]  # fmt: skip
+    return _Plan(annotated, nlp, component, exclusive, label_map, train, dev, rehearsal,
+                 warnings, spans_key, added)  # fmt: skip
 
 
 def _write_training_data(
@@ -249,13 +274,9 @@ def _write_training_data(
 ) -> tuple[DocStats, Any]:
     """train.spacy (annotated and rehearsal Docs, shuffled with the seed), dev.spacy and
     config.cfg in `folder`, the config naming the files where they will be: in `out`."""
-    builder = DocBuilder(
-        plan.nlp,
-        plan.annotated.kind,
-        plan.label_map,
-        other_labels=options.other_labels,
-        exclusive=plan.exclusive,
-    )
+    kind = plan.annotated.kind
+    builder = DocBuilder(plan.nlp, kind, plan.label_map, other_labels=options.other_labels,
+                         exclusive=plan.exclusive, spans_key=plan.spans_key)  # fmt: skip
     n_train, n_dev = len(plan.train), len(plan.dev)
     train = [builder.annotated(a, d) for a, d in zip(plan.train, predicted, strict=False)]
     train += [d for p in predicted[n_train + n_dev :] if (d := builder.rehearsal(p)) is not None]
@@ -263,11 +284,15 @@ def _write_training_data(
     random.Random(options.training.seed).shuffle(train)
     write_docbin(train, str(folder / "train.spacy"))
     write_docbin(dev, str(folder / "dev.spacy"))
+    added, listened_to = _component_settings(plan, builder.stats.lengths.elements())
+    scores = {TaskKind.NER: "ents_f", TaskKind.CHOICE: "cats_score"}
     config = training_config(
         config_source(base),
         plan.nlp.config,
         plan.component,
-        score="ents_f" if plan.annotated.kind is TaskKind.NER else "cats_score",
+        added=added,
+        listened_to=listened_to,
+        score=scores.get(kind, f"spans_{plan.spans_key}_f"),
         train_path=(out / "train.spacy").resolve(),
         dev_path=(out / "dev.spacy").resolve(),
         steps_per_epoch=_steps_per_epoch(train),
@@ -325,6 +350,69 @@ def _component(nlp: Language, kind: TaskKind, name: str | None) -> tuple[str, bo
     chosen = name or found[0]
     exclusive = nlp.get_pipe_meta(chosen).factory == "textcat" and textcat_is_exclusive(nlp)
     return chosen, exclusive
+
+
+def _span_component(nlp: Language, name: str | None, key: str | None) -> tuple[str, str, bool]:
+    """The span categoriser to train, the key of `doc.spans` it writes, and whether train adds
+    it: the base's only spancat (or the one --component names), else a new one."""
+    found = [n for n in nlp.component_names if nlp.get_pipe_meta(n).factory in SPANCAT_FACTORIES]
+    if name is not None and name in nlp.component_names and name not in found:
+        raise DisagreeError(
+            f"--component {name!r}: not a span categoriser (spancat) of the base pipeline; it "
+            f"has {', '.join(found) or 'none'}; name a new component to add one"
+        )
+    if name is None and len(found) > 1:
+        raise DisagreeError(
+            f"the base pipeline has several: {', '.join(found)}; choose one with --component"
+        )
+    chosen = name or (found[0] if found else "spancat")
+    if chosen not in found:
+        return chosen, key or SPANS_KEY, True
+    own = str(getattr(nlp.get_pipe(chosen), "key", SPANS_KEY))
+    if key is not None and key != own:
+        raise DisagreeError(
+            f"--spans-key {key!r}: the base's {chosen} writes doc.spans[{own!r}]; leave "
+            "--spans-key out, or add a new span categoriser with --component NEW_NAME"
+        )
+    return chosen, own, False
+
+
+def _component_settings(
+    plan: _Plan, lengths: Iterable[int]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The settings of a component train adds (None: it sources the base's), and the frozen
+    tok2vec components the trained one listens to (they must run in training to feed it)."""
+    listened_to = [
+        name
+        for name, pipe in plan.nlp.pipeline
+        if plan.component in (getattr(pipe, "listening_components", None) or ())
+    ]
+    if not plan.added:
+        return None, listened_to
+    shared = _shared_tok2vec(plan.nlp)
+    added, too_long = spancat_component(plan.spans_key, lengths, shared)
+    if too_long:
+        plan.warnings.append(
+            f"{too_long:,} annotated spans are longer than {MAX_NGRAM} tokens: the new "
+            "spancat's suggester never offers them"
+        )
+    return added, [shared[0]] if shared else []
+
+
+def _shared_tok2vec(nlp: Language) -> tuple[str, int] | None:
+    """The base's shared tok2vec (name, width), for an added spancat to listen to."""
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory == "tok2vec":
+            return name, int(cast(Any, nlp.get_pipe(name)).model.get_dim("nO"))
+    return None
+
+
+def _check_spans_options(options: TrainOptions) -> None:
+    if options.other_labels != KEEP:
+        raise DisagreeError(
+            f"--other-labels {options.other_labels}: a span categoriser is taught yes or no for "
+            "every candidate span, so no label can be left missing; use keep"
+        )
 
 
 def split(

@@ -95,13 +95,16 @@ class SeenHashes:
 class _TaskFile:
     """Sequential reading with offsets, plus reading one record again by offset."""
 
-    def __init__(self, path: Path, stats: FileStats, kind: TaskKind, skip_invalid: bool) -> None:
+    def __init__(
+        self, path: Path, stats: FileStats, kind: TaskKind, skip_invalid: bool, gold: bool = False
+    ) -> None:
         check_input_file(path)
         if path.stat().st_size == 0:
             raise DisagreeError(f"{path}: empty file")
         self.path = path
         self.stats = stats
         self.kind = kind
+        self.kinds = gold_kinds(kind) if gold else {kind}
         self.invalid = stats.invalid if skip_invalid else None
         self._seq: BinaryIO = path.open("rb")
         self._random: BinaryIO = path.open("rb")
@@ -114,7 +117,7 @@ class _TaskFile:
         """
         stats = self.stats
         labels = stats.labels
-        kind = self.kind
+        kind, kinds = self.kind, self.kinds
         offset = 0
         line = 0
         for raw in self._seq:
@@ -126,13 +129,13 @@ class _TaskFile:
                 if data is None:
                     continue
                 task = parse_task(data, line)
-                if task.kind is not kind:
+                if task.kind not in kinds:
                     raise _other_kind(task.kind, kind)
             except RecordError as err:
                 reject_line(self.path, line, err, self.invalid)
                 continue
             stats.records += 1
-            if kind is TaskKind.NER and not task.has_spans:
+            if kind.is_span_kind and not task.has_spans:
                 stats.without_spans_key += 1
             if task.answer is not None and task.answer != "accept":
                 stats.not_accepted += 1
@@ -154,6 +157,23 @@ class _TaskFile:
         self._random.close()
 
 
+def gold_kinds(kind: TaskKind) -> set[TaskKind]:
+    """The kinds of task an annotated file (gold, --calibrate's) may hold in a run of `kind`:
+    that kind, and for spans entities too: entities are spans that happen not to overlap, so
+    an entity gold (WNUT-17's, a `ner_manual` export) scores a spancat as it is."""
+    return {kind, TaskKind.NER} if kind is TaskKind.SPANS else {kind}
+
+
+def check_gold_kind(kind: TaskKind, found: TaskKind, shown: str | Path) -> None:
+    """Refuse an annotated file (`shown`) whose first record is of a kind that cannot score
+    predictions of `kind`."""
+    if found not in gold_kinds(kind):
+        raise DisagreeError(
+            f"{shown}: holds {found.described}, the predictions {kind.described}; annotate "
+            f"them as {kind.unit} ({kind.view_id}), or predict {found.unit}"
+        )
+
+
 def _other_kind(found: TaskKind, expected: TaskKind) -> RecordError:
     return RecordError(
         f"a {found.value} task in a file of {expected.value} tasks (its first record); give "
@@ -168,14 +188,19 @@ def align_files(
     *,
     kind: TaskKind = TaskKind.NER,
     skip_invalid: bool = False,
+    gold: bool = False,
 ) -> Iterator[AlignedExample]:
     """Yield every distinct text found in any file, with each file's version of it.
 
     Only `accept` answers (or no answer: predictions) are versions; reject/ignore are counted in
     `stats` and left out. A text seen again in the same file is counted as a duplicate. Every
-    record must be of `kind` (the run's kind of task, see `scoring.Scoring`).
+    record must be of `kind` (the run's kind of task, see `scoring.Scoring`); with `gold`, the
+    first file holds annotations, of one of `gold_kinds(kind)`.
     """
-    files = [_TaskFile(Path(p), s, kind, skip_invalid) for p, s in zip(paths, stats, strict=True)]
+    files = [
+        _TaskFile(Path(p), s, kind, skip_invalid, gold=gold and i == 0)
+        for i, (p, s) in enumerate(zip(paths, stats, strict=True))
+    ]
     n = len(files)
     pending: list[dict[int, tuple[int, int]]] = [{} for _ in files]  # hash -> (offset, line)
     held: list[tuple[int, ProdigyTask] | None] = [None] * n  # read, not yet placed
@@ -269,7 +294,7 @@ def _check_files(files: list[_TaskFile], names: Sequence[str], kind: TaskKind) -
     for f, name in zip(files, names, strict=True):
         if f.stats.records == 0:
             raise DisagreeError(f"{f.path}: holds no records (empty file?)")
-        if kind is TaskKind.NER and f.stats.without_spans_key == f.stats.records:
+        if kind.is_span_kind and f.stats.without_spans_key == f.stats.records:
             raise DisagreeError(
                 f"{f.path}: no record has 'spans' (NER) or 'options' / 'accept' (choice): "
                 f"not predictions or annotations (model {name!r})"

@@ -10,15 +10,17 @@ from pathlib import Path
 
 from ..core.errors import DisagreeError
 from ..core.kinds import TaskKind
-from .align import AlignedExample, FileStats, align_files
+from .align import AlignedExample, FileStats, align_files, check_gold_kind
 from .evidence import Reliability
-from .scoring import Scoring
+from .scoring import Scoring, first_record
 
 
 def check_calibration(scoring: Scoring) -> None:
-    """Reliabilities are learnt for entities; checked before work."""
-    if scoring.kind is not TaskKind.NER:
-        raise DisagreeError("--calibrate learns entity reliabilities; the files hold categories")
+    """Reliabilities are learnt for entities and spans; checked before work."""
+    if not scoring.kind.is_span_kind:
+        raise DisagreeError(
+            "--calibrate learns entity and span reliabilities; the files hold categories"
+        )
 
 
 def fit_reliability(
@@ -33,6 +35,7 @@ def fit_reliability(
     `shown` is the name the user gave it) that the prediction files share, and their input
     hashes."""
     shown = annotated if shown is None else shown
+    check_gold_kind(scoring.kind, TaskKind.of_record(first_record(annotated)), shown)
     names = ["annotated", *scoring.models]
     if "annotated" in scoring.models:
         names[0] = "annotated (--calibrate)"
@@ -40,7 +43,12 @@ def fit_reliability(
     observations = []
     hashes: set[int] = set()
     for example in align_files(
-        [annotated, *paths], names, stats, kind=TaskKind.NER, skip_invalid=skip_invalid
+        [annotated, *paths],
+        names,
+        stats,
+        kind=scoring.kind,
+        skip_invalid=skip_invalid,
+        gold=True,
     ):
         gold, tasks = example.tasks[0], example.tasks[1:]
         if gold is None or any(t is None for t in tasks):

@@ -1,15 +1,30 @@
 """Name every difference between several models' span sets for one text.
 
-Spans of all models are grouped by overlap (two spans overlapping, directly or through a chain,
-fall in one group). A group where every model found exactly the same spans is agreement;
-otherwise it is one `Difference`, of one of four conflicts:
+A difference is judged per span (start, end, label): a span every model found is agreement,
+whatever else overlaps it, and is never part of a difference. The other spans (the *disputed*
+ones) are linked where they conflict: two overlapping disputed spans are one difference when
+some model found the first and not the second and another model the second and not the first
+(directly or through a chain of such links). A disputed span linked to nothing is a difference
+of its own. A difference is one of four conflicts:
 
 - `label`: same boundaries, different labels ("label conflict");
 - `boundary`: overlapping spans, one label, different boundaries ("boundary conflict");
-- `label+boundary`: overlapping spans differing in both;
+- `label+boundary`: overlapping spans differing in both, or links of both kinds;
 - `missing`: the models that found something agree, but at least one model found nothing there.
 
-A conflict group can also miss some models; `missing_models` says which, whatever the kind.
+A conflict can also miss some models; `missing_models` says which, whatever the kind.
+
+Entities never overlap within one model, so two overlapping disputed entities always come from
+different models and every overlap links: for entities a difference is a group of overlapping
+spans, as a reader expects. Spans (`spans_manual`, spaCy's `spancat`) may overlap within one
+model, and a model's own overlapping spans are not a conflict: a SKILL inside a longer SKILL,
+or one span with two labels, found by one model and not by the other, are two `missing`
+differences, not a label or boundary conflict; and a nested span both models found is not
+dragged into its container's difference.
+
+    >>> a = frozenset({(0, 10, "SKILL"), (0, 4, "TOOL")})
+    >>> [(d.conflict, d.start, d.end) for d in find_differences([a, frozenset({(0, 4, "TOOL")})])]
+    [('missing', 0, 10)]
 """
 
 from __future__ import annotations
@@ -65,38 +80,47 @@ def find_differences(span_sets: Sequence[SpanSet]) -> tuple[Difference, ...]:
 def _find_differences(span_sets: tuple[SpanSet, ...]) -> tuple[Difference, ...]:
     if len(span_sets) < 2 or all(spans == span_sets[0] for spans in span_sets[1:]):
         return ()
-    differences = []
     n = len(span_sets)
-    # One sweep over every model's spans in text order: a span that starts before the current
-    # group ends overlaps it (directly or through a chain) and joins it.
-    groups: list[tuple[int, list[int], list[set[SpanKey]]]] = []
-    group_end = -1
-    for start, end, label, m in sorted(
-        (s, e, label, m) for m, spans in enumerate(span_sets) for s, e, label in spans
-    ):
-        if start >= group_end:
-            groups.append((start, [end], [set() for _ in range(n)]))
-            group_end = end
-        elif end > group_end:
-            group_end = end
-            groups[-1][1][0] = end
-        groups[-1][2][m].add((start, end, label))
-    for start, (end,), group in groups:
-        per_model = tuple(frozenset(spans) for spans in group)
-        if all(spans == per_model[0] for spans in per_model[1:]):
-            continue
-        missing = tuple(i for i, spans in enumerate(per_model) if not spans)
-        found = [spans for spans in per_model if spans]
-        if all(spans == found[0] for spans in found[1:]):
-            conflict = MISSING
-        else:
-            boundaries = {(s, e) for spans in found for s, e, _ in spans}
-            labels = {label for spans in found for _, _, label in spans}
-            if len(boundaries) == 1:
-                conflict = LABEL
-            elif len(labels) == 1:
-                conflict = BOUNDARY
-            else:
-                conflict = BOTH
-        differences.append(Difference(conflict, start, end, per_model, missing))
+    holders: dict[SpanKey, int] = {}  # span -> the models that found it, as a bit mask
+    for m, spans in enumerate(span_sets):
+        for key in spans:
+            holders[key] = holders.get(key, 0) | (1 << m)
+    everyone = (1 << n) - 1
+    disputed = sorted(key for key, mask in holders.items() if mask != everyone)
+    root = list(range(len(disputed)))  # union-find over the disputed spans
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    links: list[tuple[int, str]] = []  # (one end of a link, its conflict)
+    active: list[int] = []  # disputed spans that may still overlap the next one (sorted sweep)
+    for i, (start, end, label) in enumerate(disputed):
+        active = [j for j in active if disputed[j][1] > start]
+        mine = holders[disputed[i]]
+        for j in active:
+            theirs = holders[disputed[j]]
+            if mine & ~theirs and theirs & ~mine:  # a model each way: they conflict
+                s, e, other = disputed[j]
+                links.append((i, LABEL if (s, e) == (start, end) else BOUNDARY if other == label
+                              else BOTH))  # fmt: skip
+                root[find(i)] = find(j)
+        active.append(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(disputed)):
+        groups.setdefault(find(i), []).append(i)
+    conflicts: dict[int, set[str]] = {}
+    for i, conflict in links:
+        conflicts.setdefault(find(i), set()).add(conflict)
+    differences = []
+    for group_root, members in groups.items():  # in text order: members and groups are sorted
+        keys = [disputed[i] for i in members]
+        per_model = tuple(frozenset(k for k in keys if holders[k] >> m & 1) for m in range(n))
+        missing = tuple(m for m, spans in enumerate(per_model) if not spans)
+        found = conflicts.get(group_root, set())
+        conflict = MISSING if not found else found.pop() if len(found) == 1 else BOTH
+        end = max(k[1] for k in keys)
+        differences.append(Difference(conflict, keys[0][0], end, per_model, missing))
     return tuple(differences)

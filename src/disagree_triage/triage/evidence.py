@@ -20,6 +20,13 @@ the models said (the kind of difference, finer), which corrects the naive Bayes 
 Every count is shrunk towards the coarser estimate with SHRINK pseudo-candidates, so a label
 seen twice moves little.
 
+Spans (`predict --spans --scores` of spaCy's `spancat`) are read the same way, with one
+difference in meaning: a span's `score` is the model's own sigmoid probability of that
+(start, end, label), independent of every other candidate's, and its near misses are the
+candidates it scored below its threshold but above a floor. The independence this estimate
+assumes holds there by construction; for entities the beam's marginals are not independent
+(two overlapping entities exclude each other), so there it is an approximation.
+
 A model is wrong on a candidate when it found a false one or missed a true one, so its error
 probability there is P(true) if it missed it, 1 − P(true) if it found it; on an example (or a
 difference, a group of overlapping candidates) the model is wrong when it is wrong on any of
@@ -184,9 +191,9 @@ class Reliability:
         counted = {key: (hits, total) for key, (hits, total) in patterns.items()}
         return cls(list(models), rates, priors, counted, n_examples, n_candidates)
 
-    def describe(self) -> list[str]:
+    def describe(self, unit: str = "entity") -> list[str]:
         """In words, per model: how often what it found is right, how often what it missed was
-        a true entity (from the fitted rates, all labels)."""
+        a true entity (`unit`: "span" for spans; from the fitted rates, all labels)."""
         lines = []
         for name in self.models:
             found = self.rates.get((name, (True, None), None))
@@ -194,7 +201,7 @@ class Reliability:
             if found is not None or missed is not None:
                 lines.append(
                     f"{name}: what it finds is right {_pct(found)}, what it misses is a true "
-                    f"entity {_pct(missed)}"
+                    f"{unit} {_pct(missed)}"
                 )
             binned = [
                 (value, rate)
@@ -283,22 +290,26 @@ class Evidence:
 
 def blame(evidence: Evidence, text: str) -> list[dict[str, Any]]:
     """Per difference: which model is likely wrong, how likely, and why, for a task's meta."""
-    found = []
+    blamed = []
     versions = evidence.versions
     names = [v.model for v in versions]
+    chosen = set().union(*(v.spans for v in versions))
     for difference in find_differences([v.spans for v in versions]):
+        # The difference's spans, and the near misses over them that no model chose (for spans,
+        # not the spans that overlap it and some model found: those are differences, or
+        # agreements, of their own).
         group = {span for spans in difference.spans for span in spans}
         group |= {
             c
             for v in versions
             for c in (v.beam or ())
-            if difference.start < c[1] and c[0] < difference.end
+            if c not in chosen and difference.start < c[1] and c[0] < difference.end
         }
         errors = [evidence.errors_on(m, group) for m in range(len(versions))]
         # Every model at the highest error: with no beam scores and no calibration, two models
         # that contradict each other symmetrically are equally likely wrong.
         worst = [m for m in range(len(versions)) if errors[m] >= max(errors) - 1e-9]
-        found.append(
+        blamed.append(
             {
                 "at": text[difference.start : difference.end],
                 "conflict": CONFLICT_WORDS[difference.conflict],
@@ -308,7 +319,7 @@ def blame(evidence: Evidence, text: str) -> list[dict[str, Any]]:
                 "why": _why(versions, group, text),
             }
         )
-    return found
+    return blamed
 
 
 def _why(versions: Sequence[Version], group: set[SpanKey], text: str) -> str:

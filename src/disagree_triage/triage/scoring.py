@@ -143,7 +143,8 @@ class Scoring:
             if _beam_of(firsts[scoring.target]) is None:
                 raise DisagreeError(
                     f"{paths[scoring.target]}: --scorer {scoring.scorer} reads the target's "
-                    "confidence, and this file has none; predict it with --scores (a spaCy ner)"
+                    "confidence, and this file has none; predict it with --scores (a spaCy "
+                    f"{'spancat' if kind is TaskKind.SPANS else 'ner'})"
                 )
         return scoring
 
@@ -169,7 +170,7 @@ class Scoring:
             raise DisagreeError(f"--target {target!r}: not one of the models: {', '.join(models)}")
         if kind is TaskKind.CHOICE:
             raise DisagreeError(
-                "--target ranks one model's entity errors; the files hold categories"
+                "--target ranks one model's entity or span errors; the files hold categories"
             )
         chosen = choose_scorer(kind, scorer, target=True)
         return cls(models, kind, chosen, scorers_of(kind), models.index(target),
@@ -255,7 +256,7 @@ class Scoring:
             scores = {name: float(fn(inputs)) for name, fn in self.registered.items()}
         evidence = None
         # Who is likely wrong is worked out only where the run says it (a target, or blame).
-        if self.kind is TaskKind.NER and (self.target is not None or self.blame):
+        if self.kind.is_span_kind and (self.target is not None or self.blame):
             versions = versions or self.versions(example)
             evidence = Evidence(versions, self.reliability)
         if self.target is not None and versions is not None:

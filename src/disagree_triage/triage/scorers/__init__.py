@@ -36,7 +36,11 @@ __all__ = [
 
 # For spans: how far apart the span sets are. For categories: how far apart the score vectors
 # are, which also sees confidence, not just the hard vote.
-DEFAULT_SCORER = {TaskKind.NER: "span_f1", TaskKind.CHOICE: "total_variation"}
+DEFAULT_SCORER = {
+    TaskKind.NER: "span_f1",
+    TaskKind.SPANS: "span_f1",
+    TaskKind.CHOICE: "total_variation",
+}
 
 
 def scorers_of(kind: TaskKind) -> dict[str, Callable[[Sequence[Any]], float]]:

@@ -10,7 +10,11 @@ models, and returns a probability-like number:
   model's say, the target's own confidence included.
 - `uncertainty`: the target's own beam only, read as probabilities: the chance that its parse
   is wrong somewhere, 1 − Π q (its spans) · Π (1 − q) (its near misses). Classic uncertainty
-  sampling, the baseline; needs `predict --scores`.
+  sampling, the baseline; needs `predict --scores`. For spans (spancat's per-span sigmoid
+  scores, independent by construction) this is the probability, were the scores calibrated,
+  that its set is wrong on some candidate it scored; for entities the beam's marginals are
+  not independent (overlapping entities exclude each other), so there it ranks, it does not
+  measure.
 - `outvoted`: the estimate of triage/evidence.py from the other models' say only: how far the others
   contradict the target.
 
