@@ -50,12 +50,21 @@ def test_the_sample_is_real_overlapping_spans_manual_data():
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> list[Path]:
-    """Two "models" over the sample: a is the gold as annotated; b lacks each text's last
-    span, so every text is a difference and goes into the queue."""
+    """Two "models" over the sample: a is the gold as annotated; b agrees on every third
+    text and lacks the last span of the others, which go into the queue."""
     folder = tmp_path_factory.mktemp("germeval-models")
     a = [dict(r, _annotator_id="a", _session_id="a") for r in gold()]
-    b = [dict(r, spans=r["spans"][:-1], _annotator_id="b", _session_id="b") for r in gold()]
+    b = [dict(r, spans=r["spans"] if agreed(n) else r["spans"][:-1], _annotator_id="b",
+              _session_id="b") for n, r in enumerate(gold())]  # fmt: skip
     return [write_lines(folder / "a.jsonl", a), write_lines(folder / "b.jsonl", b)]
+
+
+def agreed(n: int) -> bool:
+    return n % 3 == 0
+
+
+def texts(*, agreed_ones: bool) -> list[str]:
+    return sorted(r["text"] for n, r in enumerate(gold()) if agreed(n) == agreed_ones)
 
 
 def read_back(fmt: str, models: list[Path], folder: Path) -> tuple[Path, list[dict]]:
@@ -72,17 +81,37 @@ def read_back(fmt: str, models: list[Path], folder: Path) -> tuple[Path, list[di
 @pytest.mark.parametrize("fmt", ["queue", *FORMATS])
 def test_every_overlapping_span_comes_back_byte_exact_and_as_spans(models, tmp_path, fmt):
     export, back = read_back(fmt, models, tmp_path)
-    expected = {r["text"]: r for r in gold()}
-    assert sorted(r["text"] for r in back) == sorted(expected)
-    for record in back:
-        assert record["_view_id"] == "spans_manual"
-        assert parse_task(record).kind is TaskKind.SPANS
-        assert got(record) == got(expected[record["text"]]), fmt
-    assert sum(has_overlap(keys_of(r)) for r in back) == sum(
-        has_overlap(keys_of(r)) for r in gold()
-    )
+    queued = sorted(r["text"] for r in gold()) if fmt == "docbin" else texts(agreed_ones=False)
+    assert sorted(r["text"] for r in back) == queued  # the DocBin: all of model a's file
+    assert_as_annotated(back)
+    assert sum(has_overlap(keys_of(r)) for r in back) > 100
     # Every reader, as evaluate / --calibrate / convert / train call it: spans, never entities.
     assert {t.kind for t in read_annotations(export)} == {TaskKind.SPANS}, fmt
+
+
+def assert_as_annotated(records: list[dict]) -> None:
+    """Each record a spans task whose spans are the sample's, byte for byte."""
+    expected = {r["text"]: r for r in gold()}
+    for record in records:
+        assert record["_view_id"] == "spans_manual"
+        assert parse_task(record).kind is TaskKind.SPANS
+        assert got(record) == got(expected[record["text"]])
+
+
+def test_review_and_agreements_keep_every_overlapping_span(models, tmp_path):
+    review, agreements, docbin = (tmp_path / n for n in ("r.jsonl", "a.jsonl", "a.spacy"))
+    diff_files(models, output=review, output_format="review", agreements=agreements)
+    versions = read_lines(review)
+    assert_as_annotated([v for v in versions if v["_annotator_id"] == "a"])
+    assert len(versions) == 2 * len(texts(agreed_ones=False))
+    agreed_back = read_lines(agreements)
+    assert sorted(r["text"] for r in agreed_back) == texts(agreed_ones=True)
+    assert_as_annotated(agreed_back)
+    diff_files(models, output=tmp_path / "q.jsonl", agreements=docbin)
+    tasks = list(read_annotations(docbin))
+    assert {t.kind for t in tasks} == {TaskKind.SPANS}
+    assert_as_annotated([t.record for t in tasks])
+    assert any(has_overlap(t.span_keys) for t in tasks)
 
 
 def test_an_export_that_cannot_say_is_read_as_spans_because_the_spans_overlap(models, tmp_path):
