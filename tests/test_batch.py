@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from batch_server import BatchServer, Fault
-from conftest import read_lines
+from conftest import ROOT, read_lines
 from disagree_triage import predict_file
+from disagree_triage.core.errors import DisagreeError
+from disagree_triage.core.kinds import TaskKind
 from disagree_triage.llm import batch_api
 from disagree_triage.predict import batch
 from llm_servers import GOOD, KEY_ENV, SECRET, write_config, write_corpus
@@ -354,3 +356,63 @@ def test_batch_refuses_dask_and_resume(tmp_path, cli):
         result = cli("predict", config, corpus, out, "--batch", "submit", *extra)
         assert result.returncode == 2 and words in result.stderr and "exclude" in result.stderr
     assert not list(tmp_path.glob("out*"))
+
+
+# --- spans: spacy-llm's SpanCat.v3 (the shipped config) through a batch job -----------------
+
+SPANS_CONFIG = ROOT / "configs" / "spans-openai-compatible.cfg"
+SPANS_TEXT = "Fans of the New York Yankees cheered in New York."
+# SpanCat.v3's chain-of-thought answer: a team and, inside its name, a place (they overlap)
+SPANS_REPLY = (
+    "1. New York Yankees | True | ORG | a baseball team\n"
+    "2. New York | True | LOC | a city, also inside the team's name\n"
+    "3. cheered | False | ==NONE== | a verb"
+)
+
+
+def spans_overrides(base_url: str, cache: Path, key: str) -> dict[str, object]:
+    return {
+        "components.llm.model.base_url": base_url,
+        "components.llm.model.model": "test-model",
+        "components.llm.model.api_key_env": KEY_ENV,
+        "components.llm.model.cache_path": str(cache),
+        "components.llm.task.spans_key": key,
+    }
+
+
+def test_spancat_v3_batch_writes_the_live_runs_spans_manual(tmp_path, api_key):
+    """The shipped SpanCat.v3 config, its span group renamed and named with --spans-key:
+    collected as a batch, the same spans_manual file (overlaps kept) as the live run."""
+    corpus = tmp_path / "in.jsonl"
+    texts = [f"{SPANS_TEXT} Day {i}." for i in range(3)]
+    corpus.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    live, batched = tmp_path / "live.jsonl", tmp_path / "batch.jsonl"
+    with BatchServer(lambda body: SPANS_REPLY, api_key=SECRET) as server:
+        settings = {"annotator": "llm", "spans": "", "spans_key": "places"}
+        predict_file(
+            SPANS_CONFIG,
+            corpus,
+            live,
+            overrides=spans_overrides(server.base_url, tmp_path / "live.sqlite", "places"),
+            **settings,
+        )
+        assert server.live_requests == 3
+        overrides = spans_overrides(server.base_url, tmp_path / "batch.sqlite", "places")
+        # A key the task does not write is refused before anything is sent or written.
+        with pytest.raises(DisagreeError, match="places"):
+            batch.submit(
+                SPANS_CONFIG, corpus, batched, overrides=overrides, annotator="llm", spans_key="sc"
+            )
+        assert not batch.state_path(batched).exists() and not server.batches
+        sent = batch.submit(SPANS_CONFIG, corpus, batched, overrides=overrides, **settings)
+        assert sent.requests == 3
+        got = batch.collect(SPANS_CONFIG, corpus, batched, overrides=overrides, **settings)
+        assert server.live_requests == 3  # none more
+    assert got.predict.kind is TaskKind.SPANS and got.predict.spans.key == "places"
+    assert batched.read_bytes() == live.read_bytes()
+    for task in read_lines(batched):
+        assert task["_view_id"] == "spans_manual" and "llm_error" not in task.get("meta", {})
+        assert sorted((s["start"], s["end"], s["label"]) for s in task["spans"]) == [
+            (12, 20, "LOC"),
+            (12, 28, "ORG"),
+        ]

@@ -18,6 +18,7 @@ from conftest import (
     shared_file,
 )
 from disagree_triage import predict_file
+from disagree_triage.core.kinds import TaskKind
 from disagree_triage.evaluate import (
     RANDOM,
     evaluate_files,
@@ -27,6 +28,7 @@ from disagree_triage.evaluate import (
     triage_quality,
 )
 from disagree_triage.evaluate.fewshot import task_of, write_examples_file
+from disagree_triage.evaluate.run import error_words
 from disagree_triage.predict.assemble import assemble_pipeline
 
 TEXTS = [
@@ -136,6 +138,13 @@ def test_error_kinds_for_prompt_feedback(files):
     ]
     kinds_b = evaluate_files(gold, [a, b]).error_kinds
     assert kinds_b.counts == {"missed:LOC": 1, "not_in_gold:ORG": 1}
+    words = {kind: error_words("not_in_gold:ORG", kind) for kind in TaskKind}
+    assert words == {
+        TaskKind.NER: "entity that is not in gold ORG",
+        TaskKind.SPANS: "span that is not in gold ORG",
+        TaskKind.CHOICE: "category that is not in gold ORG",
+    }
+    assert error_words("boundary", TaskKind.SPANS) == "wrong boundary"
 
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=1, max_size=40))

@@ -155,6 +155,21 @@ def test_overlapping_annotations_all_go_in_and_the_base_spancats_other_labels_st
     assert rehearsed is not None and keys(rehearsed) == {(0, 13, "DISH")}
 
 
+def test_spans_that_do_not_fit_the_tokens_are_called_spans(load_fresh):
+    """One annotated span inside a token ('US' of 'USD'), one that cuts tokens: the warnings
+    count spans, not entities."""
+    nlp = load_fresh(SM)
+    label_map = reverse_label_map("ORG", base_labels=[], annotated_labels={"ORG"})
+    text = "The USD rose at Apple.Inc today"
+    annotation = Annotation(text, ((4, 6, "ORG"), (14, 27, "ORG")))
+    builder = DocBuilder(nlp, TaskKind.SPANS, label_map, spans_key="sc")
+    builder.annotated(annotation, nlp.make_doc(text))
+    said = builder.stats.warnings()
+    assert len(said) == 2 and not any("entit" in line for line in said)
+    assert said[0].startswith("1 annotated spans do not start or end on a token boundary")
+    assert said[1].startswith("1 annotated spans lie inside one token: left out ('US' ORG")
+
+
 # --- refused before any work ----------------------------------------------------------------
 
 

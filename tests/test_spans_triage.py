@@ -414,8 +414,20 @@ def test_cli_diff_and_evaluate_on_spans(scored, tmp_path, cli):
     assert shown.returncode == 0, shown.stderr
     assert "span scores against gold" in shown.stdout
     assert "triage for 'ruler-a is wrong'" in shown.stdout and "uncertainty" in shown.stdout
+    # the prompt feedback on ruler-b (the last file) counts spans, not entities
+    assert "span that is not in gold SKILL" in shown.stdout and "entity" not in shown.stdout
     mixed = tmp_path / "ner.jsonl"
     mixed.write_text(json.dumps({"text": T_AGREE, "spans": []}) + "\n", encoding="utf-8")
     refused = cli("diff", scored[0], mixed, "--output", tmp_path / "x.jsonl")
     assert refused.returncode == 1 and not (tmp_path / "x.jsonl").exists()
     assert "different kinds of task" in refused.stderr and "spans with spans" in refused.stderr
+
+
+def test_diff_format_help_names_the_spans_task():
+    import typer
+
+    from disagree_triage.cli import app
+
+    command = typer.main.get_command(app).commands["diff"]  # type: ignore[attr-defined]
+    [option] = [p for p in command.params if "--format" in p.opts]
+    assert "ner_manual, spans_manual for spans, or choice for categories" in option.help

@@ -69,7 +69,8 @@ def diff_cli(
     output_format: str = typer.Option(
         "queue",
         "--format",
-        help="queue: one Prodigy task per example (ner_manual, or choice for categories); "
+        help="queue: one Prodigy task per example (ner_manual, spans_manual for spans, or "
+        "choice for categories); "
         "review: one version per model, for prodigy review; labelstudio: a JSON array of Label "
         "Studio tasks, one prediction per model; doccano: doccano's JSONL, prefilled; argilla: an "
         "Argilla 2.x dataset folder (--output FOLDER), prefilled, every model's in metadata.",

@@ -205,7 +205,7 @@ def print_report(report: EvaluationReport, console: Console | None = None) -> No
         )
     kinds = report.error_kinds
     if kinds is not None and kinds.counts:
-        console.print(_error_kinds_table(kinds))
+        console.print(_error_kinds_table(kinds, report.kind))
 
 
 def _category_summary(report: EvaluationReport) -> Table:
@@ -257,15 +257,13 @@ def _scores_table(report: EvaluationReport) -> Table:
     return table
 
 
-def _error_kinds_table(kinds: ErrorKinds) -> Table:
-    from ..evaluate.run import ERROR_WORDS
+def _error_kinds_table(kinds: ErrorKinds, kind: TaskKind) -> Table:
+    from ..evaluate.run import error_words
 
     table = safe_table(title=f"prompt feedback: {kinds.model}'s errors against gold")
     table.add_column("kind")
     table.add_column("count", justify="right")
     table.add_column("example")
     for key, count in kinds.counts.most_common(10):
-        kind, _, label = key.partition(":")
-        words = ERROR_WORDS.get(kind, kind) + (f" {label}" if label else "")
-        table.add_row(words, f"{count:,}", kinds.examples[key][0])
+        table.add_row(error_words(key, kind), f"{count:,}", kinds.examples[key][0])
     return table

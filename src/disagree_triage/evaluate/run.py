@@ -491,11 +491,19 @@ def _ranked_quality(
 
 ERROR_WORDS = {
     "missed": "missed (in gold, not found)",
-    "not_in_gold": "entity that is not in gold",
+    "not_in_gold": "{unit} that is not in gold",
     LABEL: "wrong label",
     BOUNDARY: "wrong boundary",
     BOTH: "wrong label and boundary",
 }
+
+
+def error_words(key: str, kind: TaskKind) -> str:
+    """A key of `ErrorKinds.counts` in words, for the task's kind: `not_in_gold:SKILL` of spans
+    is 'span that is not in gold SKILL'."""
+    error, _, label = key.partition(":")
+    words = ERROR_WORDS.get(error, error).format(unit=kind.unit_singular)
+    return f"{words} {label}" if label else words
 
 
 def _count_error_kinds(

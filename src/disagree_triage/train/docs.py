@@ -69,22 +69,21 @@ class DocStats:
     lengths: Counter[int] = field(default_factory=Counter)  # annotated spans' lengths, in tokens
     labels: Counter[str] = field(default_factory=Counter)  # annotated labels, as trained
     misaligned_examples: list[str] = field(default_factory=list)
+    kind: TaskKind = TaskKind.NER  # what the warnings call a span: entities, or spans
 
     def warnings(self) -> list[str]:
         said = []
+        unit = f"annotated {self.kind.unit}"
         if self.adjusted:
             said.append(
-                f"{self.adjusted:,} annotated entities do not start or end on a token boundary "
+                f"{self.adjusted:,} {unit} do not start or end on a token boundary "
                 "of the base pipeline's tokeniser: contracted to the tokens inside them"
             )
         if self.misaligned:
             examples = "; ".join(self.misaligned_examples[:3])
-            said.append(
-                f"{self.misaligned:,} annotated entities lie inside one token: left "
-                f"out ({examples})"
-            )
-        if self.overlapping:
-            said.append(f"{self.overlapping:,} annotated entities overlap a longer one: left out")
+            said.append(f"{self.misaligned:,} {unit} lie inside one token: left out ({examples})")
+        if self.overlapping:  # entities only: spans may overlap
+            said.append(f"{self.overlapping:,} {unit} overlap a longer one: left out")
         return said
 
 
@@ -121,7 +120,7 @@ class DocBuilder:
         self.keep = other_labels == KEEP
         self.exclusive = exclusive
         self.spans_key = spans_key
-        self.stats = DocStats()
+        self.stats = DocStats(kind=kind)
 
     def annotated(self, annotation: Annotation, predicted: Doc) -> Doc:
         self.stats.annotated += 1

@@ -134,7 +134,11 @@ class TrainSummary:
                 "dev": self.dev_examples,
                 "rehearsal": self.rehearsal_examples,
             },
-            "docs": {k: v for k, v in vars(self.docs).items() if k != "misaligned_examples"},
+            "docs": {
+                k: v
+                for k, v in vars(self.docs).items()
+                if k not in ("misaligned_examples", "kind")  # kind: given above
+            },
             "dev_scores": self.scores.as_dict(),
             "seconds": self.seconds,
             "warnings": self.warnings,
