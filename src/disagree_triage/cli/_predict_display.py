@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core import interrupts
 from ._util import STDIO, err_console, safe_table, tables_console, warn
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class PredictProgress:
         self.bar.start()
 
     def on_progress(self, n: int) -> None:
+        interrupts.check()  # a safe point: a Ctrl-C swallowed since is raised here
         self.bar.advance(self._task, n)
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..core import interrupts
 from ._batch import BATCH_HELP, BATCH_OUTPUT_HELP, BatchStep, batch_cli
 from ._predict_display import PredictProgress, interrupted_message, print_summary
 from ._util import (
@@ -205,6 +206,7 @@ def run_cli(
     and the tables after; an interrupt says what was kept."""
     from ..predict.run import predict_file
 
+    interrupts.install()  # a Ctrl-C swallowed inside llama.cpp's or SQLite's code is not lost
     progress = PredictProgress()
     with user_errors():
         run: Callable[..., PredictSummary] = predict_file

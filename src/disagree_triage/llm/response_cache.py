@@ -16,6 +16,8 @@ import json
 import os
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,34 @@ def cache_key(backend: str, model: str, settings: dict[str, Any], prompt: str) -
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+def _prepare(db: sqlite3.Connection) -> None:
+    # WAL without a sync per commit: a commit per answer costs microseconds instead of an fsync
+    # (which serialised 16 concurrent requests). A power cut may lose the last answers; they
+    # are simply asked again.
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT)")
+    db.commit()
+
+
+def _when_unlocked(step: Callable[[], None], patience: float = 30.0) -> None:
+    """Run `step`, again while SQLite says the database is locked, for `patience` seconds.
+
+    Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy timeout, when another process (a Dask worker starting
+    beside this one on the same cache) holds one: seen in the suite, where two workers opened
+    a fresh cache together."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class ResponseCache:
     """Prompt -> response, persisted. `path=None` keeps nothing (every call misses)."""
 
@@ -50,16 +80,9 @@ class ResponseCache:
             return None
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            # WAL without a sync per commit: a commit per answer costs microseconds instead of
-            # an fsync (which serialised 16 concurrent requests). A power cut may lose the last
-            # answers; they are simply asked again.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT)"
-            )
-            self._db.commit()
+            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            _when_unlocked(lambda: _prepare(db))
+            self._db = db
         return self._db
 
     def get(self, key: str) -> str | None:
