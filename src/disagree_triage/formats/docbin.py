@@ -42,7 +42,7 @@ from ..prodigy import ProdigyTask, parse_task
 from .accepted import accepted_record
 
 if TYPE_CHECKING:
-    from spacy.tokens import Doc
+    from spacy.tokens import Doc, Span
 
 SUFFIX = ".spacy"
 DEFAULT_LANG = "en"
@@ -54,33 +54,62 @@ def is_docbin_path(path: str | Path | None) -> bool:
     return path is not None and str(path) != "-" and Path(path).suffix == SUFFIX
 
 
+@dataclass(kw_only=True)
+class SpanAlignment:
+    """Character spans put on a tokeniser's tokens, and what that cost: one rule for every
+    Doc disagree makes from annotations (a DocBin here, train's training Docs). Keyword-only, so
+    a dataclass built on it keeps its own positional fields first."""
+
+    adjusted: int = 0  # spans contracted to the tokens inside them
+    misaligned: int = 0  # spans inside one token: dropped
+    misaligned_examples: list[str] = field(default_factory=list)  # the first few, in words
+
+    def char_span(self, doc: Doc, start: int, end: int, label: str, where: str) -> Span | None:
+        """The Span of characters [start, end) on `doc`'s tokens, contracted to the tokens
+        wholly inside it (the label never spreads to text the annotator left out); None,
+        counted, when it lies inside one token. `where` names the text in an example."""
+        span = doc.char_span(start, end, label=label)
+        if span is not None:
+            return span
+        span = doc.char_span(start, end, label=label, alignment_mode="contract")
+        if span is None or not len(span):
+            self.misaligned += 1
+            if len(self.misaligned_examples) < 5:
+                self.misaligned_examples.append(f"{doc.text[start:end]!r} {label} in {where}")
+            return None
+        self.adjusted += 1
+        return span
+
+    def alignment_warnings(self, unit: str, tokeniser: str) -> list[str]:
+        """What contracting and dropping did, in words: `unit` names the spans ("entities",
+        "annotated spans"), `tokeniser` the tokens they were put on."""
+        said = []
+        if self.adjusted:
+            said.append(
+                f"{self.adjusted:,} {unit} do not start or end on a token boundary of "
+                f"{tokeniser}: contracted to the tokens inside them"
+            )
+        if self.misaligned:
+            examples = "; ".join(self.misaligned_examples[:3])
+            said.append(f"{self.misaligned:,} {unit} lie inside one token: left out ({examples})")
+        return said
+
+
 @dataclass
-class DocBinSummary:
+class DocBinSummary(SpanAlignment):
     """What went into a DocBin, and what could not."""
 
     path: str
     docs: int = 0
     entities: int = 0  # entities, or spans (`unit`) of a span group, written
-    adjusted: int = 0  # spans contracted to the tokens inside them
-    misaligned: int = 0  # spans inside one token: dropped
     overlapping: int = 0  # spans overlapping a longer one: dropped
     unmapped: int = 0  # spans or categories the label map drops
     labels: Counter[str] = field(default_factory=Counter)  # entities or accepted categories
-    misaligned_examples: list[str] = field(default_factory=list)  # the first few, in words
     unit: str = "entities"  # or "spans", written to doc.spans[spans_key]
     spans_key: str | None = None
 
     def warnings(self) -> list[str]:
-        said = []
-        unit = self.unit
-        if self.adjusted:
-            said.append(
-                f"{self.adjusted:,} {unit} do not start or end on a token boundary of the "
-                "blank tokeniser: contracted to the tokens inside them"
-            )
-        if self.misaligned:
-            examples = "; ".join(self.misaligned_examples[:3])
-            said.append(f"{self.misaligned:,} {unit} lie inside one token: left out ({examples})")
+        said = self.alignment_warnings(self.unit, "the blank tokeniser")
         if self.overlapping:
             said.append(
                 f"{self.overlapping:,} entities overlap a longer one: left out (doc.ents "
@@ -164,23 +193,11 @@ class DocBinWriter:
         """The Span of `key` on the tokens of `doc`, contracted to them; None (counted) when
         the label map drops it or it lies inside one token."""
         start, end, label = key
-        summary = self.summary
         target = self.label_map(label)
         if target is None:
-            summary.unmapped += 1
+            self.summary.unmapped += 1
             return None
-        span = doc.char_span(start, end, label=target)
-        if span is None:
-            span = doc.char_span(start, end, label=target, alignment_mode="contract")
-            if span is None or not len(span):
-                summary.misaligned += 1
-                if len(summary.misaligned_examples) < 5:
-                    summary.misaligned_examples.append(
-                        f"{task.text[start:end]!r} {target} in {task.text[:60]!r}"
-                    )
-                return None
-            summary.adjusted += 1
-        return span
+        return self.summary.char_span(doc, start, end, target, repr(task.text[:60]))
 
     def _set_cats(self, doc: Doc, task: ProdigyTask) -> None:
         accepted = set()

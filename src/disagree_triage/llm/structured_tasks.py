@@ -402,6 +402,11 @@ def _checked_labels(task: str, labels: list[str] | str, max_span_tokens: int) ->
     return labels_list
 
 
+# The parameter list repeats disagree.NER.v1's on purpose: spaCy checks a config block against
+# the registered function's own signature (a misspelt key is an error naming it, each default is
+# what `spacy init fill-config` writes), so each factory spells its parameters out, as
+# spacy-llm's own NER and SpanCat factories do. What they do with them is one function,
+# `_span_task_settings`.
 @registry.llm_tasks("disagree.SpanCat.v1")
 def make_structured_spancat(
     labels: list[str] | str = [],  # noqa: B006  (config values, never mutated)

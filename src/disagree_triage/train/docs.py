@@ -40,6 +40,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..formats.docbin import SpanAlignment
 from .annotations import Annotation, DisagreeError, TaskKind, components_for
 from .labels import ReverseMap
 
@@ -53,14 +54,13 @@ THRESHOLD = 0.5  # a multi-label category is "predicted" from this score on, as 
 
 
 @dataclass
-class DocStats:
-    """What the training Docs hold, and what could not go in."""
+class DocStats(SpanAlignment):
+    """What the training Docs hold, and what could not go in (`adjusted`, `misaligned`: put
+    on the base pipeline's tokens by the DocBin's own rule, `SpanAlignment`)."""
 
     annotated: int = 0  # annotated texts
     rehearsal: int = 0  # unannotated texts, with the base model's answers
     entities: int = 0  # annotated entities in the Docs
-    adjusted: int = 0  # contracted to the tokens inside them
-    misaligned: int = 0  # inside one token: left out
     overlapping: int = 0  # overlapping a longer annotated span: left out
     unmapped: int = 0  # spans or categories whose label the map leaves out
     kept_from_base: int = 0  # the base model's entities of other labels, kept as gold
@@ -68,20 +68,11 @@ class DocStats:
     kept_finer: int = 0  # annotated spans the base model labels with another label of the map
     lengths: Counter[int] = field(default_factory=Counter)  # annotated spans' lengths, in tokens
     labels: Counter[str] = field(default_factory=Counter)  # annotated labels, as trained
-    misaligned_examples: list[str] = field(default_factory=list)
     kind: TaskKind = TaskKind.NER  # what the warnings call a span: entities, or spans
 
     def warnings(self) -> list[str]:
-        said = []
         unit = f"annotated {self.kind.unit}"
-        if self.adjusted:
-            said.append(
-                f"{self.adjusted:,} {unit} do not start or end on a token boundary "
-                "of the base pipeline's tokeniser: contracted to the tokens inside them"
-            )
-        if self.misaligned:
-            examples = "; ".join(self.misaligned_examples[:3])
-            said.append(f"{self.misaligned:,} {unit} lie inside one token: left out ({examples})")
+        said = self.alignment_warnings(unit, "the base pipeline's tokeniser")
         if self.overlapping:  # entities only: spans may overlap
             said.append(f"{self.overlapping:,} {unit} overlap a longer one: left out")
         return said
@@ -194,25 +185,10 @@ class DocBuilder:
             if target is None:
                 self.stats.unmapped += 1
                 continue
-            span = self._span(doc, start, end, target, annotation)
+            span = self.stats.char_span(doc, start, end, target, annotation.source)
             if span is not None:
                 self.stats.kept_finer += target != self.map.to_model[label]
                 yield span
-
-    def _span(self, doc: Doc, start: int, end: int, label: str, where: Annotation) -> Span | None:
-        span = doc.char_span(start, end, label=label)
-        if span is not None:
-            return span
-        span = doc.char_span(start, end, label=label, alignment_mode="contract")
-        if span is None or not len(span):
-            self.stats.misaligned += 1
-            if len(self.stats.misaligned_examples) < 5:
-                self.stats.misaligned_examples.append(
-                    f"{doc.text[start:end]!r} {label} in {where.source}"
-                )
-            return None
-        self.stats.adjusted += 1
-        return span
 
     # --- spans ---------------------------------------------------------------------------
 
