@@ -64,7 +64,7 @@ def test_rounds_benchmark_leaves_annotated_texts_out_and_calibrates_on_them(tmp_
         [sys.executable, str(ROOT / "benchmarks" / "rounds.py"), "--files", "wikigold",
          "--strategies", "random,target-md-sm+calibrated", "--seeds", "0", "--rounds", "2",
          "--k", "8", "--limit", "120", "--max-epochs", "1", "--json", str(results),
-         "--work", str(tmp_path / "work")],
+         "--work", str(tmp_path / "work"), "--whole-pool"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
@@ -82,6 +82,15 @@ def test_rounds_benchmark_leaves_annotated_texts_out_and_calibrates_on_them(tmp_
     calibrated = tmp_path / "work" / "wikigold" / "target-md-sm+calibrated" / "seed0"
     assert len((calibrated / "round1" / "annotated.jsonl").read_text().splitlines()) == 8
     assert "| target-md-sm+calibrated | 1 |" in run.stdout
+    # the whole-pool reference: md trained once on every pool text, none of the test part
+    (reference,) = found["whole-pool"]["0"]
+    pool = len(records) - len(test)
+    assert reference["texts"] == pool == 84
+    trained = tmp_path / "work" / "wikigold" / "whole-pool" / "seed0" / "annotated.jsonl"
+    texts = {json.loads(line)["text"] for line in trained.read_text().splitlines()}
+    assert len(texts) == pool and not texts & test
+    assert abs(reference["f1"] - reference["gain"] - found["baseline"]["0"]) < 1e-9
+    assert "Every pool text annotated (84 texts, 1 seeds" in run.stdout
 
 
 def test_spans_triage_benchmark_measures_the_spancat_on_texts_it_never_saw(tmp_path, spancat_model):
