@@ -40,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +257,7 @@ def run(args: argparse.Namespace, cache: Path, results: dict[str, Any]) -> None:
                     random.Random(int(seed) + k).shuffle(others)
                     selected = [by_text[t] for t in order[:k]]
                     score = trained_f1(selected, others[:k], silver, test, int(seed))
-                    n_spans = sum(s[2] in LABELS for r in selected for s in spans_of(r))
+                    n_spans = gold_span_count(selected)
                     runs[seed] = (score - base, n_spans)
                     print(
                         f"  {strategy:>15} k={k:<4} F1 {score:.3f} gain {score - base:+.3f}, "
@@ -265,6 +266,11 @@ def run(args: argparse.Namespace, cache: Path, results: dict[str, Any]) -> None:
                     )
                     if args.json:
                         srsly.write_json(args.json, results)
+
+
+def gold_span_count(records: Iterable[dict[str, Any]]) -> int:
+    """The gold spans of LABELS in `records`: what annotating them costs."""
+    return sum(s[2] in LABELS for r in records for s in spans_of(r))
 
 
 def mean(runs: dict[str, list[float]], i: int = 0) -> float:

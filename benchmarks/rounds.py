@@ -146,6 +146,27 @@ def write_gold(path: Path, records: list[dict[str, Any]]) -> None:
     )
 
 
+def train_and_score(
+    args: argparse.Namespace,
+    seed: int,
+    annotated: Path,
+    base: str | Path,
+    folder: Path,
+    test: list[dict[str, Any]],
+    rehearse: Path | None = None,
+) -> tuple[Path, float]:
+    """`train_pipeline` (disagree train) on `annotated` from `base` into folder/trained, with
+    the run's settings; the new model and its PERSON/ORG F1 on the test part."""
+    options = TrainOptions(
+        labels="PERSON,ORG",
+        rehearse=rehearse,
+        training=TrainingSettings(seed=seed, max_epochs=args.max_epochs),
+        overwrite=True,
+    )
+    model = train_pipeline([annotated], base, folder / "trained", options).model
+    return model, lc.f1(spacy.load(model), test)
+
+
 def run_chain(
     args: argparse.Namespace,
     name: str,
@@ -198,18 +219,10 @@ def run_chain(
         rest = folder / "not-annotated.jsonl"
         srsly.write_jsonl(rest, [{"text": t} for t in remaining if t not in set(picked)])
         t1 = time.perf_counter()
-        options = TrainOptions(
-            labels="PERSON,ORG",
-            rehearse=rest,
-            training=TrainingSettings(seed=seed, max_epochs=args.max_epochs),
-            overwrite=True,
-        )
-        summary = train_pipeline([trained_on], model, folder / "trained", options)
-        model = summary.model
+        model, score = train_and_score(args, seed, trained_on, model, folder, test, rehearse=rest)
         t2 = time.perf_counter()
-        score = lc.f1(spacy.load(model), test)
         gain = score - results[name]["baseline"][str(seed)]
-        n_spans = sum(s[2] in lc.LABELS for t in picked for s in lc.spans_of(by_text[t]))
+        n_spans = lc.gold_span_count(by_text[t] for t in picked)
         rounds.append(
             {
                 "f1": score,
@@ -248,15 +261,9 @@ def run_whole_pool(
     gold = folder / "annotated.jsonl"
     write_gold(gold, pool)
     t0 = time.perf_counter()
-    options = TrainOptions(
-        labels="PERSON,ORG",
-        training=TrainingSettings(seed=seed, max_epochs=args.max_epochs),
-        overwrite=True,
-    )
-    summary = train_pipeline([gold], lc.MD, folder / "trained", options)
-    score = lc.f1(spacy.load(summary.model), test)
+    _, score = train_and_score(args, seed, gold, lc.MD, folder, test)
     gain = score - results[name]["baseline"][str(seed)]
-    n_spans = sum(s[2] in lc.LABELS for r in pool for s in lc.spans_of(r))
+    n_spans = lc.gold_span_count(pool)
     found[str(seed)] = [
         {"f1": score, "gain": gain, "gold_spans": n_spans, "texts": len(pool),
          "seconds": {"train": time.perf_counter() - t0}}
