@@ -173,7 +173,9 @@ def test_lift_hand_computed():
     assert partial_prf([{(0, 4, "A")}], [{(1, 2, "A")}]).f1 == 1.0
 
 
-def ner_config(path, task, examples):
+def fewshot_config(path, task, examples, labels=("PERSON", "ORG", "LOC")):
+    """A spacy-llm config of `task` with few-shot `examples` (a model that is never called:
+    the tests read its prompt)."""
     path.write_text(
         f"""[nlp]
 lang = "en"
@@ -183,7 +185,7 @@ pipeline = ["llm"]
 factory = "llm"
 [components.llm.task]
 @llm_tasks = "{task}"
-labels = ["PERSON", "ORG", "LOC"]
+labels = {json.dumps(list(labels))}
 [components.llm.task.examples]
 @misc = "spacy.FewShotReader.v1"
 path = "{examples}"
@@ -197,10 +199,10 @@ api_key_env = null
     return path
 
 
-def first_prompt(config):
+def first_prompt(config, text="Sony fell."):
     nlp = assemble_pipeline(config)
     task = nlp.get_pipe("llm")._task
-    [(prompts, _)] = list(task.generate_prompts([nlp.make_doc("Sony fell.")]))
+    [(prompts, _)] = list(task.generate_prompts([nlp.make_doc(text)]))
     return str(prompts[0])
 
 
@@ -210,7 +212,7 @@ def test_fewshot_examples_load_into_a_spacy_llm_ner_v3_prompt(tmp_path, files):
     report = evaluate_files(gold, [a, b], fewshot_limit=20)
     # the models disagree on all three
     assert write_examples_file(report.fewshot, out, task="spacy.NER.v3") == 3
-    prompt = first_prompt(ner_config(tmp_path / "ner.cfg", "spacy.NER.v3", out))
+    prompt = first_prompt(fewshot_config(tmp_path / "ner.cfg", "spacy.NER.v3", out))
     # the LLM's own mistake (B invented 'Nothing' as ORG) is shown as not an entity
     assert "Nothing to see here." in prompt and "Nothing | False | ORG" in prompt
     assert "Tim Cook | True | PERSON" in prompt
@@ -226,7 +228,7 @@ def test_fewshot_examples_load_into_a_spacy_llm_ner_v3_prompt(tmp_path, files):
 def test_fewshot_examples_in_the_format_of_the_users_task(tmp_path, files, task, name, shown):
     gold, a, b = files
     report = evaluate_files(gold, [a, b], fewshot_limit=2)
-    config = ner_config(tmp_path / "ner.cfg", task, tmp_path / name)
+    config = fewshot_config(tmp_path / "ner.cfg", task, tmp_path / name)
     assert task_of(config) == task
     assert write_examples_file(report.fewshot, tmp_path / name, task=task_of(config)) == 2
     prompt = first_prompt(config)
@@ -239,7 +241,7 @@ def test_fewshot_examples_in_the_format_of_the_users_task(tmp_path, files, task,
 
 def test_write_examples_cli_follows_examples_for_and_refuses_bad_names_first(tmp_path, files, cli):
     gold, a, b = files
-    config = ner_config(tmp_path / "ner.cfg", "spacy.NER.v2", tmp_path / "unused.json")
+    config = fewshot_config(tmp_path / "ner.cfg", "spacy.NER.v2", tmp_path / "unused.json")
     out = tmp_path / "fixes.json"
     done = cli(
         "evaluate", gold, a, b, "--write-examples", out, "--examples-for", config,

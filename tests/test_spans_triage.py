@@ -17,12 +17,12 @@ from disagree_triage.core.errors import DisagreeError
 from disagree_triage.core.kinds import TaskKind
 from disagree_triage.evaluate import evaluate_files
 from disagree_triage.evaluate.fewshot import task_of, write_examples_file
-from disagree_triage.predict.assemble import assemble_pipeline
 from disagree_triage.predict.doc_tasks import tokens_of
 from disagree_triage.prodigy.read import NEAR_MISSES
 from disagree_triage.prodigy.write import as_answer, ner_task
 from disagree_triage.triage.differences import BOUNDARY, LABEL, MISSING, find_differences
 from disagree_triage.triage.scorers import get_scorer
+from test_evaluate import fewshot_config, first_prompt
 
 T_AGREE = "Senior Python developer wanted in Berlin."  # agreement, with a nested span
 T_NESTED = "Data scientist with machine learning skills."  # B adds a nested span
@@ -334,31 +334,10 @@ def test_fewshot_examples_of_spans_load_into_spacy_llm_spancat_v3(two, tmp_path)
                             fewshot_limit=10)  # fmt: skip
     out = tmp_path / "examples.yml"
     assert write_examples_file(report.fewshot, out, task="spacy.SpanCat.v3") == 4
-    config = tmp_path / "spancat.cfg"
-    config.write_text(
-        f"""[nlp]
-lang = "en"
-pipeline = ["llm"]
-[components]
-[components.llm]
-factory = "llm"
-[components.llm.task]
-@llm_tasks = "spacy.SpanCat.v3"
-labels = ["ROLE", "SKILL", "TOOL", "PLACE", "FIELD"]
-[components.llm.task.examples]
-@misc = "spacy.FewShotReader.v1"
-path = "{out}"
-[components.llm.model]
-@llm_models = "disagree.OpenAICompatible.v1"
-model = "x"
-base_url = "http://127.0.0.1:9/v1"
-api_key_env = null
-"""
-    )
+    labels = ("ROLE", "SKILL", "TOOL", "PLACE", "FIELD")
+    config = fewshot_config(tmp_path / "spancat.cfg", "spacy.SpanCat.v3", out, labels)
     assert task_of(config) == "spacy.SpanCat.v3"
-    nlp = assemble_pipeline(config)
-    [(prompts, _)] = list(nlp.get_pipe("llm")._task.generate_prompts([nlp.make_doc("SQL.")]))
-    prompt = str(prompts[0])
+    prompt = first_prompt(config, "SQL.")
     assert "Excel | False | SKILL" in prompt and "Excel | True | TOOL" in prompt
     assert "Kubernetes | False | SKILL" in prompt and "Kubernetes | True | TOOL" in prompt
     # gold's overlapping spans are all shown: the ROLE and the TOOL inside it
