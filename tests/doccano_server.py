@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -136,6 +137,13 @@ class DoccanoServer:
             if any(proc.poll() is not None for proc in self.procs):
                 self.__exit__()
                 raise DoccanoError(f"doccano exited: {self.output()[-3000:]}")
+            # The worker declares the import queue as it starts, and the web app declares it
+            # on its first task: kombu's SQL transport checks and inserts without a lock
+            # between processes, so the two at once fail one upload with "UNIQUE constraint
+            # failed: kombu_queue.name". The server is ready once the worker says so.
+            if not re.search(r"celery@\S+ ready\.", self.output()):
+                time.sleep(0.5)
+                continue
             try:
                 answer = self.api(
                     "POST", "/v1/auth/login/", {"username": self.user, "password": self.password}
