@@ -6,4 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=2.8.0  # also in tests/test_argilla.py
-exec bash .ci/tool-venv.sh .argilla-venv argilla "$version" python "argilla==${version}" requests
+exec bash .ci/tool-venv.sh .argilla-venv argilla "$version" python .ci/constraints/argilla.txt \
+  "argilla==${version}" requests

@@ -8,5 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=1.8.4  # also in tests/doccano_server.py
-exec bash .ci/tool-venv.sh .doccano-venv doccano "$version" doccano \
+exec bash .ci/tool-venv.sh .doccano-venv doccano "$version" doccano .ci/constraints/doccano.txt \
   "doccano==${version}" "numpy<2" "marshmallow<4"

@@ -8,4 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 version=1.23.2  # also in tests/labelstudio_server.py
 exec bash .ci/tool-venv.sh .ls-venv label_studio "$version" label-studio \
+  .ci/constraints/label-studio.txt \
   "label-studio==${version}" "sentry-sdk<3"

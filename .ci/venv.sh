@@ -15,5 +15,8 @@ fi
 case ",$extras," in
   *,local,* | *,server,*) bash .ci/llama-cpp.sh .venv ;;
 esac
+# Pinned to the versions the suite last passed with (.ci/freeze.sh says why and how to move on).
+constraints=(-c .ci/constraints/test.txt)
+if [ -n "${DISAGREE_UNCONSTRAINED:-}" ]; then constraints=(); fi
 echo "Installing disagree-triage[$extras] into ./.venv (spaCy, en_core_web_md: a minute or two the first time)" >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "${constraints[@]}" -e ".[$extras]"
