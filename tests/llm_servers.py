@@ -10,6 +10,7 @@ llama-cpp-python's real OpenAI-compatible server on the SmolLM2 GGUF.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -192,10 +193,27 @@ class FaultServer:
             self.closed = True
 
 
+# Ports for servers that bind some time after we pick the port (Label Studio migrates for a
+# minute first): from a range below the kernel's ephemeral ports (32768-60999 on Linux), so that
+# nothing binding port 0 meanwhile (our loopback servers, Dask's sockets) can take it, and a
+# block of its own per pytest-xdist worker, so that two workers never pick the same one.
+_PORTS_PER_WORKER = 400
+_next_port = [0]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = 20_000 + _PORTS_PER_WORKER * (int(worker) if worker.isdigit() else 0)
+    for _ in range(_PORTS_PER_WORKER):
+        port = first + _next_port[0] % _PORTS_PER_WORKER
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # taken by something else on this machine
+                continue
+            return port
+    raise OSError(f"no free port in {first}-{first + _PORTS_PER_WORKER - 1}")
 
 
 class LlamaCppServer:

@@ -17,7 +17,7 @@ from conftest import ROOT
 def test_llm_concurrency_benchmark_runs_and_its_cached_rerun_sends_nothing(tmp_path):
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "llm_concurrency.py"),
-         "--texts", "12", "--latency", "0.05", "--concurrency", "1", "4"],
+         "--texts", "12", "--latency", "0.3", "--concurrency", "1", "4"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr

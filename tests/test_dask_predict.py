@@ -154,7 +154,7 @@ def _kill_a_worker_part_way(client, parts: Path, run) -> list[BaseException]:
 
     def half_written() -> bool:
         try:
-            return any(p.stat().st_size for p in parts.glob("*.partial"))
+            return any(p.stat().st_size for p in parts.glob("part-*.jsonl.partial"))
         except FileNotFoundError:  # renamed as we looked: complete
             return False
 

@@ -334,7 +334,7 @@ def test_http_faults_leave_every_document_accounted_for(tmp_path, name, always):
         start = time.monotonic()
         summary = predict_file(config, corpus, out, annotator="llm")
         elapsed = time.monotonic() - start
-    assert elapsed < 30, elapsed  # a capped Retry-After, not 300 s a retry
+    assert elapsed < 60, elapsed  # a capped Retry-After, not 300 s a retry
     tasks = read_lines(out)
     assert [t["text"] for t in tasks] == corpus_texts(40)
     for task in tasks:

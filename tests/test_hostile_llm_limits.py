@@ -184,7 +184,7 @@ def test_a_trickling_server_is_cut_at_the_timeout(tmp_path, disagree_cmd, trickl
     assert len(failed(tasks)) == 3
     assert all("no complete answer within 2 s" in t["meta"]["llm_error"] for t in tasks)
     # 2 s for the first request alone, 2 s for the other two at once, and the start-up.
-    assert elapsed < 25, elapsed
+    assert elapsed < 60, elapsed  # an uncut trickle takes 100 s and more a document
 
 
 # --- item 14: the body read from a server is capped (max_response_bytes) -----------------------

@@ -48,7 +48,7 @@ def run_predict(tmp_path, config, n=12, **kwargs):
 
 
 def test_concurrency_is_seen_by_the_server(tmp_path, api_key):
-    with FaultServer(lambda n, body: Reply(content=GOOD, delay=0.2)) as server:
+    with FaultServer(lambda n, body: Reply(content=GOOD, delay=0.5)) as server:
         config = write_config(
             tmp_path,
             server.base_url,
