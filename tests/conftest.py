@@ -292,6 +292,19 @@ def loopback_page(base_url: str) -> Iterator[Any]:
             browser.close()
 
 
+def once_settled(page: Any, read: Callable[[], list[str]]) -> list[str]:
+    """What `read` finds on `page` once two reads 300 ms apart agree (at most 30 s): the
+    first drawn item says the drawing began, not that it is done, on a busy machine."""
+    found = read()
+    for _ in range(100):
+        page.wait_for_timeout(300)
+        again = read()
+        if again == found:
+            return found
+        found = again
+    return found
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Before any test loads the embedded LLM in-process (where a native crash would kill a
     worker with no word), run it once in a supervised `disagree predict`: a llama.cpp built for

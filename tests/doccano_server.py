@@ -309,7 +309,7 @@ class DoccanoServer:
         sequence-labelling project, entity by entity: Debian's Chromium logs in and opens it as
         a user would, and the characters under each entity's line are read off the drawing.
         Requests to any host but the server are refused."""
-        from conftest import loopback_page
+        from conftest import loopback_page, once_settled
 
         base = self.base_url
         with loopback_page(base) as page_:
@@ -320,11 +320,9 @@ class DoccanoServer:
             page_.wait_for_url(lambda url: "/auth" not in url, timeout=60_000)
             page_.goto(f"{base}/projects/{project}/sequence-labeling?page={page}")
             page_.wait_for_selector("svg g > text[id] ~ g line", state="attached", timeout=60_000)
-            page_.wait_for_timeout(500)  # every entity drawn
             # Each row of the drawing is a <text> and one <g> per entity with a <line>
             # under it; a character is under the line when its middle is.
-            texts: list[str] = page_.evaluate(
-                """() => {
+            underlined = """() => {
                   const found = [];
                   for (const text of document.querySelectorAll('svg g > text[id]')) {
                     const chars = text.textContent;
@@ -341,7 +339,7 @@ class DoccanoServer:
                   }
                   return found;
                 }"""
-            )
+            texts = once_settled(page_, lambda: page_.evaluate(underlined))  # every entity drawn
         return texts
 
 

@@ -175,7 +175,7 @@ class LabelStudioServer:
         region by region: the project prelabels new annotations with that model's
         prediction, and Debian's Chromium opens the task as a user would. Requests to any
         host but the server are refused."""
-        from conftest import loopback_page
+        from conftest import loopback_page, once_settled
 
         self.api("PATCH", f"/api/projects/{project}",
                  {"model_version": model, "show_collab_predictions": True})  # fmt: skip
@@ -199,9 +199,11 @@ class LabelStudioServer:
                 except PlaywrightTimeout:
                     if attempt == 2:
                         raise
-            page.wait_for_timeout(500)  # every region of the prediction drawn
-            texts: list[str] = page.eval_on_selector_all(
-                ".htx-highlight", "marks => marks.map(m => m.textContent)"
+            texts = once_settled(  # every region of the prediction drawn
+                page,
+                lambda: page.eval_on_selector_all(
+                    ".htx-highlight", "marks => marks.map(m => m.textContent)"
+                ),
             )
         return texts
 
