@@ -262,15 +262,16 @@ def run_whole_pool(
     write_gold(gold, pool)
     t0 = time.perf_counter()
     _, score = train_and_score(args, seed, gold, lc.MD, folder, test)
+    seconds = time.perf_counter() - t0
     gain = score - results[name]["baseline"][str(seed)]
     n_spans = lc.gold_span_count(pool)
     found[str(seed)] = [
         {"f1": score, "gain": gain, "gold_spans": n_spans, "texts": len(pool),
-         "seconds": {"train": time.perf_counter() - t0}}
+         "seconds": {"train": seconds}}
     ]  # fmt: skip
     print(
         f"  {name} {WHOLE_POOL:>24} seed {seed}: {len(pool)} texts, F1 {score:.3f} "
-        f"gain {gain:+.3f} (train {time.perf_counter() - t0:.0f} s)",
+        f"gain {gain:+.3f} (train {seconds:.0f} s)",
         file=sys.stderr,
     )
     if args.json:
