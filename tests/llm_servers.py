@@ -9,6 +9,7 @@ llama-cpp-python's real OpenAI-compatible server on the SmolLM2 GGUF.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -198,15 +199,14 @@ class FaultServer:
 # nothing binding port 0 meanwhile (our loopback servers, Dask's sockets) can take it, and a
 # block of its own per pytest-xdist worker, so that two workers never pick the same one.
 _PORTS_PER_WORKER = 400
-_next_port = [0]
+_port_numbers = itertools.count()  # this worker's next port, as an offset in its block
 
 
 def free_port() -> int:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     first = 20_000 + _PORTS_PER_WORKER * (int(worker) if worker.isdigit() else 0)
     for _ in range(_PORTS_PER_WORKER):
-        port = first + _next_port[0] % _PORTS_PER_WORKER
-        _next_port[0] += 1
+        port = first + next(_port_numbers) % _PORTS_PER_WORKER
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
